@@ -1,0 +1,86 @@
+"""Every Redis key, label, annotation and API name of the system, in one place.
+
+The seed fixes `queue:<type>`, `devskyy:tasks:<id>` and `devskyy:dlq:<id>`;
+everything we add lives under the `devskyy:` prefix.
+"""
+
+from __future__ import annotations
+
+from devskyy_agents.models import TaskType
+
+# --- Redis (seed layout)
+QUEUE_PREFIX = "queue:"
+TASK_PREFIX = "devskyy:tasks:"
+DLQ_PREFIX = "devskyy:dlq:"
+DLQ_TTL_SECONDS = 7 * 24 * 3600
+
+# --- Redis (ours)
+DLQ_INDEX = "devskyy:dlq-index"  # ZSET id -> failed_at epoch; listing without KEYS
+LEASES_PREFIX = "devskyy:leases:"  # ZSET per type: id -> lease expiry epoch
+IDEMPOTENCY_PREFIX = "devskyy:idempotency:"  # STRING <user>:<key> -> task id
+USER_TASKS_PREFIX = "devskyy:user-tasks:"  # ZSET per user: id -> created epoch
+USER_QUEUED_PREFIX = "devskyy:user-queued:"  # SET per user: ids still queued
+RATE_PREFIX = "devskyy:rate:"  # per-user request counters
+COMPLETIONS_PREFIX = "devskyy:completions:"  # ZSET per type: id -> finished epoch (throughput)
+SEQUENCE_KEY = "devskyy:sequence"  # INCR: FIFO tiebreak inside a priority
+
+
+def queue_key(task_type: TaskType | str) -> str:
+    return f"{QUEUE_PREFIX}{task_type}"
+
+
+def task_key(task_id: str) -> str:
+    return f"{TASK_PREFIX}{task_id}"
+
+
+def dlq_key(task_id: str) -> str:
+    return f"{DLQ_PREFIX}{task_id}"
+
+
+def leases_key(task_type: TaskType | str) -> str:
+    return f"{LEASES_PREFIX}{task_type}"
+
+
+def idempotency_key(user_id: str, key: str) -> str:
+    return f"{IDEMPOTENCY_PREFIX}{user_id}:{key}"
+
+
+def user_tasks_key(user_id: str) -> str:
+    return f"{USER_TASKS_PREFIX}{user_id}"
+
+
+def user_queued_key(user_id: str) -> str:
+    return f"{USER_QUEUED_PREFIX}{user_id}"
+
+
+def completions_key(task_type: TaskType | str) -> str:
+    return f"{COMPLETIONS_PREFIX}{task_type}"
+
+
+def queue_score(priority: int, sequence: int) -> float:
+    """ZSET score: lower pops first. Higher priority first, then FIFO by sequence.
+
+    Priorities are 0..1000 and sequences stay below 2**40, so the score is an
+    exact integer in a double (< 2**53).
+    """
+    return float((1000 - priority) * (1 << 42) + sequence)
+
+
+# --- Kubernetes
+GROUP = "devskyy.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "DevSkyyTask"
+PLURAL = "devskyytasks"
+SINGULAR = "devskyytask"
+SHORT_NAME = "dst"
+CATEGORY = "devskyy"
+
+LABEL_TASK_ID = "devskyy.io/task-id"
+LABEL_TASK_TYPE = "devskyy.io/task-type"
+LABEL_USER = "devskyy.io/user-id"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY = "devskyy-operator"
+ANNOTATION_SOURCE = "devskyy.io/source"  # "api" (bridge) or absent (kubectl)
+ANNOTATION_ENQUEUED_AT = "devskyy.io/enqueued-at"
+FINALIZER = "devskyy.io/outcome"

@@ -1,0 +1,167 @@
+"""The one settings object of the control components (operator, bridge, API, CLI).
+
+Read from the environment with the prefix ``DEVSKYY_``; nested values use ``__``
+(for example ``DEVSKYY_CONCURRENCY__ML_TRAINING=2``). Secrets are never values
+here: only the names of Kubernetes Secrets that hold them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from devskyy_agents.models import TaskType
+
+
+class ResourceDefaults(BaseModel):
+    """Container requests and limits for a task type when the task names none."""
+
+    cpu_request: str = "250m"
+    memory_request: str = "256Mi"
+    ephemeral_request: str = "256Mi"
+    cpu_limit: str = "1"
+    memory_limit: str = "1Gi"
+    ephemeral_limit: str = "1Gi"
+
+
+def _default_resources() -> dict[str, ResourceDefaults]:
+    ml = ResourceDefaults(
+        cpu_request="1", memory_request="1Gi", cpu_limit="2", memory_limit="4Gi"
+    )
+    light = ResourceDefaults(cpu_request="100m", memory_request="128Mi", memory_limit="512Mi")
+    return {
+        TaskType.ML_TRAINING.value: ml,
+        TaskType.ML_PREDICTION.value: ml.model_copy(update={"memory_limit": "2Gi"}),
+        TaskType.DIAGNOSTIC.value: light,
+    }
+
+
+def _default_concurrency() -> dict[str, int]:
+    return {t.value: 10 for t in TaskType} | {TaskType.ML_TRAINING.value: 2}
+
+
+def _default_images() -> dict[str, str]:
+    api_image = "ghcr.io/devskyy/task-api:0.1.0"
+    ml_image = "ghcr.io/devskyy/task-ml:0.1.0"
+    return {
+        TaskType.GENERATE_3D.value: api_image,
+        TaskType.FASHN_TRYON.value: api_image,
+        TaskType.MARKETING_CAMPAIGN.value: api_image,
+        TaskType.DIAGNOSTIC.value: api_image,
+        TaskType.ML_TRAINING.value: ml_image,
+        TaskType.ML_PREDICTION.value: ml_image,
+    }
+
+
+class Settings(BaseSettings):
+    """Configuration of the operator, the bridge and the API."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DEVSKYY_", env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    # -- where things are
+    redis_url: SecretStr = Field(
+        default=SecretStr("redis://127.0.0.1:6379/0"),
+        description="Redis URL (may hold a password, hence secret).",
+    )
+    namespace: str = Field(default="default", description="Namespace of tasks and their Jobs.")
+    kubeconfig: str | None = Field(
+        default=None, description="Kubeconfig path; in-cluster config when unset."
+    )
+
+    # -- admission
+    concurrency: dict[str, int] = Field(
+        default_factory=_default_concurrency,
+        description="Running tasks allowed at once, per task type.",
+    )
+    # -- the Jobs
+    images: dict[str, str] = Field(
+        default_factory=_default_images, description="Task image per task type."
+    )
+    image_pull_policy: str = Field(default="IfNotPresent")
+    resources: dict[str, ResourceDefaults] = Field(
+        default_factory=_default_resources,
+        description="Default resources per task type (others use ResourceDefaults()).",
+    )
+    task_command: list[str] = Field(
+        default_factory=lambda: ["devskyy-task"],
+        description="Entrypoint of task containers.",
+    )
+    task_secret_name: str | None = Field(
+        default=None,
+        description="Secret whose keys (TRIPO_API_KEY, OPENAI_API_KEY, ...) task pods get by reference.",
+    )
+    task_config_map: str | None = Field(
+        default=None,
+        description="ConfigMap with non-secret task settings (OPENAI_BASE_URL, SMTP_HOST, ...).",
+    )
+    task_service_account: str | None = Field(
+        default=None, description="ServiceAccount of task pods (no token is mounted)."
+    )
+    datasets_claim: str | None = Field(
+        default=None, description="PVC mounted read-only at /data/datasets in ML pods."
+    )
+    models_claim: str | None = Field(
+        default=None, description="PVC mounted at /data/models in ML pods."
+    )
+    artifacts_claim: str | None = Field(
+        default=None, description="PVC mounted at /data/artifacts for large results."
+    )
+    task_run_as_user: int = Field(default=10001, description="Non-root uid of task containers.")
+
+    # -- lifecycle
+    job_retention_seconds: int = Field(
+        default=3600, ge=0, description="Delete a finished Job this long after its outcome is recorded."
+    )
+    resync_seconds: float = Field(
+        default=10.0, gt=0, description="Level-based reconcile period of every task."
+    )
+    watch_timeout_seconds: int = Field(
+        default=300, ge=10, description="Server-side watch timeout; kopf reconnects after it."
+    )
+    dlq_ttl_seconds: int = Field(default=7 * 24 * 3600, description="DLQ record lifetime.")
+    task_record_ttl_seconds: int = Field(
+        default=30 * 24 * 3600, description="Lifetime of a finished task's Redis hash."
+    )
+    worker_host: str | None = Field(
+        default=None, description="Name written as worker_host when a pod has no node yet."
+    )
+
+    # -- bridge
+    bridge_window: int = Field(
+        default=50, ge=1, description="Not-yet-admitted CRs per type the bridge keeps at most."
+    )
+    lease_seconds: float = Field(default=30.0, gt=0, description="Claim lease lifetime.")
+    bridge_interval_seconds: float = Field(default=0.5, gt=0)
+
+    # -- API
+    api_tokens: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated user_id:sha256(token) pairs accepted as bearer tokens.",
+    )
+    rate_limit_per_minute: int = Field(default=600, ge=1)
+    max_queued_per_user: int = Field(default=10_000, ge=1)
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+
+    # -- observability
+    log_format: str = Field(default="text", description='"text" (seed line format) or "json".')
+    metrics_port: int = Field(default=9090)
+    health_port: int = Field(default=8080)
+
+    def concurrency_for(self, task_type: TaskType | str) -> int:
+        return self.concurrency.get(str(task_type), 10)
+
+    def resources_for(self, task_type: TaskType | str) -> ResourceDefaults:
+        return self.resources.get(str(task_type), ResourceDefaults())
+
+    def image_for(self, task_type: TaskType | str) -> str:
+        return self.images[str(task_type)]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings read once per process."""
+    return Settings()
