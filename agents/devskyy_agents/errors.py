@@ -52,3 +52,15 @@ class ProviderTaskFailed(PermanentTaskError):
 
 class ProviderUnavailable(RetryableTaskError):
     """The provider timed out, answered 429/5xx or sent malformed data."""
+
+
+class ProviderRequestRejected(PermanentTaskError):
+    """The provider refused the request itself (400/404/422): resending it cannot help."""
+
+
+class DeadlineExceeded(RetryableTaskError):
+    """The task ran out of its time budget while waiting on a provider."""
+
+
+class UnsafeUrl(PermanentTaskError):
+    """A user-supplied URL points at a non-public address or breaks the URL rules."""

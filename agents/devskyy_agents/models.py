@@ -96,17 +96,19 @@ class TaskInput(BaseModel):
 class Generate3DInput(TaskInput):
     """generate_3d: a 3D asset from a text prompt and/or a product image (Tripo3D)."""
 
-    prompt: str = Field(
-        default="", max_length=1024, description="Text description of the asset."
-    )
+    prompt: str = Field(default="", max_length=1024, description="Text description of the asset.")
     image_url: PublicHttpsUrl | None = Field(
         default=None, description="Public https image for image-to-3D; text-to-3D when absent."
     )
-    style: Slug = Field(default="realistic", description='Look of the asset: "realistic", "cartoon", ...')
+    style: Slug = Field(
+        default="realistic", description='Look of the asset: "realistic", "cartoon", ...'
+    )
     product_name: str | None = Field(
         default=None, max_length=200, description="WooCommerce product to attach the assets to."
     )
-    collection: Slug = Field(default="SIGNATURE", description='Collection: "SIGNATURE", "BLACK", ...')
+    collection: Slug = Field(
+        default="SIGNATURE", description='Collection: "SIGNATURE", "BLACK", ...'
+    )
     garment_type: Slug = Field(default="tee", description='Garment: "tee", "hoodie", ...')
 
     @model_validator(mode="after")
@@ -168,7 +170,9 @@ class MLTrainingInput(TaskInput):
     hyperparameters: dict[str, JsonValue] = Field(
         default_factory=dict, description="Estimator hyperparameters."
     )
-    epochs: int = Field(default=1, ge=1, le=1000, description="Passes over the data where supported.")
+    epochs: int = Field(
+        default=1, ge=1, le=1000, description="Passes over the data where supported."
+    )
 
 
 class MLPredictionInput(TaskInput):
@@ -190,12 +194,6 @@ class DiagnosticInput(TaskInput):
     exit_code: int = Field(default=0, ge=0, le=255, description="Exit code of the task process.")
     result: dict[str, JsonValue] = Field(
         default_factory=dict, description="Result reported on success."
-    )
-    fail_attempts: int = Field(
-        default=0,
-        ge=0,
-        le=10,
-        description="Exit with exit_code only on the first N attempts, then succeed.",
     )
 
 
@@ -270,7 +268,8 @@ class TaskSpec(BaseModel):
             self.parsed_input()
         except ValidationError as exc:
             problems = "; ".join(
-                f"input.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" if err["loc"]
+                f"input.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+                if err["loc"]
                 else f"input: {err['msg']}"
                 for err in exc.errors()
             )

@@ -1,0 +1,49 @@
+"""diagnostic: sleep, then succeed with a result or exit with a chosen code.
+
+Smoke tests of a deployment use it to exercise success, retryable and permanent
+outcomes end to end without any provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from devskyy_agents.errors import (
+    PERMANENT_EXIT_CODE,
+    PermanentTaskError,
+    RetryableTaskError,
+    TaskError,
+)
+from devskyy_agents.models import DiagnosticInput, DiagnosticOutput, TaskInput
+from devskyy_agents.registry import RunContext
+
+
+class DiagnosticExit(TaskError):
+    """A requested non-zero exit; carries the exact code."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"diagnostic task asked to exit with code {code}")
+        self.exit_code = code
+        self.retryable = code != PERMANENT_EXIT_CODE
+
+    @property
+    def error_type(self) -> str:
+        if self.exit_code == PERMANENT_EXIT_CODE:
+            return PermanentTaskError.__name__
+        return RetryableTaskError.__name__
+
+
+class DiagnosticAgent:
+    async def run(self, task_id: str, task_input: TaskInput, ctx: RunContext) -> DiagnosticOutput:
+        assert isinstance(task_input, DiagnosticInput)
+        if task_input.sleep_seconds:
+            await asyncio.sleep(task_input.sleep_seconds)
+        if task_input.exit_code != 0:
+            raise DiagnosticExit(task_input.exit_code)
+        return DiagnosticOutput(
+            status="success",
+            task_id=task_id,
+            result=dict(task_input.result),
+            completed_at=datetime.now(UTC).isoformat(),
+        )

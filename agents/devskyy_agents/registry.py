@@ -1,0 +1,83 @@
+"""Task type -> agent, and the context every agent runs in.
+
+Agents receive everything from outside through `RunContext` (time budget,
+environment-derived config, volumes, HTTP clients), so tests run the real agent
+against loopback servers by handing in a different context. Agent modules are
+imported lazily: a 3D task never imports scikit-learn, an ML task never openai.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+
+from devskyy_agents.errors import MissingCredentials
+from devskyy_agents.http import guarded_client
+from devskyy_agents.models import OutputBase, TaskInput, TaskType
+
+
+@dataclass
+class RunContext:
+    """What an agent may use: deadline (epoch s), config (env), volumes, clients."""
+
+    config: Mapping[str, str]
+    deadline: float | None = None
+    artifacts_dir: Path = Path("/data/artifacts")
+    datasets_dir: Path = Path("/data/datasets")
+    models_dir: Path = Path("/data/models")
+    user_http: httpx.AsyncClient = field(default_factory=guarded_client)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], deadline: float | None) -> RunContext:
+        return cls(
+            config=dict(env),
+            deadline=deadline,
+            artifacts_dir=Path(env.get("DEVSKYY_ARTIFACTS_DIR", "/data/artifacts")),
+            datasets_dir=Path(env.get("DEVSKYY_DATASETS_DIR", "/data/datasets")),
+            models_dir=Path(env.get("DEVSKYY_MODELS_DIR", "/data/models")),
+        )
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline, or None without one."""
+        return None if self.deadline is None else self.deadline - time.time()
+
+    def require(self, name: str, purpose: str) -> str:
+        """A config value that must be set, else a permanent MissingCredentials."""
+        value = self.config.get(name, "").strip()
+        if not value:
+            raise MissingCredentials(f"{name} is not set; it is required for {purpose}")
+        return value
+
+    async def aclose(self) -> None:
+        await self.user_http.aclose()
+
+
+class Agent(Protocol):
+    """Runs one task; raises a TaskError subclass to fail it."""
+
+    async def run(self, task_id: str, task_input: TaskInput, ctx: RunContext) -> OutputBase: ...
+
+
+# type -> "module:Class"; a class with a no-argument constructor satisfying Agent.
+AGENTS: dict[TaskType, str] = {
+    TaskType.GENERATE_3D: "devskyy_agents.tripo:TripoAssetAgent",
+    TaskType.FASHN_TRYON: "devskyy_agents.fashn:FashnTryonAgent",
+    TaskType.MARKETING_CAMPAIGN: "devskyy_agents.marketing.agent:MarketingAgent",
+    TaskType.ML_TRAINING: "devskyy_agents.ml.module:MLCapabilitiesModule",
+    TaskType.ML_PREDICTION: "devskyy_agents.ml.module:MLCapabilitiesModule",
+    TaskType.DIAGNOSTIC: "devskyy_agents.diagnostic:DiagnosticAgent",
+}
+
+
+def agent_for(task_type: TaskType) -> Agent:
+    """Import and build the agent of a task type."""
+    module_name, _, class_name = AGENTS[task_type].partition(":")
+    agent_class = getattr(importlib.import_module(module_name), class_name)
+    agent: Agent = agent_class()
+    return agent
