@@ -23,6 +23,7 @@ USER_QUEUED_PREFIX = "devskyy:user-queued:"  # SET per user: ids still queued
 RATE_PREFIX = "devskyy:rate:"  # per-user request counters
 COMPLETIONS_PREFIX = "devskyy:completions:"  # ZSET per type: id -> finished epoch (throughput)
 SEQUENCE_KEY = "devskyy:sequence"  # INCR: FIFO tiebreak inside a priority
+CANCEL_REQUESTS = "devskyy:cancel-requests"  # SET of claimed/running ids the bridge must stop
 
 
 def queue_key(task_type: TaskType | str) -> str:
@@ -55,6 +56,10 @@ def user_queued_key(user_id: str) -> str:
 
 def completions_key(task_type: TaskType | str) -> str:
     return f"{COMPLETIONS_PREFIX}{task_type}"
+
+
+def rate_key(user_id: str) -> str:
+    return f"{RATE_PREFIX}{user_id}"
 
 
 def queue_score(priority: int, sequence: int) -> float:

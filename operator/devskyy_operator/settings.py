@@ -145,6 +145,17 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(default=600, ge=1)
     max_queued_per_user: int = Field(default=10_000, ge=1)
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    rate_window_seconds: int = Field(
+        default=60, ge=1, description="Fixed window of rate_limit_per_minute."
+    )
+    idempotency_ttl_seconds: int = Field(
+        default=24 * 3600, ge=1, description="How long an Idempotency-Key maps to its task."
+    )
+    throughput_window_seconds: float = Field(
+        default=600.0, gt=0, description="Recent completions used to estimate queue wait."
+    )
+    api_host: str = Field(default="127.0.0.1", description="Bind address of devskyy-api.")
+    api_port: int = Field(default=8000, description="Port of devskyy-api.")
 
     # -- observability
     log_format: str = Field(default="text", description='"text" (seed line format) or "json".')

@@ -1,0 +1,17 @@
+"""The one timestamp format of the task hash: ISO 8601, UTC, microseconds, 'Z'.
+
+The Lua scripts write the same format (`lua.iso_utc`) from the server clock.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def utc_iso(moment: datetime | None = None) -> str:
+    moment = (moment or datetime.now(UTC)).astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def epoch_iso(epoch: float) -> str:
+    return utc_iso(datetime.fromtimestamp(epoch, UTC))

@@ -1,0 +1,239 @@
+"""Lua sources of every multi-key queue operation: each runs as one atomic Redis call.
+
+Key names arrive as KEYS or as prefixes in ARGV (built in `keys.py`), never spelled
+here. Scripts derive a few keys from a prefix plus a value read inside the script
+(task type, user id): this targets a single Redis instance, not Redis Cluster.
+Time comes from the server's TIME unless a test passes an explicit `now`.
+"""
+
+from __future__ import annotations
+
+# Shared helpers, prepended to every script.
+COMMON = r"""
+local function clock(override)
+  if override ~= nil and override ~= '' then return tonumber(override) end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+
+local function iso_utc(epoch)
+  local secs = math.floor(epoch)
+  local micros = math.floor((epoch - secs) * 1000000 + 0.5)
+  if micros >= 1000000 then secs = secs + 1; micros = micros - 1000000 end
+  local days = math.floor(secs / 86400)
+  local rem = secs - days * 86400
+  local z = days + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524)
+    - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local d = doy - math.floor((153 * mp + 2) / 5) + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  local y = yoe + era * 400
+  if m <= 2 then y = y + 1 end
+  return string.format('%04d-%02d-%02dT%02d:%02d:%02d.%06dZ', y, m, d,
+    math.floor(rem / 3600), math.floor((rem % 3600) / 60), rem % 60, micros)
+end
+
+local function fmt(n) return string.format('%.6f', n) end
+
+local function is_terminal(status) return status == 'completed' or status == 'failed' end
+
+-- Writes the task hash, its queue entry and the user indexes; returns the score.
+local function write_task(task_key, queue_key, seq_key, user_tasks_key, user_queued_key,
+                          task_id, score_base, created_epoch, fields)
+  local seq = redis.call('INCR', seq_key)
+  local score = string.format('%.0f', tonumber(score_base) + seq)
+  fields[#fields + 1] = 'queue_score'
+  fields[#fields + 1] = score
+  redis.call('HSET', task_key, unpack(fields))
+  redis.call('ZADD', queue_key, score, task_id)
+  redis.call('ZADD', user_tasks_key, created_epoch, task_id)
+  redis.call('SADD', user_queued_key, task_id)
+  return score
+end
+
+local function tail(from)
+  local out = {}
+  for i = from, #ARGV do out[#out + 1] = ARGV[i] end
+  return out
+end
+"""
+
+# Fixed-window counter: returns the milliseconds to wait, or 0 when allowed.
+RATE_FN = r"""
+local function rate_hit(key, limit, window)
+  if tonumber(limit) <= 0 then return 0 end
+  local count = redis.call('INCR', key)
+  if count == 1 then redis.call('PEXPIRE', key, tonumber(window) * 1000) end
+  if count > tonumber(limit) then
+    local ttl = redis.call('PTTL', key)
+    if ttl < 0 then
+      ttl = tonumber(window) * 1000
+      redis.call('PEXPIRE', key, ttl)
+    end
+    return ttl
+  end
+  return 0
+end
+"""
+
+RATE = (
+    RATE_FN
+    + r"""
+-- KEYS: rate key. ARGV: limit, window seconds.
+return rate_hit(KEYS[1], ARGV[1], ARGV[2])
+"""
+)
+
+# KEYS: task, queue, sequence, user tasks, user queued, idempotency, rate.
+# ARGV: 1 id, 2 score base, 3 created epoch, 4 request fingerprint ('' = no idempotency),
+#       5 idempotency ttl, 6 max queued (0 = none), 7 rate limit (0 = none),
+#       8 rate window, 9.. hash field/value pairs.
+ENQUEUE = (
+    RATE_FN
+    + r"""
+local wait = rate_hit(KEYS[7], ARGV[7], ARGV[8])
+if wait > 0 then return {'rate', tostring(wait)} end
+if ARGV[4] ~= '' then
+  local seen = redis.call('GET', KEYS[6])
+  if seen then
+    local seen_id, seen_fingerprint = string.match(seen, '^(%S+) (%S+)$')
+    if seen_fingerprint == ARGV[4] then return {'replayed', seen_id} end
+    return {'mismatch', seen_id or ''}
+  end
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'exists', ARGV[1]} end
+if tonumber(ARGV[6]) > 0 and redis.call('SCARD', KEYS[5]) >= tonumber(ARGV[6]) then
+  return {'quota', ARGV[6]}
+end
+local score = write_task(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2],
+  ARGV[3], tail(9))
+if ARGV[4] ~= '' then
+  redis.call('SET', KEYS[6], ARGV[1] .. ' ' .. ARGV[4], 'EX', tonumber(ARGV[5]))
+end
+return {'created', score}
+"""
+)
+
+# KEYS: queue, leases. ARGV: n, lease seconds, task prefix, user-queued prefix, now.
+CLAIM = r"""
+local now = clock(ARGV[5])
+local taken = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
+local expiry = fmt(now + tonumber(ARGV[2]))
+local out = {}
+for i = 1, #taken, 2 do
+  local id = taken[i]
+  redis.call('ZREM', KEYS[1], id)
+  local task_key = ARGV[3] .. id
+  local rec = redis.call('HMGET', task_key, 'status', 'spec', 'user_id', 'created_at')
+  if rec[1] == 'pending' then
+    redis.call('ZADD', KEYS[2], expiry, id)
+    redis.call('HSET', task_key, 'claimed_at', fmt(now), 'queue_score', taken[i + 1])
+    if rec[3] then redis.call('SREM', ARGV[4] .. rec[3], id) end
+    out[#out + 1] = {id, rec[2] or '', taken[i + 1], rec[3] or '', rec[4] or ''}
+  end
+end
+return out
+"""
+
+# KEYS: leases, queue, cancel requests. ARGV: task prefix, user-queued prefix, now,
+# record ttl, max per call.
+RECLAIM = r"""
+local now = clock(ARGV[3])
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. fmt(now), 'LIMIT', 0,
+  tonumber(ARGV[5]))
+local requeued = 0
+for _, id in ipairs(expired) do
+  redis.call('ZREM', KEYS[1], id)
+  local task_key = ARGV[1] .. id
+  local rec = redis.call('HMGET', task_key, 'status', 'queue_score', 'user_id', 'cancel_requested')
+  if rec[1] == 'pending' and rec[4] == '1' then
+    redis.call('HSET', task_key, 'status', 'failed', 'error', 'cancelled by user',
+      'error_type', 'Cancelled', 'cancelled', '1', 'completed_at', iso_utc(now))
+    redis.call('EXPIRE', task_key, tonumber(ARGV[4]))
+    redis.call('SREM', KEYS[3], id)
+  elseif rec[1] == 'pending' and rec[2] then
+    redis.call('ZADD', KEYS[2], rec[2], id)
+    redis.call('HINCRBY', task_key, 'reclaims', 1)
+    if rec[3] then redis.call('SADD', ARGV[2] .. rec[3], id) end
+    requeued = requeued + 1
+  end
+end
+return {requeued, #expired}
+"""
+
+# KEYS: leases. ARGV: id, lease seconds, now.
+EXTEND_LEASE = r"""
+local now = clock(ARGV[3])
+return redis.call('ZADD', KEYS[1], 'XX', 'CH', fmt(now + tonumber(ARGV[2])), ARGV[1])
+"""
+
+# KEYS: task, cancel requests. ARGV: id, queue prefix, user-queued prefix, now, record ttl.
+CANCEL = r"""
+local rec = redis.call('HMGET', KEYS[1], 'status', 'task_type', 'user_id')
+if not rec[1] then return {'missing', ''} end
+if is_terminal(rec[1]) then return {'finished', rec[1]} end
+if rec[1] == 'pending' and redis.call('ZREM', ARGV[2] .. (rec[2] or ''), ARGV[1]) == 1 then
+  local now = clock(ARGV[4])
+  redis.call('HSET', KEYS[1], 'status', 'failed', 'error', 'cancelled by user',
+    'error_type', 'Cancelled', 'cancelled', '1', 'completed_at', iso_utc(now))
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]))
+  if rec[3] then redis.call('SREM', ARGV[3] .. rec[3], ARGV[1]) end
+  return {'cancelled', 'failed'}
+end
+redis.call('HSET', KEYS[1], 'cancel_requested', '1')
+redis.call('SADD', KEYS[2], ARGV[1])
+return {'requested', rec[1]}
+"""
+
+# KEYS: dlq record, dlq index, then the ENQUEUE keys 1..5.
+# ARGV: 1 old id, 2 expected record, 3 new id, 4 score base, 5 created epoch, 6.. fields.
+RETRY_DEAD_LETTER = r"""
+if redis.call('GET', KEYS[1]) ~= ARGV[2] then return {'changed', ''} end
+if redis.call('EXISTS', KEYS[3]) == 1 then return {'exists', ARGV[3]} end
+local score = write_task(KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[3], ARGV[4],
+  ARGV[5], tail(6))
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return {'created', score}
+"""
+
+# KEYS: task. ARGV: started_at, worker_host, attempts.
+MARK_PROCESSING = r"""
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 'missing' end
+if is_terminal(status) then return 'terminal' end
+redis.call('HSET', KEYS[1], 'status', 'processing', 'started_at', ARGV[1],
+  'worker_host', ARGV[2], 'attempts', ARGV[3])
+return 'ok'
+"""
+
+# KEYS: task, cancel requests. ARGV: 1 id, 2 status, 3 completions prefix, 4 ttl, 5 now,
+# 6 throughput window, 7.. field/value pairs.
+MARK_FINISHED = r"""
+local rec = redis.call('HMGET', KEYS[1], 'status', 'task_type')
+if not rec[1] then return 'missing' end
+if is_terminal(rec[1]) then return 'terminal' end
+local now = clock(ARGV[5])
+local fields = tail(7)
+fields[#fields + 1] = 'status'
+fields[#fields + 1] = ARGV[2]
+redis.call('HSET', KEYS[1], unpack(fields))
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+redis.call('SREM', KEYS[2], ARGV[1])
+local done = ARGV[3] .. (rec[2] or '')
+redis.call('ZADD', done, fmt(now), ARGV[1])
+redis.call('ZREMRANGEBYSCORE', done, '-inf', '(' .. fmt(now - tonumber(ARGV[6])))
+return 'ok'
+"""
+
+# KEYS: task, user tasks. ARGV: created epoch, id, field/value pairs from 3.
+ENSURE_RECORD = r"""
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(tail(3)))
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
+return 1
+"""
