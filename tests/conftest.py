@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 import redis
 
+from devskyy_operator.devcluster.launcher import LocalCluster
+from devskyy_operator.kube.client import KubeClient, resource_path
 from tests.support.redis_server import RedisServer, running_redis
 
 
@@ -38,3 +42,36 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A private redis-server for tests that kill or restart it."""
     with running_redis(tmp_path / "redis") as server:
         yield server
+
+
+# ---------------------------------------------------------------- the local cluster
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A real control plane (etcd, apiserver, controller-manager, scheduler, node agent)."""
+    with LocalCluster(tmp_path_factory.mktemp("cluster")) as running:
+        yield running
+
+
+@pytest_asyncio.fixture(scope="session")
+async def kube(cluster: LocalCluster) -> AsyncIterator[KubeClient]:
+    async with KubeClient.from_env(str(cluster.kubeconfig)) as client:
+        yield client
+
+
+@pytest_asyncio.fixture
+async def namespace(kube: KubeClient) -> AsyncIterator[str]:
+    """A fresh namespace per test, enforcing Pod Security "restricted"."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    body = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": name,
+            "labels": {"pod-security.kubernetes.io/enforce": "restricted"},
+        },
+    }
+    await kube.create(resource_path("v1", "namespaces"), body)
+    yield name
+    await kube.delete(resource_path("v1", "namespaces", name=name))

@@ -50,15 +50,24 @@ def _spawn(port: int, directory: Path, appendonly: bool) -> subprocess.Popen[byt
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
     args = [
         binary,
-        "--port", str(port),
-        "--bind", "127.0.0.1",
-        "--dir", str(directory),
-        "--save", "",
-        "--appendonly", "yes" if appendonly else "no",
-        "--appendfsync", "always",
-        "--daemonize", "no",
-        "--protected-mode", "yes",
-        "--loglevel", "warning",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(directory),
+        "--save",
+        "",
+        "--appendonly",
+        "yes" if appendonly else "no",
+        "--appendfsync",
+        "always",
+        "--daemonize",
+        "no",
+        "--protected-mode",
+        "yes",
+        "--loglevel",
+        "warning",
     ]
     return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

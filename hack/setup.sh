@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Install everything the tests and the local stack need, idempotently:
+# Debian packages, the Python environment (.venv), and the control-plane
+# binaries built from Go modules into the cache outside the repository.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+log() { printf '[setup %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+apt_packages=(redis-server redis-tools bubblewrap util-linux ca-certificates)
+missing=()
+for pkg in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  log "apt: installing ${missing[*]}"
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The distribution's redis-server service is not ours: tests start their own.
+if command -v systemctl >/dev/null 2>&1; then systemctl disable --now redis-server >/dev/null 2>&1 || true; fi
+
+python=${PYTHON:-python3.11}
+command -v uv >/dev/null 2>&1 || { log "pip: installing uv"; "$python" -m pip install -q uv; }
+if [[ ! -x .venv/bin/python ]]; then
+  log "python: creating .venv"
+  uv venv -q --python "$python" .venv
+fi
+log "python: syncing dependencies"
+uv pip install -q --python .venv/bin/python -e '.[dev]'
+
+log "binaries: ensuring the control plane (cold: ~20 min on 2 cores; warm: seconds)"
+bash hack/cluster/build.sh >/dev/null
+log "ready"

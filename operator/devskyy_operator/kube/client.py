@@ -1,0 +1,216 @@
+"""A small async Kubernetes API client over httpx.
+
+Manifests stay plain dicts built by pure builders; this module only moves them.
+Errors carry the API's Status so callers can treat 409 as "already there" and
+404 as "already gone" in one place (see `create_or_get`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Literal
+
+import httpx
+
+from devskyy_operator.kube.config import KubeConfig, auto_config
+
+PatchType = Literal["merge", "strategic", "json", "apply"]
+_PATCH_CONTENT_TYPES: dict[str, str] = {
+    "merge": "application/merge-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+    "json": "application/json-patch+json",
+    "apply": "application/apply-patch+yaml",
+}
+
+
+class ApiError(Exception):
+    """A non-2xx answer of the API server, with its Status object."""
+
+    def __init__(self, status: int, body: Mapping[str, Any] | None, method: str, path: str):
+        self.status = status
+        self.body = dict(body or {})
+        self.reason = str(self.body.get("reason", ""))
+        self.message = str(self.body.get("message", ""))
+        super().__init__(f"{method} {path}: {status} {self.reason}: {self.message}")
+
+    @property
+    def is_conflict(self) -> bool:
+        return self.status == 409
+
+    @property
+    def is_not_found(self) -> bool:
+        return self.status == 404
+
+
+def resource_path(
+    api_version: str,
+    plural: str,
+    namespace: str | None = None,
+    name: str | None = None,
+    subresource: str | None = None,
+) -> str:
+    """URL path of a collection or an object (core group for apiVersion 'v1')."""
+    prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    path = prefix
+    if namespace:
+        path += f"/namespaces/{namespace}"
+    path += f"/{plural}"
+    if name:
+        path += f"/{name}"
+    if subresource:
+        path += f"/{subresource}"
+    return path
+
+
+class KubeClient:
+    """Async client; create once per process and close at shutdown."""
+
+    def __init__(self, config: KubeConfig, timeout: float = 30.0):
+        self.config = config
+        self._http = httpx.AsyncClient(
+            base_url=config.server,
+            verify=config.ssl_context(),
+            timeout=httpx.Timeout(timeout, connect=10.0),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+        )
+
+    @classmethod
+    def from_env(cls, kubeconfig: str | None = None) -> KubeClient:
+        return cls(auto_config(kubeconfig))
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> KubeClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _headers(self, content_type: str | None = None) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        token = self.config.bearer_token()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if content_type:
+            headers["Content-Type"] = content_type
+        return headers
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, str | int] | None = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        content = None if body is None else json.dumps(body).encode()
+        response = await self._http.request(
+            method,
+            path,
+            content=content,
+            params=params,
+            headers=self._headers(content_type if content is not None else None),
+        )
+        data: dict[str, Any] = {}
+        if response.content:
+            try:
+                data = response.json()
+            except ValueError:
+                data = {"message": response.text[:500]}
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, data, method, path)
+        return data
+
+    async def get(self, path: str, params: Mapping[str, str | int] | None = None) -> dict[str, Any]:
+        return await self.request("GET", path, params=params)
+
+    async def list(self, path: str, **params: str | int) -> list[dict[str, Any]]:
+        """All items of a collection, following `continue` tokens."""
+        items: list[dict[str, Any]] = []
+        query: dict[str, str | int] = {"limit": 500, **params}
+        while True:
+            page = await self.get(path, query)
+            items.extend(page.get("items") or [])
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return items
+            query["continue"] = token
+
+    async def create(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        return await self.request("POST", path, body=body)
+
+    async def create_or_get(
+        self, path: str, body: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], bool]:
+        """Create; on 409 return the existing object. Second item: created now."""
+        try:
+            return await self.create(path, body), True
+        except ApiError as exc:
+            if not exc.is_conflict:
+                raise
+        name = body["metadata"]["name"]
+        return await self.get(f"{path}/{name}"), False
+
+    async def patch(
+        self, path: str, body: Any, patch_type: PatchType = "merge", **params: str | int
+    ) -> dict[str, Any]:
+        return await self.request(
+            "PATCH", path, body=body, params=params, content_type=_PATCH_CONTENT_TYPES[patch_type]
+        )
+
+    async def replace(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        return await self.request("PUT", path, body=body)
+
+    async def delete(
+        self,
+        path: str,
+        propagation: str = "Background",
+        preconditions: Mapping[str, str] | None = None,
+        missing_ok: bool = True,
+    ) -> dict[str, Any] | None:
+        body: dict[str, Any] = {
+            "kind": "DeleteOptions",
+            "apiVersion": "v1",
+            "propagationPolicy": propagation,
+        }
+        if preconditions:
+            body["preconditions"] = dict(preconditions)
+        try:
+            return await self.request("DELETE", path, body=body)
+        except ApiError as exc:
+            if missing_ok and exc.is_not_found:
+                return None
+            raise
+
+    async def watch(
+        self,
+        path: str,
+        resource_version: str | None = None,
+        timeout_seconds: int = 60,
+        **params: str,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Stream watch events until the server closes the watch."""
+        query: dict[str, str | int] = {
+            "watch": "true",
+            "timeoutSeconds": timeout_seconds,
+            "allowWatchBookmarks": "true",
+            **params,
+        }
+        if resource_version:
+            query["resourceVersion"] = resource_version
+        async with self._http.stream(
+            "GET",
+            path,
+            params=query,
+            headers=self._headers(),
+            timeout=httpx.Timeout(timeout_seconds + 10, connect=10.0),
+        ) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                raise ApiError(response.status_code, response.json(), "WATCH", path)
+            async for line in response.aiter_lines():
+                if line.strip():
+                    yield json.loads(line)
