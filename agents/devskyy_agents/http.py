@@ -267,3 +267,13 @@ async def fetch_user_url(
     if len(response.content) > limit:
         raise ProviderRequestRejected(f"download larger than {limit} bytes")
     return response.content, response.headers.get("Content-Type", "application/octet-stream")
+
+
+def check_config_url(url: str, name: str) -> str:
+    """A URL from operator config: https, or plain http to loopback (local dev and tests)."""
+    parts = httpx.URL(url)
+    if parts.scheme == "https" and parts.host:
+        return url.rstrip("/")
+    if parts.scheme == "http" and parts.host in ("localhost", "127.0.0.1", "::1"):
+        return url.rstrip("/")
+    raise ProviderRequestRejected(f"{name} must be an https URL (http only for loopback)")

@@ -1,0 +1,91 @@
+"""fashn_tryon through the FASHN API (https://api.fashn.ai/v1).
+
+Contract used: Bearer auth; POST /run {"model_name": "tryon-v1.6", "inputs":
+{model_image, garment_image, category, num_samples}} returns {"id", "error"};
+GET /status/{id} returns {"id", "status", "output", "error"} with status
+starting/in_queue/processing, then completed (output = image URLs) or
+failed/canceled (error = {"name", "message"}). The person and garment URLs are
+the user's: they were validated as public https by the model, and FASHN, not
+this pod, fetches them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from devskyy_agents.errors import ProviderTaskFailed, ProviderUnavailable
+from devskyy_agents.http import check_config_url, json_body, make_client, request
+from devskyy_agents.models import FashnTryonInput, FashnTryonOutput, FashnTryonResult, TaskInput
+from devskyy_agents.poll import PollClock
+from devskyy_agents.registry import RunContext
+
+DEFAULT_BASE = "https://api.fashn.ai/v1"
+DEFAULT_MODEL = "tryon-v1.6"
+PROVIDER = "FASHN"
+FAILED = frozenset({"failed", "canceled", "cancelled"})
+
+
+async def _call(
+    client: httpx.AsyncClient, method: str, path: str, ctx: RunContext, **kwargs: Any
+) -> dict[str, Any]:
+    response = await request(
+        client, method, path, provider=PROVIDER, deadline=ctx.deadline, **kwargs
+    )
+    body = json_body(response, PROVIDER)
+    if not isinstance(body, dict):
+        raise ProviderUnavailable(f"{PROVIDER} sent an unexpected body")
+    return body
+
+
+def _error_text(error: Any) -> str:
+    if isinstance(error, dict):
+        return f"{error.get('name', 'Error')}: {str(error.get('message', ''))[:300]}"
+    return str(error)[:300]
+
+
+class FashnTryonAgent:
+    async def run(self, task_id: str, task_input: TaskInput, ctx: RunContext) -> FashnTryonOutput:
+        assert isinstance(task_input, FashnTryonInput)
+        key = ctx.require("FASHN_API_KEY", "fashn_tryon tasks (FASHN)")
+        base = check_config_url(ctx.config.get("FASHN_API_BASE", DEFAULT_BASE), "FASHN_API_BASE")
+        first_wait = float(ctx.config.get("FASHN_POLL_INTERVAL", "2"))
+        payload = {
+            "model_name": ctx.config.get("FASHN_MODEL", DEFAULT_MODEL),
+            "inputs": {
+                "model_image": task_input.model_image,
+                "garment_image": task_input.garment_image,
+                "category": task_input.category,
+                "num_samples": task_input.num_samples,
+            },
+        }
+        async with make_client(base, headers={"Authorization": f"Bearer {key}"}) as client:
+            started = await _call(client, "POST", "/run", ctx, json=payload)
+            if started.get("error"):
+                raise ProviderTaskFailed(f"{PROVIDER} refused: {_error_text(started['error'])}")
+            prediction_id = started.get("id")
+            if not isinstance(prediction_id, str) or not prediction_id:
+                raise ProviderUnavailable(f"{PROVIDER} returned no prediction id")
+            clock = PollClock(ctx.deadline, first_wait)
+            while True:
+                status = await _call(client, "GET", f"/status/{prediction_id}", ctx)
+                state = status.get("status")
+                if state == "completed":
+                    images = status.get("output")
+                    if not isinstance(images, list) or not all(isinstance(i, str) for i in images):
+                        raise ProviderUnavailable(f"{PROVIDER} completed without output images")
+                    break
+                if state in FAILED:
+                    raise ProviderTaskFailed(
+                        f"{PROVIDER} prediction {prediction_id} {state}: "
+                        f"{_error_text(status.get('error'))}"
+                    )
+                await clock.tick(f"{PROVIDER} prediction {prediction_id}")
+        return FashnTryonOutput(
+            status="success",
+            task_id=task_id,
+            result=FashnTryonResult(prediction_id=prediction_id, images=images),
+            completed_at=datetime.now(UTC).isoformat(),
+        )

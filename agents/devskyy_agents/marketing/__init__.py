@@ -1,0 +1,1 @@
+"""marketing_campaign: content from OpenAI, delivered by email, social webhooks or SEO updates."""

@@ -1,0 +1,1 @@
+"""ML tasks. The only package that imports scikit-learn, pandas and skops."""
