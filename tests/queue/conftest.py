@@ -9,13 +9,14 @@ import pytest
 
 from devskyy_agents.models import TaskSpec, parse_spec
 from devskyy_operator.queue import Redis, connect
+from devskyy_operator.queue.scripts import disconnect
 
 
 @pytest.fixture
 async def aredis(redis_url: str) -> AsyncIterator[Redis]:
     client = connect(redis_url)
     yield client
-    await client.aclose()
+    await disconnect(client)
 
 
 def diagnostic_spec(user: str = "alice", priority: int = 100, **input_extra: Any) -> TaskSpec:

@@ -18,8 +18,9 @@ from devskyy_operator.queue import (
     TaskExists,
     claim,
     enqueue,
+    lua,
+    scripts,
 )
-from devskyy_operator.queue import lua, scripts
 from tests.queue.conftest import diagnostic_spec
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
@@ -28,13 +29,15 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 async def test_enqueue_writes_hash_queue_and_indexes(aredis: Redis) -> None:
     spec = diagnostic_spec(priority=7, sleep_seconds=1.5)
     done = await enqueue(aredis, spec)
-    assert done.created and TASK_ID_RE.match(done.task_id)
+    assert done.created
+    assert TASK_ID_RE.match(done.task_id)
     record = await aredis.hgetall(keys.task_key(done.task_id))
     assert record["task_type"] == "diagnostic"
     assert record["status"] == "pending"
     assert json.loads(record["data"]) == {"user_id": "alice", "sleep_seconds": 1.5}
     assert json.loads(record["spec"])["type"] == "diagnostic"
-    assert record["priority"] == "7" and record["user_id"] == "alice"
+    assert record["priority"] == "7"
+    assert record["user_id"] == "alice"
     assert record["started_at"] == record["completed_at"] == record["worker_host"] == ""
     assert record["attempts"] == "0"
     assert datetime.fromisoformat(record["created_at"]).tzinfo == UTC
@@ -58,7 +61,8 @@ async def test_idempotency_key_returns_the_same_task(aredis: Redis) -> None:
     spec = diagnostic_spec()
     first = await enqueue(aredis, spec, idempotency_key="req-1")
     again = await enqueue(aredis, spec, idempotency_key="req-1")
-    assert again.task_id == first.task_id and not again.created
+    assert again.task_id == first.task_id
+    assert not again.created
     assert await aredis.zcard(keys.queue_key("diagnostic")) == 1
     ttl = await aredis.ttl(keys.idempotency_key("alice", "req-1"))
     assert 86_000 < ttl <= 86_400
@@ -66,7 +70,8 @@ async def test_idempotency_key_returns_the_same_task(aredis: Redis) -> None:
         await enqueue(aredis, diagnostic_spec(priority=5), idempotency_key="req-1")
     assert caught.value.task_id == first.task_id
     other_user = await enqueue(aredis, diagnostic_spec(user="bob"), idempotency_key="req-1")
-    assert other_user.created and other_user.task_id != first.task_id
+    assert other_user.created
+    assert other_user.task_id != first.task_id
 
 
 async def test_caller_id_conflict_writes_nothing(aredis: Redis) -> None:

@@ -54,3 +54,8 @@ def connect(url: str, **options: Any) -> Redis:
     """An asyncio client in the mode the queue expects (str replies)."""
     client: Redis = aioredis.Redis.from_url(url, decode_responses=True, **options)
     return client
+
+
+async def disconnect(client: Redis) -> None:
+    """Close a client from `connect` (the bundled stubs predate ``aclose``)."""
+    await client.aclose()  # type: ignore[attr-defined]

@@ -1,0 +1,108 @@
+"""Claim, release, lease expiry and reclaim against a real Redis (and its restart)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from devskyy_operator import keys
+from devskyy_operator.queue import (
+    Redis,
+    cancel,
+    claim,
+    connect,
+    enqueue,
+    extend_lease,
+    reclaim_expired,
+    release,
+)
+from devskyy_operator.queue.claim import leased_ids
+from devskyy_operator.queue.scripts import disconnect
+from tests.queue.conftest import diagnostic_spec
+from tests.support.redis_server import RedisServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
+QUEUE = keys.queue_key("diagnostic")
+
+
+async def test_claim_moves_best_ids_into_leases(aredis: Redis) -> None:
+    ids = [(await enqueue(aredis, diagnostic_spec(priority=p))).task_id for p in (1, 2, 3)]
+    before = dict(await aredis.zrange(QUEUE, 0, -1, withscores=True))
+    claimed = await claim(aredis, "diagnostic", 2, 30, now=1000.0)
+    assert [c.task_id for c in claimed] == [ids[2], ids[1]]
+    assert claimed[0].spec().priority == 3
+    assert claimed[0].user_id == "alice"
+    assert claimed[0].queue_score == before[ids[2]]
+    assert await leased_ids(aredis, "diagnostic") == {ids[2]: 1030.0, ids[1]: 1030.0}
+    assert await aredis.zrange(QUEUE, 0, -1) == [ids[0]]
+    assert await aredis.hget(keys.task_key(ids[2]), "status") == "pending"
+    assert await aredis.hget(keys.task_key(ids[2]), "claimed_at") == "1000.000000"
+    assert await claim(aredis, "diagnostic", 0, 30) == []
+
+
+async def test_release_and_reclaim_with_injected_clock(aredis: Redis) -> None:
+    ids = [(await enqueue(aredis, diagnostic_spec())).task_id for _ in range(3)]
+    scores = dict(await aredis.zrange(QUEUE, 0, -1, withscores=True))
+    await claim(aredis, "diagnostic", 3, 10, now=1000.0)
+    assert await release(aredis, "diagnostic", ids[0])  # its CR exists now
+    assert await extend_lease(aredis, "diagnostic", ids[1], 100, now=1005.0)
+    assert not await extend_lease(aredis, "diagnostic", ids[0], 100, now=1005.0)
+    assert await reclaim_expired(aredis, "diagnostic", now=1009.0) == 0
+    assert await reclaim_expired(aredis, "diagnostic", now=1011.0) == 1  # ids[2] only
+    assert dict(await aredis.zrange(QUEUE, 0, -1, withscores=True)) == {ids[2]: scores[ids[2]]}
+    assert await leased_ids(aredis, "diagnostic") == {ids[1]: 1105.0}
+    assert await aredis.sismember(keys.user_queued_key("alice"), ids[2])
+
+
+async def test_short_real_lease_expires_on_server_clock(aredis: Redis) -> None:
+    task_id = (await enqueue(aredis, diagnostic_spec())).task_id
+    await claim(aredis, "diagnostic", 1, 0.2)
+    deadline = time.monotonic() + 10
+    while await reclaim_expired(aredis, "diagnostic") == 0:
+        assert time.monotonic() < deadline, "lease never expired"
+        await asyncio.sleep(0.02)
+    assert await aredis.zrange(QUEUE, 0, -1) == [task_id]
+
+
+async def test_cancel_requested_lease_is_not_requeued(aredis: Redis) -> None:
+    task_id = (await enqueue(aredis, diagnostic_spec())).task_id
+    await claim(aredis, "diagnostic", 1, 10, now=1000.0)
+    assert await cancel(aredis, task_id) == "requested"
+    assert await reclaim_expired(aredis, "diagnostic", now=2000.0) == 0
+    record = await aredis.hgetall(keys.task_key(task_id))
+    assert record["status"] == "failed"
+    assert record["cancelled"] == "1"
+    assert await aredis.zcard(QUEUE) == 0
+    assert not await aredis.sismember(keys.CANCEL_REQUESTS, task_id)
+
+
+async def test_reclaim_handles_more_than_one_batch(aredis: Redis) -> None:
+    for _ in range(1205):
+        await enqueue(aredis, diagnostic_spec())
+    await claim(aredis, "diagnostic", 2000, 1, now=1000.0)
+    assert await reclaim_expired(aredis, "diagnostic", now=1002.0) == 1205
+    assert await aredis.zcard(QUEUE) == 1205
+
+
+async def test_redis_restart_mid_claim_loses_nothing(own_redis: RedisServer) -> None:
+    client = connect(own_redis.url)
+    try:
+        ids = {(await enqueue(client, diagnostic_spec())).task_id for _ in range(20)}
+        claimed = await claim(client, "diagnostic", 5, 10, now=1000.0)
+        own_redis.restart()  # SIGKILL; AOF with fsync always
+        await disconnect(client)
+        client = connect(own_redis.url)
+        queued = set(await client.zrange(QUEUE, 0, -1))
+        leased = set(await leased_ids(client, "diagnostic"))
+        assert leased == {c.task_id for c in claimed}
+        assert queued | leased == ids
+        assert not queued & leased
+        await client.script_flush()  # the script cache is gone after a restart anyway
+        assert await reclaim_expired(client, "diagnostic", now=2000.0) == 5
+        assert set(await client.zrange(QUEUE, 0, -1)) == ids
+        again = await claim(client, "diagnostic", 20, 10)
+        assert {c.task_id for c in again} == ids
+    finally:
+        await disconnect(client)
