@@ -1,0 +1,160 @@
+{{/* Names, labels and shared pod fragments. */}}
+
+{{- define "devskyy.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* release-chart, or the release name alone when it already holds the chart name. */}}
+{{- define "devskyy.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Name of a component's resources: <fullname>-<component>. */}}
+{{- define "devskyy.componentName" -}}
+{{- printf "%s-%s" (include "devskyy.fullname" .root | trunc 50 | trimSuffix "-") .component -}}
+{{- end -}}
+
+{{- define "devskyy.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ include "devskyy.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: devskyy
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Selector labels of a component; pass (dict "root" $ "component" "operator"). */}}
+{{- define "devskyy.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "devskyy.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "devskyy.componentLabels" -}}
+{{ include "devskyy.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* repository:tag@digest, repository:tag or repository@digest; tag defaults to appVersion. */}}
+{{- define "devskyy.image" -}}
+{{- $tag := default .root.Chart.AppVersion .image.tag -}}
+{{- if and .image.digest (not .image.tag) -}}
+{{- printf "%s@%s" .image.repository .image.digest -}}
+{{- else if .image.digest -}}
+{{- printf "%s:%s@%s" .image.repository $tag .image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .image.repository $tag -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "devskyy.taskServiceAccountName" -}}
+{{- default (include "devskyy.componentName" (dict "root" . "component" "task")) .Values.tasks.serviceAccount.name -}}
+{{- end -}}
+
+{{- define "devskyy.watchNamespace" -}}
+{{- default .Release.Namespace .Values.operator.watchNamespace -}}
+{{- end -}}
+
+{{/* Secret that holds the in-chart Redis password. */}}
+{{- define "devskyy.redisPasswordSecret" -}}
+{{- default (include "devskyy.componentName" (dict "root" . "component" "redis")) .Values.redis.internal.auth.existingSecret -}}
+{{- end -}}
+
+{{/* Pod Security "restricted": the same for every pod of the chart. */}}
+{{- define "devskyy.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+fsGroup: 10001
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "devskyy.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+readOnlyRootFilesystem: true
+allowPrivilegeEscalation: false
+privileged: false
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/*
+Environment of the control containers: the non-secret settings ConfigMap plus
+the Redis URL by reference. With the in-chart Redis the URL is assembled by the
+kubelet from the password Secret ($(VAR) expansion), so it is never stored.
+*/}}
+{{- define "devskyy.controlEnv" -}}
+envFrom:
+  - configMapRef:
+      name: {{ include "devskyy.componentName" (dict "root" . "component" "settings") }}
+env:
+{{- if .Values.redis.internal.enabled }}
+  - name: REDIS_PASSWORD
+    valueFrom:
+      secretKeyRef:
+        name: {{ include "devskyy.redisPasswordSecret" . }}
+        key: {{ .Values.redis.internal.auth.passwordKey }}
+  - name: DEVSKYY_REDIS_URL
+    value: {{ printf "redis://:$(REDIS_PASSWORD)@%s:6379/0" (include "devskyy.componentName" (dict "root" . "component" "redis")) | quote }}
+{{- else }}
+  - name: DEVSKYY_REDIS_URL
+    valueFrom:
+      secretKeyRef:
+        name: {{ required "redis.existingSecret is required unless redis.internal.enabled" .Values.redis.existingSecret }}
+        key: {{ .Values.redis.urlKey }}
+{{- end }}
+{{- end -}}
+
+{{/* Writable /tmp for a read-only root filesystem. */}}
+{{- define "devskyy.tmpVolume" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: 64Mi
+{{- end -}}
+
+{{- define "devskyy.tmpMount" -}}
+- name: tmp
+  mountPath: /tmp
+{{- end -}}
+
+{{/* Scheduling fields of a component; pass (dict "root" $ "component" "api" "values" .Values.api). */}}
+{{- define "devskyy.scheduling" -}}
+{{- with .values.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with .values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .values.topologySpreadConstraints }}
+topologySpreadConstraints:
+{{- range . }}
+  - {{ toYaml (merge (deepCopy .) (dict "labelSelector" (dict "matchLabels" (include "devskyy.selectorLabels" $ | fromYaml)))) | nindent 4 | trim }}
+{{- end }}
+{{- end }}
+{{- end -}}
