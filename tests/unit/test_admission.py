@@ -1,0 +1,138 @@
+"""Admission: priority first, FIFO inside a priority, per-type limits, schedule_at."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from devskyy_operator.admission import admit, admission_key, not_before, queue_position
+from devskyy_operator.task_view import TaskView
+from tests.unit.factories import INPUTS, T0, view
+
+pytestmark = [pytest.mark.unit, pytest.mark.timeout(30)]
+
+
+def _stamp(seconds: int) -> str:
+    return (T0 + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_highest_priority_first_then_fifo() -> None:
+    old_low = view("old-low", priority=1, created=_stamp(0))
+    new_high = view("new-high", priority=900, created=_stamp(50))
+    old_high = view("old-high", priority=900, created=_stamp(10))
+    chosen = admit([old_low, new_high, old_high], {}, {"diagnostic": 2})
+    assert [t.name for t in chosen] == ["old-high", "new-high"]
+
+
+def test_free_slots_are_limit_minus_running_per_type() -> None:
+    tasks = [view(f"d-{i}", created=_stamp(i)) for i in range(5)]
+    tasks += [view(f"m-{i}", "ml_training", created=_stamp(i)) for i in range(3)]
+    chosen = admit(tasks, {"diagnostic": 3, "ml_training": 5}, {"diagnostic": 4, "ml_training": 2})
+    assert [t.name for t in chosen] == ["d-0"]
+
+
+def test_unknown_type_uses_default_limit() -> None:
+    tasks = [view("a"), view("b", created=_stamp(1))]
+    assert admit(tasks, {}, {}) == []
+    assert [t.name for t in admit(tasks, {}, {}, default_limit=1)] == ["a"]
+
+
+def test_same_second_is_fifo_by_enqueue_annotation_then_name() -> None:
+    late = view("a-late", annotations={"devskyy.io/enqueued-at": "2026-01-05T12:00:00.900Z"})
+    early = view("z-early", annotations={"devskyy.io/enqueued-at": "2026-01-05T12:00:00.100Z"})
+    plain_b, plain_a = view("b"), view("a")
+    assert [t.name for t in admit([late, early], {}, {"diagnostic": 1})] == ["z-early"]
+    assert [t.name for t in admit([plain_b, plain_a], {}, {"diagnostic": 1})] == ["a"]
+
+
+def test_admitted_or_finished_tasks_do_not_compete() -> None:
+    running = view("r", phase="Running", priority=1000)
+    queued = view("q", phase="Queued")
+    fresh = view("f", created=_stamp(5))
+    chosen = admit([running, queued, fresh], {}, {"diagnostic": 5})
+    assert [t.name for t in chosen] == ["q", "f"]
+
+
+def _campaign(name: str, schedule_at: str | None) -> TaskView:
+    data = dict(INPUTS["marketing_campaign"])
+    if schedule_at is not None:
+        data["schedule_at"] = schedule_at
+    return view(name, "marketing_campaign", input=data)
+
+
+def test_schedule_at_holds_a_campaign_until_due() -> None:
+    later = _campaign("later", "2026-01-05T13:00:00Z")
+    now = _campaign("now", None)
+    assert not_before(later) == T0 + timedelta(hours=1)
+    assert not_before(now) is None
+    limits = {"marketing_campaign": 5}
+    assert [t.name for t in admit([later, now], {}, limits, T0)] == ["now"]
+    due = T0 + timedelta(hours=1)
+    assert [t.name for t in admit([later, now], {}, limits, due)] == ["later", "now"]
+    # Without a clock a scheduled campaign is never started early.
+    assert [t.name for t in admit([later, now], {}, limits)] == ["now"]
+
+
+def test_queue_position_is_one_based_per_type() -> None:
+    a = view("a", priority=5)
+    b = view("b", priority=9)
+    other = view("m", "ml_training", priority=1000)
+    assert queue_position(b, [a, b, other]) == 1
+    assert queue_position(a, [a, b, other]) == 2
+    assert queue_position(view("c", priority=0), [a, b]) == 3
+
+
+_TEMPLATES = {p: view(f"t-{p}", priority=p) for p in (0, 1, 500, 1000)}
+
+
+@st.composite
+def _queues(draw: st.DrawFn) -> list[TaskView]:
+    count = draw(st.integers(min_value=0, max_value=25))
+    tasks = []
+    for i in range(count):
+        priority = draw(st.sampled_from(sorted(_TEMPLATES)))
+        created = T0 + timedelta(seconds=draw(st.integers(min_value=0, max_value=5)))
+        kind = draw(st.sampled_from(["diagnostic", "ml_training"]))
+        base = _TEMPLATES[priority]
+        spec = base.spec if kind == "diagnostic" else view("x", kind, priority=priority).spec
+        tasks.append(
+            TaskView(
+                name=f"t-{i:03d}",
+                namespace="tasks",
+                uid=str(i),
+                generation=1,
+                spec=spec,
+                created_at=created,
+                phase=None,
+            )
+        )
+    return tasks
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    tasks=_queues(),
+    limit=st.integers(min_value=0, max_value=6),
+    running=st.integers(min_value=0, max_value=8),
+)
+def test_admission_properties(tasks: list[TaskView], limit: int, running: int) -> None:
+    limits = {"diagnostic": limit, "ml_training": limit}
+    chosen = admit(tasks, {"diagnostic": running}, limits)
+    for kind, busy in (("diagnostic", running), ("ml_training", 0)):
+        mine = [t for t in tasks if t.task_type.value == kind]
+        picked = [t for t in chosen if t.task_type.value == kind]
+        # Never more than the free slots, and every free slot used when work waits.
+        assert len(picked) == min(len(mine), max(0, limit - busy))
+        # No waiting task of the type beats a chosen one.
+        left = [t for t in mine if t not in picked]
+        if picked and left:
+            assert max(admission_key(t) for t in picked) < min(admission_key(t) for t in left)
+        # Chosen tasks come out in admission order and each once.
+        assert [admission_key(t) for t in picked] == sorted(admission_key(t) for t in picked)
+        assert len({t.name for t in picked}) == len(picked)
+        # The k-th chosen task had queue position k.
+        for position, task in enumerate(picked, start=1):
+            assert queue_position(task, tasks) == position

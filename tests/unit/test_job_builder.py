@@ -1,0 +1,234 @@
+"""build_job: the Job contract of DESIGN.md and Pod Security "restricted"."""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from devskyy_agents.errors import PERMANENT_EXIT_CODE
+from devskyy_agents.models import parse_spec
+
+from devskyy_operator import keys
+from devskyy_operator.job_builder import build_job, label_value
+from devskyy_operator.job_resources import container_resources, parse_quantity
+from devskyy_operator.settings import ResourceDefaults, Settings
+from tests.unit.factories import INPUTS, T0, view
+
+pytestmark = [pytest.mark.unit, pytest.mark.timeout(30)]
+
+SETTINGS = Settings(
+    task_secret_name="task-secrets",
+    task_config_map="task-config",
+    task_service_account="devskyy-task",
+    datasets_claim="datasets",
+    models_claim="models",
+)
+_RESTRICTED_VOLUMES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
+
+
+def _container(job: dict[str, Any]) -> dict[str, Any]:
+    containers = job["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return containers[0]  # type: ignore[no-any-return]
+
+
+def _env(job: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in _container(job)["env"]}
+
+
+def assert_restricted(pod: dict[str, Any]) -> None:
+    """The checks of Pod Security Standards "restricted" that a manifest shows statically."""
+    for flag in ("hostNetwork", "hostPID", "hostIPC", "hostUsers"):
+        assert not pod.get(flag, False) or flag == "hostUsers"
+    pod_sc = pod.get("securityContext", {})
+    assert pod_sc.get("seccompProfile", {}).get("type") in ("RuntimeDefault", "Localhost")
+    assert pod_sc.get("runAsUser", 1) != 0
+    assert "sysctls" not in pod_sc
+    assert pod_sc.get("seLinuxOptions", {}).get("type") in (None, "", "container_t")
+    for volume in pod.get("volumes", []):
+        kinds = set(volume) - {"name"}
+        assert kinds <= _RESTRICTED_VOLUMES, kinds
+    for container in pod.get("initContainers", []) + pod["containers"]:
+        sc = container.get("securityContext", {})
+        assert sc.get("privileged", False) is False
+        assert sc.get("allowPrivilegeEscalation") is False
+        assert sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) is True
+        assert sc.get("runAsUser", 1) != 0
+        assert sc.get("capabilities", {}).get("drop") == ["ALL"]
+        assert set(sc.get("capabilities", {}).get("add", [])) <= {"NET_BIND_SERVICE"}
+        assert sc.get("procMount", "Default") == "Default"
+        assert "seccompProfile" not in sc or sc["seccompProfile"]["type"] != "Unconfined"
+        assert all("hostPort" not in p for p in container.get("ports", []))
+
+
+@pytest.mark.parametrize("task_type", sorted(INPUTS))
+def test_every_type_is_restricted_and_hardened(task_type: str) -> None:
+    job = build_job(view("t-1", task_type), SETTINGS, T0)
+    pod = job["spec"]["template"]["spec"]
+    assert_restricted(pod)
+    assert pod["restartPolicy"] == "Never"
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["enableServiceLinks"] is False
+    assert pod["serviceAccountName"] == "devskyy-task"
+    assert pod["securityContext"]["runAsUser"] == SETTINGS.task_run_as_user
+    container = _container(job)
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["terminationMessagePath"] == "/dev/termination-log"
+    assert container["terminationMessagePolicy"] == "File"
+    assert container["image"] == SETTINGS.image_for(task_type)
+    assert container["command"] == SETTINGS.task_command
+    assert "ttlSecondsAfterFinished" not in job["spec"]
+
+
+def test_job_identity_labels_and_owner() -> None:
+    task = view("t-1", "ml_training")
+    job = build_job(task, SETTINGS, T0)
+    meta = job["metadata"]
+    assert (job["apiVersion"], job["kind"]) == ("batch/v1", "Job")
+    assert (meta["name"], meta["namespace"]) == ("t-1", "tasks")
+    expected = {
+        keys.LABEL_TASK_ID: "t-1",
+        keys.LABEL_TASK_TYPE: "ml_training",
+        keys.LABEL_USER: "alice",
+        keys.LABEL_MANAGED_BY: keys.MANAGED_BY,
+    }
+    assert meta["labels"] == expected
+    assert job["spec"]["template"]["metadata"]["labels"] == expected
+    assert meta["ownerReferences"] == [
+        {
+            "apiVersion": "devskyy.io/v1alpha1",
+            "kind": "DevSkyyTask",
+            "name": "t-1",
+            "uid": "uid-t-1",
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
+
+
+def test_retries_timeout_and_failure_policy() -> None:
+    defaults = build_job(view("t-1", "generate_3d"), SETTINGS, T0)["spec"]
+    assert (defaults["backoffLimit"], defaults["activeDeadlineSeconds"]) == (3, 600)
+    own = build_job(view("t-2", retries=0, timeoutSeconds=42), SETTINGS, T0)["spec"]
+    assert (own["backoffLimit"], own["activeDeadlineSeconds"]) == (0, 42)
+    assert own["podReplacementPolicy"] == "Failed"
+    rules = own["podFailurePolicy"]["rules"]
+    assert {
+        "action": "Ignore",
+        "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}],
+    } in rules
+    fail = next(r for r in rules if r["action"] == "FailJob")
+    assert fail["onExitCodes"] == {
+        "containerName": "task",
+        "operator": "In",
+        "values": [PERMANENT_EXIT_CODE],
+    }
+
+
+def test_env_carries_the_spec_and_deadline_and_secrets_by_reference() -> None:
+    task = view("t-1", "generate_3d", priority=7)
+    job = build_job(task, SETTINGS, T0)
+    env = _env(job)
+    assert env["DEVSKYY_TASK_ID"] == "t-1"
+    assert env["DEVSKYY_TASK_TYPE"] == "generate_3d"
+    assert parse_spec(json.loads(env["DEVSKYY_TASK_SPEC"])) == task.spec
+    assert env["DEVSKYY_TASK_SPEC"].startswith('{"input":{"prompt":"a black hoodie","user_id"')
+    assert ", " not in env["DEVSKYY_TASK_SPEC"] and "null" not in env["DEVSKYY_TASK_SPEC"]
+    assert int(env["DEVSKYY_TASK_DEADLINE"]) == int(T0.timestamp()) + 600
+    assert env["DEVSKYY_TERMINATION_LOG"] == "/dev/termination-log"
+    assert env["DEVSKYY_ARTIFACTS_DIR"] == "/data/artifacts"
+    assert env["LOG_FORMAT"] == SETTINGS.log_format
+    assert _container(job)["envFrom"] == [
+        {"secretRef": {"name": "task-secrets", "optional": True}},
+        {"configMapRef": {"name": "task-config", "optional": True}},
+    ]
+    bare = build_job(task, Settings(), T0)
+    assert "envFrom" not in _container(bare)
+    assert "serviceAccountName" not in bare["spec"]["template"]["spec"]
+
+
+def _mounts(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    volumes = {v["name"]: v for v in job["spec"]["template"]["spec"]["volumes"]}
+    return {
+        m["mountPath"]: {**m, "volume": volumes[m["name"]]} for m in _container(job)["volumeMounts"]
+    }
+
+
+def test_volumes_per_type() -> None:
+    plain = _mounts(build_job(view("t-1", "generate_3d"), SETTINGS, T0))
+    assert set(plain) == {"/tmp", "/data/artifacts"}
+    assert "emptyDir" in plain["/tmp"]["volume"]
+    train = _mounts(build_job(view("t-2", "ml_training"), SETTINGS, T0))
+    assert train["/data/datasets"]["readOnly"] is True
+    assert train["/data/datasets"]["volume"]["persistentVolumeClaim"]["claimName"] == "datasets"
+    assert not train["/data/models"].get("readOnly", False)
+    predict = _mounts(build_job(view("t-3", "ml_prediction"), SETTINGS, T0))
+    assert predict["/data/models"]["readOnly"] is True
+    unclaimed = _mounts(build_job(view("t-4", "ml_training"), Settings(), T0))
+    assert "emptyDir" in unclaimed["/data/models"]["volume"]
+    assert "emptyDir" in unclaimed["/data/datasets"]["volume"]
+    claimed = _mounts(build_job(view("t-5"), Settings(artifacts_claim="art"), T0))
+    assert claimed["/data/artifacts"]["volume"]["persistentVolumeClaim"]["claimName"] == "art"
+
+
+def test_resources_override_type_defaults() -> None:
+    task = view(
+        "t-1", "ml_training", resources={"requests": {"cpu": "3"}, "limits": {"memory": "8Gi"}}
+    )
+    resources = _container(build_job(task, SETTINGS, T0))["resources"]
+    defaults = SETTINGS.resources_for("ml_training")
+    assert resources["requests"] == {
+        "cpu": "3",
+        "memory": defaults.memory_request,
+        "ephemeral-storage": defaults.ephemeral_request,
+    }
+    # cpu request 3 > default limit 2: the limit follows the request.
+    assert resources["limits"] == {
+        "cpu": "3",
+        "memory": "8Gi",
+        "ephemeral-storage": defaults.ephemeral_limit,
+    }
+
+
+def test_explicit_limit_caps_request() -> None:
+    spec = view("t-1", resources={"limits": {"memory": "64Mi"}}).spec
+    got = container_resources(spec, ResourceDefaults(memory_request="256Mi"))
+    assert got["requests"]["memory"] == got["limits"]["memory"] == "64Mi"
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("250m", "0.25"), ("2", "2"), ("1.5", "1.5"), ("1Gi", str(2**30)), ("1G", "1e9")],
+)
+def test_parse_quantity(text: str, value: str) -> None:
+    assert parse_quantity(text) == Decimal(value)
+
+
+def test_parse_quantity_refuses_other_forms() -> None:
+    assert parse_quantity("1e3") is None
+
+
+@pytest.mark.parametrize(
+    "user", ["alice", "bob@example.com", "x+y", "a" * 128, "a." + "b" * 100, "9"]
+)
+def test_label_value_is_valid(user: str) -> None:
+    value = label_value(user)
+    assert re.fullmatch(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?", value)
+    assert len(value) <= 63
+    assert value == user or len(user) > 63 or not re.fullmatch(r"[A-Za-z0-9._-]*", user)
+
+
+def test_long_user_ids_do_not_collide() -> None:
+    assert label_value("a" * 100 + "1") != label_value("a" * 100 + "2")
