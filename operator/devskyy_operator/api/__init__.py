@@ -1,0 +1,1 @@
+"""The HTTP API: enqueue and follow tasks (see `app.create_app`)."""

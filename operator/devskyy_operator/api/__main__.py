@@ -1,0 +1,31 @@
+"""`devskyy-api` / `python -m devskyy_operator.api`: one uvicorn process."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from devskyy_operator.api.app import create_app
+from devskyy_operator.settings import Settings
+
+LOG_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
+
+
+def serve() -> None:
+    settings = Settings()
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,  # the devskyy.audit line replaces it
+        log_level="warning",
+        server_header=False,
+    )
+
+
+if __name__ == "__main__":
+    serve()

@@ -1,0 +1,78 @@
+"""What every route needs: the app's services, the caller, and the rate limit."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from devskyy_operator import keys
+from devskyy_operator.api.auth import Principal, TokenTable
+from devskyy_operator.api.errors import ApiError
+from devskyy_operator.api.observe import ApiMetrics
+from devskyy_operator.queue import EnqueueLimits, Redis, scripts
+from devskyy_operator.settings import Settings
+
+bearer_scheme = HTTPBearer(auto_error=False, description="Per-user API token.")
+
+
+@dataclass(frozen=True)
+class Services:
+    """Created once per app in `create_app`."""
+
+    settings: Settings
+    redis: Redis
+    tokens: TokenTable
+    metrics: ApiMetrics
+    limits: EnqueueLimits
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+
+
+def too_many(retry_after: float, detail: str) -> ApiError:
+    return ApiError(429, detail, headers={"Retry-After": str(max(1, math.ceil(retry_after)))})
+
+
+async def authenticated(
+    request: Request,
+    svc: ServicesDep,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal:
+    """The caller, or 401 with a WWW-Authenticate challenge."""
+    principal = svc.tokens.authenticate(request.headers.get("authorization"))
+    if principal is None:
+        raise ApiError(
+            401,
+            "missing or invalid bearer token",
+            headers={"WWW-Authenticate": 'Bearer realm="devskyy"'},
+        )
+    request.state.user = principal.user_id
+    return principal
+
+
+async def rate_limited(
+    principal: Annotated[Principal, Depends(authenticated)], svc: ServicesDep
+) -> Principal:
+    """The caller, counted against the per-user rate limit (POST /v1/tasks counts
+    inside the enqueue script instead, after validation)."""
+    wait_ms = await scripts.RATE(
+        svc.redis,
+        [keys.rate_key(principal.user_id)],
+        [svc.limits.rate_limit, svc.limits.rate_window_seconds],
+    )
+    if int(wait_ms) > 0:
+        raise too_many(int(wait_ms) / 1000, "rate limit exceeded")
+    return principal
+
+
+Caller = Annotated[Principal, Depends(authenticated)]
+RateLimitedCaller = Annotated[Principal, Depends(rate_limited)]

@@ -1,0 +1,84 @@
+"""Per-request observation: one audit line and the request metrics.
+
+A pure ASGI middleware (no BaseHTTPMiddleware overhead). Handlers put what they
+know (user, task id, type, decision) into ``request.state``; the middleware adds
+the status code and writes one line to the ``devskyy.audit`` logger. Tokens are
+never in ``request.state``, so they cannot reach the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+audit_log = logging.getLogger("devskyy.audit")
+
+AUDIT_FIELDS = ("user", "task_id", "task_type", "decision")
+
+
+class ApiMetrics:
+    """The API's Prometheus collectors, in a registry of their own (one per app)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.queue_size = Gauge(
+            "worker_queue_size", "Current queue size", ["type"], registry=self.registry
+        )
+        self.requests = Counter(
+            "devskyy_api_requests",
+            "HTTP requests by route and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "devskyy_api_request_duration_seconds",
+            "HTTP request latency",
+            ["route"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+        )
+
+
+class ObserveMiddleware:
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state: dict[str, Any] = scope.setdefault("state", {})
+        for name in AUDIT_FIELDS:
+            state[name] = None
+        started = time.perf_counter()
+        status = 500
+
+        async def send_observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_observed)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            method = scope["method"]
+            self.metrics.requests.labels(method, route, str(status)).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
+            if route.startswith("/v1/"):
+                audit_log.info(
+                    "user=%s method=%s route=%s status=%d task=%s type=%s decision=%s",
+                    state.get("user") or "-",
+                    method,
+                    route,
+                    status,
+                    state.get("task_id") or "-",
+                    state.get("task_type") or "-",
+                    state.get("decision") or ("ok" if status < 400 else "rejected"),
+                )

@@ -1,0 +1,95 @@
+"""Response bodies of the HTTP API (the request body is `models.TaskSpec`)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+TaskStatus = Literal["pending", "processing", "completed", "failed"]
+
+
+class FieldError(BaseModel):
+    field: str = Field(description='Dotted path of the offending field, e.g. "input.epochs".')
+    message: str
+
+
+class Problem(BaseModel):
+    """Every error response."""
+
+    detail: str
+    errors: list[FieldError] | None = None
+
+
+class TaskAccepted(BaseModel):
+    id: str
+    status: TaskStatus
+    location: str
+
+
+class QueueInfo(BaseModel):
+    position: int = Field(description="0 = claimed next.")
+    queued: int = Field(description="Tasks in this type's queue.")
+    estimated_wait_seconds: float | None = Field(
+        description="Position / recent throughput; null without recent completions."
+    )
+
+
+class TaskView(BaseModel):
+    id: str
+    type: str
+    status: str
+    user_id: str
+    priority: int
+    created_at: str
+    started_at: str
+    completed_at: str
+    worker_host: str
+    attempts: int
+    result: Any = None
+    error: str = ""
+    cancelled: bool = False
+    cancel_requested: bool = False
+    queue: QueueInfo | None = None
+
+
+class TaskList(BaseModel):
+    tasks: list[TaskView]
+
+
+class CancelResult(BaseModel):
+    id: str
+    outcome: Literal["cancelled", "requested"]
+
+
+class QueueSize(BaseModel):
+    type: str
+    queued: int
+    leased: int
+
+
+class QueueList(BaseModel):
+    queues: list[QueueSize]
+
+
+class DeadLetterView(BaseModel):
+    task_id: str
+    task_type: str
+    user_id: str
+    error: str
+    error_type: str
+    failed_at: str
+    worker_host: str
+    attempts: int | None
+    reason: str
+    exit_code: int | None
+    termination_message: str
+    task_data: Any = None
+
+
+class DeadLetterList(BaseModel):
+    dead_letters: list[DeadLetterView]
+
+
+class Health(BaseModel):
+    status: str

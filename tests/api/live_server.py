@@ -1,0 +1,69 @@
+"""A real `devskyy-api` process (uvicorn) on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+
+from devskyy_operator.api.auth import token_digest
+from tests.support.ports import free_port
+
+TOKENS = {"alice": "alice-secret-token", "bob": "bob-secret-token", "ops": "ops-secret-token"}
+
+
+def api_tokens_setting() -> str:
+    return ",".join(
+        f"{user}:{token_digest(token)}" + (":admin" if user == "ops" else "")
+        for user, token in TOKENS.items()
+    )
+
+
+@dataclass
+class LiveApi:
+    url: str
+    process: subprocess.Popen[bytes]
+
+
+@contextmanager
+def running_api(redis_url: str, **settings: str) -> Iterator[LiveApi]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DEVSKYY_REDIS_URL": redis_url,
+        "DEVSKYY_API_TOKENS": api_tokens_setting(),
+        "DEVSKYY_API_PORT": str(port),
+        "DEVSKYY_API_HOST": "127.0.0.1",
+        **{f"DEVSKYY_{name.upper()}": value for name, value in settings.items()},
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devskyy_operator.api"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, "devskyy-api exited"
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "devskyy-api did not start"
+                time.sleep(0.05)
+        yield LiveApi(url=url, process=process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
