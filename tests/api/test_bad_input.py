@@ -27,11 +27,12 @@ def image_task(url: str) -> dict[str, Any]:
     return {"type": "generate_3d", "input": {"user_id": "alice", "image_url": url}}
 
 
+BIG = {"user_id": "alice", "result": {"x": "a" * 70_000}}
 BAD_BODIES: list[tuple[str, Any, str]] = [
     ("priority as string", {**training(), "priority": "5"}, "priority"),
     ("priority too high", {**training(), "priority": 5000}, "priority"),
     ("unknown top-level field", {**training(), "owner": "x"}, "owner"),
-    ("unknown input field", training(shell="rm -rf /"), "input.shell"),
+    ("unknown input field", training(command="rm -rf /"), "input.command"),
     ("epochs as string", training(epochs="3"), "input.epochs"),
     ("unknown type", {"type": "bitcoin_miner", "input": {"user_id": "alice"}}, "type"),
     ("input not an object", {"type": "diagnostic", "input": []}, "input"),
@@ -48,7 +49,7 @@ BAD_BODIES: list[tuple[str, Any, str]] = [
     ("mapped v6", image_task("https://[::ffff:127.0.0.1]/a.png"), "input.image_url"),
     ("plain http", image_task("http://example.com/a.png"), "input.image_url"),
     ("credentials", image_task("https://user:pw@example.com/a.png"), "input.image_url"),
-    ("oversized input", {"type": "diagnostic", "input": {"user_id": "alice", "result": {"x": "a" * 70_000}}}, "input"),
+    ("oversized input", {"type": "diagnostic", "input": BIG}, "input"),
 ]  # fmt: skip
 
 
