@@ -1,0 +1,94 @@
+"""`devskyy` end to end: enqueue, status, list, cancel, queues, dlq."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import redis
+
+from devskyy_operator import keys
+from tests.cli.conftest import RunCli
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+
+def test_enqueue_status_list_cancel(devskyy: RunCli, redis_client: redis.Redis) -> None:
+    done = devskyy("--json", "enqueue", "-t", "diagnostic", "-s", "sleep_seconds=2", "-p", "300")
+    assert done.returncode == 0, done.stderr
+    task_id = json.loads(done.stdout)["id"]
+    assert json.loads(redis_client.hget(keys.task_key(task_id), "data") or "") == {
+        "sleep_seconds": 2,
+        "user_id": "alice",
+    }
+    status = devskyy("status", task_id)
+    assert status.returncode == 0, status.stderr
+    assert "pending" in status.stdout
+    assert "position" in status.stdout
+    assert "1 of 1" in status.stdout
+    assert ["estimated_wait", "unknown"] in [line.split() for line in status.stdout.splitlines()]
+
+    listing = devskyy("list")
+    assert listing.stdout.splitlines()[0].split() == [
+        "ID", "TYPE", "STATUS", "PRIORITY", "CREATED_AT", "ERROR",
+    ]  # fmt: skip
+    assert task_id in listing.stdout
+
+    queues = devskyy("queues")
+    assert any(line.split()[:2] == ["diagnostic", "1"] for line in queues.stdout.splitlines())
+
+    cancelled = devskyy("cancel", task_id)
+    assert cancelled.stdout.strip() == f"{task_id}: cancelled"
+    again = devskyy("cancel", task_id)
+    assert again.returncode == 1
+    assert "HTTP 409" in again.stderr
+
+
+def test_enqueue_from_file_and_errors(
+    devskyy: RunCli, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    manifest = tmp_path / "task.yaml"
+    manifest.write_text(
+        "apiVersion: devskyy.io/v1alpha1\nkind: DevSkyyTask\nmetadata: {name: x}\n"
+        "spec:\n  type: ml_training\n  priority: 5\n  input:\n    user_id: alice\n"
+        "    model_id: trend_predictor\n    training_data_path: sales.csv\n"
+    )
+    done = devskyy("enqueue", "-f", str(manifest), "--id", "from-file-1")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("from-file-1 pending /v1/tasks/from-file-1")
+
+    bad = devskyy("enqueue", "-t", "ml_training", "-s", "model_id=trend_predictor",
+                  "-s", "training_data_path=../../etc/passwd")  # fmt: skip
+    assert bad.returncode == 1
+    assert "input.training_data_path" in bad.stderr
+    assert devskyy("--token", "wrong", "queues").returncode == 1
+    assert devskyy("top").returncode == 1
+    assert redis_client.zcard(keys.queue_key("ml_training")) == 1
+
+
+def test_dlq_commands(devskyy: RunCli, redis_client: redis.Redis) -> None:
+    record = {
+        "task_id": "task-dead1",
+        "task_data": {"user_id": "alice"},
+        "error": "exit code 3",
+        "error_type": "RetryableError",
+        "failed_at": "2026-01-05T12:00:00Z",
+        "worker_host": "node-1",
+        "attempts": 3,
+        "reason": "BackoffLimitExceeded",
+        "exit_code": 3,
+        "termination_message": "",
+        "task_type": "diagnostic",
+        "user_id": "alice",
+    }
+    redis_client.set(keys.dlq_key("task-dead1"), json.dumps(record))
+    redis_client.zadd(keys.DLQ_INDEX, {"task-dead1": 1.0})
+    listing = devskyy("dlq", "list")
+    assert "task-dead1" in listing.stdout
+    assert "BackoffLimitExceeded" in listing.stdout
+    shown = devskyy("--json", "dlq", "show", "task-dead1")
+    assert json.loads(shown.stdout)["exit_code"] == 3
+    retried = devskyy("dlq", "retry", "task-dead1")
+    assert retried.stdout.startswith("task-dead1-r1 pending"), retried.stderr
+    assert devskyy("dlq", "show", "task-dead1").returncode == 1
