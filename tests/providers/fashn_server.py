@@ -1,0 +1,62 @@
+"""FASHN API v1 on loopback: POST /v1/run, GET /v1/status/{id}."""
+
+from __future__ import annotations
+
+import itertools
+
+from tests.providers.base import Provider, Reply, Request, bearer
+
+
+class FashnServer(Provider):
+    def __init__(self, api_key: str = "fa-test-key") -> None:
+        super().__init__()
+        self.api_key = api_key
+        self.polls: dict[str, int] = {}
+        self.polls_until_done = 2
+        self.final_status = "completed"
+        self._ids = itertools.count(1)
+
+    def route(self, request: Request) -> Reply:
+        if bearer(request) != self.api_key:
+            return Reply.json({"error": "UnauthorizedAccess", "message": "Invalid API key"}, 401)
+        if request.method == "POST" and request.path == "/v1/run":
+            body = request.json()
+            inputs = body.get("inputs") or {}
+            if body.get("model_name") != "tryon-v1.6" or not {
+                "model_image",
+                "garment_image",
+            } <= set(inputs):
+                return Reply.json(
+                    {"id": None, "error": {"name": "BadRequest", "message": "bad inputs"}}, 400
+                )
+            prediction = f"pred-{next(self._ids)}"
+            self.polls[prediction] = 0
+            return Reply.json({"id": prediction, "error": None})
+        if request.method == "GET" and request.path.startswith("/v1/status/"):
+            prediction = request.path.removeprefix("/v1/status/")
+            if prediction not in self.polls:
+                return Reply.json({"error": "NotFound"}, 404)
+            self.polls[prediction] += 1
+            if self.polls[prediction] <= self.polls_until_done:
+                state = "in_queue" if self.polls[prediction] == 1 else "processing"
+                return Reply.json(
+                    {"id": prediction, "status": state, "output": None, "error": None}
+                )
+            if self.final_status == "completed":
+                return Reply.json(
+                    {
+                        "id": prediction,
+                        "status": "completed",
+                        "error": None,
+                        "output": [f"https://cdn.fashn.ai/{prediction}/output_0.png"],
+                    }
+                )
+            return Reply.json(
+                {
+                    "id": prediction,
+                    "status": "failed",
+                    "output": None,
+                    "error": {"name": "PoseError", "message": "no pose detected"},
+                }
+            )
+        return Reply.json({"error": "NotFound"}, 404)
