@@ -55,6 +55,7 @@ class TaskView:
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
     status: Mapping[str, Any] = field(default_factory=dict)
+    resource_version: str = ""  # precondition for status writes made from this view
 
     @property
     def task_type(self) -> TaskType:
@@ -94,4 +95,5 @@ def task_view_from_body(body: Mapping[str, Any]) -> TaskView:
         labels=dict(metadata.get("labels") or {}),
         annotations=dict(metadata.get("annotations") or {}),
         status=dict(status),
+        resource_version=str(metadata.get("resourceVersion") or ""),
     )

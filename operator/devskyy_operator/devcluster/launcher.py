@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -270,9 +271,8 @@ class LocalCluster:
 
     def _await_http(self, url: str, deadline: float, what: str, verify: bool = True) -> None:
         headers = {"Authorization": f"Bearer {self.admin_token}"} if verify else {}
-        ssl: str | bool = str(self.pki.ca_cert) if (verify and self.pki) else False
         last = ""
-        with httpx.Client(verify=ssl, timeout=5.0) as client:
+        with httpx.Client(verify=self._ssl() if verify else False, timeout=5.0) as client:
             while time.monotonic() < deadline:
                 self._check_alive(what)
                 try:
@@ -288,7 +288,7 @@ class LocalCluster:
     def _await_node_ready(self, deadline: float) -> None:
         url = f"{self.server}/api/v1/nodes/{self.node_name}"
         assert self.pki is not None
-        with httpx.Client(verify=str(self.pki.ca_cert), timeout=5.0) as client:
+        with httpx.Client(verify=self._ssl(), timeout=5.0) as client:
             while time.monotonic() < deadline:
                 self._check_alive("node-agent")
                 response = client.get(url, headers={"Authorization": f"Bearer {self.admin_token}"})
@@ -298,6 +298,10 @@ class LocalCluster:
                         return
                 time.sleep(0.1)
         raise TimeoutError("node never became Ready")
+
+    def _ssl(self) -> ssl.SSLContext:
+        assert self.pki is not None
+        return ssl.create_default_context(cafile=str(self.pki.ca_cert))
 
     def _check_alive(self, name: str) -> None:
         process = self.processes.get(name)

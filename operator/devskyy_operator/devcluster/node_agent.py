@@ -264,6 +264,7 @@ def main() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s - %(name)s - %(levelname)s - %(message)s"
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     asyncio.run(amain(args))
 
 

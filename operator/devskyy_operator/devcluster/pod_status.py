@@ -124,7 +124,6 @@ def build_pod_status(
         "podIP": "127.0.0.1",
         "podIPs": [{"ip": "127.0.0.1"}],
         "startTime": rfc3339(started_at),
-        "qosClass": "Burstable",
         "conditions": [
             _condition("PodReadyToStartContainers", not terminal, now),
             _condition("Initialized", initialized, now, "ContainersNotInitialized"),

@@ -1,0 +1,1 @@
+"""Thin kopf handlers: parse the event, call the reconciler or the index, nothing else."""

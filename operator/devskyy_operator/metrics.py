@@ -1,0 +1,57 @@
+"""Prometheus metrics. The seed's names (worker_*) are kept exactly; ours are devskyy_*.
+
+Each component registers only what it updates; all live in this one module so
+names, labels and buckets are defined once (README "Metrics" lists them).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+# Seed: 1 s .. 15 min.
+DURATION_BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 180, 300, 450, 600, 900)
+WAIT_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+
+TASKS_TOTAL = Counter(
+    "worker_tasks_total", "Tasks that reached an end, by type and status.", ["type", "status"]
+)
+TASK_DURATION = Histogram(
+    "worker_task_duration_seconds",
+    "Run time of finished tasks (Job start to end).",
+    ["type"],
+    buckets=DURATION_BUCKETS,
+)
+ERRORS_TOTAL = Counter("worker_errors_total", "Final task failures by type.", ["type"])
+QUEUE_SIZE = Gauge("worker_queue_size", "Tasks waiting in the Redis queue:<type>.", ["type"])
+
+ADMISSION_WAIT = Histogram(
+    "devskyy_admission_wait_seconds",
+    "Time from queueing (CR created or enqueued) to admission (Job created).",
+    ["type"],
+    buckets=WAIT_BUCKETS,
+)
+RUNNING_TASKS = Gauge("devskyy_running_tasks", "Admitted tasks whose Job has not ended.", ["type"])
+WAITING_TASKS = Gauge(
+    "devskyy_waiting_tasks", "DevSkyyTask resources waiting for admission.", ["type"]
+)
+READY_BACKLOG = Gauge(
+    "devskyy_ready_backlog",
+    "Waiting tasks that could start now (schedule_at passed), by type.",
+    ["type"],
+)
+DLQ_SIZE = Gauge("devskyy_dlq_size", "Records in the dead-letter index.")
+DEAD_LETTERS_TOTAL = Counter(
+    "devskyy_dead_letters_total", "DLQ records written.", ["type", "reason"]
+)
+RESOURCE_SECONDS = Counter(
+    "devskyy_task_resource_seconds_total",
+    "Requested resources x run time of finished tasks (cpu: core-seconds, memory: "
+    "byte-seconds), for cost attribution.",
+    ["type", "user", "resource"],
+)
+BRIDGE_LAG = Gauge(
+    "devskyy_bridge_lag_seconds", "Age of the oldest task still waiting in a Redis queue.", ["type"]
+)
+BRIDGE_CREATED_TOTAL = Counter(
+    "devskyy_bridge_created_total", "DevSkyyTask resources the bridge created.", ["type"]
+)
