@@ -1,0 +1,141 @@
+"""Every DEVSKYY_* variable the chart renders is a Settings field, and parses to the values."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+import yaml
+
+from devskyy_agents.models import TaskType
+from devskyy_operator.settings import ResourceDefaults, Settings
+from tests.chart.conftest import CHART, ROOT, SCENARIOS, Render, RenderFn
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+RESOURCE_FIELDS = {
+    "CPU_REQUEST": ("requests", "cpu"),
+    "MEMORY_REQUEST": ("requests", "memory"),
+    "EPHEMERAL_REQUEST": ("requests", "ephemeral-storage"),
+    "CPU_LIMIT": ("limits", "cpu"),
+    "MEMORY_LIMIT": ("limits", "memory"),
+    "EPHEMERAL_LIMIT": ("limits", "ephemeral-storage"),
+}
+
+
+def control_env(r: Render, suffix: str) -> dict[str, Any]:
+    """Environment of a control container: envFrom ConfigMaps, then env (values or refs)."""
+    (c,) = r.one("Deployment", suffix)["spec"]["template"]["spec"]["containers"]
+    env: dict[str, Any] = {}
+    for source in c.get("envFrom", []):
+        cm = r.one("ConfigMap", source["configMapRef"]["name"])
+        env |= cm["data"]
+    for item in c.get("env", []):
+        env[item["name"]] = item.get("value", item.get("valueFrom"))
+    return env
+
+
+def test_every_rendered_variable_is_a_settings_field(render: RenderFn, scenario: str) -> None:
+    r = render(scenario)
+    names = {
+        n
+        for suffix in ("-operator", "-bridge", "-api")
+        for n in (control_env(r, suffix) if r.kind("Deployment") else {})
+        if n.startswith("DEVSKYY_")
+    }
+    assert len(names) > 40
+    for name in names:
+        field, *nested = name.removeprefix("DEVSKYY_").lower().split("__")
+        assert field in Settings.model_fields, name
+        if field == "resources":
+            _task_type, attr = nested
+            assert attr in ResourceDefaults.model_fields, name
+        if nested:
+            assert nested[0] in {t.value for t in TaskType}, name
+
+
+def _settings_from(env: dict[str, Any]) -> dict[str, Any]:
+    """Build Settings in a fresh interpreter whose environment is exactly `env`."""
+    literal = {k: v for k, v in env.items() if isinstance(v, str)}
+    literal["DEVSKYY_REDIS_URL"] = "redis://:pw@redis:6379/0"  # by reference in the pod
+    code = (
+        "import json; from devskyy_operator.settings import Settings; "
+        "print(Settings().model_dump_json())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=literal,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    parsed: dict[str, Any] = json.loads(out.stdout)
+    return parsed
+
+
+@pytest.mark.parametrize("scenario_name", ["defaults", "small-cluster"])
+def test_rendered_environment_parses_to_the_values(render: RenderFn, scenario_name: str) -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    override = SCENARIOS[scenario_name]
+    if override is not None:
+        values["taskTypes"] |= yaml.safe_load(override.read_text())["taskTypes"]
+    settings = _settings_from(control_env(render(scenario_name), "-operator"))
+    for task_type in TaskType:
+        spec = values["taskTypes"][task_type.value]
+        assert settings["concurrency"][task_type.value] == spec["concurrency"]
+        assert settings["images"][task_type.value] == f"{spec['image']['repository']}:0.1.0"
+        for attr, (kind, key) in RESOURCE_FIELDS.items():
+            assert settings["resources"][task_type.value][attr.lower()] == str(
+                spec["resources"][kind][key]
+            )
+    assert settings["namespace"] == "devskyy"
+    assert settings["task_secret_name"] == "devskyy-task-secrets"
+    assert settings["task_config_map"] == "devskyy-devskyy-task-operator-task-config"
+    assert settings["task_service_account"] == "devskyy-devskyy-task-operator-task"
+    assert settings["api_host"] == "0.0.0.0"
+    assert (settings["health_port"], settings["metrics_port"], settings["api_port"]) == (
+        8080,
+        9090,
+        8000,
+    )
+    assert settings["task_record_ttl_seconds"] == 2592000  # no float formatting on the way
+
+
+def test_claims_and_watch_namespace_are_rendered(render: RenderFn) -> None:
+    r = render(
+        set_values=[
+            "tasks.datasetsClaim=datasets",
+            "tasks.modelsClaim=models",
+            "tasks.artifactsClaim=artifacts",
+            "operator.watchNamespace=work",
+        ]
+    )
+    settings = _settings_from(control_env(r, "-operator"))
+    assert (settings["datasets_claim"], settings["models_claim"], settings["artifacts_claim"]) == (
+        "datasets",
+        "models",
+        "artifacts",
+    )
+    assert settings["namespace"] == "work"
+    assert r.one("ConfigMap", "-task-config")["metadata"]["namespace"] == "work"
+
+
+def test_task_config_map_holds_only_the_documented_keys(render: RenderFn) -> None:
+    data = render("defaults").one("ConfigMap", "-task-config")["data"]
+    assert set(data) == {
+        "OPENAI_BASE_URL",
+        "TRIPO_API_BASE",
+        "FASHN_API_BASE",
+        "WORDPRESS_URL",
+        "WORDPRESS_USER",
+        "SMTP_HOST",
+        "SMTP_PORT",
+        "SMTP_FROM",
+        "SOCIAL_WEBHOOKS",
+    }
+    assert all(isinstance(v, str) for v in data.values())
