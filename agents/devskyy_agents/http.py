@@ -28,7 +28,7 @@ from devskyy_agents.errors import (
     ProviderUnavailable,
     UnsafeUrl,
 )
-from devskyy_agents.safety import check_public_host, check_public_https_url, is_public_address
+from devskyy_agents.safety import check_public_host, is_public_address
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +190,7 @@ class AddressPolicy:
     allow: Callable[[IPAddress], bool] = is_public_address
     check_host: Callable[[str], None] = check_public_host
     allowed_schemes: frozenset[str] = frozenset({"https"})
+    allowed_ports: frozenset[int] | None = frozenset({443, 8443})
 
 
 async def resolve(host: str, port: int) -> list[IPAddress]:
@@ -220,6 +221,8 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         except ValueError as exc:
             raise UnsafeUrl(str(exc)) from None
         port = url.port or (443 if url.scheme == "https" else 80)
+        if self._policy.allowed_ports is not None and port not in self._policy.allowed_ports:
+            raise UnsafeUrl(f"URL port {port} is not allowed")
         try:
             addresses = await resolve(host, port)
         except OSError as exc:
@@ -258,11 +261,9 @@ def guarded_client(
 async def fetch_user_url(
     client: httpx.AsyncClient, url: str, *, deadline: float | None, limit: int = MAX_DOWNLOAD_BYTES
 ) -> tuple[bytes, str]:
-    """Download a user-supplied URL through the guarded client: (body, content type)."""
-    try:
-        check_public_https_url(url)
-    except ValueError as exc:
-        raise UnsafeUrl(str(exc)) from None
+    """Download a user-supplied URL through the guarded client: (body, content type).
+
+    The client's transport enforces the URL rules, so this works for any policy."""
     response = await request(client, "GET", url, provider="image host", deadline=deadline)
     if len(response.content) > limit:
         raise ProviderRequestRejected(f"download larger than {limit} bytes")

@@ -34,6 +34,7 @@ RUNNING = frozenset({"queued", "running", "unknown"})
 FAILED = frozenset({"failed", "cancelled", "banned", "expired"})
 IMAGE_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 MAX_PROMPT = 1024
+MAX_POLL_FAULTS = 3
 
 
 def build_prompt(task: Generate3DInput) -> str:
@@ -98,8 +99,17 @@ class TripoClient:
 
     async def wait(self, task_id: str, first_wait: float) -> TripoOutput:
         clock = PollClock(self._deadline, first_wait)
+        faults = 0
         while True:
-            data = await self._call("GET", f"/task/{task_id}")
+            try:
+                data = await self._call("GET", f"/task/{task_id}")
+            except ProviderUnavailable:
+                # A status read is idempotent: a garbled answer is worth another look.
+                faults += 1
+                if faults >= MAX_POLL_FAULTS:
+                    raise
+                await clock.tick(f"{PROVIDER} task {task_id}")
+                continue
             status = str(data.get("status", "unknown"))
             if status == "success":
                 return _output(data)

@@ -51,7 +51,8 @@ def test_spec_from_file_and_json_log_format(tmp_path: Path) -> None:
     run = run_task(tmp_path, None, DEVSKYY_TASK_SPEC_FILE=str(spec_file), LOG_FORMAT="json")
     assert run.code == 0, run.stderr
     lines = [json.loads(line) for line in run.stderr.splitlines() if line.startswith("{")]
-    assert lines and all(line["component"] == "worker" for line in lines)
+    assert lines
+    assert all(line["component"] == "worker" for line in lines)
 
 
 @pytest.mark.parametrize(
