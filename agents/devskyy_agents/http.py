@@ -264,7 +264,10 @@ async def fetch_user_url(
     """Download a user-supplied URL through the guarded client: (body, content type).
 
     The client's transport enforces the URL rules, so this works for any policy."""
-    response = await request(client, "GET", url, provider="image host", deadline=deadline)
+    try:
+        response = await request(client, "GET", url, provider="image host", deadline=deadline)
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+        raise UnsafeUrl(f"not a usable URL: {exc}") from None
     if len(response.content) > limit:
         raise ProviderRequestRejected(f"download larger than {limit} bytes")
     return response.content, response.headers.get("Content-Type", "application/octet-stream")
