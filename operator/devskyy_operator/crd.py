@@ -62,7 +62,8 @@ def input_schema() -> tuple[dict[str, Any], list[str]]:
         "properties": merged,
         "required": required,
     }
-    return schema, list(merged)
+    # CEL can only see fields with a declared type (input_data may be an object or a list).
+    return schema, [name for name, prop in merged.items() if "type" in prop]
 
 
 def spec_schema() -> dict[str, Any]:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from devskyy_operator.admission import admit, admission_key, not_before, queue_position
+from devskyy_operator.admission import admission_key, admit, not_before, queue_position
 from devskyy_operator.task_view import TaskView
 from tests.unit.factories import INPUTS, T0, view
 

@@ -127,7 +127,8 @@ def test_pending_job_without_pods() -> None:
     assert outcome.phase == "Pending"
     assert outcome.attempts == 1
     assert outcome.started_at == datetime(2026, 1, 5, 12, 0, 1, tzinfo=UTC)
-    assert outcome.worker_host is None and not outcome.terminal
+    assert outcome.worker_host is None
+    assert not outcome.terminal
 
 
 def test_running_after_a_failed_attempt() -> None:
@@ -148,7 +149,8 @@ def test_running_after_a_failed_attempt() -> None:
     outcome = job_outcome(job, pods)
     assert outcome.phase == "Running"
     assert outcome.attempts == 2
-    assert outcome.exit_code == 75 and outcome.termination_message == "boom"
+    assert outcome.exit_code == 75
+    assert outcome.termination_message == "boom"
     assert outcome.worker_host == "node-b"
 
 
@@ -182,10 +184,12 @@ def test_complete_with_success_criteria_met_first() -> None:
         "a", "2026-01-05T12:00:01Z", phase="Succeeded", exit_code=0, message=json.dumps(RESULT)
     )
     outcome = job_outcome(job, [pod])
-    assert outcome.phase == "Succeeded" and outcome.terminal
+    assert outcome.phase == "Succeeded"
+    assert outcome.terminal
     assert outcome.reason == REASON_SUCCEEDED
     assert outcome.result == RESULT
-    assert outcome.exit_code == 0 and outcome.attempts == 1
+    assert outcome.exit_code == 0
+    assert outcome.attempts == 1
     assert outcome.completed_at == datetime(2026, 1, 5, 12, 0, 10, tzinfo=UTC)
     assert outcome.worker_host == "node-a"
 
@@ -209,8 +213,11 @@ def test_success_criteria_met_alone_is_not_terminal() -> None:
         }
     )
     outcome = job_outcome(job, [])
-    assert outcome.phase == "Running" and outcome.terminating and not outcome.terminal
-    assert outcome.completed_at is None and outcome.result is None
+    assert outcome.phase == "Running"
+    assert outcome.terminating
+    assert not outcome.terminal
+    assert outcome.completed_at is None
+    assert outcome.result is None
 
 
 def test_non_json_termination_message_is_kept_raw() -> None:
@@ -224,7 +231,8 @@ def test_non_json_termination_message_is_kept_raw() -> None:
     )
     pod = _pod("a", at, phase="Succeeded", exit_code=0, message="not json {")
     outcome = job_outcome(job, [pod])
-    assert outcome.result is None and outcome.termination_message == "not json {"
+    assert outcome.result is None
+    assert outcome.termination_message == "not json {"
 
 
 @pytest.mark.parametrize(
@@ -266,8 +274,10 @@ def test_failed_reasons(job_reason: str, message: str, expected: str) -> None:
         _pod("b", "2026-01-05T12:00:31Z", phase="Failed", exit_code=75, message="second"),
     ]
     outcome = job_outcome(job, pods)
-    assert outcome.phase == "Failed" and outcome.terminal
-    assert outcome.reason == expected and outcome.message == message
+    assert outcome.phase == "Failed"
+    assert outcome.terminal
+    assert outcome.reason == expected
+    assert outcome.message == message
     assert outcome.attempts == 3
     assert (outcome.exit_code, outcome.termination_message) == (42, "last")
     assert outcome.result is None
@@ -294,15 +304,18 @@ def test_failure_target_waits_for_pods_to_terminate() -> None:
         }
     )
     outcome = job_outcome(job, [_pod("a", "2026-01-05T12:00:01Z", phase="Running")])
-    assert outcome.phase == "Running" and outcome.terminating
-    assert outcome.reason == REASON_DEADLINE and not outcome.terminal
+    assert outcome.phase == "Running"
+    assert outcome.terminating
+    assert outcome.reason == REASON_DEADLINE
+    assert not outcome.terminal
 
 
 def test_false_conditions_are_ignored() -> None:
     condition = _condition("Failed", "BackoffLimitExceeded", "x", "2026-01-05T12:05:00Z")
     condition["status"] = "False"
     outcome = job_outcome(_job({"conditions": [condition], "active": 1}), [])
-    assert outcome.phase == "Pending" and not outcome.terminal
+    assert outcome.phase == "Pending"
+    assert not outcome.terminal
 
 
 def test_suspended_condition_is_not_terminal() -> None:

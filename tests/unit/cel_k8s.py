@@ -1,0 +1,139 @@
+"""The Kubernetes CEL library functions our CRD rules use, emulated for celpy.
+
+Follows the Go implementations (k8s.io/apiserver/pkg/cel/library urls.go,
+ip.go, cidr.go): url() parses like net/url (host kept as written), isIP()
+refuses IPv4-mapped IPv6, zones and leading zeros, isGlobalUnicast() follows
+net/netip. Good enough to check what our rules accept and refuse; the real
+apiserver stays the judge of syntax and cost.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import re
+from collections.abc import Callable
+from typing import Any
+
+import celpy
+from celpy import celtypes
+from celpy.adapter import json_to_cel
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+class _URL(celtypes.StringType):
+    hostname: str
+    port: str
+    scheme: str
+
+
+def _is_url(text: str) -> bool:
+    """net/url.ParseRequestURI: an absolute URI or an absolute path, no fragment."""
+    if "#" in text or any(ord(c) < 0x20 or c == " " for c in text):
+        return False
+    return bool(_SCHEME.match(text)) or text.startswith("/")
+
+
+def _parse(text: str) -> _URL:
+    result = _URL(text)
+    scheme, _, rest = text.partition(":") if _SCHEME.match(text) else ("", "", text)
+    host = ""
+    if rest.startswith("//"):
+        authority = re.split(r"[/?#]", rest[2:], maxsplit=1)[0]
+        host = authority.rsplit("@", 1)[-1]
+    hostname, port = host, ""
+    if host.startswith("["):
+        end = host.find("]")
+        hostname, port = host[1:end], host[end + 2 :] if host[end + 1 : end + 2] == ":" else ""
+    elif ":" in host:
+        hostname, port = host.split(":", 1)
+    result.scheme, result.hostname, result.port = scheme.lower(), hostname, port
+    return result
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    if "%" in text:
+        return None
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return None
+    return address
+
+
+class _IP(celtypes.StringType):
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address | None
+
+
+def _to_ip(text: Any) -> _IP:
+    """An IP value; an invalid one carries None instead of raising.
+
+    Kubernetes raises here, but every rule guards ip() with isIP() behind `||`,
+    whose error absorption celpy reaches only after formatting the error (slow),
+    so the emulation returns a value that makes every predicate false.
+    """
+    value = _IP(str(text))
+    value.address = _ip(str(text))
+    return value
+
+
+def _global_unicast(value: _IP) -> bool:
+    a = value.address
+    if a is None:
+        return False
+    if isinstance(a, ipaddress.IPv4Address) and a == ipaddress.IPv4Address("255.255.255.255"):
+        return False
+    return not (a.is_unspecified or a.is_loopback or a.is_multicast or a.is_link_local)
+
+
+class _CIDR(celtypes.StringType):
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _cidr(text: Any) -> _CIDR:
+    value = _CIDR(str(text))
+    value.network = ipaddress.ip_network(str(text), strict=True)
+    return value
+
+
+def _contains_ip(cidr: _CIDR, other: Any) -> bool:
+    address = other.address if isinstance(other, _IP) else _to_ip(other).address
+    return (
+        address is not None and address.version == cidr.network.version and address in cidr.network
+    )
+
+
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "isURL": lambda s: celtypes.BoolType(_is_url(str(s))),
+    "url": lambda s: _parse(str(s)),
+    "getScheme": lambda u: celtypes.StringType(u.scheme),
+    "getHostname": lambda u: celtypes.StringType(u.hostname),
+    "getPort": lambda u: celtypes.StringType(u.port),
+    "isIP": lambda s: celtypes.BoolType(_ip(str(s)) is not None),
+    "ip": _to_ip,
+    "isGlobalUnicast": lambda v: celtypes.BoolType(_global_unicast(v)),
+    "cidr": _cidr,
+    "containsIP": lambda c, v: celtypes.BoolType(_contains_ip(c, v)),
+    "trim": lambda s: celtypes.StringType(str(s).strip()),
+}
+
+
+@functools.cache
+def _program(rule: str) -> Any:
+    env = celpy.Environment()
+    return env.program(env.compile(rule), functions=FUNCTIONS)
+
+
+def evaluate(rule: str, value: Any, old: Any = None) -> bool:
+    """Evaluate one x-kubernetes-validations rule with self (and oldSelf)."""
+    program = _program(rule)
+    activation = {"self": json_to_cel(value)}
+    if old is not None:
+        activation["oldSelf"] = json_to_cel(old)
+    result = program.evaluate(activation)
+    if not isinstance(result, celtypes.BoolType):
+        raise AssertionError(f"rule did not evaluate to a bool: {result!r}")
+    return bool(result)

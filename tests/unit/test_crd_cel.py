@@ -1,0 +1,206 @@
+"""The CRD's CEL rules: they compile, and they agree with the models on good and bad tasks.
+
+Needs cel-python (and jsonschema) from the dev extras; skipped without them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+celpy = pytest.importorskip("celpy")
+jsonschema = pytest.importorskip("jsonschema")
+
+from pydantic import ValidationError  # noqa: E402
+
+from devskyy_agents.models import TASK_ID_PATTERN, parse_spec  # noqa: E402
+from devskyy_agents.safety import check_public_https_url, check_relative_path  # noqa: E402
+from devskyy_operator.crd_rules import NAME_RULE, PATH_RULES, URL_RULES  # noqa: E402
+from tests.unit.cel_k8s import evaluate  # noqa: E402
+from tests.unit.factories import INPUTS  # noqa: E402
+from tests.unit.test_crd import INPUT, SCHEMA, SPEC, _nodes, _rules  # noqa: E402
+
+pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
+
+
+def test_every_rule_compiles_and_has_a_message() -> None:
+    env = celpy.Environment()
+    for _, node in _nodes(SCHEMA):
+        for rule in node.get("x-kubernetes-validations", []):
+            env.compile(rule["rule"])
+            assert rule.get("message")
+    assert len(_rules()) > 20
+
+
+def _spec_ok(spec: dict[str, Any]) -> bool:
+    """Schema (jsonschema on the OpenAPI node) plus every CEL rule down to spec.input."""
+    try:
+        jsonschema.Draft4Validator(SPEC).validate(spec)
+    except jsonschema.ValidationError:
+        return False
+    if not all(evaluate(r["rule"], spec, spec) for r in SPEC["x-kubernetes-validations"]):
+        return False
+    for name, value in spec["input"].items():
+        for rule in INPUT["properties"].get(name, {}).get("x-kubernetes-validations", []):
+            if not evaluate(rule["rule"], value):
+                return False
+    return True
+
+
+def _model_ok(spec: dict[str, Any]) -> bool:
+    try:
+        parse_spec(spec)
+    except ValidationError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("task_type", sorted(INPUTS))
+def test_valid_specs_pass_both_doors(task_type: str) -> None:
+    spec = {"type": task_type, "input": INPUTS[task_type], "priority": 5, "retries": 1}
+    assert _model_ok(spec)
+    assert _spec_ok(spec)
+
+
+def _with(task_type: str, **changes: Any) -> dict[str, Any]:
+    data = {**INPUTS[task_type], **changes}
+    return {"type": task_type, "input": {k: v for k, v in data.items() if v is not None}}
+
+
+BAD_SPECS = [
+    _with("ml_training", prompt="mixing types"),
+    _with("ml_training", training_data_path=None),
+    _with("ml_training", training_data_path="/etc/passwd"),
+    _with("ml_training", training_data_path="a/../../b.csv"),
+    _with("ml_training", training_data_path=".."),
+    _with("fashn_tryon", garment_image=None),
+    _with("fashn_tryon", garment_image="http://cdn.example.com/g.jpg"),
+    _with("fashn_tryon", model_image="https://169.254.169.254/latest/meta-data"),
+    _with("generate_3d", prompt="  "),
+    _with("generate_3d", image_url="https://user:pw@cdn.example.com/x.png"),
+    _with("marketing_campaign", campaign_type="fax"),
+    _with("diagnostic", exit_code=256),
+    _with("diagnostic", user_id=""),
+    {"type": "diagnostic", "input": INPUTS["diagnostic"], "timeoutSeconds": 0},
+    {"type": "diagnostic", "input": INPUTS["diagnostic"], "retries": 11},
+    {"type": "diagnostic", "input": INPUTS["diagnostic"], "priority": 1001},
+    {"type": "diagnostic", "input": INPUTS["diagnostic"], "resources": {"limits": {"cpu": "lots"}}},
+    {"type": "unknown", "input": INPUTS["diagnostic"]},
+]
+
+
+# What CEL cannot see: a date-time field is a timestamp in CEL (no zone check), and a
+# field without a declared type (input_data: object or list) is invisible to has().
+MODEL_ONLY = [
+    _with("marketing_campaign", schedule_at="2026-01-05T12:00:00"),
+    _with("ml_prediction", input_data=None),
+]
+
+
+@pytest.mark.parametrize("spec", BAD_SPECS, ids=range(len(BAD_SPECS)))
+def test_bad_specs_fail_both_doors(spec: dict[str, Any]) -> None:
+    assert not _model_ok(spec)
+    assert not _spec_ok(spec)
+
+
+@pytest.mark.parametrize("spec", MODEL_ONLY, ids=range(len(MODEL_ONLY)))
+def test_model_catches_what_cel_cannot(spec: dict[str, Any]) -> None:
+    assert not _model_ok(spec)
+
+
+def test_spec_is_immutable() -> None:
+    rule = SPEC["x-kubernetes-validations"][0]
+    assert rule["message"] == "spec is immutable; delete and re-create the task"
+    old = _with("diagnostic")
+    assert evaluate(rule["rule"], old, old)
+    assert not evaluate(rule["rule"], {**old, "priority": 999}, old)
+
+
+URLS = [
+    "https://cdn.example.com/a.jpg",
+    "https://cdn.example.com:8443/a.jpg?x=1",
+    "https://8.8.8.8/a.jpg",
+    "https://[2606:4700::1111]/a.jpg",
+    "http://cdn.example.com/a.jpg",
+    "ftp://cdn.example.com/a.jpg",
+    "https://cdn.example.com:444/a.jpg",
+    "https://user@cdn.example.com/a.jpg",
+    "https://localhost/a.jpg",
+    "https://LOCALHOST./a.jpg",
+    "https://api.svc/a.jpg",
+    "https://metadata.google.internal/",
+    "https://kubernetes/",
+    "https://printer.local/",
+    "https://127.0.0.1/",
+    "https://10.0.0.1/",
+    "https://172.16.5.4/",
+    "https://192.168.1.1/",
+    "https://100.64.0.1/",
+    "https://169.254.169.254/",
+    "https://0.0.0.0/",
+    "https://[::1]/",
+    "https://[fe80::1]/",
+    "https://[fd00::1]/",
+    "https://[::ffff:127.0.0.1]/",
+    "https://[2002:7f00:1::]/",
+    "https://2130706433/",
+    "https://0x7f.1/",
+    "https://127.1/",
+    "https://010.0.0.1/",
+    "https:///nohost",
+    "not a url",
+]
+
+
+@pytest.mark.parametrize("url", URLS)
+def test_url_rules_agree_with_the_model(url: str) -> None:
+    try:
+        check_public_https_url(url)
+        model = True
+    except ValueError:
+        model = False
+    cel = all(evaluate(r["rule"], url) for r in URL_RULES)
+    assert cel == model
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "data.csv",
+        "a/b/c.parquet",
+        "a..b/c.csv",
+        "/abs.csv",
+        "../x.csv",
+        "a/../b",
+        "a/..",
+        "~/x",
+        "a\\b",
+    ],
+)
+def test_path_rules_agree_with_the_model(path: str) -> None:
+    try:
+        check_relative_path(path)
+        model = True
+    except ValueError:
+        model = False
+    assert all(evaluate(r["rule"], path) for r in PATH_RULES) == model
+
+
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [
+        ("task-1", True),
+        ("a", True),
+        ("a" * 52, True),
+        ("a" * 53, False),
+        ("Task", False),
+        ("-a", False),
+        ("a-", False),
+        ("a.b", False),
+    ],
+)
+def test_name_rule_matches_task_id_pattern(name: str, ok: bool) -> None:
+    assert evaluate(NAME_RULE["rule"], {"metadata": {"name": name}}) is ok
+    assert bool(re.match(TASK_ID_PATTERN, name)) is ok
