@@ -29,11 +29,7 @@ def test_chart_crd_is_byte_identical_to_deploy_crds() -> None:
 
 def test_crds_render_behind_the_switch(render: RenderFn) -> None:
     crds = {d["metadata"]["name"]: d for d in render("defaults").kind("CustomResourceDefinition")}
-    assert set(crds) == {
-        "devskyytasks.devskyy.io",
-        "kopfpeerings.kopf.dev",
-        "clusterkopfpeerings.kopf.dev",
-    }
+    assert set(crds) == {"devskyytasks.devskyy.io"}
     source = yaml.safe_load((ROOT / "deploy" / "crds" / CRD).read_text())
     assert crds["devskyytasks.devskyy.io"] == source
     for crd in crds.values():

@@ -70,7 +70,10 @@ def test_operator_and_bridge_rules_are_the_contract(render: RenderFn) -> None:
     assert operator[("batch", "jobs")] == {"get", "list", "watch", "create", "delete", "patch"}
     assert operator[("", "pods")] == {"get", "list", "watch"}
     assert operator[("", "events")] == operator[("events.k8s.io", "events")] == {"create", "patch"}
-    assert operator[("kopf.dev", "kopfpeerings")] == {"get", "list", "watch", "patch"}
+    assert operator[("coordination.k8s.io", "leases")] == {"create", "get", "update"}
+    (named,) = [rule for rule in r.one("Role", "-operator")["rules"] if rule.get("resourceNames")]
+    assert named["resourceNames"] == ["devskyy-operator"]
+    assert set(named["verbs"]) == {"get", "update"}
     bridge = _rules(r.one("Role", "-bridge"))
     assert bridge == {("devskyy.io", "devskyytasks"): {"create", "get", "list", "delete"}}
 
@@ -146,13 +149,13 @@ def test_probes_and_ports_match_the_components(render: RenderFn) -> None:
         assert {p["containerPort"] for p in c["ports"]} == ports
 
 
-def test_operator_strategy_follows_peering(render: RenderFn) -> None:
+def test_operator_strategy_follows_replicas(render: RenderFn) -> None:
     single = render("defaults").one("Deployment", "-operator")["spec"]
     assert single["replicas"] == 1
     assert single["strategy"]["type"] == "Recreate"
     ha = render("cluster-wide").one("Deployment", "-operator")["spec"]
     assert ha["replicas"] == 2
     assert ha["strategy"]["type"] == "RollingUpdate"
-    peering = render("cluster-wide").kind("ClusterKopfPeering")
-    assert [p["metadata"]["name"] for p in peering] == ["default"]
-    assert not render("no-crds").kind("KopfPeering")
+    # Standbys answer /healthz but not /readyz: readiness must not gate on leading.
+    (c,) = ha["template"]["spec"]["containers"]
+    assert c["readinessProbe"]["httpGet"]["path"] == "/healthz"
