@@ -139,3 +139,24 @@ def test_task_config_map_holds_only_the_documented_keys(render: RenderFn) -> Non
         "SOCIAL_WEBHOOKS",
     }
     assert all(isinstance(v, str) for v in data.values())
+
+
+def test_ports_are_per_component(render: RenderFn) -> None:
+    """Pods that share a host network (the local cluster) need distinct ports."""
+    r = render(
+        set_values=[
+            "bridge.ports.health=8082",
+            "bridge.ports.metrics=9092",
+            "api.containerPort=8001",
+        ]
+    )
+    bridge = _settings_from(control_env(r, "-bridge"))
+    assert (bridge["health_port"], bridge["metrics_port"]) == (8082, 9092)
+    operator = _settings_from(control_env(r, "-operator"))
+    assert (operator["health_port"], operator["metrics_port"]) == (8080, 9090)
+    assert _settings_from(control_env(r, "-api"))["api_port"] == 8001
+    policies = {p["metadata"]["name"]: p["spec"] for p in r.kind("NetworkPolicy")}
+    bridge_policy = policies["devskyy-devskyy-task-operator-bridge"]
+    assert bridge_policy["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 9092}]
+    api_policy = policies["devskyy-devskyy-task-operator-api"]
+    assert api_policy["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 8001}]

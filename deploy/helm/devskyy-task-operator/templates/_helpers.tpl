@@ -172,3 +172,11 @@ checkov.io/skip2: CKV_K8S_43=No digest exists before the image is built; set the
 checkov.io/skip3: CKV_K8S_38=This component talks to the Kubernetes API (least-privilege Role); it needs its token.
 {{- end }}
 {{- end -}}
+
+{{/* Health and metrics ports of operator/bridge as env items (listed under env:). */}}
+{{- define "devskyy.portEnv" -}}
+- name: DEVSKYY_HEALTH_PORT
+  value: {{ .health | quote }}
+- name: DEVSKYY_METRICS_PORT
+  value: {{ .metrics | quote }}
+{{- end -}}
