@@ -75,3 +75,17 @@ async def namespace(kube: KubeClient) -> AsyncIterator[str]:
     await kube.create(resource_path("v1", "namespaces"), body)
     yield name
     await kube.delete(resource_path("v1", "namespaces", name=name))
+
+
+@pytest.fixture(scope="session")
+def devskyy_crd(cluster: LocalCluster) -> str:
+    """Our CRD from deploy/crds, applied with kubectl and Established."""
+    from tests.support.cluster import kubectl
+    from tests.support.operator_process import CRD_FILE
+
+    kubectl(cluster, "apply", "--server-side", "-f", str(CRD_FILE))
+    kubectl(
+        cluster, "wait", "--for=condition=Established",
+        "crd/devskyytasks.devskyy.io", "--timeout=60s",
+    )  # fmt: skip
+    return "devskyytasks.devskyy.io"

@@ -113,7 +113,7 @@ class TaskReconciler:
             return
         if job is None:
             if task.phase == cond.PHASE_RUNNING or task.status.get("jobName"):
-                await self.finish_without_job(task)
+                await self.job_missing(task, body)
             return
         pods = await self.kube.list(
             resource_path("v1", "pods", task.namespace),
@@ -283,6 +283,24 @@ class TaskReconciler:
             )  # fmt: skip
         status["conditions"] = conditions
         return status
+
+    async def job_missing(self, task: TaskView, body: Mapping[str, Any]) -> None:
+        """No Job for an admitted task: either the task itself is being deleted
+        (the garbage collector took the Job: a cancellation) or someone deleted
+        the Job. Decide on a fresh read, never on a possibly stale event body."""
+        try:
+            fresh = await self.kube.get(self.task_path(task.namespace, task.name))
+        except ApiError as exc:
+            if exc.is_not_found:
+                await self.cancelled(body)
+                return
+            raise
+        meta = fresh.get("metadata") or {}
+        if meta.get("uid") != task.uid or meta.get("deletionTimestamp"):
+            await self.cancelled(body)
+            return
+        if await self.get_job(task) is None:
+            await self.finish_without_job(task_view_from_body(fresh))
 
     async def finish_without_job(self, task: TaskView) -> None:
         """The Job vanished before its outcome was recorded: a human stop.

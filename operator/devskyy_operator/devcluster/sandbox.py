@@ -76,6 +76,19 @@ def root_entries(root: Path = Path("/")) -> list[RootEntry]:
     return entries
 
 
+def _parents_to_create(targets: Sequence[str], exposed: set[str]) -> list[str]:
+    """Ancestors of mount targets that exist only in the sandbox's root tmpfs."""
+    parents: dict[str, None] = {}
+    for target in targets:
+        path = Path(target)
+        if any(str(path).startswith(root + "/") or str(path) == root for root in exposed):
+            continue
+        for ancestor in reversed(path.parents):
+            if str(ancestor) != "/":
+                parents[str(ancestor)] = None
+    return list(parents)
+
+
 def bwrap_argv(spec: SandboxSpec, entries: Sequence[RootEntry]) -> list[str]:
     """Build the full argv: bwrap [setup] -- [setpriv] command args."""
     args = ["bwrap", "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts"]
@@ -86,6 +99,11 @@ def bwrap_argv(spec: SandboxSpec, entries: Sequence[RootEntry]) -> list[str]:
             args += ["--symlink", entry.link_target, entry.path]
     args += ["--dev", "/dev", "--proc", "/proc", "--ro-bind", "/sys", "/sys"]
     args += ["--dir", "/tmp", "--dir", "/var/tmp"]
+    exposed = {entry.path for entry in entries}
+    targets = [str(p) for p in spec.image_paths] + [m.target for m in spec.mounts]
+    for parent in _parents_to_create(targets, exposed):
+        # bwrap would create these 0700; a non-root uid must be able to traverse them.
+        args += ["--perms", "0755", "--dir", parent]
     for path in spec.image_paths:
         args += ["--ro-bind", str(path), str(path)]
     for mount in spec.mounts:
