@@ -14,7 +14,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from devskyy_agents.models import TaskSpec
 from devskyy_operator.api import routes_dlq, routes_ops, routes_tasks
 from devskyy_operator.api.auth import TokenTable
-from devskyy_operator.api.deps import Services
+from devskyy_operator.api.deps import BEARER_SCHEME, Services
 from devskyy_operator.api.errors import (
     ApiError,
     api_error_handler,
@@ -73,7 +73,7 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 def _register_task_spec_schema(app: FastAPI) -> None:
-    """Publish TaskSpec (read by hand from the body) under components/schemas."""
+    """Publish TaskSpec (read by hand from the body) and the bearer scheme."""
     base_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -83,9 +83,15 @@ def _register_task_spec_schema(app: FastAPI) -> None:
         spec_schema = TaskSpec.model_json_schema(
             by_alias=True, ref_template="#/components/schemas/{model}"
         )
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components.update(spec_schema.pop("$defs", {}))
-        components["TaskSpec"] = spec_schema
+        components = schema.setdefault("components", {})
+        schemas = components.setdefault("schemas", {})
+        schemas.update(spec_schema.pop("$defs", {}))
+        schemas["TaskSpec"] = spec_schema
+        components["securitySchemes"] = {"bearer": BEARER_SCHEME}
+        for path, operations in schema["paths"].items():
+            if path.startswith("/v1/"):
+                for operation in operations.values():
+                    operation["security"] = [{"bearer": []}]
         app.openapi_schema = schema
         return schema
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from devskyy_operator import keys
 from devskyy_operator.api.auth import Principal, TokenTable
@@ -16,7 +15,7 @@ from devskyy_operator.api.observe import ApiMetrics
 from devskyy_operator.queue import EnqueueLimits, Redis, scripts
 from devskyy_operator.settings import Settings
 
-bearer_scheme = HTTPBearer(auto_error=False, description="Per-user API token.")
+BEARER_SCHEME = {"type": "http", "scheme": "bearer", "description": "Per-user API token."}
 
 
 @dataclass(frozen=True)
@@ -42,13 +41,13 @@ def too_many(retry_after: float, detail: str) -> ApiError:
     return ApiError(429, detail, headers={"Retry-After": str(max(1, math.ceil(retry_after)))})
 
 
-async def authenticated(
-    request: Request,
-    svc: ServicesDep,
-    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-) -> Principal:
-    """The caller, or 401 with a WWW-Authenticate challenge."""
-    principal = svc.tokens.authenticate(request.headers.get("authorization"))
+async def authenticated(request: Request) -> Principal:
+    """The caller, or 401 with a WWW-Authenticate challenge.
+
+    Reads the header itself (one dependency, no HTTPBearer round): the scheme is
+    declared in the OpenAPI document by `app._customise_openapi` instead.
+    """
+    principal = services(request).tokens.authenticate(request.headers.get("authorization"))
     if principal is None:
         raise ApiError(
             401,
@@ -59,11 +58,11 @@ async def authenticated(
     return principal
 
 
-async def rate_limited(
-    principal: Annotated[Principal, Depends(authenticated)], svc: ServicesDep
-) -> Principal:
+async def rate_limited(request: Request) -> Principal:
     """The caller, counted against the per-user rate limit (POST /v1/tasks counts
     inside the enqueue script instead, after validation)."""
+    principal = await authenticated(request)
+    svc = services(request)
     wait_ms = await scripts.RATE(
         svc.redis,
         [keys.rate_key(principal.user_id)],

@@ -54,21 +54,21 @@ async def claim(
     """
     if n <= 0:
         return []
-    rows = await scripts.CLAIM(
+    flat = await scripts.CLAIM(
         client,
         [keys.queue_key(task_type), keys.leases_key(task_type)],
         [n, lease_seconds, keys.TASK_PREFIX, keys.USER_QUEUED_PREFIX, _now_arg(now)],
     )
     return [
         ClaimedTask(
-            task_id=row[0],
+            task_id=flat[i],
             task_type=str(task_type),
-            spec_json=row[1],
-            queue_score=float(row[2]),
-            user_id=row[3],
-            created_at=row[4],
+            spec_json=flat[i + 1],
+            queue_score=float(flat[i + 2]),
+            user_id=flat[i + 3],
+            created_at=flat[i + 4],
         )
-        for row in rows
+        for i in range(0, len(flat), 5)
     ]
 
 

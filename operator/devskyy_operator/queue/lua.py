@@ -119,23 +119,30 @@ return {'created', score}
 )
 
 # KEYS: queue, leases. ARGV: n, lease seconds, task prefix, user-queued prefix, now.
+# Returns a flat list: id, spec, queue score, user id, created_at per claimed task.
 CLAIM = r"""
 local now = clock(ARGV[5])
-local taken = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
+local taken = redis.call('ZPOPMIN', KEYS[1], tonumber(ARGV[1]))
 local expiry = fmt(now + tonumber(ARGV[2]))
-local out = {}
+local claimed_at = fmt(now)
+local out, leases = {}, {}
 for i = 1, #taken, 2 do
   local id = taken[i]
-  redis.call('ZREM', KEYS[1], id)
   local task_key = ARGV[3] .. id
   local rec = redis.call('HMGET', task_key, 'status', 'spec', 'user_id', 'created_at')
   if rec[1] == 'pending' then
-    redis.call('ZADD', KEYS[2], expiry, id)
-    redis.call('HSET', task_key, 'claimed_at', fmt(now), 'queue_score', taken[i + 1])
+    leases[#leases + 1] = expiry
+    leases[#leases + 1] = id
+    redis.call('HSET', task_key, 'claimed_at', claimed_at)
     if rec[3] then redis.call('SREM', ARGV[4] .. rec[3], id) end
-    out[#out + 1] = {id, rec[2] or '', taken[i + 1], rec[3] or '', rec[4] or ''}
+    out[#out + 1] = id
+    out[#out + 1] = rec[2] or ''
+    out[#out + 1] = taken[i + 1]
+    out[#out + 1] = rec[3] or ''
+    out[#out + 1] = rec[4] or ''
   end
 end
+if #leases > 0 then redis.call('ZADD', KEYS[2], unpack(leases)) end
 return out
 """
 

@@ -1,0 +1,122 @@
+"""claim() (lease + hash bookkeeping + spec returned) vs a plain Lua claim loop
+(ZRANGE/ZREM/ZADD-to-leases, ids only), both draining the same freshly filled
+queue in batches. Starts its own redis-server; prints a table and the ratio.
+Usage: .venv/bin/python bench/bench_claim.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from devskyy_agents.models import parse_spec  # noqa: E402
+from devskyy_operator import keys  # noqa: E402
+from devskyy_operator.queue import Redis, claim, connect, enqueue  # noqa: E402
+from devskyy_operator.queue.scripts import LuaScript, disconnect  # noqa: E402
+from tests.support.redis_server import running_redis  # noqa: E402
+
+from bench_enqueue import redis_benchmark_baseline  # noqa: E402
+
+TASKS = 20000
+LEASE = 60.0
+SPEC = parse_spec({"type": "diagnostic", "input": {"user_id": "bench-user", "sleep_seconds": 1}})
+
+PLAIN_CLAIM = LuaScript(
+    "plain_claim",
+    """
+local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+local t = redis.call('TIME')
+local expiry = tonumber(t[1]) + tonumber(ARGV[2])
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZADD', KEYS[2], expiry, id)
+end
+return ids
+""",
+)
+
+
+BULK_FILL = LuaScript(
+    "bulk_fill",
+    """
+-- The state N enqueue() calls leave behind, written server-side so that
+-- refilling between runs costs little. ARGV: n, spec, task prefix.
+for i = 1, tonumber(ARGV[1]) do
+  local id = 'task-bench' .. i
+  redis.call('HSET', ARGV[3] .. id, 'task_type', 'diagnostic', 'status', 'pending',
+    'spec', ARGV[2], 'user_id', 'bench-user', 'created_at', '2026-01-05T12:00:00Z',
+    'priority', '100', 'queue_score', tostring(i))
+  redis.call('ZADD', KEYS[1], i, id)
+  redis.call('SADD', KEYS[2], id)
+end
+return 1
+""",
+)
+
+
+async def fill(client: Redis, tasks: int) -> None:
+    await client.flushall()
+    await enqueue(client, SPEC)  # one real enqueue, so the record format is current
+    await BULK_FILL(
+        client,
+        [keys.queue_key("diagnostic"), keys.user_queued_key("bench-user")],
+        [tasks - 1, SPEC.model_dump_json(by_alias=True), keys.TASK_PREFIX],
+    )
+
+
+async def drain_library(client: Redis, batch: int) -> int:
+    taken = 0
+    while claimed := await claim(client, "diagnostic", batch, LEASE):
+        taken += len(claimed)
+    return taken
+
+
+async def drain_plain(client: Redis, batch: int) -> int:
+    queue, leases = keys.queue_key("diagnostic"), keys.leases_key("diagnostic")
+    taken = 0
+    while ids := await PLAIN_CLAIM(client, [queue, leases], [batch, LEASE]):
+        taken += len(ids)
+    return taken
+
+
+async def timed(client: Redis, drain: object, batch: int) -> float:
+    tasks = min(TASKS, 2500 * batch)
+    await fill(client, tasks)
+    started = time.perf_counter()
+    taken = await drain(client, batch)  # type: ignore[operator]
+    elapsed = time.perf_counter() - started
+    assert taken == tasks, taken
+    return taken / elapsed
+
+
+async def run(url: str) -> None:
+    client = connect(url)
+    try:
+        print(f"{'batch':<8}{'claim()/s':>12}{'plain Lua/s':>13}{'ratio':>8}")
+        for batch in (1, 10, 50):
+            lib_runs, plain_runs = [], []
+            for _ in range(3):  # alternate sides: the machine is shared and noisy
+                lib_runs.append(await timed(client, drain_library, batch))
+                plain_runs.append(await timed(client, drain_plain, batch))
+            lib, plain = max(lib_runs), max(plain_runs)
+            print(f"{batch:<8}{lib:>12.0f}{plain:>13.0f}{lib / plain:>7.2f}x")
+    finally:
+        await disconnect(client)
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp, running_redis(Path(tmp), appendonly=False) as server:
+        print(
+            f"claim benchmark: drain min({TASKS}, 2500 x batch) queued tasks per run, redis on :{server.port}"
+        )
+        asyncio.run(run(server.url))
+        redis_benchmark_baseline(server.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Library enqueue (one Lua script) vs a plain redis-py MULTI{HSET, ZADD} loop.
+
+Both sides get the same pre-validated TaskSpec and serialise it per task; both
+run once sequentially (one round trip per task) and once with 64 tasks in
+flight. Starts its own redis-server on a free port; prints a table and ratios,
+then a redis-benchmark baseline. Usage: .venv/bin/python bench/bench_enqueue.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from devskyy_agents.models import TaskSpec, parse_spec  # noqa: E402
+from devskyy_operator import keys  # noqa: E402
+from devskyy_operator.queue import Redis, connect, enqueue  # noqa: E402
+from devskyy_operator.queue.clock import utc_iso  # noqa: E402
+from devskyy_operator.queue.ids import new_task_id  # noqa: E402
+from devskyy_operator.queue.scripts import disconnect  # noqa: E402
+from tests.support.redis_server import running_redis  # noqa: E402
+
+TASKS = 2500
+IN_FLIGHT = 64
+SPEC = parse_spec(
+    {
+        "type": "ml_training",
+        "priority": 200,
+        "input": {
+            "user_id": "bench-user",
+            "model_id": "trend_predictor",
+            "training_data_path": "sales/2025.csv",
+            "hyperparameters": {"n_estimators": 200, "max_depth": 8},
+            "epochs": 3,
+        },
+    }
+)
+
+
+async def library(client: Redis, spec: TaskSpec) -> None:
+    await enqueue(client, spec)
+
+
+async def plain_multi(client: Redis, spec: TaskSpec) -> None:
+    task_id = new_task_id()
+    fields = {
+        "task_type": spec.type.value,
+        "status": "pending",
+        "data": json.dumps(spec.input, separators=(",", ":")),
+        "spec": spec.model_dump_json(by_alias=True),
+        "priority": spec.priority,
+        "user_id": spec.user_id,
+        "created_at": utc_iso(),
+        "started_at": "",
+        "completed_at": "",
+        "worker_host": "",
+        "attempts": 0,
+    }
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.hset(keys.task_key(task_id), mapping=fields)  # type: ignore[arg-type]
+        pipe.zadd(keys.queue_key(spec.type), {task_id: keys.queue_score(spec.priority, 0)})
+        await pipe.execute()
+
+
+Side = Callable[[Redis, TaskSpec], Awaitable[None]]
+
+
+async def measure(client: Redis, side: Side, in_flight: int) -> float:
+    await client.flushall()
+    remaining = TASKS
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            await side(client, SPEC)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(in_flight)))
+    return TASKS / (time.perf_counter() - started)
+
+
+async def run(url: str) -> None:
+    client = connect(url, max_connections=IN_FLIGHT + 4)
+    try:
+        await measure(client, library, 8)  # warm up: script cache, connections
+        print(f"{'mode':<22}{'library/s':>12}{'MULTI/s':>12}{'ratio':>8}")
+        for label, in_flight in (("sequential", 1), (f"{IN_FLIGHT} in flight", IN_FLIGHT)):
+            lib = max([await measure(client, library, in_flight) for _ in range(2)])
+            plain = max([await measure(client, plain_multi, in_flight) for _ in range(2)])
+            print(f"{label:<22}{lib:>12.0f}{plain:>12.0f}{lib / plain:>7.2f}x")
+    finally:
+        await disconnect(client)
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp, running_redis(Path(tmp), appendonly=False) as server:
+        print(f"enqueue benchmark: {TASKS} tasks per run, redis-server on :{server.port}")
+        asyncio.run(run(server.url))
+        redis_benchmark_baseline(server.port)
+
+
+def redis_benchmark_baseline(port: int) -> None:
+    """The server's raw speed on this machine now, for scale."""
+    done = subprocess.run(
+        ["redis-benchmark", "-q", "-t", "set,zadd", "-n", "20000", "-p", str(port)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    print("\nredis-benchmark baseline (-t set,zadd -n 20000):")
+    for line in done.stdout.replace("\r", "\n").splitlines():
+        if "requests per second" in line:
+            print("  " + line.strip())
+
+
+if __name__ == "__main__":
+    main()
