@@ -14,13 +14,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from devskyy_agents.models import parse_spec  # noqa: E402
-from devskyy_operator import keys  # noqa: E402
-from devskyy_operator.queue import Redis, claim, connect, enqueue  # noqa: E402
-from devskyy_operator.queue.scripts import LuaScript, disconnect  # noqa: E402
-from tests.support.redis_server import running_redis  # noqa: E402
+from tests.support.redis_server import running_redis
 
-from bench_enqueue import redis_benchmark_baseline  # noqa: E402
+from bench_enqueue import redis_benchmark_baseline
+from devskyy_agents.models import parse_spec
+from devskyy_operator import keys
+from devskyy_operator.queue import Redis, claim, connect, enqueue
+from devskyy_operator.queue.scripts import LuaScript, disconnect
 
 TASKS = 20000
 LEASE = 60.0
@@ -112,7 +112,8 @@ async def run(url: str) -> None:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, running_redis(Path(tmp), appendonly=False) as server:
         print(
-            f"claim benchmark: drain min({TASKS}, 2500 x batch) queued tasks per run, redis on :{server.port}"
+            f"claim benchmark: drain min({TASKS}, 2500 x batch) queued tasks per run,"
+            f" redis on :{server.port}"
         )
         asyncio.run(run(server.url))
         redis_benchmark_baseline(server.port)

@@ -19,13 +19,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from devskyy_agents.models import TaskSpec, parse_spec  # noqa: E402
-from devskyy_operator import keys  # noqa: E402
-from devskyy_operator.queue import Redis, connect, enqueue  # noqa: E402
-from devskyy_operator.queue.clock import utc_iso  # noqa: E402
-from devskyy_operator.queue.ids import new_task_id  # noqa: E402
-from devskyy_operator.queue.scripts import disconnect  # noqa: E402
-from tests.support.redis_server import running_redis  # noqa: E402
+from tests.support.redis_server import running_redis
+
+from devskyy_agents.models import TaskSpec, parse_spec
+from devskyy_operator import keys
+from devskyy_operator.queue import Redis, connect, enqueue
+from devskyy_operator.queue.clock import utc_iso
+from devskyy_operator.queue.ids import new_task_id
+from devskyy_operator.queue.scripts import disconnect
 
 TASKS = 2500
 IN_FLIGHT = 64

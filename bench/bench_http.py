@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.api.live_server import TOKENS, running_api  # noqa: E402
-from tests.support.redis_server import running_redis  # noqa: E402
+from tests.api.live_server import TOKENS, running_api
+from tests.support.redis_server import running_redis
 
-from bench_enqueue import redis_benchmark_baseline  # noqa: E402
+from bench_enqueue import redis_benchmark_baseline
 
 REQUESTS = 6000
 CONNECTIONS = 32
