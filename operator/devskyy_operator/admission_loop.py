@@ -14,7 +14,7 @@ import logging
 from datetime import UTC, datetime
 
 from devskyy_operator import conditions as cond
-from devskyy_operator.admission import admit
+from devskyy_operator.admission import admit, is_due
 from devskyy_operator.events import post_event
 from devskyy_operator.job_builder import build_job
 from devskyy_operator.kube.client import ApiError
@@ -24,6 +24,7 @@ from devskyy_operator.task_index import TaskIndex
 from devskyy_operator.task_view import TaskView
 
 log = logging.getLogger("devskyy.operator")
+START_CONCURRENCY = 16
 
 
 class Admitter:
@@ -50,13 +51,19 @@ class Admitter:
         running = self.index.running_by_type()
         chosen = admit(waiting, running, settings.concurrency, now, default_limit=10)
         self.publish_gauges(waiting, running, now)
-        for task in chosen:
-            await self.start(task, now)
+        # Each start is create Job + patch status + event; overlap them (bounded)
+        # so admitting a burst costs round trips in parallel, not in sequence.
+        limit = asyncio.Semaphore(START_CONCURRENCY)
+
+        async def start_one(task: TaskView) -> None:
+            async with limit:
+                await self.start(task, now)
+
+        await asyncio.gather(*(start_one(t) for t in chosen))
 
     def publish_gauges(
         self, waiting: list[TaskView], running: dict[str, int], now: datetime
     ) -> None:
-        from devskyy_operator.admission import is_due
 
         for kind in self.reconciler.settings.concurrency:
             RUNNING_TASKS.labels(kind).set(running.get(kind, 0))

@@ -39,6 +39,7 @@ CONTROLLERS = ",".join(
         "disruption-controller",
         "ttl-after-finished-controller",
         "pod-garbage-collector-controller",
+        "persistentvolume-binder-controller",
     ]
 )
 SERVICE_CIDR = "10.96.0.0/16"
