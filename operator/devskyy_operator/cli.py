@@ -162,8 +162,9 @@ def cmd_dlq_retry(args: argparse.Namespace, api: ApiClient) -> Any:
 
 
 def cmd_top(args: argparse.Namespace, api: ApiClient) -> Any:
-    """Slot for a live view (queues + running tasks); not built yet."""
-    raise CliError("`devskyy top` is not available yet; use `devskyy queues`")
+    from devskyy_operator import top
+
+    return top.command(args, api)
 
 
 def render(command: str, body: Any) -> str:
@@ -179,6 +180,10 @@ def render(command: str, body: Any) -> str:
     if command == "list":
         columns = ["id", "type", "status", "priority", "created_at", "error"]
         return table(body["tasks"], columns)
+    if command == "top":
+        from devskyy_operator import top
+
+        return top.render_body(body)
     if command == "queues":
         return table(body["queues"], ["type", "queued", "leased"])
     if command == "dlq list":
@@ -234,9 +239,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("queues", help="queued and leased tasks per type").set_defaults(
         handler=cmd_queues, view="queues"
     )
-    commands.add_parser("top", help="live view (not available yet)").set_defaults(
-        handler=cmd_top, view="top"
-    )
+    top_parser = commands.add_parser("top", help="live view: queues, running tasks, failures")
+    top_parser.set_defaults(handler=cmd_top, view="top")
+    from devskyy_operator.top import add_arguments
+
+    add_arguments(top_parser)
 
     dlq = commands.add_parser("dlq", help="dead letters").add_subparsers(dest="dlq", required=True)
     dlq_list = dlq.add_parser("list", help="newest failures first")
