@@ -1,5 +1,8 @@
 """sentiment_analyzer: text -> label with TF-IDF + a linear classifier trained by SGD.
 
+Features are hashed rather than looked up in a vocabulary: a 10^5-entry
+vocabulary dict takes minutes to write in skops, a hashing vectorizer has no state.
+
 Data: columns `text` and `label` (or `sentiment`). SGD runs exactly `epochs`
 passes (tol=None), so the epochs of the task are the epochs trained.
 """
@@ -9,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 from sklearn.linear_model import SGDClassifier
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
@@ -44,14 +47,15 @@ def train(frame: pd.DataFrame, hyper: Hyper, epochs: int, seed: int) -> Trained:
     pipeline = Pipeline(
         [
             (
-                "tfidf",
-                TfidfVectorizer(
+                "hash",
+                HashingVectorizer(
                     ngram_range=(1, hyper.integer("max_ngram", 2, 1, 3)),
-                    min_df=hyper.integer("min_df", 2, 1, 100),
-                    sublinear_tf=True,
-                    max_features=hyper.integer("max_features", 200_000, 100, 2_000_000),
+                    n_features=2 ** hyper.integer("hash_bits", 18, 10, 22),
+                    alternate_sign=False,
+                    norm=None,
                 ),
             ),
+            ("tfidf", TfidfTransformer(sublinear_tf=True)),
             (
                 "clf",
                 SGDClassifier(
