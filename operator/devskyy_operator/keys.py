@@ -24,6 +24,7 @@ RATE_PREFIX = "devskyy:rate:"  # per-user request counters
 COMPLETIONS_PREFIX = "devskyy:completions:"  # ZSET per type: id -> finished epoch (throughput)
 SEQUENCE_KEY = "devskyy:sequence"  # INCR: FIFO tiebreak inside a priority
 CANCEL_REQUESTS = "devskyy:cancel-requests"  # SET of claimed/running ids the bridge must stop
+BRIDGED_PREFIX = "devskyy:bridged:"  # ZSET per type: ids the bridge claimed and not yet seen end
 
 
 def queue_key(task_type: TaskType | str) -> str:
@@ -52,6 +53,10 @@ def user_tasks_key(user_id: str) -> str:
 
 def user_queued_key(user_id: str) -> str:
     return f"{USER_QUEUED_PREFIX}{user_id}"
+
+
+def bridged_key(task_type: TaskType | str) -> str:
+    return f"{BRIDGED_PREFIX}{task_type}"
 
 
 def completions_key(task_type: TaskType | str) -> str:

@@ -1,0 +1,150 @@
+"""The claim -> create -> release loop, per task type, inside a bounded window.
+
+Each cycle, per type: return expired leases to the queue, count the CRs still
+waiting for admission (from the informer), claim `window - waiting` of the best
+queued ids under a lease, create their CRs concurrently and release the leases
+of those that exist. A transient failure keeps the lease: the create is retried
+while the lease is still held, and a crash leaves it to expire and be
+re-claimed; Kubernetes name uniqueness makes every retry idempotent. Nothing
+here assumes it is the only bridge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Sequence
+
+from devskyy_agents.models import TaskType
+from devskyy_operator import keys
+from devskyy_operator.bridge import store
+from devskyy_operator.bridge.cancels import execute_cancels
+from devskyy_operator.bridge.creator import CreateResult, Outcome, create_task
+from devskyy_operator.bridge.informer import TaskInformer
+from devskyy_operator.bridge.invalid import record_invalid
+from devskyy_operator.bridge.queue_metrics import publish_queue_metrics
+from devskyy_operator.kube.client import KubeClient, resource_path
+from devskyy_operator.metrics import BRIDGE_CREATED_TOTAL
+from devskyy_operator.queue.claim import ClaimedTask, claim, extend_lease, reclaim_expired
+from devskyy_operator.queue.scripts import Redis
+from devskyy_operator.settings import Settings
+
+log = logging.getLogger("devskyy.bridge")
+ALL_TYPES = tuple(t.value for t in TaskType)
+MAX_BACKOFF_SECONDS = 10.0
+CREATE_CONCURRENCY = 32
+
+
+class Bridge:
+    """One bridge process's loop; `held` are claims whose create must be retried."""
+
+    def __init__(
+        self,
+        kube: KubeClient,
+        redis: Redis,
+        settings: Settings,
+        informer: TaskInformer,
+        task_types: Sequence[str] = ALL_TYPES,
+    ) -> None:
+        self.kube = kube
+        self.redis = redis
+        self.settings = settings
+        self.informer = informer
+        self.task_types = tuple(task_types)
+        self.tasks_path = resource_path(keys.API_VERSION, keys.PLURAL, settings.namespace)
+        self.held: dict[str, list[ClaimedTask]] = {t: [] for t in self.task_types}
+        self.failures = 0
+        self.host = socket.gethostname()
+        self._limit = asyncio.Semaphore(CREATE_CONCURRENCY)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Cycle until `stop`; a cycle in progress finishes its creates and releases."""
+        await _wait_any(stop, self.informer.synced)
+        while not stop.is_set():
+            self.informer.changed.clear()
+            progressed = False
+            try:
+                progressed = await self.cycle(stop)
+            except Exception as exc:
+                self.failures += 1
+                log.warning("bridge cycle failed (%s: %s)", type(exc).__name__, exc)
+            interval = self.settings.bridge_interval_seconds
+            if self.failures:  # back off; window changes do not cut it short
+                await _wait_any(stop, timeout=min(interval * 2**self.failures, MAX_BACKOFF_SECONDS))
+            elif not progressed:  # idle: a CR leaving the window wakes us early
+                await _wait_any(stop, self.informer.changed, timeout=interval)
+
+    async def cycle(self, stop: asyncio.Event) -> bool:
+        """One pass over every type; True when something was created (go again at once)."""
+        await execute_cancels(self.redis, self.kube, self.tasks_path)
+        unavailable = created = 0
+        for task_type in self.task_types:
+            if stop.is_set():
+                break
+            await reclaim_expired(
+                self.redis, task_type, record_ttl_seconds=self.settings.task_record_ttl_seconds
+            )
+            batch = await self._still_held(task_type)
+            room = self.settings.bridge_window - self.informer.waiting(task_type) - len(batch)
+            if room > 0:
+                fresh = await claim(self.redis, task_type, room, self.settings.lease_seconds)
+                await store.index_claimed(self.redis, task_type, fresh)
+                batch += fresh
+            if not batch:
+                continue
+            results = await asyncio.gather(*(self._create(t) for t in batch))
+            created += await self._settle(task_type, results)
+            unavailable += sum(r.outcome is Outcome.UNAVAILABLE for r in results)
+        await publish_queue_metrics(self.redis, self.task_types)
+        self.failures = self.failures + 1 if unavailable else 0
+        return created > 0
+
+    async def _create(self, task: ClaimedTask) -> CreateResult:
+        async with self._limit:
+            return await create_task(self.kube, self.tasks_path, task)
+
+    async def _still_held(self, task_type: str) -> list[ClaimedTask]:
+        """Claims whose create failed earlier, if their lease is still ours (extended)."""
+        held, self.held[task_type] = self.held[task_type], []
+        kept = []
+        for task in held:
+            if await extend_lease(self.redis, task_type, task.task_id, self.settings.lease_seconds):
+                kept.append(task)
+        return kept
+
+    async def _settle(self, task_type: str, results: Sequence[CreateResult]) -> int:
+        for result in results:
+            if result.resource is not None and result.outcome is Outcome.CREATED:
+                self.informer.observe(result.resource)
+            if result.outcome is Outcome.INVALID:
+                log.error("task %s rejected by the CRD: %s", result.task.task_id, result.message)
+                await record_invalid(
+                    self.redis, result.task, result.message, self.settings, self.host
+                )
+            elif result.outcome is Outcome.UNAVAILABLE:
+                self.held[task_type].append(result.task)
+        await store.release_bridged(self.redis, [r.task for r in results if r.outcome.releases])
+        created = sum(r.outcome is Outcome.CREATED for r in results)
+        if created:
+            BRIDGE_CREATED_TOTAL.labels(task_type).inc(created)
+        failed = [r for r in results if r.outcome is Outcome.UNAVAILABLE]
+        if failed:
+            log.warning(
+                "%d %s creates failed (%s); leases kept, retrying",
+                len(failed), task_type, failed[0].message,
+            )  # fmt: skip
+        return created
+
+
+async def _wait_any(*events: asyncio.Event, timeout: float | None = None) -> None:
+    """Return when one of `events` is set or `timeout` passed."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiter
