@@ -104,11 +104,13 @@ def bwrap_argv(spec: SandboxSpec, entries: Sequence[RootEntry]) -> list[str]:
     for parent in _parents_to_create(targets, exposed):
         # bwrap would create these 0700; a non-root uid must be able to traverse them.
         args += ["--perms", "0755", "--dir", parent]
-    for path in spec.image_paths:
-        args += ["--ro-bind", str(path), str(path)]
+    # Volumes first, then the image: a volume at /tmp must not hide an image
+    # that lives under /tmp on the host (a checkout in /tmp, as CI may use).
     for mount in spec.mounts:
         flag = "--ro-bind" if mount.read_only else "--bind"
         args += [flag, str(mount.source), mount.target]
+    for path in spec.image_paths:
+        args += ["--ro-bind", str(path), str(path)]
     args += ["--bind", str(spec.termination_file), spec.termination_path]
     if spec.read_only_root:
         args += ["--remount-ro", "/"]
