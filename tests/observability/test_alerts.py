@@ -45,7 +45,8 @@ def test_rules_are_complete_and_query_exported_series() -> None:
         assert rule["labels"]["severity"] in {"warning", "critical"}
         assert set(rule["annotations"]) == {"summary", "description", "runbook"}
         names = metric_names(rule["expr"])
-        assert names and names <= exported, f"{rule['alert']}: {sorted(names - exported)}"
+        assert names, rule["alert"]
+        assert names <= exported, f"{rule['alert']}: {sorted(names - exported)}"
 
 
 @pytest.mark.unit

@@ -66,4 +66,5 @@ async def test_counters_histogram_and_gauges_after_known_outcomes(
     assert metric("devskyy_ready_backlog", type="diagnostic") == 0
     cpu = metric("devskyy_task_resource_seconds_total", user="alice", resource="cpu")
     memory = metric("devskyy_task_resource_seconds_total", user="alice", resource="memory")
-    assert cpu > 0 and memory > cpu
+    assert cpu > 0
+    assert memory > cpu
