@@ -77,7 +77,6 @@ def run_task(
     tmp_path: Path,
     spec: dict[str, Any] | None,
     task_id: str = "task-abc123",
-    timeout: float = 60,
     **env: str,
 ) -> TaskRun:
     """Run the real console script as a subprocess, as a pod would."""
@@ -104,7 +103,7 @@ def run_task(
         env=full_env,
         capture_output=True,
         text=True,
-        timeout=timeout,
+        timeout=120,
         check=False,
     )
     raw = termination.read_bytes() if termination.exists() else b""

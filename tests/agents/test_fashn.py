@@ -52,6 +52,6 @@ def test_tryon_bad_key(tmp_path: Path, fashn: FashnServer) -> None:
 
 
 def test_tryon_rate_limited_then_ok(tmp_path: Path, fashn: FashnServer) -> None:
-    fashn.fail_next("status", 429, path_prefix="/v1/status", **{"Retry-After": "0"})
+    fashn.fail_next("status", 429, path_prefix="/v1/status", headers={"Retry-After": "0"})
     run = run_task(tmp_path, SPEC, **env(fashn))
     assert run.code == 0, run.stderr

@@ -77,7 +77,7 @@ pytestmark = [pytest.mark.timeout(30)]
 
 @pytest.mark.integration
 async def test_retry_after_is_honoured(echo: Echo, client: httpx.AsyncClient) -> None:
-    echo.fail_next("status", 429, **{"Retry-After": "1"})
+    echo.fail_next("status", 429, headers={"Retry-After": "1"})
     started = time.monotonic()
     response = await request(client, "GET", "/x", provider="echo", deadline=None, policy=FAST)
     assert response.status_code == 200
@@ -89,7 +89,7 @@ async def test_retry_after_is_honoured(echo: Echo, client: httpx.AsyncClient) ->
 async def test_retry_after_beyond_deadline_fails_fast(
     echo: Echo, client: httpx.AsyncClient
 ) -> None:
-    echo.fail_next("status", 503, **{"Retry-After": "120"})
+    echo.fail_next("status", 503, headers={"Retry-After": "120"})
     started = time.monotonic()
     with pytest.raises(DeadlineExceeded):
         await request(client, "GET", "/x", provider="echo", deadline=time.time() + 5, policy=FAST)

@@ -124,7 +124,7 @@ async def test_openai_rejected_key(tmp_path: Path, openai_server: OpenAIServer) 
 
 
 async def test_openai_rate_limit_is_retryable(tmp_path: Path, openai_server: OpenAIServer) -> None:
-    openai_server.fail_next("status", 429, times=5, **{"Retry-After": "0"})
+    openai_server.fail_next("status", 429, times=5, headers={"Retry-After": "0"})
     ctx = context(tmp_path, **openai_env(openai_server))
     with pytest.raises(ProviderUnavailable):
         await MarketingAgent().run("t1", campaign("social", ["slack"]), ctx)

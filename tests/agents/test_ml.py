@@ -63,7 +63,9 @@ def test_sentiment_on_labelled_tweets(tmp_path: Path) -> None:
         ),
         ctx,
     )
-    labels = [p["label"] for p in pred.result.predictions]
+    predictions = pred.result.predictions
+    assert isinstance(predictions, list)
+    labels = [p["label"] for p in predictions]
     assert labels == ["positive", "negative"]
     assert pred.result.model_version == out.result.model_version
 
@@ -92,6 +94,7 @@ def test_trend_direction_beats_the_majority_baseline(
     assert out.result.f1_score > min_f1  # up/down macro F1; chance ~0.5
     values = frame["value"].interpolate().tolist()[-30:]
     pred = predict(prediction("trend_predictor", {"values": values}), ctx)
+    assert isinstance(pred.result.predictions, dict)
     assert pred.result.predictions["direction"] in ("up", "down")
 
 
@@ -109,6 +112,7 @@ def test_segmentation_recovers_known_groups(
     assert sum(extra["segment_sizes"]) == out.result.training_samples
     row = frame.drop(columns=["label"]).iloc[0].to_dict()
     pred = predict(prediction("customer_segmentation", [row]), ctx)
+    assert isinstance(pred.result.predictions, list)
     assert pred.result.predictions[0]["segment"] in range(extra["n_clusters"])
 
 
@@ -126,7 +130,8 @@ def test_versions_latest_pointer_and_pinning(tmp_path: Path) -> None:
     path = ml_data.write(ctx.datasets_dir, "iris.csv", ml_data.iris())
     v1 = train(training("customer_segmentation", path, n_clusters=3), ctx).result.model_version
     v2 = train(training("customer_segmentation", path, n_clusters=4), ctx).result.model_version
-    assert v1 and v2
+    assert v1
+    assert v2
     model_dir = ctx.models_dir / "customer_segmentation"
     assert (model_dir / "latest").read_text() == v2
     meta = json.loads((model_dir / v1 / "metadata.json").read_text())
@@ -185,10 +190,12 @@ def test_training_and_prediction_through_the_entrypoint(tmp_path: Path) -> None:
         "training_samples",
     }
     row = ml_data.iris().drop(columns=["label"]).iloc[0].to_dict()
-    spec = {
-        "type": "ml_prediction",
-        "input": {"user_id": "u-1", "model_id": "customer_segmentation", "input_data": [row]},
+    pred_input: dict[str, object] = {
+        "user_id": "u-1",
+        "model_id": "customer_segmentation",
+        "input_data": [row],
     }
+    spec = {"type": "ml_prediction", "input": pred_input}
     predicted = run_task(tmp_path, spec, task_id="predict-1")
     assert predicted.code == 0, predicted.stderr
     assert (
@@ -196,7 +203,7 @@ def test_training_and_prediction_through_the_entrypoint(tmp_path: Path) -> None:
     )
     missing = run_task(
         tmp_path,
-        {**spec, "input": {**spec["input"], "model_id": "trend_predictor"}},
+        {**spec, "input": {**pred_input, "model_id": "trend_predictor"}},
         task_id="predict-2",
     )
     assert missing.code == 42

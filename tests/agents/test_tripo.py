@@ -82,7 +82,7 @@ def test_rejected_key_is_permanent(tmp_path: Path, tripo: TripoServer) -> None:
 
 
 def test_429_with_retry_after_then_success(tmp_path: Path, tripo: TripoServer) -> None:
-    tripo.fail_next("status", 429, path_prefix="/task", **{"Retry-After": "1"})
+    tripo.fail_next("status", 429, path_prefix="/task", headers={"Retry-After": "1"})
     started = time.monotonic()
     run = run_task(tmp_path, SPEC, **tripo_env(tripo))
     assert run.code == 0, run.stderr

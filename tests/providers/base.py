@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 HANG_LIMIT = 30.0
@@ -65,11 +65,16 @@ class Provider:
         self.url = ""
 
     def fail_next(
-        self, kind: str, status: int = 500, times: int = 1, path_prefix: str = "", **headers: str
+        self,
+        kind: str,
+        status: int = 500,
+        times: int = 1,
+        path_prefix: str = "",
+        headers: dict[str, str] | None = None,
     ) -> None:
         with self.lock:
             for _ in range(times):
-                self.faults.append(Fault(kind, status, dict(headers), path_prefix))
+                self.faults.append(Fault(kind, status, dict(headers or {}), path_prefix))
 
     def _take_fault(self, path: str) -> Fault | None:
         with self.lock:
@@ -136,8 +141,11 @@ class _Server(ThreadingHTTPServer):
         self.provider = provider
 
 
+P = TypeVar("P", bound=Provider)
+
+
 @contextmanager
-def serving(provider: Provider) -> Iterator[Provider]:
+def serving(provider: P) -> Iterator[P]:
     """Run the provider on a free loopback port; stop it (and any hang) on exit."""
     server = _Server(provider)
     provider.url = f"http://127.0.0.1:{server.server_address[1]}"

@@ -89,8 +89,10 @@ def predict(estimator: Any, metadata: dict[str, Any], records: list[dict[str, An
         if not isinstance(text, str):
             raise InvalidTaskInput(f"input_data[{i}].text must be a string")
         texts.append(text)
-    labels = estimator.predict(texts)
-    scores = estimator.predict_proba(texts).max(axis=1)
+    # One pass: the class with the highest probability is what predict() returns.
+    proba = estimator.predict_proba(texts)
+    labels = estimator.classes_[proba.argmax(axis=1)]
+    scores = proba.max(axis=1)
     return [
         {"label": str(lab), "score": round(float(s), 4)}
         for lab, s in zip(labels, scores, strict=True)

@@ -78,8 +78,10 @@ def predict(estimator: Any, metadata: dict[str, Any], records: list[dict[str, An
             raise InvalidTaskInput(f"input_data[{i}].values must be >= {lags + 1} numbers")
         rows.append(features(np.asarray(series[-(lags + 1) :], dtype=float), lags)[0])
     matrix = np.asarray(rows)
-    labels = estimator.predict(matrix)
-    scores = estimator.predict_proba(matrix).max(axis=1)
+    # One pass: the class with the highest probability is what predict() returns.
+    proba = estimator.predict_proba(matrix)
+    labels = estimator.classes_[proba.argmax(axis=1)]
+    scores = proba.max(axis=1)
     return [
         {"direction": str(d), "probability": round(float(p), 4)}
         for d, p in zip(labels, scores, strict=True)

