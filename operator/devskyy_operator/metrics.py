@@ -1,7 +1,9 @@
 """Prometheus metrics. The seed's names (worker_*) are kept exactly; ours are devskyy_*.
 
 Each component registers only what it updates; all live in this one module so
-names, labels and buckets are defined once (README "Metrics" lists them).
+names, labels and buckets are defined once (README "Metrics" lists them). The
+comment above each block names the component that updates it; the dashboard and
+alert rules in deploy/monitoring query these names (tests/observability checks).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from prometheus_client import Counter, Gauge, Histogram
 DURATION_BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 180, 300, 450, 600, 900)
 WAIT_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
+# Operator (reconciler): one update per recorded outcome.
 TASKS_TOTAL = Counter(
     "worker_tasks_total", "Tasks that reached an end, by type and status.", ["type", "status"]
 )
@@ -22,8 +25,11 @@ TASK_DURATION = Histogram(
     buckets=DURATION_BUCKETS,
 )
 ERRORS_TOTAL = Counter("worker_errors_total", "Final task failures by type.", ["type"])
+# Never set in this registry: the API serves it from its own (api/observe.py),
+# read from Redis on each scrape.
 QUEUE_SIZE = Gauge("worker_queue_size", "Tasks waiting in the Redis queue:<type>.", ["type"])
 
+# Operator (admission loop, leader only): per admission and per round.
 ADMISSION_WAIT = Histogram(
     "devskyy_admission_wait_seconds",
     "Time from queueing (CR created or enqueued) to admission (Job created).",
@@ -39,16 +45,19 @@ READY_BACKLOG = Gauge(
     "Waiting tasks that could start now (schedule_at passed), by type.",
     ["type"],
 )
-DLQ_SIZE = Gauge("devskyy_dlq_size", "Records in the dead-letter index.")
+# Operator: the size after each resync; the counter per record written.
+DLQ_SIZE = Gauge("devskyy_dlq_size", "Records in the dead-letter index (devskyy:dlq-index).")
 DEAD_LETTERS_TOTAL = Counter(
     "devskyy_dead_letters_total", "DLQ records written.", ["type", "reason"]
 )
+# Operator (reconciler): requests x run time, per finished task.
 RESOURCE_SECONDS = Counter(
     "devskyy_task_resource_seconds_total",
     "Requested resources x run time of finished tasks (cpu: core-seconds, memory: "
     "byte-seconds), for cost attribution.",
     ["type", "user", "resource"],
 )
+# Bridge (Redis queue -> DevSkyyTask).
 BRIDGE_LAG = Gauge(
     "devskyy_bridge_lag_seconds", "Age of the oldest task still waiting in a Redis queue.", ["type"]
 )
