@@ -55,6 +55,7 @@ class Bridge:
         self.task_types = tuple(task_types)
         self.tasks_path = resource_path(keys.API_VERSION, keys.PLURAL, settings.namespace)
         self.held: dict[str, list[ClaimedTask]] = {t: [] for t in self.task_types}
+        self.unreleased: list[ClaimedTask] = []  # CR exists; the release did not reach Redis
         self.failures = 0
         self.host = socket.gethostname()
         self._limit = asyncio.Semaphore(CREATE_CONCURRENCY)
@@ -78,6 +79,7 @@ class Bridge:
 
     async def cycle(self, stop: asyncio.Event) -> bool:
         """One pass over every type; True when something was created (go again at once)."""
+        await self._release(self.unreleased)
         await execute_cancels(self.redis, self.kube, self.tasks_path)
         unavailable = created = 0
         for task_type in self.task_types:
@@ -105,6 +107,15 @@ class Bridge:
         async with self._limit:
             return await create_task(self.kube, self.tasks_path, task)
 
+    async def _release(self, tasks: list[ClaimedTask]) -> None:
+        """Release now; if Redis is unreachable, keep them for the next cycle."""
+        self.unreleased = [t for t in self.unreleased if t not in tasks]
+        try:
+            await store.release_bridged(self.redis, tasks)
+        except Exception:
+            self.unreleased += tasks
+            raise
+
     async def _still_held(self, task_type: str) -> list[ClaimedTask]:
         """Claims whose create failed earlier, if their lease is still ours (extended)."""
         held, self.held[task_type] = self.held[task_type], []
@@ -125,7 +136,7 @@ class Bridge:
                 )
             elif result.outcome is Outcome.UNAVAILABLE:
                 self.held[task_type].append(result.task)
-        await store.release_bridged(self.redis, [r.task for r in results if r.outcome.releases])
+        await self._release([r.task for r in results if r.outcome.releases])
         created = sum(r.outcome is Outcome.CREATED for r in results)
         if created:
             BRIDGE_CREATED_TOTAL.labels(task_type).inc(created)
