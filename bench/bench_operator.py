@@ -139,9 +139,10 @@ async def measure(cluster: LocalCluster, tasks: int, redis_url: str, logs: Path)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", type=int, default=500)
+    parser.add_argument("--keep", help="keep cluster state and logs in this directory")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-operator-") as tmp:
-        root = Path(tmp)
+        root = Path(args.keep) if args.keep else Path(tmp)
         with (
             LocalCluster(root / "cluster", node_agent=False) as cluster,
             running_redis(root / "redis") as redis,

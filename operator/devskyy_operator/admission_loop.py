@@ -33,8 +33,11 @@ class Admitter:
         self.index = index
         self.interval = interval
         self.wake = asyncio.Event()
+        self.stopping = False
 
     async def run(self, stop: asyncio.Event) -> None:
+        stopper = asyncio.ensure_future(stop.wait())
+        stopper.add_done_callback(lambda _: setattr(self, "stopping", True))
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), self.interval)
@@ -57,7 +60,8 @@ class Admitter:
 
         async def start_one(task: TaskView) -> None:
             async with limit:
-                await self.start(task, now)
+                if not self.stopping:  # on SIGTERM, admit nothing more
+                    await self.start(task, now)
 
         await asyncio.gather(*(start_one(t) for t in chosen))
 

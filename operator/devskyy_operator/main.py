@@ -100,7 +100,11 @@ async def run(settings: Settings) -> int:
             elector.keep(stop),
         ]
         tasks = [asyncio.ensure_future(c) for c in loops]
-        await stop.wait()
+        # kopf installs its own SIGTERM handler and stops itself; whichever ends
+        # first (our stop flag or kopf), everything else stops with it.
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait([stopped, tasks[0]], return_when=asyncio.FIRST_COMPLETED)
+        stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
         lost = elector.lost
     finally:

@@ -158,6 +158,7 @@ def job_outcome(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> Ou
     running = (
         verdict is not None
         or succeeded + failed > 0
+        or _int(status.get("ready")) > 0  # pods need not be listed to know one runs
         or any(
             (pod.get("status") or {}).get("phase") in ("Running", "Succeeded", "Failed")
             for pod in ordered

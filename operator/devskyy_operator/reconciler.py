@@ -96,7 +96,16 @@ class TaskReconciler:
 
     # ----------------------------------------------------------------- reconcile
 
-    async def reconcile(self, body: Mapping[str, Any]) -> None:
+    async def reconcile(
+        self, body: Mapping[str, Any], job: Mapping[str, Any] | None = None
+    ) -> None:
+        """Bring the task's status in line with its Job.
+
+        `job` may be handed in from a Job watch event (saves a GET); otherwise
+        it is read from the apiserver. Pods are listed only when their details
+        matter: at the end (exit code, termination message) and when the first
+        pod starts (the node name).
+        """
         try:
             task = task_view_from_body(body)
         except ValidationError as exc:
@@ -107,7 +116,10 @@ class TaskReconciler:
         if task.phase is None:
             await self.enqueue(task)
             return
-        job = await self.get_job(task)
+        if task.phase == cond.PHASE_QUEUED:
+            return  # the admission loop owns Queued tasks (and adopts a Job left by a crash)
+        if job is None:
+            job = await self.get_job(task)
         if job is not None and not owned_by(job, task.uid):
             log.info("job %s belongs to an older task of the same name; waiting for GC", task.name)
             return
@@ -115,10 +127,12 @@ class TaskReconciler:
             if task.phase == cond.PHASE_RUNNING or task.status.get("jobName"):
                 await self.job_missing(task, body)
             return
-        pods = await self.kube.list(
-            resource_path("v1", "pods", task.namespace),
-            labelSelector=f"batch.kubernetes.io/job-name={task.name}",
-        )
+        pods: list[dict[str, Any]] = []
+        if _job_finished(job) or not task.status.get("workerHost"):
+            pods = await self.kube.list(
+                resource_path("v1", "pods", task.namespace),
+                labelSelector=f"batch.kubernetes.io/job-name={task.name}",
+            )
         outcome = job_outcome(job, pods)
         if outcome.terminal:
             await self.finish(task, outcome)
@@ -154,7 +168,7 @@ class TaskReconciler:
             "jobName": task.name,
             "attempts": outcome.attempts,
             "startedAt": _ts(outcome.started_at),
-            "workerHost": outcome.worker_host,
+            "workerHost": outcome.worker_host or task.status.get("workerHost"),
             "reason": outcome.reason or cond.REASON_RUNNING,
         }
         current = {k: task.status.get(k) for k in status}
@@ -375,6 +389,13 @@ class TaskReconciler:
         )  # fmt: skip
         spec = body.get("spec") or {}
         TASKS_TOTAL.labels(str(spec.get("type", "unknown")), "cancelled").inc()
+
+
+def _job_finished(job: Mapping[str, Any]) -> bool:
+    conditions = (job.get("status") or {}).get("conditions") or []
+    return any(
+        c.get("type") in ("Complete", "Failed") and c.get("status") == "True" for c in conditions
+    )
 
 
 def _error_type(outcome: Outcome) -> str:

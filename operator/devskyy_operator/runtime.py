@@ -8,6 +8,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from devskyy_operator import conditions as cond
 from devskyy_operator import keys
@@ -48,6 +49,24 @@ class Runtime:
                     return
                 raise
             await self.reconciler.reconcile(body)
+
+    async def reconcile_with_job(
+        self, namespace: str, name: str, job: dict[str, Any] | None
+    ) -> None:
+        """A Job event: decide with the Job from the event and the task from the
+        index (both fed by watches); read the task fresh only when the index has
+        not yet seen it admitted."""
+        async with self.locks[(namespace, name)]:
+            body = self.index.bodies.get((namespace, name))
+            phase = ((body or {}).get("status") or {}).get("phase")
+            if body is None or phase in (None, cond.PHASE_QUEUED):
+                try:
+                    body = await self.kube.get(TaskReconciler.task_path(namespace, name))
+                except ApiError as exc:
+                    if exc.is_not_found:
+                        return
+                    raise
+            await self.reconciler.reconcile(body, job=job)
 
     async def resync_loop(self, stop: asyncio.Event) -> None:
         """Level-based safety net: re-read every unfinished task periodically."""

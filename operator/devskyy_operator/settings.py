@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     )
     task_secret_name: str | None = Field(
         default=None,
-        description="Secret whose keys (TRIPO_API_KEY, OPENAI_API_KEY, ...) task pods get by reference.",
+        description="Secret whose keys (TRIPO_API_KEY, ...) task pods get by reference.",
     )
     task_config_map: str | None = Field(
         default=None,
@@ -114,7 +114,9 @@ class Settings(BaseSettings):
 
     # -- lifecycle
     job_retention_seconds: int = Field(
-        default=3600, ge=0, description="Delete a finished Job this long after its outcome is recorded."
+        default=3600,
+        ge=0,
+        description="Delete a finished Job this long after its outcome is recorded.",
     )
     resync_seconds: float = Field(
         default=10.0, gt=0, description="Level-based reconcile period of every task."

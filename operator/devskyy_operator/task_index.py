@@ -7,8 +7,9 @@ round instead of O(tasks) API bytes per event.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from devskyy_operator.conditions import PHASE_QUEUED, PHASE_RUNNING
 from devskyy_operator.task_view import TaskView
@@ -17,17 +18,21 @@ from devskyy_operator.task_view import TaskView
 @dataclass
 class TaskIndex:
     tasks: dict[tuple[str, str], TaskView] = field(default_factory=dict)
+    bodies: dict[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
     # Admitted by this process but not yet seen as Running in a watch event.
     inflight: dict[tuple[str, str], str] = field(default_factory=dict)
 
-    def upsert(self, task: TaskView) -> None:
+    def upsert(self, task: TaskView, body: Mapping[str, Any] | None = None) -> None:
         key = (task.namespace, task.name)
         self.tasks[key] = task
+        if body is not None:
+            self.bodies[key] = body
         if task.phase not in (None, PHASE_QUEUED):
             self.inflight.pop(key, None)
 
     def remove(self, namespace: str, name: str) -> None:
         self.tasks.pop((namespace, name), None)
+        self.bodies.pop((namespace, name), None)
         self.inflight.pop((namespace, name), None)
 
     def mark_admitted(self, task: TaskView) -> None:

@@ -48,15 +48,21 @@ def register(registry: kopf.OperatorRegistry) -> None:
             runtime.admitter.wake.set()
             return
         with contextlib.suppress(ValidationError):  # reconcile() reports it on the task
-            runtime.index.upsert(task_view_from_body(body))
-        await runtime.reconciler.reconcile(dict(body))
+            runtime.index.upsert(task_view_from_body(body), dict(body))
+        if not (body.get("status") or {}).get("phase"):
+            # New task: validate, record in Redis, mark Queued. Later phases are
+            # driven by the admission loop, Job events and the resync loop, so our
+            # own status patches do not each cost another round of API reads.
+            async with runtime.locks[(meta.get("namespace", ""), meta.get("name", ""))]:
+                await runtime.reconciler.reconcile(dict(body))
         runtime.admitter.wake.set()
 
     @kopf.on.event(
         "batch", "v1", "jobs", labels={keys.LABEL_MANAGED_BY: keys.MANAGED_BY}, registry=registry
     )
-    async def job_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    async def job_event(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         runtime: Runtime = memo["runtime"]
         meta = body.get("metadata") or {}
         name = (meta.get("labels") or {}).get(keys.LABEL_TASK_ID) or meta.get("name")
-        await runtime.reconcile_by_name(meta.get("namespace", ""), str(name))
+        job = None if type == "DELETED" else dict(body)  # gone: let reconcile look again
+        await runtime.reconcile_with_job(meta.get("namespace", ""), str(name), job)

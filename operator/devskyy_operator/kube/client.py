@@ -72,7 +72,10 @@ class KubeClient:
             base_url=config.server,
             verify=config.ssl_context(),
             timeout=httpx.Timeout(timeout, connect=10.0),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+            # HTTP/2 multiplexes every request over one connection: httpcore's
+            # per-request pool scan (costly with many HTTP/1.1 connections) stays cheap.
+            http2=True,
+            limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
         )
 
     @classmethod
