@@ -8,7 +8,6 @@ task deadline. SDK errors are mapped onto the task error taxonomy.
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import openai
@@ -61,7 +60,6 @@ def _brief(task: MarketingCampaignInput) -> str:
 async def generate(ctx: RunContext, task: MarketingCampaignInput) -> CampaignContent:
     """One chat completion; malformed JSON from the model is a retryable fault."""
     client = make_openai(ctx)
-    started = time.monotonic()
     try:
         completion = await client.chat.completions.create(
             model=ctx.config.get("OPENAI_MODEL", DEFAULT_MODEL),
@@ -88,7 +86,6 @@ async def generate(ctx: RunContext, task: MarketingCampaignInput) -> CampaignCon
         raise ProviderUnavailable("OpenAI sent a malformed response") from None
     finally:
         await client.close()
-    del started
     if not completion.choices or completion.choices[0].message.content is None:
         raise ProviderUnavailable("OpenAI returned no content")
     return parse_content(completion.choices[0].message.content)
