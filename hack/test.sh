@@ -7,11 +7,15 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash hack/setup.sh
 set +e
-.venv/bin/python -m pytest "$@"
+# A private base temp dir: pytest prunes old ones at start, which must never
+# touch the live cluster of another run on the same machine.
+basetemp=$(mktemp -d /tmp/devskyy-tests.XXXXXX)
+.venv/bin/python -m pytest --basetemp="$basetemp/pytest" "$@"
 code=$?
 set -e
 if [[ $code -eq 5 ]]; then
   echo "pytest collected no tests: failing on purpose" >&2
   exit 1
 fi
+[[ $code -eq 0 ]] && rm -rf "$basetemp"
 exit $code

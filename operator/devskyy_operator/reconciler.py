@@ -196,6 +196,13 @@ class TaskReconciler:
         completed = outcome.completed_at or now
         succeeded = outcome.phase == "Succeeded"
         error_type = _error_type(outcome)
+        if outcome.started_at is not None:
+            # A Job can finish between two looks: record the processing facts
+            # (start, node, attempts) the task never got to report as running.
+            await task_store.mark_processing(
+                self.redis, task.name, utc_iso(outcome.started_at),
+                outcome.worker_host or task.status.get("workerHost") or "", outcome.attempts,
+            )  # fmt: skip
         if succeeded:
             result = outcome.result if outcome.result is not None else {}
             await task_store.mark_completed(
