@@ -24,6 +24,8 @@ class TcpProxy:
         self.target_port = target_port
         self.port = free_port()
         self.mode = "forward"
+        self._flowing = asyncio.Event()  # clear while in "hold"
+        self._flowing.set()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
@@ -41,6 +43,10 @@ class TcpProxy:
 
     def set_mode(self, mode: str) -> None:
         self.mode = mode
+        if mode == "hold":
+            self._flowing.clear()
+        else:
+            self._flowing.set()
         if mode == "refuse":
             self._cut()
 
@@ -79,8 +85,7 @@ class TcpProxy:
         upstream: bool,
     ) -> None:
         while data := await reader.read(65536):
-            while self.mode == "hold":
-                await asyncio.sleep(0.05)
+            await self._flowing.wait()
             if upstream:
                 sent[0] += 1
             elif self.mode == "swallow" and sent[0] > 1:

@@ -39,7 +39,8 @@ async def test_enqueued_task_runs_to_completion_and_a_cancel_stops_another(
         assert task["status"]["phase"] == "Succeeded", task["status"]
         assert task["metadata"]["annotations"][keys.ANNOTATION_SOURCE] == "api"
         record = await get_task(aredis, ok)
-        assert record is not None and record.status == "completed"
+        assert record is not None
+        assert record.status == "completed"
         assert record.result["result"] == {"n": 7}
         assert record.raw["bridged_at"]
 
@@ -77,8 +78,10 @@ async def test_spec_rejected_by_the_crd_is_failed_and_dead_lettered(
         await wait_resource(kube, namespace, good)
     record = await get_task(aredis, bad)
     assert record is not None
-    assert record.raw["error_type"] == "InvalidSpec" and record.raw["reason"] == "InvalidSpec"
+    assert record.raw["error_type"] == "InvalidSpec"
+    assert record.raw["reason"] == "InvalidSpec"
     dead = json.loads(await aredis.get(keys.dlq_key(bad)) or "{}")
-    assert dead["reason"] == "InvalidSpec" and dead["task_id"] == bad
+    assert dead["reason"] == "InvalidSpec"
+    assert dead["task_id"] == bad
     assert await aredis.zscore(keys.DLQ_INDEX, bad) is not None
     assert await aredis.zcard(keys.leases_key("diagnostic")) == 0
