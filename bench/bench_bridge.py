@@ -31,7 +31,6 @@ from devskyy_operator.bridge.manifest import build_task_resource
 from devskyy_operator.devcluster.launcher import LocalCluster
 from devskyy_operator.kube.client import KubeClient, resource_path
 from devskyy_operator.queue import Redis, claim, connect, enqueue
-from devskyy_operator.queue.claim import ClaimedTask
 from devskyy_operator.queue.scripts import disconnect
 from devskyy_operator.settings import Settings
 
@@ -79,7 +78,9 @@ async def bridged(kube: KubeClient, redis: Redis, kubeconfig: str) -> tuple[floa
         await enqueue(redis, SPEC)
     enqueued = time.perf_counter() - started
     queue, leases = keys.queue_key("diagnostic"), keys.leases_key("diagnostic")
-    while await redis.zcard(queue) or await redis.zcard(leases):
+    while True:  # done when every id left the queue and its lease: the CR exists
+        if not await redis.zcard(queue) + await redis.zcard(leases):
+            break
         await asyncio.sleep(0.01)
     elapsed = time.perf_counter() - started
     stop.set()
