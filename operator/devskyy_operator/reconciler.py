@@ -283,7 +283,11 @@ class TaskReconciler:
         status: dict[str, Any] = {
             "phase": cond.PHASE_SUCCEEDED if succeeded else cond.PHASE_FAILED,
             "reason": reason,
-            "message": (outcome.message or _error_text(outcome))[:1024],
+            # On failure the task's own error ("TRIPO_API_KEY is not configured")
+            # says more than the Job controller's generic message.
+            "message": (
+                (outcome.message if succeeded else _task_error(outcome) or outcome.message) or ""
+            )[:1024],
             "attempts": outcome.attempts,
             "exitCode": outcome.exit_code,
             "completedAt": _ts(completed),
@@ -416,6 +420,19 @@ def _error_type(outcome: Outcome) -> str:
     if parsed and isinstance(parsed.get("error_type"), str):
         return str(parsed["error_type"])
     return outcome.reason or "Failed"
+
+
+def _task_error(outcome: Outcome) -> str | None:
+    """The `error` the task wrote in its termination message, if any."""
+    if not outcome.termination_message:
+        return None
+    try:
+        parsed = json.loads(outcome.termination_message)
+    except ValueError:
+        return None
+    if isinstance(parsed, dict) and parsed.get("error"):
+        return str(parsed["error"])
+    return None
 
 
 def _error_text(outcome: Outcome) -> str:

@@ -50,9 +50,10 @@ def submit_through_api(stack: LocalStack) -> str:
     return str(response.json()["id"])
 
 
-def follow(stack: LocalStack, expected: int, timeout: float) -> list[dict[str, Any]]:
+def follow(
+    stack: LocalStack, expected: int, timeout: float, seen: dict[str, str]
+) -> list[dict[str, Any]]:
     """Print every phase change until `expected` tasks have ended (or timeout)."""
-    seen: dict[str, str] = {}
     deadline = time.monotonic() + timeout
     tasks: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
@@ -126,11 +127,12 @@ def up(args: argparse.Namespace) -> int:
             stack.kubectl("apply", "-n", NAMESPACE, "-f", str(EXAMPLES / name))
         api_task = submit_through_api(stack)
         say(f"submitted {len(FIRST_WAVE)} tasks with kubectl and {api_task} through the API")
-        tasks = follow(stack, len(FIRST_WAVE) + 1, args.timeout)
+        seen: dict[str, str] = {}
+        tasks = follow(stack, len(FIRST_WAVE) + 1, args.timeout, seen)
         for name in SECOND_WAVE:
             stack.kubectl("apply", "-n", NAMESPACE, "-f", str(EXAMPLES / name))
         say("submitted the prediction task (uses the model trained above)")
-        tasks = follow(stack, len(FIRST_WAVE) + 1 + len(SECOND_WAVE), args.timeout)
+        tasks = follow(stack, len(FIRST_WAVE) + 1 + len(SECOND_WAVE), args.timeout, seen)
         print(summary(stack, tasks), flush=True)
         if args.json:
             print(json.dumps(tasks, indent=2))
