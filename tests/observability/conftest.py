@@ -13,7 +13,7 @@ from tests.chart.conftest import cache_dir, helm
 
 __all__ = ["helm", "promtool"]
 
-# promtool of Prometheus v3.6 (the Go module's v0.x tag).
+# Prometheus publishes its Go module as v0.<major><minor>.<patch>; pinned like helm.
 PROMTOOL_MODULE = "github.com/prometheus/prometheus/cmd/promtool@v0.316.0"
 
 
@@ -25,7 +25,17 @@ def promtool() -> Path:
         with tempfile.TemporaryDirectory() as tmp:
             env = os.environ | {"GOTOOLCHAIN": "local", "CGO_ENABLED": "0", "GOBIN": tmp}
             subprocess.run(
-                ["go", "install", "-trimpath", "-ldflags", "-s -w", PROMTOOL_MODULE],
+                # remove_all_sd: no service-discovery SDKs (rules need none; 3x faster build)
+                [
+                    "go",
+                    "install",
+                    "-trimpath",
+                    "-tags",
+                    "remove_all_sd",
+                    "-ldflags",
+                    "-s -w",
+                    PROMTOOL_MODULE,
+                ],
                 check=True,
                 cwd=tmp,
                 env=env,
