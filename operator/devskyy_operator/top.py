@@ -160,14 +160,18 @@ def watch(
 
 
 def command(args: argparse.Namespace, api: Api) -> dict[str, Any]:
-    """The `top` subcommand: one snapshot with --once, else the live loop."""
-    if args.once:
+    """The `top` subcommand: live on a terminal (or with --watch), else one frame,
+    so a pipe or a script never hangs in the loop."""
+    live = args.watch or (not args.once and sys.stdout.isatty())
+    if not live:
         return fetch_snapshot(api, args.user, args.limit).as_dict()
     return watch(api, args).as_dict()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--once", action="store_true", help="print one frame and exit")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--once", action="store_true", help="print one frame and exit")
+    mode.add_argument("--watch", action="store_true", help="redraw even when not on a terminal")
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between frames")
     parser.add_argument("-u", "--user", help="whose tasks (admins); default: the token's user")
     parser.add_argument("-n", "--limit", type=int, default=10, help="rows per section")

@@ -135,8 +135,8 @@ def test_top_once_shows_queues_running_pending_and_failures(
     top_api: LiveApi, seeded: list[str]
 ) -> None:
     ids = seeded
-    run = subprocess.run(
-        [DEVSKYY, "top", "--once"], env=cli_env(top_api), capture_output=True, text=True,
+    run = subprocess.run(  # stdout is not a terminal: one frame, no loop
+        [DEVSKYY, "top"], env=cli_env(top_api), capture_output=True, text=True,
         timeout=30, check=False,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
@@ -169,7 +169,7 @@ def test_top_once_shows_queues_running_pending_and_failures(
 @pytest.mark.usefixtures("seeded")
 def test_top_redraws_until_interrupted(top_api: LiveApi) -> None:
     process = subprocess.Popen(
-        [DEVSKYY, "top", "--interval", "0.2"], env=cli_env(top_api),
+        [DEVSKYY, "top", "--watch", "--interval", "0.2"], env=cli_env(top_api),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert process.stdout is not None
