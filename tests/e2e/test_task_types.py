@@ -25,6 +25,7 @@ import pytest
 import pytest_asyncio
 import redis
 
+from devskyy_agents.logs import MASK
 from devskyy_agents.models import (
     FashnTryonOutput,
     Generate3DOutput,
@@ -68,7 +69,7 @@ FAIL_MARK = "provider-fails-this"
 ECHO_MARK = "provider-echoes-key"
 SENDER = "shop@skyyrose.example"
 CLAIMS = {"devskyy-datasets": "datasets", "devskyy-models": "models", "devskyy-artifacts": "art"}
-SENTIMENT_CSV = "sentiment/tweets.csv"
+SENTIMENT_CSV = "tweets.csv"
 
 
 class ScriptedTripo(TripoServer):
@@ -272,6 +273,11 @@ async def test_generate_3d_failed_at_provider_is_permanent_and_dead_lettered(
     assert (status["phase"], status["reason"]) == ("Failed", "PermanentFailure"), status
     assert status["attempts"] == 1
     assert status["exitCode"] == 42
+    assert status["errorType"] == "ProviderTaskFailed"
+    assert "ended failed" in status["message"]
+    dead = [c for c in status["conditions"] if c["type"] == "DeadLettered"]
+    assert len(dead) == 1, status["conditions"]
+    assert dead[0]["message"] == "devskyy:dlq:gen3d-fails"
     assert len(await job_pods(kube, world.namespace, "gen3d-fails")) == 1, "must not retry"
     record = await dlq_record(world.redis, "gen3d-fails")
     assert record["error_type"] == "ProviderTaskFailed", record
@@ -309,6 +315,8 @@ async def test_generate_3d_without_tripo_key_fails_permanently_with_a_clear_erro
         status = task["status"]
         assert (status["phase"], status["reason"]) == ("Failed", "PermanentFailure"), status
         assert status["attempts"] == 1
+        assert status["errorType"] == "MissingCredentials"
+        assert "TRIPO_API_KEY is not set" in status["message"]
         assert record["error_type"] == "MissingCredentials", record
         assert "TRIPO_API_KEY is not set" in record["error"]
         assert "generate_3d" in record["error"]
@@ -447,7 +455,7 @@ async def test_tripo_key_never_leaks(kube: KubeClient, world: World, cluster: Lo
     echoed = [r for r in world.tripo.requests if ECHO_MARK in r.body.decode(errors="replace")]
     assert echoed
     assert bearer(echoed[0]) == TRIPO_KEY
-    assert "prompt rejected for API key" in record["error"]
+    assert f"prompt rejected for API key {MASK}" in record["error"], record["error"]
 
     places: dict[str, str] = {"dlq": json.dumps(record)}
     for name in ("leak-ok", "leak-echo"):
@@ -460,6 +468,9 @@ async def test_tripo_key_never_leaks(kube: KubeClient, world: World, cluster: Lo
     assert events, "the operator and controllers record events"
     places["events"] = json.dumps(events)
     places["operator log"] = world.operator.log()
-    assert "Processing task leak-echo" in places["pod log leak-echo"], "the log is the real one"
+    # The logs are the real ones and did carry the key-bearing error, masked.
+    assert "Processing task leak-echo" in places["pod log leak-echo"]
+    assert f"prompt rejected for API key {MASK}" in places["pod log leak-echo"]
+    assert f"prompt rejected for API key {MASK}" in places["CR leak-echo"]
     for where, text in places.items():
         assert TRIPO_KEY not in text, f"the Tripo key leaked into the {where}"
