@@ -13,6 +13,7 @@ import contextlib
 import logging
 from datetime import UTC, datetime
 
+from devskyy_agents.logs import task_context
 from devskyy_operator import conditions as cond
 from devskyy_operator.admission import admit, is_due
 from devskyy_operator.events import post_event
@@ -108,5 +109,6 @@ class Admitter:
             ADMISSION_WAIT.labels(task.task_type.value).observe(
                 max(0.0, (now - task.queued_at).total_seconds())
             )
-            log.info("Processing task %s (type: %s)", task.name, task.task_type.value)
+            with task_context(task.name, task.task_type.value, task.user_id):
+                log.info("Processing task %s (type: %s)", task.name, task.task_type.value)
             await post_event(kube, task, cond.REASON_ADMITTED, f"job {task.name} created")

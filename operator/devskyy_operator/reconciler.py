@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from devskyy_agents.logs import task_context
 from devskyy_operator import conditions as cond
 from devskyy_operator import keys
 from devskyy_operator.dead_letter import DeadLetterRecord, write_dead_letter
@@ -224,7 +225,9 @@ class TaskReconciler:
             self.kube, task, status["reason"], f"task {verb} after {outcome.attempts} attempt(s)",
             warning=not succeeded,
         )  # fmt: skip
-        log.info("Task %s completed (status: %s)", task.name, "success" if succeeded else "failed")
+        with task_context(task.name, task.task_type.value, task.user_id):
+            status_word = "success" if succeeded else "failed"
+            log.info("Task %s completed (status: %s)", task.name, status_word)
 
     async def record_failure(
         self,
@@ -370,6 +373,36 @@ class TaskReconciler:
         except ApiError as exc2:
             if not exc2.is_not_found:
                 raise
+            return
+        await self.record_invalid(body, problems)
+
+    async def record_invalid(self, body: Mapping[str, Any], problems: str) -> None:
+        """An invalid task is a final failure like any other: Redis, DLQ, metrics."""
+        meta = body.get("metadata") or {}
+        spec = body.get("spec") or {}
+        raw_input = spec.get("input") if isinstance(spec.get("input"), dict) else {}
+        task_type = str(spec.get("type") or "unknown")
+        name = str(meta.get("name"))
+        now = datetime.now(UTC)
+        await task_store.mark_failed(
+            self.redis, name, problems, error_type="InvalidTaskInput", completed_at=utc_iso(now),
+            reason=cond.REASON_INVALID_SPEC, attempts=0,
+            record_ttl_seconds=self.settings.task_record_ttl_seconds,
+        )  # fmt: skip
+        record = DeadLetterRecord(
+            task_id=name, task_data=dict(raw_input or {}), error=problems,
+            error_type="InvalidTaskInput", failed_at=utc_iso(now),
+            worker_host=self.settings.worker_host or "", attempts=0,
+            reason=cond.REASON_INVALID_SPEC, exit_code=None, termination_message=None,
+            task_type=task_type, user_id=str((raw_input or {}).get("user_id") or ""),
+            namespace=str(meta.get("namespace") or ""),
+        )  # fmt: skip
+        if await write_dead_letter(
+            self.redis, record, now.timestamp(), self.settings.dlq_ttl_seconds
+        ):
+            DEAD_LETTERS_TOTAL.labels(task_type, cond.REASON_INVALID_SPEC).inc()
+            TASKS_TOTAL.labels(task_type, "failed").inc()
+            ERRORS_TOTAL.labels(task_type).inc()
 
     def count(self, task: TaskView, succeeded: bool, outcome: Outcome, completed: datetime) -> None:
         kind = task.task_type.value

@@ -63,7 +63,6 @@ def test_enqueue_from_file_and_errors(
     assert bad.returncode == 1
     assert "input.training_data_path" in bad.stderr
     assert devskyy("--token", "wrong", "queues").returncode == 1
-    assert devskyy("top").returncode == 1
     assert redis_client.zcard(keys.queue_key("ml_training")) == 1
 
 

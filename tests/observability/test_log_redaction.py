@@ -173,22 +173,12 @@ def test_api_audit_lines_never_hold_header_tokens(api_log: str) -> None:
 
 @pytest.mark.integration
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(
-    strict=True,
-    reason="api/routes_tasks.py puts the raw path parameter in the audit line before the "
-    "task is found, so a token pasted as task id is logged (lead's file)",
-)
 def test_api_audit_line_does_not_echo_unknown_task_ids(api_log: str) -> None:
     assert_clean(api_log)
 
 
 @pytest.mark.integration
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(
-    strict=True,
-    reason="api/__main__.py uses logging.basicConfig, not configure_logging('api'): "
-    "no JSON with LOG_FORMAT=json and no redaction filter (lead's file)",
-)
 def test_api_uses_the_shared_logging_setup(api_log: str) -> None:
     lines = [line for line in api_log.splitlines() if line.strip()]
     assert lines

@@ -11,15 +11,11 @@ from devskyy_operator.devcluster.launcher import LocalCluster
 from devskyy_operator.kube.client import KubeClient
 from tests.support.operator_process import running_operator
 from tests.support.tasks import create_task, diagnostic, wait_phase
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180), pytest.mark.usefixtures("devskyy_crd")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reconciler.py and admission_loop.py log task lines outside "
-    "devskyy_agents.logs.task_context (lead's files)",
-)
 async def test_task_lines_carry_task_id_type_and_user(
     kube: KubeClient, namespace: str, redis_url: str, cluster: LocalCluster, tmp_path: Path
 ) -> None:
@@ -27,7 +23,13 @@ async def test_task_lines_carry_task_id_type_and_user(
     with running_operator(cluster, namespace, redis_url, tmp_path, extra) as operator:
         await create_task(kube, namespace, diagnostic("logged-1", user="dora"))
         await wait_phase(kube, namespace, "logged-1", "Succeeded", "Failed")
-        text = operator.log()
+
+        async def completion_logged() -> str | None:
+            # The line is written just after the status patch the test observed.
+            log = operator.log()
+            return log if "Task logged-1 completed" in log else None
+
+        text = await eventually(completion_logged, timeout=30, what="the completion line")
     lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     about = [line for line in lines if "logged-1" in line["message"]]
     messages = [line["message"] for line in about]

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import logging
-
 import uvicorn
 
+from devskyy_agents.logs import configure_logging
 from devskyy_operator.api.app import create_app
 from devskyy_operator.settings import Settings
-
-LOG_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
 
 
 def serve() -> None:
     settings = Settings()
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    configure_logging("api")
     uvicorn.run(
         create_app(settings),
         host=settings.api_host,

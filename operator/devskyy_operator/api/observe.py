@@ -15,6 +15,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from devskyy_agents.models import TASK_ID_RE
+
 audit_log = logging.getLogger("devskyy.audit")
 
 AUDIT_FIELDS = ("user", "task_id", "task_type", "decision")
@@ -72,13 +74,25 @@ class ObserveMiddleware:
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.latency.labels(route).observe(time.perf_counter() - started)
             if route.startswith("/v1/"):
+                if status == 404:
+                    # The id asked for was not found: it is user input, maybe a
+                    # pasted secret; the audit line keeps only that it missed.
+                    state["task_id"], state["decision"] = None, "rejected: not found"
                 audit_log.info(
                     "user=%s method=%s route=%s status=%d task=%s type=%s decision=%s",
                     state.get("user") or "-",
                     method,
                     route,
                     status,
-                    state.get("task_id") or "-",
+                    _loggable_task_id(state.get("task_id")),
                     state.get("task_type") or "-",
                     state.get("decision") or ("ok" if status < 400 else "rejected"),
                 )
+
+
+def _loggable_task_id(value: object) -> str:
+    """Only well-formed task ids reach the audit log: a path parameter is user
+    input, and a token pasted in its place must not be written out."""
+    if isinstance(value, str) and TASK_ID_RE.match(value):
+        return value
+    return "-" if not value else "<not-a-task-id>"
