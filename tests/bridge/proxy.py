@@ -28,6 +28,7 @@ class TcpProxy:
         self._flowing.set()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
 
     async def start(self) -> TcpProxy:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
@@ -36,7 +37,10 @@ class TcpProxy:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
+        self._flowing.set()
         self._cut()
+        if self._handlers:
+            await asyncio.wait(self._handlers, timeout=5)
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 5)
@@ -57,6 +61,10 @@ class TcpProxy:
         self._writers.clear()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handler = asyncio.current_task()
+        if handler is not None:
+            self._handlers.add(handler)
+            handler.add_done_callback(self._handlers.discard)
         if self.mode == "refuse":
             writer.transport.abort()
             return

@@ -23,7 +23,7 @@ from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90), pytest.mark.usefixtures("devskyy_crd")]
 
-REQUESTS = 60
+REQUESTS = 150
 HEADERS = {"Authorization": f"Bearer {TOKENS['alice']}"}
 
 
@@ -52,7 +52,7 @@ async def test_api_killed_mid_request_then_retried(
                     answered[n] = await post(client, api.url, n)
 
                 flights = [asyncio.ensure_future(one(n)) for n in range(REQUESTS)]
-                await eventually(lambda: _at_least(answered, 5), what="first answers")
+                await eventually(lambda: _at_least(answered, 1), what="first answers")
                 api.process.kill()  # mid-flight: some requests are lost, some half-done
                 await asyncio.gather(*flights, return_exceptions=True)
         lost = [n for n in range(REQUESTS) if n not in answered]
