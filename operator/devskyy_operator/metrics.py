@@ -8,7 +8,7 @@ alert rules in deploy/monitoring query these names (tests/observability checks).
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 # Seed: 1 s .. 15 min.
 DURATION_BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 180, 300, 450, 600, 900)
@@ -27,7 +27,8 @@ TASK_DURATION = Histogram(
 ERRORS_TOTAL = Counter("worker_errors_total", "Final task failures by type.", ["type"])
 # Never set in this registry: the API serves it from its own (api/observe.py),
 # read from Redis on each scrape.
-QUEUE_SIZE = Gauge("worker_queue_size", "Tasks waiting in the Redis queue:<type>.", ["type"])
+QUEUE_SIZE_HELP = "Tasks waiting in the Redis queue:<type>."
+QUEUE_SIZE = Gauge("worker_queue_size", QUEUE_SIZE_HELP, ["type"])
 
 # Operator (admission loop, leader only): per admission and per round.
 ADMISSION_WAIT = Histogram(
@@ -64,3 +65,26 @@ BRIDGE_LAG = Gauge(
 BRIDGE_CREATED_TOTAL = Counter(
     "devskyy_bridge_created_total", "DevSkyyTask resources the bridge created.", ["type"]
 )
+
+
+class ApiMetrics:
+    """The API's Prometheus collectors, in a registry of their own (one per app)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.queue_size = Gauge(
+            "worker_queue_size", QUEUE_SIZE_HELP, ["type"], registry=self.registry
+        )
+        self.requests = Counter(
+            "devskyy_api_requests",
+            "HTTP requests by route and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "devskyy_api_request_duration_seconds",
+            "HTTP request latency",
+            ["route"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+        )

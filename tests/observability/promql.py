@@ -13,7 +13,7 @@ from prometheus_client import Metric
 from prometheus_client.metrics import MetricWrapperBase
 
 from devskyy_operator import metrics
-from devskyy_operator.api.observe import ApiMetrics
+from devskyy_operator.metrics import ApiMetrics
 
 SUFFIXES = {
     "counter": ("_total", "_created"),

@@ -21,7 +21,8 @@ from devskyy_operator.api.errors import (
     redis_down_handler,
     request_validation_handler,
 )
-from devskyy_operator.api.observe import ApiMetrics, ObserveMiddleware
+from devskyy_operator.api.observe import ObserveMiddleware
+from devskyy_operator.metrics import ApiMetrics
 from devskyy_operator.queue import EnqueueLimits, connect
 from devskyy_operator.queue.scripts import disconnect
 from devskyy_operator.settings import Settings

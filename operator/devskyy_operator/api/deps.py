@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from devskyy_operator import keys
 from devskyy_operator.api.auth import Principal, TokenTable
 from devskyy_operator.api.errors import ApiError
-from devskyy_operator.api.observe import ApiMetrics
+from devskyy_operator.metrics import ApiMetrics
 from devskyy_operator.queue import EnqueueLimits, Redis, scripts
 from devskyy_operator.settings import Settings
 

@@ -12,37 +12,14 @@ import logging
 import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from devskyy_agents.models import TASK_ID_RE
+from devskyy_operator.metrics import ApiMetrics
 
 audit_log = logging.getLogger("devskyy.audit")
 
 AUDIT_FIELDS = ("user", "task_id", "task_type", "decision")
-
-
-class ApiMetrics:
-    """The API's Prometheus collectors, in a registry of their own (one per app)."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.queue_size = Gauge(
-            "worker_queue_size", "Current queue size", ["type"], registry=self.registry
-        )
-        self.requests = Counter(
-            "devskyy_api_requests",
-            "HTTP requests by route and status",
-            ["method", "route", "status"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "devskyy_api_request_duration_seconds",
-            "HTTP request latency",
-            ["route"],
-            registry=self.registry,
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
-        )
 
 
 class ObserveMiddleware:
