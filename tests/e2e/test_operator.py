@@ -8,6 +8,7 @@ run `devskyy-task` for real on the node agent.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,7 +61,8 @@ async def test_success_lands_in_status_redis_and_printer_columns(
     assert record["task_type"] == "diagnostic"
     assert json.loads(record["result"])["result"] == {"n": 7}
     assert record["worker_host"] == cluster.node_name
-    assert record["started_at"] and record["completed_at"]
+    assert record["started_at"]
+    assert record["completed_at"]
     assert redis_client.get("devskyy:dlq:ok-1") is None
     table = kubectl(cluster, "get", "dst", "-n", namespace, "-o", "wide").stdout
     header = table.splitlines()[0].split()
@@ -83,7 +85,8 @@ async def test_retries_then_dead_letter(
     record = dlq(redis_client, "flaky")
     for field in ("task_id", "task_data", "error", "error_type", "failed_at", "worker_host"):
         assert field in record
-    assert record["attempts"] == 3 and record["exit_code"] == 3
+    assert record["attempts"] == 3
+    assert record["exit_code"] == 3
     assert record["reason"] == "BackoffLimitExceeded"
     assert record["task_data"]["exit_code"] == 3
     assert SEVEN_DAYS - 120 < redis_client.ttl("devskyy:dlq:flaky") <= SEVEN_DAYS
@@ -131,7 +134,7 @@ async def test_priority_order_and_concurrency_limit(
     assert admitted["blocker"] <= admitted["high"] <= admitted["mid"] <= admitted["low"]
     jobs = await jobs_of(kube, namespace)
     spans = sorted((j["status"]["startTime"], j["status"]["completionTime"]) for j in jobs)
-    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+    for (_, end), (start, _) in itertools.pairwise(spans):
         assert end <= start, f"two Jobs ran at once with concurrency 1: {spans}"
 
 
@@ -211,7 +214,8 @@ async def test_deleting_a_running_task_removes_job_and_pods(
 
     await eventually(all_gone, timeout=90, what="Job and pods to be deleted")
     record = redis_client.hgetall("devskyy:tasks:doomed")
-    assert record["status"] == "failed" and record.get("cancelled") == "1"
+    assert record["status"] == "failed"
+    assert record.get("cancelled") == "1"
 
 
 async def test_two_replicas_never_create_duplicate_jobs(
@@ -239,15 +243,30 @@ async def test_two_replicas_never_create_duplicate_jobs(
 @pytest.mark.parametrize(
     ("body", "needle"),
     [
-        (diagnostic("bad-prio", priority=5) | {"spec": {"type": "diagnostic", "priority": "high",
-                                                        "input": {"user_id": "a"}}}, "priority"),
+        (
+            diagnostic("bad-prio", priority=5)
+            | {"spec": {"type": "diagnostic", "priority": "high", "input": {"user_id": "a"}}},
+            "priority",
+        ),
         ({"spec": {"type": "diagnostic"}}, "input"),
         (diagnostic("bad-timeout", timeoutSeconds=999_999), "timeoutSeconds"),
-        ({"spec": {"type": "generate_3d", "input": {"user_id": "a", "prompt": "x" * 5000}}},
-         "prompt"),
-        ({"spec": {"type": "ml_training", "input": {
-            "user_id": "a", "model_id": "trend_predictor", "training_data_path": "../../etc/passwd",
-        }}}, "training_data_path"),
+        (
+            {"spec": {"type": "generate_3d", "input": {"user_id": "a", "prompt": "x" * 5000}}},
+            "prompt",
+        ),
+        (
+            {
+                "spec": {
+                    "type": "ml_training",
+                    "input": {
+                        "user_id": "a",
+                        "model_id": "trend_predictor",
+                        "training_data_path": "../../etc/passwd",
+                    },
+                }
+            },
+            "training_data_path",
+        ),
         ({"spec": {"type": "nope", "input": {"user_id": "a"}}}, "type"),
     ],
 )

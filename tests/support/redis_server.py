@@ -26,7 +26,7 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def client(self) -> "redis.Redis[str]":
+    def client(self) -> redis.Redis[str]:
         return redis.Redis.from_url(self.url, decode_responses=True)
 
     def stop(self) -> None:

@@ -8,19 +8,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import pytest
-
 import celpy
 import jsonschema
+import pytest
+from pydantic import ValidationError
 
-from pydantic import ValidationError  # noqa: E402
-
-from devskyy_agents.models import TASK_ID_PATTERN, parse_spec  # noqa: E402
-from devskyy_agents.safety import check_public_https_url, check_relative_path  # noqa: E402
-from devskyy_operator.crd_rules import NAME_RULE, PATH_RULES, URL_RULES  # noqa: E402
-from tests.unit.cel_k8s import evaluate  # noqa: E402
-from tests.unit.factories import INPUTS  # noqa: E402
-from tests.unit.test_crd import INPUT, SCHEMA, SPEC, _nodes, _rules  # noqa: E402
+from devskyy_agents.models import TASK_ID_PATTERN, parse_spec
+from devskyy_agents.safety import check_public_https_url, check_relative_path
+from devskyy_operator.crd_rules import NAME_RULE, PATH_RULES, URL_RULES
+from tests.unit.cel_k8s import evaluate
+from tests.unit.factories import INPUTS
+from tests.unit.test_crd import INPUT, SCHEMA, SPEC, _nodes, _rules
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
 
