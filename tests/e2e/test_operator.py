@@ -68,7 +68,8 @@ async def test_success_lands_in_status_redis_and_printer_columns(
     header = table.splitlines()[0].split()
     assert header[:7] == ["NAME", "TYPE", "PHASE", "PRIORITY", "ATTEMPTS", "USER", "AGE"]
     assert header[7:] == ["REASON", "JOB"]
-    assert "Succeeded" in table and "alice" in table
+    assert "Succeeded" in table
+    assert "alice" in table
 
 
 @pytest.mark.usefixtures("operator")
