@@ -17,11 +17,11 @@ import socket
 import uuid
 
 import kopf
-from aiohttp import web
 from prometheus_client import start_http_server
 
 from devskyy_agents.logs import configure_logging
 from devskyy_operator.handlers.tasks import register
+from devskyy_operator.health import serve_health
 from devskyy_operator.kube.client import KubeClient
 from devskyy_operator.leader import LeaderElector
 from devskyy_operator.queue.scripts import connect, disconnect
@@ -29,26 +29,6 @@ from devskyy_operator.runtime import Runtime
 from devskyy_operator.settings import Settings
 
 log = logging.getLogger("devskyy.operator")
-
-
-async def serve_health(port: int, state: dict[str, bool]) -> web.AppRunner:
-    """/healthz: alive (standby or leader); /readyz: leading."""
-
-    async def healthz(_: web.Request) -> web.Response:
-        return web.json_response({"ok": True, "leader": state["leader"]})
-
-    async def readyz(_: web.Request) -> web.Response:
-        return web.json_response(
-            {"leader": state["leader"]}, status=200 if state["leader"] else 503
-        )
-
-    app = web.Application()
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "0.0.0.0", port).start()  # noqa: S104 - probed by the kubelet
-    return runner
 
 
 def configure_kopf(registry: kopf.OperatorRegistry, settings: Settings) -> None:
@@ -72,7 +52,7 @@ async def run(settings: Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     state = {"leader": False}
-    health = await serve_health(settings.health_port, state)
+    health = await serve_health(settings.health_port, lambda: state["leader"], "leader")
     kube = KubeClient.from_env(settings.kubeconfig)
     redis = connect(settings.redis_url.get_secret_value())
     identity = f"{os.environ.get('HOSTNAME') or socket.gethostname()}-{uuid.uuid4().hex[:6]}"

@@ -18,8 +18,8 @@ from prometheus_client import start_http_server
 from devskyy_agents.logs import configure_logging
 from devskyy_operator.bridge.bridge import Bridge
 from devskyy_operator.bridge.informer import TaskInformer
-from devskyy_operator.bridge.serve import serve_health
 from devskyy_operator.bridge.sweeper import Sweeper
+from devskyy_operator.health import serve_health
 from devskyy_operator.kube.client import KubeClient
 from devskyy_operator.queue.scripts import connect, disconnect
 from devskyy_operator.settings import Settings
@@ -36,7 +36,7 @@ async def run(settings: Settings) -> int:
     kube = KubeClient.from_env(settings.kubeconfig)
     redis = connect(settings.redis_url.get_secret_value(), socket_timeout=10.0)
     informer = TaskInformer(kube, settings.namespace)
-    health = await serve_health(settings.health_port, informer.synced)
+    health = await serve_health(settings.health_port, informer.synced.is_set, "synced")
     bridge = Bridge(kube, redis, settings, informer)
     sweeper = Sweeper(kube, redis, settings, informer)
     background = [
