@@ -277,9 +277,10 @@ class PodWorker:
         await asyncio.sleep(float(probe.get("initialDelaySeconds", 0)))
         # Kubelets do not verify certificates of HTTPS probes either.
         timeout = float(probe.get("timeoutSeconds", 1))
+        ports = {p["name"]: int(p["containerPort"]) for p in spec.get("ports") or [] if "name" in p}
         async with httpx.AsyncClient(timeout=timeout, verify=False) as http:  # noqa: S501
             while True:
-                ready = await _check_probe(http, probe)
+                ready = await _check_probe(http, probe, ports)
                 if ready != state.ready:
                     state.ready = ready
                     await self.report()
@@ -338,18 +339,29 @@ class PodWorker:
                 log.warning("pod %s/%s: status update failed: %r", self.namespace, self.name, exc)
 
 
-async def _check_probe(http: httpx.AsyncClient, probe: Mapping[str, Any]) -> bool:
+def _probe_port(port: int | str, named: Mapping[str, int]) -> int:
+    """A probe port is a number or the name of one of the container's ports."""
+    if isinstance(port, str) and not port.isdigit():
+        return named[port]
+    return int(port)
+
+
+async def _check_probe(
+    http: httpx.AsyncClient, probe: Mapping[str, Any], named: Mapping[str, int]
+) -> bool:
     try:
         if "httpGet" in probe:
             get = probe["httpGet"]
             scheme = str(get.get("scheme", "HTTP")).lower()
-            response = await http.get(f"{scheme}://127.0.0.1:{get['port']}{get.get('path', '/')}")
+            port = _probe_port(get["port"], named)
+            response = await http.get(f"{scheme}://127.0.0.1:{port}{get.get('path', '/')}")
             return 200 <= response.status_code < 400
         if "tcpSocket" in probe:
-            _, writer = await asyncio.open_connection("127.0.0.1", int(probe["tcpSocket"]["port"]))
+            port = _probe_port(probe["tcpSocket"]["port"], named)
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.close()
             return True
-    except (OSError, httpx.HTTPError):
+    except (OSError, KeyError, httpx.HTTPError, httpx.InvalidURL):
         return False
     return True
 
