@@ -229,9 +229,20 @@ async def run_api_task(cluster: LocalCluster, kube: KubeClient, namespace: str, 
         task_id = str(response.json()["id"])
         unauthorised = await api.get(f"/v1/tasks/{task_id}")
         assert unauthorised.status_code == 401
+
         # The bridge turns the queued task into a CR; the operator runs it.
+        async def finished() -> dict[str, Any] | None:
+            try:
+                task = await get_task(kube, namespace, task_id)
+            except ApiError as exc:
+                if exc.is_not_found:  # not claimed by the bridge yet
+                    return None
+                raise
+            phase = (task.get("status") or {}).get("phase")
+            return task if phase in ("Succeeded", "Failed") else None
+
         try:
-            task = await wait_phase(kube, namespace, task_id, "Succeeded", "Failed", timeout=90)
+            task = await eventually(finished, timeout=90, what=f"API task {task_id} to finish")
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{diagnose(cluster, namespace)}") from None
         assert task["status"]["phase"] == "Succeeded", (
