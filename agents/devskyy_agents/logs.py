@@ -154,3 +154,12 @@ def task_context(task_id: str, task_type: str, user_id: str) -> Iterator[None]:
         yield
     finally:
         _task_context.reset(token)
+
+
+def log_environ(settings: object) -> dict[str, str]:
+    """The environment for `configure_logging` of a control component: LOG_FORMAT
+    from the environment wins, else the component's `log_format` setting
+    (DEVSKYY_LOG_FORMAT, which the Helm chart sets)."""
+    configured = getattr(settings, "log_format", None)
+    defaults = {"LOG_FORMAT": str(configured)} if configured else {}
+    return {**defaults, **os.environ}

@@ -17,9 +17,10 @@ import socket
 import uuid
 
 import kopf
+from kopf._core.engines.peering import Identity  # the NewType kopf.operator() takes
 from prometheus_client import start_http_server
 
-from devskyy_agents.logs import configure_logging
+from devskyy_agents.logs import configure_logging, log_environ
 from devskyy_operator.handlers.tasks import register
 from devskyy_operator.health import serve_health
 from devskyy_operator.kube.client import KubeClient
@@ -42,6 +43,9 @@ def configure_kopf(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         settings.networking.request_timeout = 60
         settings.posting.level = logging.WARNING
         settings.peering.standalone = True  # the Lease gates this process instead
+        # We watch one namespace and know our resources: no cluster-wide scans,
+        # which a namespaced Role rightly forbids.
+        settings.scanning.disabled = True
 
     app_settings = settings
 
@@ -71,6 +75,8 @@ async def run(settings: Settings) -> int:
                 registry=registry,
                 namespaces=[settings.namespace],
                 standalone=True,
+                # kopf would ask getpass for a name; uid 10001 in the image has none.
+                identity=Identity(identity),
                 stop_flag=stop,
                 memo=kopf.Memo(runtime=runtime),
             ),
@@ -85,8 +91,11 @@ async def run(settings: Settings) -> int:
         stopped = asyncio.ensure_future(stop.wait())
         await asyncio.wait([stopped, tasks[0]], return_when=asyncio.FIRST_COMPLETED)
         stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        lost = elector.lost
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        for failure in failures:
+            log.error("operator loop failed", exc_info=failure)
+        lost = elector.lost or bool(failures)
     finally:
         state["leader"] = False
         await elector.release()
@@ -99,7 +108,7 @@ async def run(settings: Settings) -> int:
 
 def main() -> None:
     settings = Settings()
-    configure_logging("operator")
+    configure_logging("operator", environ=log_environ(settings))
     start_http_server(settings.metrics_port)
     log.info("devskyy operator starting in namespace %s", settings.namespace)
     raise SystemExit(asyncio.run(run(settings)))

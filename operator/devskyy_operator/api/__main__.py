@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import uvicorn
 
-from devskyy_agents.logs import configure_logging
+from devskyy_agents.logs import configure_logging, log_environ
 from devskyy_operator.api.app import create_app
 from devskyy_operator.settings import Settings
 
 
 def serve() -> None:
     settings = Settings()
-    configure_logging("api")
+    configure_logging("api", environ=log_environ(settings))
     uvicorn.run(
         create_app(settings),
         host=settings.api_host,

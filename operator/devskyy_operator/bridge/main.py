@@ -15,7 +15,7 @@ import signal
 
 from prometheus_client import start_http_server
 
-from devskyy_agents.logs import configure_logging
+from devskyy_agents.logs import configure_logging, log_environ
 from devskyy_operator.bridge.bridge import Bridge
 from devskyy_operator.bridge.informer import TaskInformer
 from devskyy_operator.bridge.sweeper import Sweeper
@@ -59,7 +59,7 @@ async def run(settings: Settings) -> int:
 
 def main() -> None:
     settings = Settings()
-    configure_logging("bridge")
+    configure_logging("bridge", environ=log_environ(settings))
     logging.getLogger().setLevel(logging.INFO)
     start_http_server(settings.metrics_port)
     log.info(
