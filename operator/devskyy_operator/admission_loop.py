@@ -25,7 +25,7 @@ from devskyy_operator.task_index import TaskIndex
 from devskyy_operator.task_view import TaskView
 
 log = logging.getLogger("devskyy.operator")
-START_CONCURRENCY = 16
+START_CONCURRENCY = 32
 
 
 class Admitter:
@@ -35,6 +35,8 @@ class Admitter:
         self.interval = interval
         self.wake = asyncio.Event()
         self.stopping = False
+        self.limit = asyncio.Semaphore(START_CONCURRENCY)
+        self.starting: set[asyncio.Future[None]] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
         stopper = asyncio.ensure_future(stop.wait())
@@ -44,27 +46,42 @@ class Admitter:
                 await asyncio.wait_for(self.wake.wait(), self.interval)
             self.wake.clear()
             try:
-                await self.round()
+                self.round()
             except Exception:
                 log.exception("admission round failed; retrying")
+        await asyncio.gather(*self.starting, return_exceptions=True)
 
-    async def round(self) -> None:
+    def round(self) -> None:
+        """Decide, then start the chosen tasks in the background.
+
+        A round does not wait for its starts: each chosen task holds its slot
+        (index.mark_admitted) from the decision on, so the next round, woken by
+        the next event, never double-books it and never waits behind a slow one.
+        """
         now = datetime.now(UTC)
         settings = self.reconciler.settings
         waiting = [t for t in self.index.waiting() if t.phase == cond.PHASE_QUEUED]
         running = self.index.running_by_type()
         chosen = admit(waiting, running, settings.concurrency, now, default_limit=10)
         self.publish_gauges(waiting, running, now)
-        # Each start is create Job + patch status + event; overlap them (bounded)
-        # so admitting a burst costs round trips in parallel, not in sequence.
-        limit = asyncio.Semaphore(START_CONCURRENCY)
+        for task in chosen:
+            if self.stopping:  # on SIGTERM, admit nothing more
+                return
+            self.index.mark_admitted(task)
+            starting = asyncio.ensure_future(self._start_bounded(task, now))
+            self.starting.add(starting)
+            starting.add_done_callback(self.starting.discard)
 
-        async def start_one(task: TaskView) -> None:
-            async with limit:
-                if not self.stopping:  # on SIGTERM, admit nothing more
-                    await self.start(task, now)
-
-        await asyncio.gather(*(start_one(t) for t in chosen))
+    async def _start_bounded(self, task: TaskView, now: datetime) -> None:
+        async with self.limit:
+            try:
+                started = await self.start(task, now)
+            except Exception:
+                log.exception("admission of %s failed; it stays queued", task.name)
+                started = False
+        if not started:
+            self.index.release(task)  # the slot goes back; the next round retries
+            self.wake.set()
 
     def publish_gauges(
         self, waiting: list[TaskView], running: dict[str, int], now: datetime
@@ -76,7 +93,8 @@ class Admitter:
             WAITING_TASKS.labels(kind).set(len(of_kind))
             READY_BACKLOG.labels(kind).set(sum(1 for t in of_kind if is_due(t, now)))
 
-    async def start(self, task: TaskView, now: datetime) -> None:
+    async def start(self, task: TaskView, now: datetime) -> bool:
+        """Create the Job and mark the task Running; False if it did not start."""
         kube = self.reconciler.kube
         manifest = build_job(task, self.reconciler.settings, now)
         try:
@@ -85,11 +103,10 @@ class Admitter:
             )
         except ApiError as exc:
             log.warning("job for %s not created: %s", task.name, exc)
-            return
+            return False
         if not owned_by(job, task.uid):
             log.info("job %s exists for an older task of that name; waiting", task.name)
-            return
-        self.index.mark_admitted(task)
+            return False
         conditions = cond.set_condition(
             task.status.get("conditions"), type=cond.TYPE_ADMITTED, status=cond.STATUS_TRUE,
             reason=cond.REASON_ADMITTED, message=f"job {task.name} created",
@@ -101,6 +118,7 @@ class Admitter:
                 "phase": cond.PHASE_RUNNING,
                 "reason": cond.REASON_ADMITTED,
                 "jobName": task.name,
+                "attempts": 1,  # the Job's first pod is the first attempt
                 "admittedAt": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "conditions": conditions,
             },
@@ -112,3 +130,4 @@ class Admitter:
             with task_context(task.name, task.task_type.value, task.user_id):
                 log.info("Processing task %s (type: %s)", task.name, task.task_type.value)
             await post_event(kube, task, cond.REASON_ADMITTED, f"job {task.name} created")
+        return admitted

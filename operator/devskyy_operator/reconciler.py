@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,6 +57,9 @@ class TaskReconciler:
         self.kube = kube
         self.redis = redis
         self.settings = settings
+        # Told about every task body a status patch returns, so a Job event that
+        # follows at once need not read the task again.
+        self.on_patched: Callable[[dict[str, Any]], None] | None = None
 
     # ----------------------------------------------------------------- API paths
 
@@ -79,12 +82,16 @@ class TaskReconciler:
         if task.resource_version:
             body["metadata"] = {"resourceVersion": task.resource_version}
         try:
-            await self.kube.patch(self.task_path(task.namespace, task.name, "status"), body)
+            updated = await self.kube.patch(
+                self.task_path(task.namespace, task.name, "status"), body
+            )
         except ApiError as exc:
             if exc.is_not_found or exc.is_conflict:
                 log.debug("status of %s not patched: %s", task.name, exc.reason)
                 return False
             raise
+        if self.on_patched is not None:
+            self.on_patched(updated)
         return True
 
     async def get_job(self, task: TaskView) -> dict[str, Any] | None:
@@ -129,7 +136,8 @@ class TaskReconciler:
                 await self.job_missing(task, body)
             return
         pods: list[dict[str, Any]] = []
-        if _job_finished(job) or not task.status.get("workerHost"):
+        ready = int((job.get("status") or {}).get("ready") or 0)
+        if _job_finished(job) or (ready > 0 and not task.status.get("workerHost")):
             pods = await self.kube.list(
                 resource_path("v1", "pods", task.namespace),
                 labelSelector=f"batch.kubernetes.io/job-name={task.name}",
@@ -175,6 +183,8 @@ class TaskReconciler:
         current = {k: task.status.get(k) for k in status}
         if current == status:
             return
+        if outcome.phase == "Pending" and task.status.get("attempts") == outcome.attempts:
+            return  # nothing a reader needs until a pod runs: save the write
         now = datetime.now(UTC)
         status["conditions"] = cond.set_condition(
             task.status.get("conditions"), type=cond.TYPE_RUNNING,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -35,13 +36,26 @@ class Runtime:
         default_factory=lambda: defaultdict(asyncio.Lock)
     )
 
+    # When each task was last reconciled (monotonic): resync skips recent ones.
+    reconciled_at: dict[tuple[str, str], float] = field(default_factory=dict)
+
     def __post_init__(self) -> None:
         self.reconciler = TaskReconciler(self.kube, self.redis, self.settings)
+        self.reconciler.on_patched = self.index.remember_body
         self.admitter = Admitter(self.reconciler, self.index)
+
+    def forget(self, namespace: str, name: str) -> None:
+        """A task is gone: drop everything held about it (bounded memory)."""
+        self.index.remove(namespace, name)
+        self.reconciled_at.pop((namespace, name), None)
+        lock = self.locks.get((namespace, name))
+        if lock is not None and not lock.locked():
+            del self.locks[(namespace, name)]
 
     async def reconcile_by_name(self, namespace: str, name: str) -> None:
         """Fetch the task fresh and reconcile it (one at a time per task)."""
         async with self.locks[(namespace, name)]:
+            self.reconciled_at[(namespace, name)] = time.monotonic()
             try:
                 body = await self.kube.get(TaskReconciler.task_path(namespace, name))
             except ApiError as exc:
@@ -57,6 +71,7 @@ class Runtime:
         index (both fed by watches); read the task fresh only when the index has
         not yet seen it admitted."""
         async with self.locks[(namespace, name)]:
+            self.reconciled_at[(namespace, name)] = time.monotonic()
             body = self.index.bodies.get((namespace, name))
             phase = ((body or {}).get("status") or {}).get("phase")
             if body is None or phase in (None, cond.PHASE_QUEUED):
@@ -73,9 +88,12 @@ class Runtime:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.settings.resync_seconds)
+            horizon = time.monotonic() - self.settings.resync_seconds
             for task in list(self.index.all()):
                 if task.phase in cond.TERMINAL_PHASES or task.phase == cond.PHASE_QUEUED:
                     continue
+                if self.reconciled_at.get((task.namespace, task.name), 0.0) > horizon:
+                    continue  # a Job event just did it: the resync is only a safety net
                 try:
                     await self.reconcile_by_name(task.namespace, task.name)
                 except Exception:

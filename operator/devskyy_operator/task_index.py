@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from devskyy_operator.conditions import PHASE_QUEUED, PHASE_RUNNING
+from devskyy_operator.conditions import PHASE_QUEUED, PHASE_RUNNING, TERMINAL_PHASES
 from devskyy_operator.task_view import TaskView
 
 
@@ -23,12 +23,26 @@ class TaskIndex:
     inflight: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def upsert(self, task: TaskView, body: Mapping[str, Any] | None = None) -> None:
+        """Take a watch event's view, unless we already know a later phase.
+
+        Phases only move forward (None -> Queued -> Running -> terminal), and the
+        operator learns of its own status patches before their watch events
+        arrive; a late event must not make the index forget them.
+        """
         key = (task.namespace, task.name)
+        known = self.bodies.get(key)
+        if known is not None and _rank(_phase(known)) > _rank(task.phase):
+            return
         self.tasks[key] = task
         if body is not None:
             self.bodies[key] = body
         if task.phase not in (None, PHASE_QUEUED):
             self.inflight.pop(key, None)
+
+    def remember_body(self, body: Mapping[str, Any]) -> None:
+        """Keep the newest body we wrote ourselves (the watch event follows later)."""
+        meta = body.get("metadata") or {}
+        self.bodies[(str(meta.get("namespace")), str(meta.get("name")))] = body
 
     def remove(self, namespace: str, name: str) -> None:
         self.tasks.pop((namespace, name), None)
@@ -37,6 +51,10 @@ class TaskIndex:
 
     def mark_admitted(self, task: TaskView) -> None:
         self.inflight[(task.namespace, task.name)] = task.task_type.value
+
+    def release(self, task: TaskView) -> None:
+        """An admission that did not happen gives its slot back."""
+        self.inflight.pop((task.namespace, task.name), None)
 
     def waiting(self) -> list[TaskView]:
         return [
@@ -58,3 +76,14 @@ class TaskIndex:
 
     def all(self) -> Iterable[TaskView]:
         return self.tasks.values()
+
+
+def _phase(body: Mapping[str, Any]) -> str | None:
+    phase = (body.get("status") or {}).get("phase")
+    return phase if isinstance(phase, str) else None
+
+
+def _rank(phase: str | None) -> int:
+    if phase in TERMINAL_PHASES:
+        return 3
+    return {None: 0, PHASE_QUEUED: 1, PHASE_RUNNING: 2}.get(phase, 0)

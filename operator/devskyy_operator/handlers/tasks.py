@@ -43,7 +43,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
         runtime: Runtime = memo["runtime"]
         meta = body.get("metadata") or {}
         if type == "DELETED":
-            runtime.index.remove(meta.get("namespace", ""), meta.get("name", ""))
+            runtime.forget(meta.get("namespace", ""), meta.get("name", ""))
             await runtime.reconciler.cancelled(dict(body))
             runtime.admitter.wake.set()
             return
