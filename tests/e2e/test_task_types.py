@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 import redis
+import yaml
 
 from devskyy_agents.logs import MASK
 from devskyy_agents.models import (
@@ -474,3 +475,34 @@ async def test_tripo_key_never_leaks(kube: KubeClient, world: World, cluster: Lo
     assert f"prompt rejected for API key {MASK}" in places["CR leak-echo"]
     for where, text in places.items():
         assert TRIPO_KEY not in text, f"the Tripo key leaked into the {where}"
+
+
+# ----------------------------------------------------------------- the shipped examples
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "tasks"
+
+
+async def test_every_example_task_completes_against_the_loopback_providers(
+    kube: KubeClient, world: World
+) -> None:
+    """`examples/tasks/*.yaml` as shipped: providers on loopback, ML on real data."""
+    from devskyy_operator.devcluster.sample_data import write_sample_datasets
+
+    write_sample_datasets(world.claims["devskyy-datasets"].directory)
+    first = sorted(p for p in EXAMPLES.glob("*.yaml") if p.name != "ml_prediction.yaml")
+    assert {p.stem for p in first} >= {
+        "diagnostic", "generate_3d", "fashn_tryon", "marketing_campaign", "ml_training",
+    }  # fmt: skip
+    bodies = [yaml.safe_load(p.read_text()) for p in first]
+    for body in bodies:
+        await create_task(kube, world.namespace, body)
+    for body in bodies:
+        name = body["metadata"]["name"]
+        task = await wait_phase(kube, world.namespace, name, "Succeeded", "Failed", timeout=200)
+        assert succeeded(task)["completed_at"], name
+    prediction = yaml.safe_load((EXAMPLES / "ml_prediction.yaml").read_text())
+    result = succeeded(await run_to_end(kube, world.namespace, prediction))
+    output = MLPredictionOutput.model_validate(result)
+    assert isinstance(output.result.predictions, list)
+    assert len(output.result.predictions) == 2
