@@ -66,8 +66,16 @@ def spec_json(task: TaskView) -> str:
     return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
 
+# The Job's activeDeadlineSeconds is the authoritative timeout (reason
+# DeadlineExceeded, no retry). The pod's own deadline only bounds its internal
+# waits (backoff, polling); it lies a little later so that a pod that gives up at
+# its deadline can never turn a timeout into a retryable failure.
+POD_DEADLINE_SLACK_SECONDS = 15
+
+
 def _env(task: TaskView, settings: Settings, now: datetime) -> list[dict[str, str]]:
-    deadline = int(now.timestamp()) + task.spec.effective_timeout()
+    timeout = task.spec.effective_timeout()
+    deadline = int(now.timestamp()) + timeout + POD_DEADLINE_SLACK_SECONDS
     pairs = [
         ("DEVSKYY_TASK_ID", task.name),
         ("DEVSKYY_TASK_TYPE", task.task_type.value),

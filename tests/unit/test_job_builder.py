@@ -147,7 +147,8 @@ def test_env_carries_the_spec_and_deadline_and_secrets_by_reference() -> None:
     assert env["DEVSKYY_TASK_SPEC"].startswith('{"input":{"prompt":"a black hoodie","user_id"')
     assert ", " not in env["DEVSKYY_TASK_SPEC"]
     assert "null" not in env["DEVSKYY_TASK_SPEC"]
-    assert int(env["DEVSKYY_TASK_DEADLINE"]) == int(T0.timestamp()) + 600
+    # Later than activeDeadlineSeconds: the Job controller's DeadlineExceeded wins.
+    assert int(env["DEVSKYY_TASK_DEADLINE"]) == int(T0.timestamp()) + 600 + 15
     assert env["DEVSKYY_TERMINATION_LOG"] == "/dev/termination-log"
     assert env["DEVSKYY_ARTIFACTS_DIR"] == "/data/artifacts"
     assert env["LOG_FORMAT"] == SETTINGS.log_format
