@@ -80,13 +80,13 @@ class Admitter:
                 log.exception("admission of %s failed; it stays queued", task.name)
                 started = False
         if not started:
-            self.index.release(task)  # the slot goes back; the next round retries
-            self.wake.set()
+            # The slot goes back; the next round (next event, at most `interval`
+            # later) retries, so a persistent conflict cannot spin.
+            self.index.release(task)
 
     def publish_gauges(
         self, waiting: list[TaskView], running: dict[str, int], now: datetime
     ) -> None:
-
         for kind in self.reconciler.settings.concurrency:
             RUNNING_TASKS.labels(kind).set(running.get(kind, 0))
             of_kind = [t for t in waiting if t.task_type.value == kind]
