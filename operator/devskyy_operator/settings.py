@@ -27,9 +27,7 @@ class ResourceDefaults(BaseModel):
 
 
 def _default_resources() -> dict[str, ResourceDefaults]:
-    ml = ResourceDefaults(
-        cpu_request="1", memory_request="1Gi", cpu_limit="2", memory_limit="4Gi"
-    )
+    ml = ResourceDefaults(cpu_request="1", memory_request="1Gi", cpu_limit="2", memory_limit="4Gi")
     light = ResourceDefaults(cpu_request="100m", memory_request="128Mi", memory_limit="512Mi")
     return {
         TaskType.ML_TRAINING.value: ml,
