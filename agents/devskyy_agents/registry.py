@@ -13,13 +13,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Protocol
 
 from devskyy_agents.errors import MissingCredentials
-from devskyy_agents.http import guarded_client
 from devskyy_agents.models import OutputBase, TaskInput, TaskType
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass
@@ -31,7 +31,21 @@ class RunContext:
     artifacts_dir: Path = Path("/data/artifacts")
     datasets_dir: Path = Path("/data/datasets")
     models_dir: Path = Path("/data/models")
-    user_http: httpx.AsyncClient = field(default_factory=guarded_client)
+    # The SSRF-guarded client for user-supplied URLs, created on first use: most
+    # task types never fetch a user URL, and httpx + a TLS context cost ~0.2 s.
+    _user_http: httpx.AsyncClient | None = field(default=None, repr=False)
+
+    @property
+    def user_http(self) -> httpx.AsyncClient:
+        if self._user_http is None:
+            from devskyy_agents.http import guarded_client
+
+            self._user_http = guarded_client()
+        return self._user_http
+
+    @user_http.setter
+    def user_http(self, client: httpx.AsyncClient) -> None:
+        self._user_http = client
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], deadline: float | None) -> RunContext:
@@ -55,7 +69,8 @@ class RunContext:
         return value
 
     async def aclose(self) -> None:
-        await self.user_http.aclose()
+        if self._user_http is not None:
+            await self._user_http.aclose()
 
 
 class Agent(Protocol):

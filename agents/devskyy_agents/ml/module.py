@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from devskyy_agents.ml import segmentation, sentiment, trend
 from devskyy_agents.ml.data import Hyper, load_table
 from devskyy_agents.ml.model_store import ModelStore
 from devskyy_agents.models import (
@@ -25,11 +25,18 @@ from devskyy_agents.registry import RunContext
 
 log = logging.getLogger(__name__)
 
-MODELS: dict[str, ModuleType] = {
-    "sentiment_analyzer": sentiment,
-    "trend_predictor": trend,
-    "customer_segmentation": segmentation,
+# Imported on first use: each family pulls in different parts of scikit-learn and
+# scipy (segmentation alone costs ~1 s of imports), and a task uses one of them.
+MODEL_MODULES: dict[str, str] = {
+    "sentiment_analyzer": "devskyy_agents.ml.sentiment",
+    "trend_predictor": "devskyy_agents.ml.trend",
+    "customer_segmentation": "devskyy_agents.ml.segmentation",
 }
+
+
+def model_family(model_id: str) -> ModuleType:
+    """The module that trains and predicts `model_id`."""
+    return importlib.import_module(MODEL_MODULES[model_id])
 _stores: dict[Path, ModelStore] = {}
 
 
@@ -49,7 +56,7 @@ def train(task: MLTrainingInput, ctx: RunContext) -> MLTrainingOutput:
     frame = load_table(ctx.datasets_dir, task.training_data_path)
     hyper = Hyper(task.hyperparameters)
     seed = hyper.integer("random_state", 42, 0, 2**31 - 1)
-    trained = MODELS[task.model_id].train(frame, hyper, task.epochs, seed)
+    trained = model_family(task.model_id).train(frame, hyper, task.epochs, seed)
     metadata: dict[str, Any] = {
         **trained.metadata,
         "trained_at": _now(),
@@ -79,7 +86,7 @@ def predict(task: MLPredictionInput, ctx: RunContext) -> MLPredictionOutput:
     stored = store_for(ctx.models_dir).load(task.model_id, task.model_version)
     single = isinstance(task.input_data, dict)
     records = [task.input_data] if isinstance(task.input_data, dict) else list(task.input_data)
-    predictions = MODELS[task.model_id].predict(stored.estimator, stored.metadata, records)
+    predictions = model_family(task.model_id).predict(stored.estimator, stored.metadata, records)
     return MLPredictionOutput(
         status="success",
         model_id=task.model_id,
