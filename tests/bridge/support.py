@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 from devskyy_agents.models import parse_spec
 from devskyy_operator import keys
 from devskyy_operator.kube.client import KubeClient
 from devskyy_operator.queue import Redis, enqueue
+from tests.support.operator_process import ComponentProcess
 from tests.support.ports import free_port
 from tests.support.tasks import tasks_path
 from tests.support.waiting import eventually
@@ -25,40 +22,13 @@ from tests.support.waiting import eventually
 BRIDGE = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "devskyy-bridge"
 
 
-@dataclass
-class BridgeProcess:
-    process: subprocess.Popen[bytes]
-    health_port: int
-    metrics_port: int
-    log_path: Path
-
-    def metrics(self) -> str:
-        return httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
+class BridgeProcess(ComponentProcess):
+    """`devskyy-bridge`; ready() is True once its task cache is synced."""
 
     def created_total(self, task_type: str = "diagnostic") -> float:
         pattern = rf'^devskyy_bridge_created_total\{{type="{task_type}"\}} (\S+)$'
         found = re.search(pattern, self.metrics(), re.MULTILINE)
         return float(found.group(1)) if found else 0.0
-
-    def ready(self) -> bool:
-        try:
-            url = f"http://127.0.0.1:{self.health_port}/readyz"
-            return httpx.get(url, timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(timeout=10)
-
-    def terminate(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=30)
 
 
 def start_bridge(

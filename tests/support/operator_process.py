@@ -21,7 +21,9 @@ CRD_FILE = REPO / "deploy" / "crds" / "devskyytasks.devskyy.io.yaml"
 
 
 @dataclass
-class OperatorProcess:
+class ComponentProcess:
+    """A control component (operator, bridge) running as its own process."""
+
     process: subprocess.Popen[bytes]
     health_port: int
     metrics_port: int
@@ -42,6 +44,17 @@ class OperatorProcess:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=30)
+
+    def ready(self) -> bool:
+        try:
+            url = f"http://127.0.0.1:{self.health_port}/readyz"
+            return httpx.get(url, timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+
+class OperatorProcess(ComponentProcess):
+    """`devskyy-operator`; ready() is True while it holds the leader Lease."""
 
 
 def operator_env(
