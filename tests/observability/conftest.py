@@ -12,6 +12,7 @@ from tests.chart.conftest import cache_dir, helm
 
 __all__ = ["helm", "promtool"]
 
+
 @pytest.fixture(scope="session")
 def promtool() -> Path:
     """promtool built from its Go module by hack/cluster/build.sh (versions.env)."""

@@ -37,6 +37,8 @@ MODEL_MODULES: dict[str, str] = {
 def model_family(model_id: str) -> ModuleType:
     """The module that trains and predicts `model_id`."""
     return importlib.import_module(MODEL_MODULES[model_id])
+
+
 _stores: dict[Path, ModelStore] = {}
 
 
