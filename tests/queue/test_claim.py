@@ -38,7 +38,8 @@ async def test_claim_moves_best_ids_into_leases(aredis: Redis) -> None:
     assert await leased_ids(aredis, "diagnostic") == {ids[2]: 1030.0, ids[1]: 1030.0}
     assert await aredis.zrange(QUEUE, 0, -1) == [ids[0]]
     assert await aredis.hget(keys.task_key(ids[2]), "status") == "pending"
-    assert await aredis.hget(keys.task_key(ids[2]), "claimed_at") == "1000.000000"
+    assert not await aredis.sismember(keys.user_queued_key("alice"), ids[2])
+    assert await aredis.sismember(keys.user_queued_key("alice"), ids[0])
     assert await claim(aredis, "diagnostic", 0, 30) == []
 
 

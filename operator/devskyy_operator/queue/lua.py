@@ -120,29 +120,42 @@ return {'created', score}
 
 # KEYS: queue, leases. ARGV: n, lease seconds, task prefix, user-queued prefix, now.
 # Returns a flat list: id, spec, queue score, user id, created_at per claimed task.
+# Per id only the HMGET is a call of its own: leases go in with one ZADD and the
+# per-user queued sets are updated with one SREM per user (a batch is usually a
+# handful of users), which keeps a 50-id claim cheaper than 50 ZREM+ZADD pairs.
 CLAIM = r"""
+local function in_chunks(command, key, items, width)
+  for first = 1, #items, width do
+    redis.call(command, key, unpack(items, first, math.min(first + width - 1, #items)))
+  end
+end
 local now = clock(ARGV[5])
 local taken = redis.call('ZPOPMIN', KEYS[1], tonumber(ARGV[1]))
 local expiry = fmt(now + tonumber(ARGV[2]))
-local claimed_at = fmt(now)
-local out, leases = {}, {}
+local prefix = ARGV[3]
+local out, leases, by_user = {}, {}, {}
+local n = 0
 for i = 1, #taken, 2 do
   local id = taken[i]
-  local task_key = ARGV[3] .. id
-  local rec = redis.call('HMGET', task_key, 'status', 'spec', 'user_id', 'created_at')
+  local rec = redis.call('HMGET', prefix .. id, 'status', 'spec', 'user_id', 'created_at')
   if rec[1] == 'pending' then
     leases[#leases + 1] = expiry
     leases[#leases + 1] = id
-    redis.call('HSET', task_key, 'claimed_at', claimed_at)
-    if rec[3] then redis.call('SREM', ARGV[4] .. rec[3], id) end
-    out[#out + 1] = id
-    out[#out + 1] = rec[2] or ''
-    out[#out + 1] = taken[i + 1]
-    out[#out + 1] = rec[3] or ''
-    out[#out + 1] = rec[4] or ''
+    local user = rec[3]
+    if user then
+      local ids = by_user[user]
+      if ids then ids[#ids + 1] = id else by_user[user] = {id} end
+    end
+    out[n + 1] = id
+    out[n + 2] = rec[2] or ''
+    out[n + 3] = taken[i + 1]
+    out[n + 4] = user or ''
+    out[n + 5] = rec[4] or ''
+    n = n + 5
   end
 end
-if #leases > 0 then redis.call('ZADD', KEYS[2], unpack(leases)) end
+in_chunks('ZADD', KEYS[2], leases, 1000)
+for user, ids in pairs(by_user) do in_chunks('SREM', ARGV[4] .. user, ids, 1000) end
 return out
 """
 
