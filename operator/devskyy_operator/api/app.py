@@ -24,6 +24,7 @@ from devskyy_operator.api.errors import (
 from devskyy_operator.api.observe import ObserveMiddleware
 from devskyy_operator.metrics import ApiMetrics
 from devskyy_operator.queue import EnqueueLimits, connect
+from devskyy_operator.queue.batching import ScriptBatcher
 from devskyy_operator.queue.scripts import disconnect
 from devskyy_operator.settings import Settings
 
@@ -39,9 +40,11 @@ def limits_of(settings: Settings) -> EnqueueLimits:
 
 def create_app(settings: Settings) -> FastAPI:
     """An app bound to `settings`; its Redis client is closed on shutdown."""
+    redis = connect(settings.redis_url.get_secret_value(), socket_timeout=5.0)
     services = Services(
         settings=settings,
-        redis=connect(settings.redis_url.get_secret_value(), socket_timeout=5.0),
+        redis=redis,
+        batcher=ScriptBatcher(redis),
         tokens=TokenTable.parse(
             settings.api_tokens.get_secret_value() if settings.api_tokens else None
         ),
@@ -52,6 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        await services.batcher.aclose()
         await disconnect(services.redis)
 
     app = FastAPI(
@@ -59,6 +63,9 @@ def create_app(settings: Settings) -> FastAPI:
         version="0.1.0",
         description="Queue background tasks; follow their status, results and failures.",
         lifespan=lifespan,
+        # Metrics are ours (Prometheus, /metrics); FastAPI's native OpenTelemetry
+        # would otherwise look up the global providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.services = services
     app.include_router(routes_tasks.router)

@@ -13,6 +13,7 @@ from devskyy_operator.api.auth import Principal, TokenTable
 from devskyy_operator.api.errors import ApiError
 from devskyy_operator.metrics import ApiMetrics
 from devskyy_operator.queue import EnqueueLimits, Redis, scripts
+from devskyy_operator.queue.batching import ScriptBatcher
 from devskyy_operator.settings import Settings
 
 BEARER_SCHEME = {"type": "http", "scheme": "bearer", "description": "Per-user API token."}
@@ -24,6 +25,7 @@ class Services:
 
     settings: Settings
     redis: Redis
+    batcher: ScriptBatcher  # enqueues in flight together share one round trip
     tokens: TokenTable
     metrics: ApiMetrics
     limits: EnqueueLimits

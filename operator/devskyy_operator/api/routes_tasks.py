@@ -87,7 +87,7 @@ async def create_task(
         raise ApiError(403, "input.user_id must be the authenticated user")
     try:
         done = await enqueue(
-            svc.redis,
+            svc.batcher,
             spec,
             task_id=task_id,
             idempotency_key=idempotency_key,

@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 
 def utc_iso(moment: datetime | None = None) -> str:
     moment = (moment or datetime.now(UTC)).astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is several times cheaper than strftime; its '+00:00' becomes 'Z'.
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def epoch_iso(epoch: float) -> str:

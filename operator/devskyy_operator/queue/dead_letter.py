@@ -18,7 +18,7 @@ from devskyy_agents.models import TaskSpec, parse_spec
 from devskyy_operator import keys
 from devskyy_operator.queue import scripts
 from devskyy_operator.queue.clock import utc_iso
-from devskyy_operator.queue.enqueue import Enqueued, task_fields
+from devskyy_operator.queue.enqueue import SCORE_SLOT, Enqueued, task_fields
 from devskyy_operator.queue.errors import DeadLetterChanged, TaskExists, TaskNotFound
 from devskyy_operator.queue.ids import retry_task_id
 from devskyy_operator.queue.scripts import Redis
@@ -148,6 +148,7 @@ async def retry_dead_letter(client: Redis, task_id: str) -> Enqueued:
             new_id,
             int(keys.queue_score(spec.priority, 0)),
             f"{time.time():.6f}",
+            *SCORE_SLOT,
             *fields,
         ],
     )

@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from devskyy_agents.models import TaskSpec
 from devskyy_operator import keys
@@ -20,7 +21,9 @@ from devskyy_operator.queue.errors import (
     TaskExists,
 )
 from devskyy_operator.queue.ids import new_task_id
-from devskyy_operator.queue.scripts import Redis
+
+if TYPE_CHECKING:
+    from devskyy_operator.queue.scripts import ScriptTarget
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,10 @@ class EnqueueLimits:
 
 
 NO_LIMITS = EnqueueLimits()
+
+# The first field pair of a queued task's hash: the enqueue script writes the
+# score it computes (priority, then arrival order) into this slot.
+SCORE_SLOT = ("queue_score", "")
 
 
 @dataclass(frozen=True)
@@ -70,7 +77,7 @@ def task_fields(
 
 
 async def enqueue(
-    client: Redis,
+    client: ScriptTarget,
     spec: TaskSpec,
     *,
     task_id: str | None = None,
@@ -80,6 +87,8 @@ async def enqueue(
     extra_fields: Mapping[str, str] | None = None,
 ) -> Enqueued:
     """Queue `spec` (already validated) and return its id.
+
+    `client` may be a `ScriptBatcher`, which sends concurrent enqueues together.
 
     Raises TaskExists, IdempotencyConflict, QueueFull or RateLimited; in every
     one of those cases nothing but the rate counter was written.
@@ -114,6 +123,7 @@ async def enqueue(
             limits.max_queued_per_user,
             limits.rate_limit,
             limits.rate_window_seconds,
+            *SCORE_SLOT,
             *fields,
         ],
     )

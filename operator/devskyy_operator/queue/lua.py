@@ -42,13 +42,14 @@ local function fmt(n) return string.format('%.6f', n) end
 local function is_terminal(status) return status == 'completed' or status == 'failed' end
 
 -- Writes the task hash, its queue entry and the user indexes; returns the score.
+-- The hash fields are ARGV[from..]; they open with 'queue_score', '' (a slot the
+-- score computed here fills), so HSET takes them straight from ARGV, uncopied.
 local function write_task(task_key, queue_key, seq_key, user_tasks_key, user_queued_key,
-                          task_id, score_base, created_epoch, fields)
+                          task_id, score_base, created_epoch, from)
   local seq = redis.call('INCR', seq_key)
   local score = string.format('%.0f', tonumber(score_base) + seq)
-  fields[#fields + 1] = 'queue_score'
-  fields[#fields + 1] = score
-  redis.call('HSET', task_key, unpack(fields))
+  ARGV[from + 1] = score
+  redis.call('HSET', task_key, unpack(ARGV, from))
   redis.call('ZADD', queue_key, score, task_id)
   redis.call('ZADD', user_tasks_key, created_epoch, task_id)
   redis.call('SADD', user_queued_key, task_id)
@@ -91,7 +92,7 @@ return rate_hit(KEYS[1], ARGV[1], ARGV[2])
 # KEYS: task, queue, sequence, user tasks, user queued, idempotency, rate.
 # ARGV: 1 id, 2 score base, 3 created epoch, 4 request fingerprint ('' = no idempotency),
 #       5 idempotency ttl, 6 max queued (0 = none), 7 rate limit (0 = none),
-#       8 rate window, 9.. hash field/value pairs.
+#       8 rate window, 9.. hash field/value pairs, opening with the score slot.
 ENQUEUE = (
     RATE_FN
     + r"""
@@ -110,7 +111,7 @@ if tonumber(ARGV[6]) > 0 and redis.call('SCARD', KEYS[5]) >= tonumber(ARGV[6]) t
   return {'quota', ARGV[6]}
 end
 local score = write_task(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2],
-  ARGV[3], tail(9))
+  ARGV[3], 9)
 if ARGV[4] ~= '' then
   redis.call('SET', KEYS[6], ARGV[1] .. ' ' .. ARGV[4], 'EX', tonumber(ARGV[5]))
 end
@@ -210,12 +211,13 @@ return {'requested', rec[1]}
 """
 
 # KEYS: dlq record, dlq index, then the ENQUEUE keys 1..5.
-# ARGV: 1 old id, 2 expected record, 3 new id, 4 score base, 5 created epoch, 6.. fields.
+# ARGV: 1 old id, 2 expected record, 3 new id, 4 score base, 5 created epoch,
+#       6.. fields, opening with the score slot.
 RETRY_DEAD_LETTER = r"""
 if redis.call('GET', KEYS[1]) ~= ARGV[2] then return {'changed', ''} end
 if redis.call('EXISTS', KEYS[3]) == 1 then return {'exists', ARGV[3]} end
 local score = write_task(KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[3], ARGV[4],
-  ARGV[5], tail(6))
+  ARGV[5], 6)
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 return {'created', score}

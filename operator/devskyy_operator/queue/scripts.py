@@ -14,9 +14,14 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
 from devskyy_operator.queue import lua
+from devskyy_operator.queue.connection import connection_class_for
 
 if TYPE_CHECKING:
+    from devskyy_operator.queue.batching import ScriptBatcher
+
     Redis: TypeAlias = aioredis.Redis[str]
+    # Where a script can be sent: the client itself, or a batcher in front of it.
+    ScriptTarget: TypeAlias = Redis | ScriptBatcher
 else:
     Redis = aioredis.Redis
 ScriptArg = str | int | float
@@ -30,12 +35,14 @@ class LuaScript:
         self.source = lua.COMMON + body
         self.sha = hashlib.sha1(self.source.encode(), usedforsecurity=False).hexdigest()
 
-    async def __call__(self, client: Redis, keys: Sequence[str], args: Sequence[ScriptArg]) -> Any:
+    async def __call__(
+        self, client: ScriptTarget, keys: Sequence[str], args: Sequence[ScriptArg]
+    ) -> Any:
         try:
-            return await client.evalsha(self.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:
             # After a restart or SCRIPT FLUSH; EVAL also re-populates the cache.
-            return await client.eval(self.source, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
+            return await client.eval(self.source, len(keys), *keys, *args)
 
 
 ENQUEUE = LuaScript("enqueue", lua.ENQUEUE)
@@ -52,6 +59,7 @@ ENSURE_RECORD = LuaScript("ensure_record", lua.ENSURE_RECORD)
 
 def connect(url: str, **options: Any) -> Redis:
     """An asyncio client in the mode the queue expects (str replies)."""
+    options.setdefault("connection_class", connection_class_for(url))
     client: Redis = aioredis.Redis.from_url(url, decode_responses=True, **options)
     return client
 
