@@ -30,7 +30,7 @@ from devskyy_agents.ml.module import predict, store_for, train  # noqa: E402
 from devskyy_agents.models import TaskType, parse_input  # noqa: E402
 from devskyy_agents.registry import RunContext  # noqa: E402
 
-ROUNDS = 2
+ROUNDS = 5  # interleaved; imports alone vary by ±0.5 s run to run on this machine
 PREDICT_CALLS = 300
 EPOCHS = 10
 
@@ -109,6 +109,8 @@ def bench_training(work: Path) -> None:
     for _ in range(ROUNDS):  # interleaved, so machine load hits both alike
         agent_runs.append(measure([task_bin], env))
         plain_runs.append(measure(plain, dict(os.environ)))
+    pairs = ", ".join(f"{a[0]:.2f}/{p[0]:.2f}" for a, p in zip(agent_runs, plain_runs, strict=True))
+    print(f"ml_training  wall per round (entrypoint/plain, s): {pairs}")
     for index, name, unit in ((0, "wall", "s"), (1, "CPU", "s"), (2, "peak RSS", " MiB")):
         agent = statistics.median(run[index] for run in agent_runs)
         bare = statistics.median(run[index] for run in plain_runs)
