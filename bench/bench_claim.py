@@ -2,9 +2,12 @@
 
 - claim(): lease, per-user index, and per id what the bridge needs to create the
   resource (spec, user, enqueue time), in one atomic script;
-- plain, ids only: ZRANGE, then ZREM + ZADD-to-leases per id (the minimal claim);
-- plain + read: the same ids-only claim followed by one pipelined HMGET per id
-  for the fields a bridge needs before it can create anything.
+- plain, ids only: ZRANGE, then ZREM + ZADD-to-leases per id (the minimal claim,
+  which leaves a bridge without the specs it must create resources from);
+- plain + spec: the same script also returning each id's spec (HGET): the
+  plain claim a bridge could work with;
+- plain then read: the ids-only claim followed by one pipelined HMGET per id
+  for the fields a bridge needs.
 
 Starts its own redis-server; prints a table and both ratios.
 Usage: .venv/bin/python bench/bench_claim.py
@@ -45,6 +48,24 @@ for _, id in ipairs(ids) do
   redis.call('ZADD', KEYS[2], expiry, id)
 end
 return ids
+""",
+)
+
+
+PLAIN_CLAIM_WITH_SPEC = LuaScript(
+    "plain_claim_with_spec",
+    """
+local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+local t = redis.call('TIME')
+local expiry = tonumber(t[1]) + tonumber(ARGV[2])
+local out = {}
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZADD', KEYS[2], expiry, id)
+  out[#out + 1] = id
+  out[#out + 1] = redis.call('HGET', ARGV[3] .. id, 'spec')
+end
+return out
 """,
 )
 
@@ -92,6 +113,16 @@ async def drain_plain(client: Redis, batch: int) -> int:
     return taken
 
 
+async def drain_plain_with_spec(client: Redis, batch: int) -> int:
+    queue, leases = keys.queue_key("diagnostic"), keys.leases_key("diagnostic")
+    taken = 0
+    while flat := await PLAIN_CLAIM_WITH_SPEC(
+        client, [queue, leases], [batch, LEASE, keys.TASK_PREFIX]
+    ):
+        taken += len(flat) // 2
+    return taken
+
+
 async def drain_plain_then_read(client: Redis, batch: int) -> int:
     queue, leases = keys.queue_key("diagnostic"), keys.leases_key("diagnostic")
     taken = 0
@@ -117,23 +148,23 @@ async def timed(client: Redis, drain: object, batch: int) -> float:
 async def run(url: str) -> None:
     client = connect(url)
     try:
+        baselines = (drain_plain, drain_plain_with_spec, drain_plain_then_read)
+        print("tasks claimed per second (median of alternating runs); ratio = claim() / plain")
         print(
-            f"{'batch':<7}{'claim()/s':>11}{'ids only/s':>12}{'ratio':>7}"
-            f"{'plain+read/s':>14}{'ratio':>7}"
+            f"{'batch':<7}{'claim()':>9}{'ids only':>10}{'ratio':>7}{'+spec':>9}{'ratio':>7}"
+            f"{'then read':>11}{'ratio':>7}"
         )
         for batch in (1, 10, 50):
             runs: dict[object, list[float]] = {}
             for _ in range(ROUNDS):  # alternate sides: the machine is shared and noisy
-                for drain in (drain_library, drain_plain, drain_plain_then_read):
+                for drain in (drain_library, *baselines):
                     runs.setdefault(drain, []).append(await timed(client, drain, batch))
-            lib, plain, plain_read = (
-                statistics.median(runs[d])
-                for d in (drain_library, drain_plain, drain_plain_then_read)
-            )
-            print(
-                f"{batch:<7}{lib:>11.0f}{plain:>12.0f}{lib / plain:>6.2f}x"
-                f"{plain_read:>14.0f}{lib / plain_read:>6.2f}x"
-            )
+            lib = statistics.median(runs[drain_library])
+            row = f"{batch:<7}{lib:>9.0f}"
+            for drain, width in zip(baselines, (10, 9, 11), strict=True):
+                plain = statistics.median(runs[drain])
+                row += f"{plain:>{width}.0f}{lib / plain:>6.2f}x"
+            print(row)
     finally:
         await disconnect(client)
 

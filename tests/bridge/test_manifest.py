@@ -14,7 +14,7 @@ SPEC = '{"type":"diagnostic","input":{"user_id":"Bob Smith@x.io"},"priority":7,"
 
 
 def claimed(created_at: str = "2026-01-05T12:00:00.000001Z") -> ClaimedTask:
-    return ClaimedTask("task-abc", "diagnostic", SPEC, 1.0, "Bob Smith@x.io", created_at)
+    return ClaimedTask("task-abc", "diagnostic", SPEC, "Bob Smith@x.io", created_at)
 
 
 def test_resource_is_named_labelled_and_annotated_for_fifo_admission() -> None:

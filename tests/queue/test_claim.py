@@ -34,10 +34,10 @@ async def test_claim_moves_best_ids_into_leases(aredis: Redis) -> None:
     assert [c.task_id for c in claimed] == [ids[2], ids[1]]
     assert claimed[0].spec().priority == 3
     assert claimed[0].user_id == "alice"
-    assert claimed[0].queue_score == before[ids[2]]
     assert await leased_ids(aredis, "diagnostic") == {ids[2]: 1030.0, ids[1]: 1030.0}
     assert await aredis.zrange(QUEUE, 0, -1) == [ids[0]]
     assert await aredis.hget(keys.task_key(ids[2]), "status") == "pending"
+    assert float(await aredis.hget(keys.task_key(ids[2]), "queue_score") or "nan") == before[ids[2]]
     assert not await aredis.sismember(keys.user_queued_key("alice"), ids[2])
     assert await aredis.sismember(keys.user_queued_key("alice"), ids[0])
     assert await claim(aredis, "diagnostic", 0, 30) == []

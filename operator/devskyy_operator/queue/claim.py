@@ -26,7 +26,6 @@ class ClaimedTask(NamedTuple):
     task_id: str
     task_type: str
     spec_json: str  # the TaskSpec by alias, exactly as enqueued
-    queue_score: float
     user_id: str
     created_at: str
 
@@ -59,16 +58,10 @@ async def claim(
         [keys.queue_key(task_type), keys.leases_key(task_type)],
         [n, lease_seconds, keys.TASK_PREFIX, keys.USER_QUEUED_PREFIX, _now_arg(now)],
     )
+    kind = str(task_type)
     return [
-        ClaimedTask(
-            task_id=flat[i],
-            task_type=str(task_type),
-            spec_json=flat[i + 1],
-            queue_score=float(flat[i + 2]),
-            user_id=flat[i + 3],
-            created_at=flat[i + 4],
-        )
-        for i in range(0, len(flat), 5)
+        ClaimedTask(flat[i], kind, flat[i + 1], flat[i + 2], flat[i + 3])
+        for i in range(0, len(flat), 4)
     ]
 
 

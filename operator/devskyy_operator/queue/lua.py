@@ -120,10 +120,11 @@ return {'created', score}
 )
 
 # KEYS: queue, leases. ARGV: n, lease seconds, task prefix, user-queued prefix, now.
-# Returns a flat list: id, spec, queue score, user id, created_at per claimed task.
-# Per id only the HMGET is a call of its own: leases go in with one ZADD and the
-# per-user queued sets are updated with one SREM per user (a batch is usually a
-# handful of users), which keeps a 50-id claim cheaper than 50 ZREM+ZADD pairs.
+# Returns a flat list: id, spec, user id, created_at per claimed task.
+# Per id only the HMGET is a call of its own: the ids leave the queue with one
+# ZREMRANGEBYRANK, enter the lease set with one ZADD, and the per-user queued
+# sets lose them with one SREM per user (a batch is usually a handful of users).
+# The queue score stays in the task hash, where a reclaim finds it.
 CLAIM = r"""
 local function in_chunks(command, key, items, width)
   for first = 1, #items, width do
@@ -131,32 +132,32 @@ local function in_chunks(command, key, items, width)
   end
 end
 local now = clock(ARGV[5])
-local taken = redis.call('ZPOPMIN', KEYS[1], tonumber(ARGV[1]))
+local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+if #ids == 0 then return {} end
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, #ids - 1)
 local expiry = fmt(now + tonumber(ARGV[2]))
 local prefix = ARGV[3]
 local out, leases, by_user = {}, {}, {}
 local n = 0
-for i = 1, #taken, 2 do
-  local id = taken[i]
+for _, id in ipairs(ids) do
   local rec = redis.call('HMGET', prefix .. id, 'status', 'spec', 'user_id', 'created_at')
   if rec[1] == 'pending' then
     leases[#leases + 1] = expiry
     leases[#leases + 1] = id
     local user = rec[3]
     if user then
-      local ids = by_user[user]
-      if ids then ids[#ids + 1] = id else by_user[user] = {id} end
+      local mine = by_user[user]
+      if mine then mine[#mine + 1] = id else by_user[user] = {id} end
     end
     out[n + 1] = id
     out[n + 2] = rec[2] or ''
-    out[n + 3] = taken[i + 1]
-    out[n + 4] = user or ''
-    out[n + 5] = rec[4] or ''
-    n = n + 5
+    out[n + 3] = user or ''
+    out[n + 4] = rec[4] or ''
+    n = n + 4
   end
 end
 in_chunks('ZADD', KEYS[2], leases, 1000)
-for user, ids in pairs(by_user) do in_chunks('SREM', ARGV[4] .. user, ids, 1000) end
+for user, mine in pairs(by_user) do in_chunks('SREM', ARGV[4] .. user, mine, 1000) end
 return out
 """
 
