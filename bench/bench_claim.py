@@ -1,4 +1,4 @@
-"""claim() vs two plain Lua claim loops, all draining the same freshly filled queue.
+"""claim() vs three plain Lua claim loops, call for call, on queues of equal depth.
 
 - claim(): lease, per-user index, and per id what the bridge needs to create the
   resource (spec, user, enqueue time), in one atomic script;
@@ -9,7 +9,10 @@
 - plain then read: the ids-only claim followed by one pipelined HMGET per id
   for the fields a bridge needs.
 
-Starts its own redis-server; prints a table and both ratios.
+Each side drains its own queue (one task type each, same depth, same records).
+The sides take turns call by call and each call is timed on its own, so a slow
+moment of the shared machine hits every side alike; rates are tasks / summed
+call time, medians over ROUNDS. Starts its own redis-server; prints a table.
 Usage: .venv/bin/python bench/bench_claim.py
 """
 
@@ -20,6 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -29,11 +33,11 @@ from tests.support.redis_server import running_redis
 from bench_enqueue import redis_benchmark_baseline
 from devskyy_agents.models import parse_spec
 from devskyy_operator import keys
-from devskyy_operator.queue import Redis, claim, connect, enqueue
+from devskyy_operator.queue import Redis, claim, connect
 from devskyy_operator.queue.scripts import LuaScript, disconnect
 
 TASKS = 20000
-ROUNDS = 5  # medians over alternating runs
+ROUNDS = 3
 LEASE = 60.0
 SPEC = parse_spec({"type": "diagnostic", "input": {"user_id": "bench-user", "sleep_seconds": 1}})
 
@@ -73,13 +77,15 @@ return out
 BULK_FILL = LuaScript(
     "bulk_fill",
     """
--- The state N enqueue() calls leave behind, written server-side so that
--- refilling between runs costs little. ARGV: n, spec, task prefix.
+-- The state N enqueue() calls leave behind (the fields claim and the plain
+-- loops read), written server-side so that refilling costs little.
+-- KEYS: queue, user-queued set. ARGV: n, spec, task prefix, id prefix.
 for i = 1, tonumber(ARGV[1]) do
-  local id = 'task-bench' .. i
-  redis.call('HSET', ARGV[3] .. id, 'task_type', 'diagnostic', 'status', 'pending',
-    'spec', ARGV[2], 'user_id', 'bench-user', 'created_at', '2026-01-05T12:00:00Z',
-    'priority', '100', 'queue_score', tostring(i))
+  local id = ARGV[4] .. i
+  redis.call('HSET', ARGV[3] .. id, 'queue_score', tostring(i), 'task_type', 'diagnostic',
+    'status', 'pending', 'data', '{}', 'spec', ARGV[2], 'priority', '100',
+    'user_id', 'bench-user', 'created_at', '2026-01-05T12:00:00.000000Z', 'started_at', '',
+    'completed_at', '', 'worker_host', '', 'attempts', '0', 'source', 'api')
   redis.call('ZADD', KEYS[1], i, id)
   redis.call('SADD', KEYS[2], id)
 end
@@ -87,83 +93,92 @@ return 1
 """,
 )
 
+Step = Callable[[Redis, str, int], Awaitable[int]]
 
-async def fill(client: Redis, tasks: int) -> None:
-    await client.flushall()
-    await enqueue(client, SPEC)  # one real enqueue, so the record format is current
-    await BULK_FILL(
-        client,
-        [keys.queue_key("diagnostic"), keys.user_queued_key("bench-user")],
-        [tasks - 1, SPEC.model_dump_json(by_alias=True), keys.TASK_PREFIX],
+
+async def step_library(client: Redis, task_type: str, batch: int) -> int:
+    return len(await claim(client, task_type, batch, LEASE))
+
+
+async def step_plain(client: Redis, task_type: str, batch: int) -> int:
+    ids = await PLAIN_CLAIM(
+        client, [keys.queue_key(task_type), keys.leases_key(task_type)], [batch, LEASE]
     )
+    return len(ids)
 
 
-async def drain_library(client: Redis, batch: int) -> int:
-    taken = 0
-    while claimed := await claim(client, "diagnostic", batch, LEASE):
-        taken += len(claimed)
-    return taken
+async def step_plain_with_spec(client: Redis, task_type: str, batch: int) -> int:
+    flat = await PLAIN_CLAIM_WITH_SPEC(
+        client,
+        [keys.queue_key(task_type), keys.leases_key(task_type)],
+        [batch, LEASE, keys.TASK_PREFIX],
+    )
+    return len(flat) // 2
 
 
-async def drain_plain(client: Redis, batch: int) -> int:
-    queue, leases = keys.queue_key("diagnostic"), keys.leases_key("diagnostic")
-    taken = 0
-    while ids := await PLAIN_CLAIM(client, [queue, leases], [batch, LEASE]):
-        taken += len(ids)
-    return taken
+async def step_plain_then_read(client: Redis, task_type: str, batch: int) -> int:
+    ids = await PLAIN_CLAIM(
+        client, [keys.queue_key(task_type), keys.leases_key(task_type)], [batch, LEASE]
+    )
+    if not ids:
+        return 0
+    async with client.pipeline(transaction=False) as pipe:
+        for task_id in ids:
+            pipe.hmget(keys.task_key(task_id), "status", "spec", "user_id", "created_at")
+        records = await pipe.execute()
+    return sum(1 for record in records if record[0] == "pending")
 
 
-async def drain_plain_with_spec(client: Redis, batch: int) -> int:
-    queue, leases = keys.queue_key("diagnostic"), keys.leases_key("diagnostic")
-    taken = 0
-    while flat := await PLAIN_CLAIM_WITH_SPEC(
-        client, [queue, leases], [batch, LEASE, keys.TASK_PREFIX]
-    ):
-        taken += len(flat) // 2
-    return taken
+# name -> (the task type whose queue that side drains, one claim call)
+SIDES: dict[str, tuple[str, Step]] = {
+    "claim()": ("diagnostic", step_library),
+    "ids only": ("ml_training", step_plain),
+    "+spec": ("ml_prediction", step_plain_with_spec),
+    "then read": ("generate_3d", step_plain_then_read),
+}
 
 
-async def drain_plain_then_read(client: Redis, batch: int) -> int:
-    queue, leases = keys.queue_key("diagnostic"), keys.leases_key("diagnostic")
-    taken = 0
-    while ids := await PLAIN_CLAIM(client, [queue, leases], [batch, LEASE]):
-        async with client.pipeline(transaction=False) as pipe:
-            for task_id in ids:
-                pipe.hmget(keys.task_key(task_id), "status", "spec", "user_id", "created_at")
-            records = await pipe.execute()
-        taken += sum(1 for record in records if record[0] == "pending")
-    return taken
-
-
-async def timed(client: Redis, drain: object, batch: int) -> float:
+async def interleaved_rates(client: Redis, batch: int) -> dict[str, float]:
+    """Fill every side's queue, then drain them all, one timed call per side in turn."""
     tasks = min(TASKS, 2500 * batch)
-    await fill(client, tasks)
-    started = time.perf_counter()
-    taken = await drain(client, batch)  # type: ignore[operator]
-    elapsed = time.perf_counter() - started
-    assert taken == tasks, taken
-    return taken / elapsed
+    await client.flushall()
+    spec_json = SPEC.model_dump_json(by_alias=True)
+    for task_type, _ in SIDES.values():
+        await BULK_FILL(
+            client,
+            [keys.queue_key(task_type), keys.user_queued_key("bench-user")],
+            [tasks, spec_json, keys.TASK_PREFIX, f"task-{task_type.replace('_', '-')}-"],
+        )
+    spent = dict.fromkeys(SIDES, 0.0)
+    taken = dict.fromkeys(SIDES, 0)
+    active = list(SIDES)
+    while active:
+        for name in list(active):
+            task_type, step = SIDES[name]
+            started = time.perf_counter()
+            got = await step(client, task_type, batch)
+            spent[name] += time.perf_counter() - started
+            taken[name] += got
+            if got == 0:
+                active.remove(name)
+    assert all(count == tasks for count in taken.values()), taken
+    return {name: taken[name] / spent[name] for name in SIDES}
 
 
 async def run(url: str) -> None:
     client = connect(url)
     try:
-        baselines = (drain_plain, drain_plain_with_spec, drain_plain_then_read)
-        print("tasks claimed per second (median of alternating runs); ratio = claim() / plain")
-        print(
-            f"{'batch':<7}{'claim()':>9}{'ids only':>10}{'ratio':>7}{'+spec':>9}{'ratio':>7}"
-            f"{'then read':>11}{'ratio':>7}"
-        )
+        print("tasks claimed per second (median of rounds); ratio = claim() / that loop")
+        header = f"{'batch':<7}{'claim()':>9}"
+        for name in list(SIDES)[1:]:
+            header += f"{name:>11}{'ratio':>7}"
+        print(header)
         for batch in (1, 10, 50):
-            runs: dict[object, list[float]] = {}
-            for _ in range(ROUNDS):  # alternate sides: the machine is shared and noisy
-                for drain in (drain_library, *baselines):
-                    runs.setdefault(drain, []).append(await timed(client, drain, batch))
-            lib = statistics.median(runs[drain_library])
-            row = f"{batch:<7}{lib:>9.0f}"
-            for drain, width in zip(baselines, (10, 9, 11), strict=True):
-                plain = statistics.median(runs[drain])
-                row += f"{plain:>{width}.0f}{lib / plain:>6.2f}x"
+            rounds = [await interleaved_rates(client, batch) for _ in range(ROUNDS)]
+            rate = {name: statistics.median(r[name] for r in rounds) for name in SIDES}
+            row = f"{batch:<7}{rate['claim()']:>9.0f}"
+            for name in list(SIDES)[1:]:
+                row += f"{rate[name]:>11.0f}{rate['claim()'] / rate[name]:>6.2f}x"
             print(row)
     finally:
         await disconnect(client)
@@ -172,7 +187,7 @@ async def run(url: str) -> None:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, running_redis(Path(tmp), appendonly=False) as server:
         print(
-            f"claim benchmark: drain min({TASKS}, 2500 x batch) queued tasks per run,"
+            f"claim benchmark: min({TASKS}, 2500 x batch) queued tasks per side and round,"
             f" redis on :{server.port}"
         )
         asyncio.run(run(server.url))
