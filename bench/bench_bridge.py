@@ -34,7 +34,7 @@ from devskyy_operator.queue import Redis, claim, connect, enqueue
 from devskyy_operator.queue.scripts import disconnect
 from devskyy_operator.settings import Settings
 
-TASKS = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+TASKS = 1000  # or the first command-line argument
 ROUNDS = 2
 SPEC = parse_spec({"type": "diagnostic", "input": {"user_id": "bench-user"}})
 
@@ -100,13 +100,15 @@ async def sample_bodies(redis: Redis) -> list[dict[str, object]]:
 
 async def redis_side(redis: Redis, batch: int = 50, tasks: int = 20000) -> tuple[float, float]:
     """claim + index + release_bridged (the bridge's Redis work) vs a plain Lua claim."""
-    await fill(redis, tasks)
+    await redis.flushall()
+    await fill(redis, "diagnostic", tasks)
     started = time.perf_counter()
     while claimed := await claim(redis, "diagnostic", batch, 60):
         await store.index_claimed(redis, "diagnostic", claimed)
         await store.release_bridged(redis, claimed)
     ours = tasks / (time.perf_counter() - started)
-    await fill(redis, tasks)
+    await redis.flushall()
+    await fill(redis, "diagnostic", tasks)
     queue, leases = keys.queue_key("diagnostic"), keys.leases_key("diagnostic")
     started = time.perf_counter()
     while await PLAIN_CLAIM(redis, [queue, leases], [batch, 60]):
@@ -142,6 +144,9 @@ async def run(kubeconfig: str, redis_url: str) -> None:
 
 
 def main() -> None:
+    global TASKS  # the script's one knob
+    if len(sys.argv) > 1:
+        TASKS = int(sys.argv[1])
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         with (

@@ -96,6 +96,20 @@ return 1
 Step = Callable[[Redis, str, int], Awaitable[int]]
 
 
+async def fill(client: Redis, task_type: str, tasks: int) -> None:
+    """`tasks` pending records of the same shape in the queue of `task_type`."""
+    await BULK_FILL(
+        client,
+        [keys.queue_key(task_type), keys.user_queued_key("bench-user")],
+        [
+            tasks,
+            SPEC.model_dump_json(by_alias=True),
+            keys.TASK_PREFIX,
+            f"task-{task_type.replace('_', '-')}-",
+        ],
+    )
+
+
 async def step_library(client: Redis, task_type: str, batch: int) -> int:
     return len(await claim(client, task_type, batch, LEASE))
 
@@ -142,13 +156,8 @@ async def interleaved_rates(client: Redis, batch: int) -> dict[str, float]:
     """Fill every side's queue, then drain them all, one timed call per side in turn."""
     tasks = min(TASKS, 2500 * batch)
     await client.flushall()
-    spec_json = SPEC.model_dump_json(by_alias=True)
     for task_type, _ in SIDES.values():
-        await BULK_FILL(
-            client,
-            [keys.queue_key(task_type), keys.user_queued_key("bench-user")],
-            [tasks, spec_json, keys.TASK_PREFIX, f"task-{task_type.replace('_', '-')}-"],
-        )
+        await fill(client, task_type, tasks)
     spent = dict.fromkeys(SIDES, 0.0)
     taken = dict.fromkeys(SIDES, 0)
     active = list(SIDES)
