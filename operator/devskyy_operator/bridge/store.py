@@ -20,14 +20,21 @@ from devskyy_operator.queue.scripts import LuaScript, Redis
 
 BRIDGED_FIELD = "bridged_at"
 
-# KEYS: task, leases. ARGV: id, bridged_at. The lease goes only with the marker set.
+# KEYS: the type's leases, then one task hash per id. ARGV: bridged_at, then the ids
+# (ARGV[i] is the id of KEYS[i]). Each lease goes only together with its marker.
 _RELEASE_BRIDGED = LuaScript(
     "bridge_release",
     """
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'bridged_at', ARGV[2]) end
-return redis.call('ZREM', KEYS[2], ARGV[1])
+local released = 0
+for i = 2, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('HSET', KEYS[i], 'bridged_at', ARGV[1]) end
+  released = released + redis.call('ZREM', KEYS[1], ARGV[i])
+end
+return released
 """,
 )
+
+RELEASE_CHUNK = 500  # ids per script call: bounded time inside Redis
 
 # KEYS: task, queue, leases. ARGV: id, user-queued prefix.
 # Back into the queue with its original score, only if still pending and nowhere else.
@@ -54,16 +61,27 @@ async def index_claimed(client: Redis, task_type: str, claimed: Sequence[Claimed
 
 
 async def release_bridged(client: Redis, tasks: Sequence[ClaimedTask]) -> None:
-    """`queue.release` for resources that exist, plus the `bridged_at` marker, atomically."""
+    """`queue.release` for resources that exist, plus the `bridged_at` marker, atomically
+    per task; one script call per type (and per RELEASE_CHUNK ids), one round trip."""
     if not tasks:
         return
     stamp = utc_iso()
+    by_type: dict[str, list[str]] = {}
+    for task in tasks:
+        by_type.setdefault(task.task_type, []).append(task.task_id)
+    calls = [
+        (keys.leases_key(task_type), ids[start : start + RELEASE_CHUNK])
+        for task_type, ids in by_type.items()
+        for start in range(0, len(ids), RELEASE_CHUNK)
+    ]
     for attempt in (1, 2):
         try:
             async with client.pipeline(transaction=False) as pipe:
-                for task in tasks:
-                    task_key, leases = keys.task_key(task.task_id), keys.leases_key(task.task_type)
-                    pipe.evalsha(_RELEASE_BRIDGED.sha, 2, task_key, leases, task.task_id, stamp)
+                for leases, ids in calls:
+                    task_keys = [keys.task_key(task_id) for task_id in ids]
+                    pipe.evalsha(
+                        _RELEASE_BRIDGED.sha, 1 + len(ids), leases, *task_keys, stamp, *ids
+                    )
                 await pipe.execute()
             return
         except NoScriptError:
