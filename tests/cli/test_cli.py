@@ -10,6 +10,7 @@ import redis
 
 from devskyy_operator import keys
 from tests.cli.conftest import RunCli
+from tests.support.dead_letters import seed_dead_letter
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -67,22 +68,7 @@ def test_enqueue_from_file_and_errors(
 
 
 def test_dlq_commands(devskyy: RunCli, redis_client: redis.Redis) -> None:
-    record = {
-        "task_id": "task-dead1",
-        "task_data": {"user_id": "alice"},
-        "error": "exit code 3",
-        "error_type": "RetryableError",
-        "failed_at": "2026-01-05T12:00:00Z",
-        "worker_host": "node-1",
-        "attempts": 3,
-        "reason": "BackoffLimitExceeded",
-        "exit_code": 3,
-        "termination_message": "",
-        "task_type": "diagnostic",
-        "user_id": "alice",
-    }
-    redis_client.set(keys.dlq_key("task-dead1"), json.dumps(record))
-    redis_client.zadd(keys.DLQ_INDEX, {"task-dead1": 1.0})
+    seed_dead_letter(redis_client, "task-dead1", "alice", 1.0)
     listing = devskyy("dlq", "list")
     assert "task-dead1" in listing.stdout
     assert "BackoffLimitExceeded" in listing.stdout

@@ -1,0 +1,29 @@
+"""A dead-letter record as the operator writes it, seeded straight into Redis."""
+
+from __future__ import annotations
+
+import json
+
+import redis
+
+from devskyy_operator import keys
+
+
+def seed_dead_letter(client: redis.Redis, task_id: str, user: str, failed: float) -> None:
+    """A diagnostic task that failed for good after 3 attempts, in the DLQ and its index."""
+    record = {
+        "task_id": task_id,
+        "task_data": {"user_id": user},
+        "error": "exit code 3",
+        "error_type": "RetryableError",
+        "failed_at": "2026-01-05T12:00:00Z",
+        "worker_host": "node-1",
+        "attempts": 3,
+        "reason": "BackoffLimitExceeded",
+        "exit_code": 3,
+        "termination_message": "",
+        "task_type": "diagnostic",
+        "user_id": user,
+    }
+    client.set(keys.dlq_key(task_id), json.dumps(record), ex=keys.DLQ_TTL_SECONDS)
+    client.zadd(keys.DLQ_INDEX, {task_id: failed})
