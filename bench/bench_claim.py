@@ -2,16 +2,18 @@
 
 - claim(): lease, per-user index, and per id what the bridge needs to create the
   resource (spec, user, enqueue time), in one atomic script;
-- plain, ids only: ZRANGE, then ZREM + ZADD-to-leases per id (the minimal claim,
-  which leaves a bridge without the specs it must create resources from);
-- plain + spec: the same script also returning each id's spec (HGET): the
-  plain claim a bridge could work with;
-- plain then read: the ids-only claim followed by one pipelined HMGET per id
-  for the fields a bridge needs.
+- plain (the goal's baseline): ZRANGE, then per id ZREM + ZADD-to-leases + HGET
+  of the spec: the straightforward Lua claim that leaves a bridge able to create
+  the resource (it still lacks the user and the enqueue time claim() returns);
+- ids only: the same without the spec, the least work a claim can do; a bridge
+  cannot create anything from it, so it is a floor, not a peer;
+- then read: the ids-only claim followed by one pipelined HMGET per id for the
+  fields a bridge needs (the two-step way to get what claim() returns).
 
 Each side drains its own queue (one task type each, same depth, same records).
-The sides take turns call by call and each call is timed on its own, so a slow
-moment of the shared machine hits every side alike; rates are tasks / summed
+The sides take turns call by call, in a new random order each turn, and each call
+is timed on its own, so a slow moment of the shared machine (or a garbage
+collection another side's garbage triggers) hits every side alike; rates are tasks / summed
 call time, medians over ROUNDS. Starts its own redis-server; prints a table.
 Usage: .venv/bin/python bench/bench_claim.py
 """
@@ -19,6 +21,7 @@ Usage: .venv/bin/python bench/bench_claim.py
 from __future__ import annotations
 
 import asyncio
+import random
 import statistics
 import sys
 import tempfile
@@ -37,7 +40,7 @@ from devskyy_operator.queue import Redis, claim, connect
 from devskyy_operator.queue.scripts import LuaScript, disconnect
 
 TASKS = 20000
-ROUNDS = 3
+ROUNDS = 5
 LEASE = 60.0
 SPEC = parse_spec({"type": "diagnostic", "input": {"user_id": "bench-user", "sleep_seconds": 1}})
 
@@ -146,8 +149,8 @@ async def step_plain_then_read(client: Redis, task_type: str, batch: int) -> int
 # name -> (the task type whose queue that side drains, one claim call)
 SIDES: dict[str, tuple[str, Step]] = {
     "claim()": ("diagnostic", step_library),
+    "plain": ("ml_prediction", step_plain_with_spec),
     "ids only": ("ml_training", step_plain),
-    "+spec": ("ml_prediction", step_plain_with_spec),
     "then read": ("generate_3d", step_plain_then_read),
 }
 
@@ -161,8 +164,9 @@ async def interleaved_rates(client: Redis, batch: int) -> dict[str, float]:
     spent = dict.fromkeys(SIDES, 0.0)
     taken = dict.fromkeys(SIDES, 0)
     active = list(SIDES)
+    turns = random.Random(batch)  # a fresh order each turn: no side always follows another
     while active:
-        for name in list(active):
+        for name in turns.sample(active, len(active)):
             task_type, step = SIDES[name]
             started = time.perf_counter()
             got = await step(client, task_type, batch)

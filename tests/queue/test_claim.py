@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import pytest
+from redis.exceptions import ResponseError
 
 from devskyy_operator import keys
 from devskyy_operator.queue import (
@@ -41,6 +42,72 @@ async def test_claim_moves_best_ids_into_leases(aredis: Redis) -> None:
     assert not await aredis.sismember(keys.user_queued_key("alice"), ids[2])
     assert await aredis.sismember(keys.user_queued_key("alice"), ids[0])
     assert await claim(aredis, "diagnostic", 0, 30) == []
+
+
+async def test_claim_drops_queued_ids_whose_record_is_not_pending(aredis: Redis) -> None:
+    ids = [(await enqueue(aredis, diagnostic_spec(priority=9 - i))).task_id for i in range(4)]
+    await aredis.hset(keys.task_key(ids[0]), "status", "completed")  # finished elsewhere
+    await aredis.delete(keys.task_key(ids[1]))  # record gone while queued
+    claimed = await claim(aredis, "diagnostic", 3, 30, now=1000.0)
+    assert [c.task_id for c in claimed] == [ids[2]]
+    assert await leased_ids(aredis, "diagnostic") == {ids[2]: 1030.0}
+    assert await aredis.zrange(QUEUE, 0, -1) == [ids[3]]
+    # Out of the queue is out of the user's queued count (the deleted one's user is unknown).
+    assert await aredis.smembers(keys.user_queued_key("alice")) == {ids[1], ids[3]}
+
+
+async def test_claim_returns_what_the_bridge_needs_for_many_users(aredis: Redis) -> None:
+    users = [f"user-{i % 7}" for i in range(1200)]  # past the script's 1,000-wide chunks
+    enqueued = [await enqueue(aredis, diagnostic_spec(user)) for user in users]
+    claimed = await claim(aredis, "diagnostic", 1500, 30, now=1000.0)
+    assert [c.task_id for c in claimed] == [e.task_id for e in enqueued]
+    assert [c.user_id for c in claimed] == users
+    for task in claimed[:3]:
+        record = await aredis.hmget(keys.task_key(task.task_id), "spec", "created_at")
+        assert [task.spec_json, task.created_at] == record
+        assert task.spec().input["user_id"] == task.user_id
+    assert len(await leased_ids(aredis, "diagnostic")) == 1200
+    for user in set(users):
+        assert await aredis.scard(keys.user_queued_key(user)) == 0
+
+
+async def test_claim_as_a_redis_user_limited_to_our_keys(own_redis: RedisServer) -> None:
+    """SORT ... GET needs read access to every key; such a user gets the same claim."""
+    admin = connect(own_redis.url)
+    await admin.acl_setuser(
+        "bridge",
+        enabled=True,
+        passwords=["+bridge-secret"],
+        keys=["queue:*", "devskyy:*"],
+        categories=["+@all"],
+    )
+    limited = connect(f"redis://bridge:bridge-secret@127.0.0.1:{own_redis.port}/0")
+    try:
+        with pytest.raises(ResponseError, match="ACL"):
+            await limited.sort(QUEUE, by="nosort", get=[f"{keys.TASK_PREFIX}*->spec"])
+        users = ["ann", "bob", "ann", "bob", "ann"]
+        ids = [
+            (await enqueue(admin, diagnostic_spec(user, priority=9 - i))).task_id
+            for i, user in enumerate(users)
+        ]
+        await admin.hset(keys.task_key(ids[1]), "status", "completed")
+        claimed = await claim(limited, "diagnostic", 4, 30, now=1000.0)
+        assert [(c.task_id, c.user_id) for c in claimed] == [
+            (ids[0], "ann"),
+            (ids[2], "ann"),
+            (ids[3], "bob"),
+        ]
+        record = await admin.hmget(keys.task_key(ids[3]), "spec", "created_at")
+        assert [claimed[2].spec_json, claimed[2].created_at] == record
+        assert await leased_ids(admin, "diagnostic") == {
+            i: 1030.0 for i in (ids[0], ids[2], ids[3])
+        }
+        assert await admin.zrange(QUEUE, 0, -1) == [ids[4]]
+        assert await admin.smembers(keys.user_queued_key("ann")) == {ids[4]}
+        assert await admin.smembers(keys.user_queued_key("bob")) == set()
+    finally:
+        await disconnect(limited)
+        await disconnect(admin)
 
 
 async def test_release_and_reclaim_with_injected_clock(aredis: Redis) -> None:

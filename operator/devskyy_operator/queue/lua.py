@@ -120,45 +120,53 @@ return {'created', score}
 )
 
 # KEYS: queue, leases. ARGV: n, lease seconds, task prefix, user-queued prefix, now.
-# Returns a flat list: id, spec, user id, created_at per claimed task.
-# Per id only the HMGET is a call of its own: the ids leave the queue with one
-# ZREMRANGEBYRANK, enter the lease set with one ZADD, and the per-user queued
-# sets lose them with one SREM per user (a batch is usually a handful of users).
-# The queue score stays in the task hash, where a reclaim finds it.
+# Returns a flat list, 5 per id taken off the queue: id, status, spec, user id,
+# created_at. Only the ids whose status is 'pending' were leased; the caller drops
+# the rest (a record that vanished or changed state while queued: nothing to run).
+# One SORT ... BY nosort reads the best ids with their hash fields in queue order
+# (Redis does the per-id lookups in C: no script call per id); the ids leave the
+# queue with one ZREMRANGEBYRANK, enter the lease set with one ZADD, and the
+# per-user queued sets lose them with one SREM per user. The queue score stays in
+# the task hash, where a reclaim finds it. SORT's GET needs read access to all
+# keys (ACL %R~*); a Redis user limited to key patterns gets the same rows from
+# ZRANGE and one HMGET per id instead.
 CLAIM = r"""
-local function in_chunks(command, key, items, width)
-  for first = 1, #items, width do
-    redis.call(command, key, unpack(items, first, math.min(first + width - 1, #items)))
+local function call_in_chunks(command, key, items)
+  if #items <= 1000 then return redis.call(command, key, unpack(items)) end
+  for first = 1, #items, 1000 do
+    redis.call(command, key, unpack(items, first, math.min(first + 999, #items)))
   end
 end
-local now = clock(ARGV[5])
-local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
-if #ids == 0 then return {} end
-redis.call('ZREMRANGEBYRANK', KEYS[1], 0, #ids - 1)
-local expiry = fmt(now + tonumber(ARGV[2]))
 local prefix = ARGV[3]
-local out, leases, by_user = {}, {}, {}
-local n = 0
-for _, id in ipairs(ids) do
-  local rec = redis.call('HMGET', prefix .. id, 'status', 'spec', 'user_id', 'created_at')
-  if rec[1] == 'pending' then
-    leases[#leases + 1] = expiry
-    leases[#leases + 1] = id
-    local user = rec[3]
-    if user then
-      local mine = by_user[user]
-      if mine then mine[#mine + 1] = id else by_user[user] = {id} end
-    end
-    out[n + 1] = id
-    out[n + 2] = rec[2] or ''
-    out[n + 3] = user or ''
-    out[n + 4] = rec[4] or ''
-    n = n + 4
+local task = prefix .. '*->'
+local rows = redis.pcall('SORT', KEYS[1], 'BY', 'nosort', 'LIMIT', 0, ARGV[1],
+  'GET', '#', 'GET', task .. 'status', 'GET', task .. 'spec', 'GET', task .. 'user_id',
+  'GET', task .. 'created_at')
+if rows.err then
+  local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+  rows = {}
+  for i, id in ipairs(ids) do
+    local rec = redis.call('HMGET', prefix .. id, 'status', 'spec', 'user_id', 'created_at')
+    local at = 5 * (i - 1)
+    rows[at + 1], rows[at + 2], rows[at + 3], rows[at + 4], rows[at + 5] =
+      id, rec[1], rec[2], rec[3], rec[4]
   end
 end
-in_chunks('ZADD', KEYS[2], leases, 1000)
-for user, mine in pairs(by_user) do in_chunks('SREM', ARGV[4] .. user, mine, 1000) end
-return out
+if #rows == 0 then return rows end
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, #rows / 5 - 1)
+local expiry = clock(ARGV[5]) + tonumber(ARGV[2])  -- a number: Redis formats it exactly
+local leases, by_user, n = {}, {}, 0
+for i = 1, #rows, 5 do
+  local id, user = rows[i], rows[i + 3]
+  if rows[i + 1] == 'pending' then leases[n + 1], leases[n + 2], n = expiry, id, n + 2 end
+  if user then  -- every id leaving the queue leaves its user's queued set
+    local mine = by_user[user]
+    if mine then mine[#mine + 1] = id else by_user[user] = {id} end
+  end
+end
+if n > 0 then call_in_chunks('ZADD', KEYS[2], leases) end
+for user, mine in pairs(by_user) do call_in_chunks('SREM', ARGV[4] .. user, mine) end
+return rows
 """
 
 # KEYS: leases, queue, cancel requests. ARGV: task prefix, user-queued prefix, now,
