@@ -1,4 +1,5 @@
-"""The bounded window: 300 queued tasks never become more than 20 waiting CRs.
+"""The bounded window: 300 queued tasks never become more than 20 waiting CRs,
+and two bridges share one window.
 
 Admission is played by the test (it marks waiting CRs Running a few at a time,
 as the operator's admission would), so the window is exercised at full speed
@@ -7,14 +8,18 @@ without running 300 pods; the samples are taken while the bridge works.
 
 from __future__ import annotations
 
+import asyncio
 import random
+from functools import partial
 from pathlib import Path
 
 import pytest
 
+from devskyy_operator import keys
 from devskyy_operator.devcluster.launcher import LocalCluster
 from devskyy_operator.kube.client import KubeClient
 from devskyy_operator.queue import Redis
+from tests.bridge.proxy import TcpProxy, kubeconfig_via
 from tests.bridge.support import assert_each_exactly_once, enqueue_many, resources, running_bridge
 from tests.support.tasks import tasks_path
 from tests.support.waiting import eventually
@@ -22,6 +27,7 @@ from tests.support.waiting import eventually
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120), pytest.mark.usefixtures("devskyy_crd")]
 
 WINDOW = 20
+LEASES = keys.leases_key("diagnostic")
 
 
 async def test_window_bounds_waiting_resources_while_300_drain(
@@ -53,5 +59,59 @@ async def test_window_bounds_waiting_resources_while_300_drain(
     await assert_each_exactly_once(kube, namespace, aredis, ids)
 
 
+async def test_two_bridges_share_one_window(
+    cluster: LocalCluster, namespace: str, redis_url: str, tmp_path: Path, kube: KubeClient,
+    aredis: Redis,
+) -> None:  # fmt: skip
+    """Leases count against the window whichever bridge holds them. With the API
+    server refusing connections every create fails, so each bridge keeps its
+    claims and, cycle after cycle, asks for what its window has left: alone, each
+    would fill a window of its own; together they hold one."""
+    proxy = await TcpProxy(cluster.apiserver_port).start()
+    try:
+        config = kubeconfig_via(cluster.kubeconfig, proxy.port, tmp_path)
+        extra = {"DEVSKYY_BRIDGE_WINDOW": str(WINDOW)}
+        with (
+            running_bridge(config, namespace, redis_url, tmp_path, extra) as one,
+            running_bridge(config, namespace, redis_url, tmp_path, extra) as two,
+        ):
+            for bridge in (one, two):
+                await eventually(partial(asyncio.to_thread, bridge.ready), what="bridge ready")
+            proxy.set_mode("refuse")
+            ids = await enqueue_many(aredis, 100)
+            left = len(ids) - WINDOW
+
+            async def each_asked_after_the_window_filled() -> bool:
+                # A bridge holding claims retries them every cycle and logs each
+                # failed round; one without claims shows the queue it saw in its
+                # gauge. Either way it has asked for the window's room again.
+                return all(
+                    b.log().count("creates failed") >= 2
+                    or f'worker_queue_size{{type="diagnostic"}} {left}.0' in b.metrics()
+                    for b in (one, two)
+                )
+
+            await eventually(each_asked_after_the_window_filled, timeout=30, what="both cycling")
+            assert await aredis.zcard(LEASES) == WINDOW
+            assert await aredis.zcard(keys.queue_key("diagnostic")) == len(ids) - WINDOW
+            proxy.set_mode("forward")
+            await eventually(lambda: _admit_all(kube, namespace, ids), timeout=60, what="CRs")
+            await eventually(lambda: _released(aredis), timeout=10, what="leases released")
+    finally:
+        await proxy.close()
+    await assert_each_exactly_once(kube, namespace, aredis, ids)
+
+
+async def _admit_all(kube: KubeClient, namespace: str, ids: list[str]) -> bool:
+    """Mark every waiting CR Running (what the operator's admission would do)."""
+    found = await resources(kube, namespace)
+    for name, item in found.items():
+        if not (item.get("status") or {}).get("phase"):
+            await kube.patch(
+                tasks_path(namespace, name) + "/status", {"status": {"phase": "Running"}}
+            )
+    return set(found) >= set(ids)
+
+
 async def _released(redis: Redis) -> bool:
-    return await redis.zcard("devskyy:leases:diagnostic") == 0
+    return await redis.zcard(LEASES) == 0

@@ -44,6 +44,17 @@ async def test_claim_moves_best_ids_into_leases(aredis: Redis) -> None:
     assert await claim(aredis, "diagnostic", 0, 30) == []
 
 
+async def test_max_leased_counts_every_bridges_leases(aredis: Redis) -> None:
+    ids = [(await enqueue(aredis, diagnostic_spec())).task_id for _ in range(10)]
+    first = await claim(aredis, "diagnostic", 5, 30, max_leased=6)  # one bridge
+    second = await claim(aredis, "diagnostic", 5, 30, max_leased=6)  # another
+    assert [c.task_id for c in first + second] == ids[:6]
+    assert await claim(aredis, "diagnostic", 5, 30, max_leased=6) == []
+    assert await release(aredis, "diagnostic", ids[0])  # its CR exists now
+    assert [c.task_id for c in await claim(aredis, "diagnostic", 5, 30, max_leased=6)] == [ids[6]]
+    assert await aredis.zrange(QUEUE, 0, -1) == ids[7:]
+
+
 async def test_claim_drops_queued_ids_whose_record_is_not_pending(aredis: Redis) -> None:
     ids = [(await enqueue(aredis, diagnostic_spec(priority=9 - i))).task_id for i in range(4)]
     await aredis.hset(keys.task_key(ids[0]), "status", "completed")  # finished elsewhere
@@ -71,19 +82,24 @@ async def test_claim_returns_what_the_bridge_needs_for_many_users(aredis: Redis)
         assert await aredis.scard(keys.user_queued_key(user)) == 0
 
 
-async def test_claim_as_a_redis_user_limited_to_our_keys(own_redis: RedisServer) -> None:
-    """SORT ... GET needs read access to every key; such a user gets the same claim."""
+# Hardened Redis users: keys limited to ours (SORT's GET needs all keys), or the
+# @dangerous category (SORT is in it) taken away.
+LIMITED_USERS = {
+    "keys": {"keys": ["queue:*", "devskyy:*"], "categories": ["+@all"]},
+    "commands": {"keys": ["*"], "categories": ["+@all", "-@dangerous"]},
+}
+
+
+@pytest.mark.parametrize("limits", LIMITED_USERS.values(), ids=list(LIMITED_USERS))
+async def test_claim_as_a_limited_redis_user(
+    own_redis: RedisServer, limits: dict[str, list[str]]
+) -> None:
+    """Where SORT ... GET is refused, the script reads per id: the same claim."""
     admin = connect(own_redis.url)
-    await admin.acl_setuser(
-        "bridge",
-        enabled=True,
-        passwords=["+bridge-secret"],
-        keys=["queue:*", "devskyy:*"],
-        categories=["+@all"],
-    )
+    await admin.acl_setuser("bridge", enabled=True, passwords=["+bridge-secret"], **limits)
     limited = connect(f"redis://bridge:bridge-secret@127.0.0.1:{own_redis.port}/0")
     try:
-        with pytest.raises(ResponseError, match="ACL"):
+        with pytest.raises(ResponseError, match=r"(?i)permission"):
             await limited.sort(QUEUE, by="nosort", get=[f"{keys.TASK_PREFIX}*->spec"])
         users = ["ann", "bob", "ann", "bob", "ann"]
         ids = [

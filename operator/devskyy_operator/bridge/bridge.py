@@ -6,7 +6,10 @@ queued ids under a lease, create their CRs concurrently and release the leases
 of those that exist. A transient failure keeps the lease: the create is retried
 while the lease is still held, and a crash leaves it to expire and be
 re-claimed; Kubernetes name uniqueness makes every retry idempotent. Nothing
-here assumes it is the only bridge.
+here assumes it is the only bridge: leases count against the window whichever
+bridge holds them, so several bridges share one window (a CR another bridge
+created shows up here when the watch delivers it, so until then they can
+overshoot it by what was created in that moment).
 """
 
 from __future__ import annotations
@@ -89,9 +92,14 @@ class Bridge:
                 self.redis, task_type, record_ttl_seconds=self.settings.task_record_ttl_seconds
             )
             batch = await self._still_held(task_type)
-            room = self.settings.bridge_window - self.informer.waiting(task_type) - len(batch)
+            # Window = CRs waiting for admission + ids leased by any bridge (ours in
+            # `batch` included); the claim script enforces the lease part atomically.
+            free = self.settings.bridge_window - self.informer.waiting(task_type)
+            room = free - len(batch)
             if room > 0:
-                fresh = await claim(self.redis, task_type, room, self.settings.lease_seconds)
+                fresh = await claim(
+                    self.redis, task_type, room, self.settings.lease_seconds, max_leased=free
+                )
                 await store.index_claimed(self.redis, task_type, fresh)
                 batch += fresh
             if not batch:

@@ -46,18 +46,29 @@ async def claim(
     n: int,
     lease_seconds: float,
     *,
+    max_leased: int | None = None,
     now: float | None = None,
 ) -> list[ClaimedTask]:
     """Move the `n` best queued ids of a type into its lease set, best first.
 
-    `now` overrides the server clock (tests only).
+    `max_leased` caps the type's lease set after the claim, counting every
+    bridge's leases (checked inside the script, so bridges cannot race past it):
+    N bridges then share one window instead of opening N. `now` overrides the
+    server clock (tests only).
     """
-    if n <= 0:
+    if n <= 0 or (max_leased is not None and max_leased <= 0):
         return []
     flat = await scripts.CLAIM(
         client,
         [keys.queue_key(task_type), keys.leases_key(task_type)],
-        [n, lease_seconds, keys.TASK_PREFIX, keys.USER_QUEUED_PREFIX, _now_arg(now)],
+        [
+            n,
+            lease_seconds,
+            keys.TASK_PREFIX,
+            keys.USER_QUEUED_PREFIX,
+            _now_arg(now),
+            "" if max_leased is None else max_leased,
+        ],
     )
     kind = str(task_type)
     rows = iter(flat)

@@ -119,7 +119,8 @@ return {'created', score}
 """
 )
 
-# KEYS: queue, leases. ARGV: n, lease seconds, task prefix, user-queued prefix, now.
+# KEYS: queue, leases. ARGV: n, lease seconds, task prefix, user-queued prefix, now,
+# max leased ('' = no cap; else at most that many leases of the type afterwards).
 # Returns a flat list, 5 per id taken off the queue: id, status, spec, user id,
 # created_at. Only the ids whose status is 'pending' were leased; the caller drops
 # the rest (a record that vanished or changed state while queued: nothing to run).
@@ -137,13 +138,16 @@ local function call_in_chunks(command, key, items)
     redis.call(command, key, unpack(items, first, math.min(first + 999, #items)))
   end
 end
+local n = tonumber(ARGV[1])
+if ARGV[6] ~= '' then n = math.min(n, tonumber(ARGV[6]) - redis.call('ZCARD', KEYS[2])) end
+if n <= 0 then return {} end
 local prefix = ARGV[3]
 local task = prefix .. '*->'
-local rows = redis.pcall('SORT', KEYS[1], 'BY', 'nosort', 'LIMIT', 0, ARGV[1],
+local rows = redis.pcall('SORT', KEYS[1], 'BY', 'nosort', 'LIMIT', 0, n,
   'GET', '#', 'GET', task .. 'status', 'GET', task .. 'spec', 'GET', task .. 'user_id',
   'GET', task .. 'created_at')
 if rows.err then
-  local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+  local ids = redis.call('ZRANGE', KEYS[1], 0, n - 1)
   rows = {}
   for i, id in ipairs(ids) do
     local rec = redis.call('HMGET', prefix .. id, 'status', 'spec', 'user_id', 'created_at')
