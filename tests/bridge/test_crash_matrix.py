@@ -25,6 +25,7 @@ from devskyy_operator.queue.claim import leased_ids
 from devskyy_operator.queue.scripts import disconnect
 from tests.bridge.proxy import TcpProxy, kubeconfig_via
 from tests.bridge.support import (
+    admit_all,
     all_bridged,
     assert_each_exactly_once,
     enqueue_many,
@@ -146,24 +147,13 @@ async def test_c_two_bridges_on_one_queue(
         running_bridge(cluster.kubeconfig, namespace, redis_url, tmp_path, extra) as two,
     ):
         # Admission is simulated: no operator runs, so the window is lifted step by step.
-        await eventually(lambda: _admit_all(kube, namespace, ids), timeout=60, what="200 CRs")
+        await eventually(lambda: admit_all(kube, namespace, ids), timeout=60, what="200 CRs")
         await eventually(lambda: _drained(aredis), timeout=15, what="queue and leases empty")
         created = one.created_total() + two.created_total()
         both_worked = one.created_total() > 0 and two.created_total() > 0
     await assert_each_exactly_once(kube, namespace, aredis, ids)
     assert created == 200  # no create counted twice: every 201 was a distinct task
     assert both_worked
-
-
-async def _admit_all(kube: KubeClient, namespace: str, ids: list[str]) -> bool:
-    """Mark every waiting CR Running (what the operator's admission would do)."""
-    found = await resources(kube, namespace)
-    for name, item in found.items():
-        if not (item.get("status") or {}).get("phase"):
-            await kube.patch(
-                tasks_path(namespace, name) + "/status", {"status": {"phase": "Running"}}
-            )
-    return set(found) >= set(ids)
 
 
 async def test_d_apiserver_unavailable_for_a_while(
@@ -207,11 +197,11 @@ async def test_e_redis_restarted_mid_claim(
         extra = {"DEVSKYY_BRIDGE_WINDOW": "25", **SHORT_LEASE}
         with running_bridge(cluster.kubeconfig, namespace, own_redis.url, tmp_path, extra):
             await eventually(lambda: resources(kube, namespace), what="first CRs")
-            await _admit_all(kube, namespace, ids)  # the bridge goes on claiming...
+            await admit_all(kube, namespace, ids)  # the bridge goes on claiming...
             await asyncio.to_thread(own_redis.restart)  # ...while Redis dies and returns
             await disconnect(client)  # its pooled connections died with the server
             client = connect(own_redis.url)
-            await eventually(lambda: _admit_all(kube, namespace, ids), timeout=45, what="CRs")
+            await eventually(lambda: admit_all(kube, namespace, ids), timeout=45, what="CRs")
             await eventually(lambda: _drained(client), timeout=15, what="queue and leases empty")
         await assert_each_exactly_once(kube, namespace, client, ids)
     finally:

@@ -20,7 +20,13 @@ from devskyy_operator.devcluster.launcher import LocalCluster
 from devskyy_operator.kube.client import KubeClient
 from devskyy_operator.queue import Redis
 from tests.bridge.proxy import TcpProxy, kubeconfig_via
-from tests.bridge.support import assert_each_exactly_once, enqueue_many, resources, running_bridge
+from tests.bridge.support import (
+    admit_all,
+    assert_each_exactly_once,
+    enqueue_many,
+    resources,
+    running_bridge,
+)
 from tests.support.tasks import tasks_path
 from tests.support.waiting import eventually
 
@@ -95,22 +101,11 @@ async def test_two_bridges_share_one_window(
             assert await aredis.zcard(LEASES) == WINDOW
             assert await aredis.zcard(keys.queue_key("diagnostic")) == len(ids) - WINDOW
             proxy.set_mode("forward")
-            await eventually(lambda: _admit_all(kube, namespace, ids), timeout=60, what="CRs")
+            await eventually(lambda: admit_all(kube, namespace, ids), timeout=60, what="CRs")
             await eventually(lambda: _released(aredis), timeout=10, what="leases released")
     finally:
         await proxy.close()
     await assert_each_exactly_once(kube, namespace, aredis, ids)
-
-
-async def _admit_all(kube: KubeClient, namespace: str, ids: list[str]) -> bool:
-    """Mark every waiting CR Running (what the operator's admission would do)."""
-    found = await resources(kube, namespace)
-    for name, item in found.items():
-        if not (item.get("status") or {}).get("phase"):
-            await kube.patch(
-                tasks_path(namespace, name) + "/status", {"status": {"phase": "Running"}}
-            )
-    return set(found) >= set(ids)
 
 
 async def _released(redis: Redis) -> bool:
