@@ -129,8 +129,8 @@ return {'created', score}
 # queue with one ZREMRANGEBYRANK, enter the lease set with one ZADD, and the
 # per-user queued sets lose them with one SREM per user. The queue score stays in
 # the task hash, where a reclaim finds it. SORT's GET needs read access to all
-# keys (ACL %R~*); a Redis user limited to key patterns gets the same rows from
-# ZRANGE and one HMGET per id instead.
+# keys (ACL %R~*) and SORT is in @dangerous: a Redis user refused it gets the same
+# rows from ZRANGE and one HMGET per id instead.
 CLAIM = r"""
 local function call_in_chunks(command, key, items)
   if #items <= 1000 then return redis.call(command, key, unpack(items)) end
@@ -159,16 +159,18 @@ end
 if #rows == 0 then return rows end
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, #rows / 5 - 1)
 local expiry = clock(ARGV[5]) + tonumber(ARGV[2])  -- a number: Redis formats it exactly
-local leases, by_user, n = {}, {}, 0
+local leases, by_user, width = {}, {}, 0
 for i = 1, #rows, 5 do
   local id, user = rows[i], rows[i + 3]
-  if rows[i + 1] == 'pending' then leases[n + 1], leases[n + 2], n = expiry, id, n + 2 end
+  if rows[i + 1] == 'pending' then
+    leases[width + 1], leases[width + 2], width = expiry, id, width + 2
+  end
   if user then  -- every id leaving the queue leaves its user's queued set
     local mine = by_user[user]
     if mine then mine[#mine + 1] = id else by_user[user] = {id} end
   end
 end
-if n > 0 then call_in_chunks('ZADD', KEYS[2], leases) end
+if width > 0 then call_in_chunks('ZADD', KEYS[2], leases) end
 for user, mine in pairs(by_user) do call_in_chunks('SREM', ARGV[4] .. user, mine) end
 return rows
 """
