@@ -13,8 +13,9 @@
 Each side drains its own queue (one task type each, same depth, same records).
 The sides take turns call by call, in a new random order each turn, and each call
 is timed on its own, so a slow moment of the shared machine (or a garbage
-collection another side's garbage triggers) hits every side alike; rates are tasks / summed
-call time, medians over ROUNDS. Starts its own redis-server; prints a table.
+collection another side's garbage triggers) hits every side alike; rates are
+tasks / summed call time, medians over ROUNDS. Starts its own redis-server;
+prints a table.
 Usage: .venv/bin/python bench/bench_claim.py
 """
 
