@@ -7,7 +7,17 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 log() { printf '[setup %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-apt_packages=(redis-server redis-tools bubblewrap util-linux ca-certificates)
+# The node of the local cluster: containerd + runc (Debian's: the kubelet's CRI
+# client supports containerd 1.6, no build needed), the CNI reference plugins
+# and iptables (the pod network and kube-proxy), iproute2 (the node's network
+# namespace and veth). Images: mmdebstrap bootstraps the local Python base from
+# Debian packages, buildah builds the Dockerfiles without a daemon; gcc and the
+# static libc build the pause binary.
+apt_packages=(
+  redis-server redis-tools bubblewrap util-linux iproute2 ca-certificates
+  containerd runc containernetworking-plugins iptables
+  mmdebstrap buildah gcc libc6-dev
+)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

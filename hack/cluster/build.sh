@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Build the local control plane (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler) and helm from Go modules into a cache outside the repository,
-# keyed by version. Idempotent: returns at once when every binary is present.
+# Build the local cluster from source into a cache outside the repository,
+# keyed by version: the control plane (etcd, kube-apiserver,
+# kube-controller-manager, kube-scheduler), the node (kubelet, kube-proxy, the
+# pause binary from the same k8s.io/kubernetes module), cluster DNS (CoreDNS),
+# the image registry (CNCF distribution), helm and promtool. Idempotent:
+# returns at once when every binary is present.
 #
 #   hack/cluster/build.sh            # build what is missing, print the bin dir
 #   DEVSKYY_CACHE=/path hack/cluster/build.sh
@@ -14,6 +17,8 @@ cache="${DEVSKYY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/devskyy}"
 k8s_bin="$cache/kubernetes-$K8S_VERSION/bin"
 etcd_bin="$cache/etcd-$ETCD_VERSION/bin"
 helm_bin="$cache/helm-$HELM_VERSION/bin"
+coredns_bin="$cache/coredns-$COREDNS_VERSION/bin"
+registry_bin="$cache/distribution-$DISTRIBUTION_VERSION/bin"
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
 
 log() { printf '[build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -46,9 +51,25 @@ k8s_ldflags() {
 
 flags="$(k8s_ldflags)"
 build_into "$etcd_bin" "$here/etcd" go.etcd.io/etcd/server/v3 etcd "-s -w"
-for cmd in kube-apiserver kube-scheduler kube-controller-manager; do
+for cmd in kube-apiserver kube-scheduler kube-controller-manager kubelet kube-proxy; do
   build_into "$k8s_bin" "$here/k8s" "k8s.io/kubernetes/cmd/$cmd" "$cmd" "$flags"
 done
+# The pod sandbox's pause process, from build/pause of the same module (its
+# Makefile's flags; TAG is the pause version this Kubernetes release ships).
+if [[ ! -x "$k8s_bin/pause" ]]; then
+  src="$(cd "$here/k8s" && go mod download -json "k8s.io/kubernetes@$K8S_VERSION" \
+    | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')/build/pause"
+  tag=$(sed -n 's/^TAG ?= //p' "$src/Makefile")
+  gcc -Os -Wall -Werror -static -DVERSION="v$tag-$K8S_VERSION" -o "$k8s_bin/.pause.tmp" "$src/linux/pause.c"
+  echo "$tag" >"$k8s_bin/pause.version"
+  mv "$k8s_bin/.pause.tmp" "$k8s_bin/pause"
+  log "pause: built v$tag from $src"
+else
+  log "pause: cached in $k8s_bin"
+fi
+build_into "$coredns_bin" "$here/coredns" . coredns "-s -w"
+build_into "$registry_bin" "$here/registry" . registry \
+  "-s -w -X github.com/distribution/distribution/v3/version.version=$DISTRIBUTION_VERSION"
 if [[ "${DEVSKYY_SKIP_HELM:-0}" != 1 ]]; then
   if [[ ! -x "$helm_bin/helm" ]]; then
     log "helm: go install helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
@@ -72,4 +93,4 @@ if [[ ! -x "$promtool_bin/promtool" ]]; then
 else
   log "promtool: cached in $promtool_bin"
 fi
-echo "$k8s_bin:$etcd_bin:$helm_bin:$promtool_bin"
+echo "$k8s_bin:$etcd_bin:$coredns_bin:$registry_bin:$helm_bin:$promtool_bin"
