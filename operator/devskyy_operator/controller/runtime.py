@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from devskyy_operator import keys
-from devskyy_operator.admission.loop import Admitter
+from devskyy_operator.controller.admission_loop import Admitter
 from devskyy_operator.controller.index import TaskIndex
 from devskyy_operator.controller.reconciler import TaskReconciler
 from devskyy_operator.crd import conditions as cond
