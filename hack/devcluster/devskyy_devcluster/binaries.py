@@ -1,4 +1,4 @@
-"""Where the control-plane binaries are, building them with hack/cluster/build.sh if needed."""
+"""Where the cluster's binaries are, building them with hack/cluster/build.sh if needed."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 BUILD_SCRIPT = REPO_ROOT / "hack" / "cluster" / "build.sh"
-REQUIRED = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+REQUIRED = (
+    "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
+    "kubelet", "kube-proxy", "pause", "coredns", "registry",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,11 @@ class Binaries:
     kube_apiserver: Path
     kube_controller_manager: Path
     kube_scheduler: Path
+    kubelet: Path
+    kube_proxy: Path
+    pause: Path
+    coredns: Path
+    registry: Path
     helm: Path | None
 
 
@@ -56,6 +64,8 @@ def ensure_binaries(build: bool = True) -> Binaries:
     search = [
         cache / f"kubernetes-{v['K8S_VERSION']}" / "bin",
         cache / f"etcd-{v['ETCD_VERSION']}" / "bin",
+        cache / f"coredns-{v['COREDNS_VERSION']}" / "bin",
+        cache / f"distribution-{v['DISTRIBUTION_VERSION']}" / "bin",
         cache / f"helm-{v['HELM_VERSION']}" / "bin",
     ]
     found = _lookup(search)
@@ -71,5 +81,10 @@ def ensure_binaries(build: bool = True) -> Binaries:
         kube_apiserver=found["kube-apiserver"],
         kube_controller_manager=found["kube-controller-manager"],
         kube_scheduler=found["kube-scheduler"],
+        kubelet=found["kubelet"],
+        kube_proxy=found["kube-proxy"],
+        pause=found["pause"],
+        coredns=found["coredns"],
+        registry=found["registry"],
         helm=helm,
     )

@@ -1,19 +1,21 @@
-"""Start and stop a real local control plane on free loopback ports.
+"""Start and stop a real local cluster: control plane and one real node.
 
-etcd -> kube-apiserver (token auth, RBAC, our CA, service-account keys) ->
-kube-controller-manager (job, garbage-collector, namespace, serviceaccount, ...)
--> kube-scheduler -> the node agent. Everything lives in one work directory and
-dies with the process that started it.
+etcd -> kube-apiserver (token auth, Node + RBAC authorization, our CA,
+service-account keys) -> kube-controller-manager (job, garbage-collector,
+namespace, serviceaccount, node-lifecycle, endpointslice, ...) ->
+kube-scheduler -> the node (node.py: containerd, kubelet, kube-proxy, CoreDNS,
+a registry, in namespaces of its own). With a node, the apiserver listens on
+the host end of the node's link (pods reach it through the `kubernetes`
+Service VIP); without one (`node=False`, for tests that only need the API), on
+a free loopback port. Everything lives in one work directory and dies with the
+process that started it.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
-import socket
 import ssl
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +24,12 @@ from types import TracebackType
 import httpx
 import yaml
 
+from devskyy_devcluster import node_config
 from devskyy_devcluster.binaries import Binaries, ensure_binaries
-from devskyy_devcluster.pki import ClusterPki, create_pki
+from devskyy_devcluster.images import ImageSet, ensure_images
+from devskyy_devcluster.node import Node
+from devskyy_devcluster.pki import APISERVER_KUBELET_CLIENT, COREDNS_USER, ClusterPki, create_pki
+from devskyy_devcluster.ports import free_port
 from devskyy_devcluster.processes import spawn, stop
 
 CONTROLLERS = ",".join(
@@ -40,16 +46,18 @@ CONTROLLERS = ",".join(
         "ttl-after-finished-controller",
         "pod-garbage-collector-controller",
         "persistentvolume-binder-controller",
+        # A real node: NotReady taints and evictions, Service endpoints for kube-proxy.
+        "node-lifecycle-controller",
+        "taint-eviction-controller",
+        "endpoints-controller",
+        "endpointslice-controller",
+        "endpointslice-mirroring-controller",
     ]
 )
-SERVICE_CIDR = "10.96.0.0/16"
+SERVICE_CIDR = node_config.SERVICE_CIDR
 NODE_NAME = "devskyy-local"
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["NODE_NAME", "SERVICE_CIDR", "LocalCluster", "free_port"]
 
 
 @dataclass
@@ -58,16 +66,30 @@ class LocalCluster:
 
     workdir: Path
     binaries: Binaries | None = None
-    node_agent: bool = True
+    node: bool = True
+    images: ImageSet | None = None
     node_name: str = NODE_NAME
     admin_token: str = field(default_factory=lambda: secrets.token_hex(16))
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    apiserver_host: str = "127.0.0.1"
     apiserver_port: int = 0
     pki: ClusterPki | None = None
+    the_node: Node | None = None
 
     @property
     def server(self) -> str:
-        return f"https://127.0.0.1:{self.apiserver_port}"
+        return f"https://{self.apiserver_host}:{self.apiserver_port}"
+
+    @property
+    def host_address(self) -> str:
+        """Where pods reach this host: the host end of the node's link.
+
+        Servers a test starts for pods (provider stand-ins, Redis) listen here;
+        it is an address of this machine only, on a link to our own namespace.
+        """
+        if self.the_node is None:
+            raise RuntimeError("a cluster without a node has no address for pods")
+        return self.the_node.addresses.host_ip
 
     @property
     def kubeconfig(self) -> Path:
@@ -81,15 +103,33 @@ class LocalCluster:
         self.workdir.mkdir(parents=True, exist_ok=True)
         bins = self.binaries or ensure_binaries()
         self.binaries = bins
-        self.pki = create_pki(self.workdir / "pki")
         deadline = time.monotonic() + timeout
         try:
+            extra_ips: list[str] = []
+            if self.node:
+                images = self.images or ensure_images(bins)
+                self.images = images
+                self.the_node = Node(
+                    root=self.workdir / "node", name=self.node_name, binaries=bins,
+                    sandbox_image=images.pause, logs=self.logs,
+                )  # fmt: skip
+                addresses = self.the_node.reserve()
+                self.apiserver_host = addresses.host_ip
+                self.apiserver_port = node_config.APISERVER_PORT
+                extra_ips.append(addresses.host_ip)
+            else:
+                self.apiserver_port = free_port()
+            self.pki = create_pki(self.workdir / "pki", extra_ips=extra_ips)
+            if self.the_node is not None:
+                self.the_node.prepare(self.pki)
             self._start_etcd(bins, deadline)
             self._start_apiserver(bins, deadline)
             self._write_kubeconfig()
+            if self.the_node is not None:
+                self._apply_node_objects()
             self._start_controllers(bins)
-            if self.node_agent:
-                self.start_node_agent()
+            if self.the_node is not None:
+                self.the_node.start()
                 self._await_node_ready(deadline)
         except BaseException:
             self.stop()
@@ -131,20 +171,18 @@ class LocalCluster:
         tokens = self.workdir / "tokens.csv"
         tokens.write_text(f'{self.admin_token},admin,admin-uid,"system:masters"\n')
         tokens.chmod(0o600)
-        self.apiserver_port = free_port()
         self.processes["kube-apiserver"] = spawn(
             [
                 bins.kube_apiserver,
+                *self._apiserver_node_flags(),
                 "--etcd-servers",
                 self._etcd_url,
                 "--secure-port",
                 str(self.apiserver_port),
                 "--bind-address",
-                "127.0.0.1",
+                self.apiserver_host,
                 "--advertise-address",
-                "127.0.0.1",
-                "--endpoint-reconciler-type",
-                "none",
+                self.apiserver_host,
                 "--tls-cert-file",
                 self.pki.serving_cert,
                 "--tls-private-key-file",
@@ -154,7 +192,7 @@ class LocalCluster:
                 "--token-auth-file",
                 tokens,
                 "--authorization-mode",
-                "RBAC",
+                "Node,RBAC" if self.node else "RBAC",
                 "--service-cluster-ip-range",
                 SERVICE_CIDR,
                 "--service-account-issuer",
@@ -247,26 +285,31 @@ class LocalCluster:
             self.logs / "kube-scheduler.log",
         )
 
-    def start_node_agent(self) -> None:
-        """Start (or restart) the node agent as its own process."""
-        old = self.processes.pop("node-agent", None)
-        if old is not None:
-            stop(old)
-        self.processes["node-agent"] = spawn(
-            [
-                sys.executable,
-                "-m",
-                "devskyy_devcluster.node_agent",
-                "--kubeconfig",
-                self.kubeconfig,
-                "--node-name",
-                self.node_name,
-                "--state-dir",
-                self.workdir / "node",
-            ],
-            self.logs / "node-agent.log",
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    def _apiserver_node_flags(self) -> list[str | Path]:
+        """With a node: endpoints for the `kubernetes` Service, the kubelet API for logs."""
+        if self.the_node is None or self.pki is None:
+            return ["--endpoint-reconciler-type", "none"]
+        return [
+            "--enable-admission-plugins", "NodeRestriction",
+            "--kubelet-client-certificate", self.pki.cert("apiserver-kubelet-client"),
+            "--kubelet-client-key", self.pki.key("apiserver-kubelet-client"),
+            "--kubelet-certificate-authority", self.pki.ca_cert,
+            "--kubelet-preferred-address-types", "InternalIP",
+        ]  # fmt: skip
+
+    def _apply_node_objects(self) -> None:
+        """RBAC for the apiserver -> kubelet calls and CoreDNS; the kube-dns Service."""
+        assert self.the_node is not None
+        objects = node_config.node_objects(
+            APISERVER_KUBELET_CLIENT, COREDNS_USER, self.the_node.addresses.node_ip
         )
+        headers = {"Authorization": f"Bearer {self.admin_token}"}
+        with httpx.Client(verify=self._ssl(), timeout=10.0, headers=headers) as client:
+            for collection, doc in objects:
+                response = client.post(f"{self.server}{collection}", json=doc)
+                if response.status_code not in (200, 201, 409):
+                    what = f"{doc['kind']} {doc['metadata']['name']}"
+                    raise RuntimeError(f"creating {what}: {response.status_code} {response.text}")
 
     # ----------------------------------------------------------------- waiting
 
@@ -291,7 +334,9 @@ class LocalCluster:
         assert self.pki is not None
         with httpx.Client(verify=self._ssl(), timeout=5.0) as client:
             while time.monotonic() < deadline:
-                self._check_alive("node-agent")
+                if self.the_node is not None and not self.the_node.alive():
+                    log = (self.logs / "node.log").read_text(errors="replace")[-3000:]
+                    raise RuntimeError(f"the node exited:\n{log}")
                 response = client.get(url, headers={"Authorization": f"Bearer {self.admin_token}"})
                 if response.status_code == 200:
                     conditions = response.json().get("status", {}).get("conditions", [])
@@ -313,7 +358,9 @@ class LocalCluster:
     # ----------------------------------------------------------------- teardown
 
     def stop(self) -> None:
-        """Stop in reverse order; the node agent kills its pods on SIGTERM."""
+        """The node first (its namespaces take every pod along), then the control plane."""
+        if self.the_node is not None:
+            self.the_node.stop()
         for name in reversed(list(self.processes)):
             stop(self.processes.pop(name))
 
