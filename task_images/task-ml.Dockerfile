@@ -12,11 +12,20 @@ FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 RUN python -m venv /opt/venv
+# The dependencies (and the build backend) first, in a layer of their own, read
+# from pyproject.toml: a code change then rebuilds only the project, in seconds.
+COPY pyproject.toml ./
+RUN python -c 'import tomllib; t = tomllib.load(open("pyproject.toml", "rb")); p = t["project"]; \
+print("\n".join(t["build-system"]["requires"] + p["dependencies"] + p["optional-dependencies"]["tasks-ml"]))' \
+    >/tmp/requirements.txt \
+ && /opt/venv/bin/pip install --no-compile -r /tmp/requirements.txt
 # Only what the wheel needs; .dockerignore keeps tests, caches and .venv out.
-COPY pyproject.toml README.md ./
+COPY README.md ./
 COPY operator/ operator/
 COPY agents/ agents/
-RUN /opt/venv/bin/pip install --no-compile ".[tasks-ml]"
+# The project alone into its own prefix: the runtime stage copies it as a small
+# layer of its own on top of the unchanged dependency layer.
+RUN /opt/venv/bin/pip install --no-compile --no-deps --no-build-isolation --prefix /opt/project ".[tasks-ml]"
 
 FROM ${PYTHON_IMAGE}
 # Bytecode is never written (read-only root); HOME and TMPDIR point at the
@@ -27,6 +36,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     HOME=/tmp \
     TMPDIR=/tmp
 COPY --from=builder /opt/venv /opt/venv
+COPY --from=builder /opt/project /opt/venv
 # Numeric uid/gid so runAsNonRoot can be verified by the kubelet.
 USER 10001:10001
 # Task pods are run-to-completion; the Job controller tracks them.

@@ -29,7 +29,12 @@ def test_dockerfile_contract(name: str) -> None:
     assert base is not None
     assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm@sha256:[0-9a-f]{64}", base.group(1))
     assert len(re.findall(r"^FROM ", text, re.M)) == 2  # builder + runtime
-    assert f'pip install --no-compile ".[{extra}]"' in text
+    # Dependencies (from pyproject.toml) in their own layer, then the project alone.
+    assert f'p["optional-dependencies"]["{extra}"]' in text
+    assert "pip install --no-compile -r /tmp/requirements.txt" in text
+    install = f'--no-deps --no-build-isolation --prefix /opt/project ".[{extra}]"'
+    assert f"pip install --no-compile {install}" in text
+    assert "COPY --from=builder /opt/project /opt/venv" in text
     assert re.search(r"^USER 10001:10001$", text, re.M)
     assert f'ENTRYPOINT ["/opt/venv/bin/{entrypoint}"]' in text  # exec form: no shell
     assert "PYTHONDONTWRITEBYTECODE=1" in text

@@ -271,7 +271,7 @@ def _ensure_images(bins: Binaries) -> ImageSet:
                 elif source is not None:
                     _build_dockerfile(Path(source), base_local, local)
                 _buildah(
-                    "push", "--quiet", "--tls-verify=false", local,
+                    "push", "--quiet", "--tls-verify=false", "--disable-compression", local,
                     f"docker://{registry}/{NAMESPACE}/{name}:{tag}",
                 )  # fmt: skip
                 _log(f"{name}:{tag} built and pushed in {time.monotonic() - start:.1f}s")
