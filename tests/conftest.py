@@ -10,6 +10,7 @@ import pytest
 import pytest_asyncio
 import redis
 
+from devskyy_devcluster.images import ImageSet, ensure_images
 from devskyy_devcluster.launcher import LocalCluster
 from devskyy_operator.kube.client import KubeClient, resource_path
 from tests.support.redis_server import RedisServer, running_redis
@@ -48,9 +49,22 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    """A real control plane (etcd, apiserver, controller-manager, scheduler, node agent)."""
-    with LocalCluster(tmp_path_factory.mktemp("cluster")) as running:
+def images() -> ImageSet:
+    """Our images, built from task_images/ and pushed to the local registry storage.
+
+    Content-tagged: seconds when nothing changed since the last run.
+    """
+    return ensure_images()
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory, images: ImageSet) -> Iterator[LocalCluster]:
+    """The suite's cluster: control plane and one real node (kubelet + containerd).
+
+    Shared by every test (a fresh namespace each); tests that must kill a
+    component start a private cluster (its node gets its own slot).
+    """
+    with LocalCluster(tmp_path_factory.mktemp("cluster"), images=images) as running:
         yield running
 
 

@@ -50,7 +50,9 @@ class FashnTryonAgent:
     async def run(self, task_id: str, task_input: TaskInput, ctx: RunContext) -> FashnTryonOutput:
         assert isinstance(task_input, FashnTryonInput)
         key = ctx.require("FASHN_API_KEY", "fashn_tryon tasks (FASHN)")
-        base = check_config_url(ctx.config.get("FASHN_API_BASE", DEFAULT_BASE), "FASHN_API_BASE")
+        base = check_config_url(
+            ctx.config.get("FASHN_API_BASE", DEFAULT_BASE), "FASHN_API_BASE", ctx.plain_http_hosts
+        )
         first_wait = float(ctx.config.get("FASHN_POLL_INTERVAL", "2"))
         payload = {
             "model_name": ctx.config.get("FASHN_MODEL", DEFAULT_MODEL),

@@ -15,7 +15,7 @@ import logging
 import random
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -273,11 +273,20 @@ async def fetch_user_url(
     return response.content, response.headers.get("Content-Type", "application/octet-stream")
 
 
-def check_config_url(url: str, name: str) -> str:
-    """A URL from operator config: https, or plain http to loopback (local dev and tests)."""
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def check_config_url(url: str, name: str, plain_http_hosts: Collection[str] = ()) -> str:
+    """A URL from operator config: https, or plain http to loopback or to a host the
+    operator listed in PLAIN_HTTP_HOSTS (a stand-in server on the node, in tests).
+
+    Operator config is trusted, so this is no SSRF guard (user URLs have that);
+    it keeps a typo from sending a provider key in clear text to the internet."""
     parts = httpx.URL(url)
     if parts.scheme == "https" and parts.host:
         return url.rstrip("/")
-    if parts.scheme == "http" and parts.host in ("localhost", "127.0.0.1", "::1"):
+    if parts.scheme == "http" and parts.host in (*LOOPBACK_HOSTS, *plain_http_hosts):
         return url.rstrip("/")
-    raise ProviderRequestRejected(f"{name} must be an https URL (http only for loopback)")
+    raise ProviderRequestRejected(
+        f"{name} must be an https URL (http only for loopback and PLAIN_HTTP_HOSTS)"
+    )

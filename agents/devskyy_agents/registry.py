@@ -61,6 +61,12 @@ class RunContext:
         """Seconds left before the deadline, or None without one."""
         return None if self.deadline is None else self.deadline - time.time()
 
+    @property
+    def plain_http_hosts(self) -> tuple[str, ...]:
+        """PLAIN_HTTP_HOSTS: hosts whose operator-configured URLs may be plain http."""
+        raw = self.config.get("PLAIN_HTTP_HOSTS", "")
+        return tuple(h.strip() for h in raw.split(",") if h.strip())
+
     def require(self, name: str, purpose: str) -> str:
         """A config value that must be set, else a permanent MissingCredentials."""
         value = self.config.get(name, "").strip()

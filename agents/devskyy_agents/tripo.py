@@ -142,7 +142,9 @@ class TripoAssetAgent:
     async def run(self, task_id: str, task_input: TaskInput, ctx: RunContext) -> Generate3DOutput:
         assert isinstance(task_input, Generate3DInput)
         key = ctx.require("TRIPO_API_KEY", "generate_3d tasks (Tripo3D)")
-        base = check_config_url(ctx.config.get("TRIPO_API_BASE", DEFAULT_BASE), "TRIPO_API_BASE")
+        base = check_config_url(
+            ctx.config.get("TRIPO_API_BASE", DEFAULT_BASE), "TRIPO_API_BASE", ctx.plain_http_hosts
+        )
         first_wait = float(ctx.config.get("TRIPO_POLL_INTERVAL", "2"))
         async with make_client(base, headers={"Authorization": f"Bearer {key}"}) as client:
             tripo = TripoClient(client, ctx.deadline)

@@ -31,7 +31,9 @@ class WordPress:
     """The few WordPress/WooCommerce calls the agents need."""
 
     def __init__(self, ctx: RunContext) -> None:
-        base = check_config_url(ctx.require("WORDPRESS_URL", "WordPress"), "WORDPRESS_URL")
+        base = check_config_url(
+            ctx.require("WORDPRESS_URL", "WordPress"), "WORDPRESS_URL", ctx.plain_http_hosts
+        )
         wp_auth = (
             ctx.require("WORDPRESS_USER", "WordPress media uploads"),
             ctx.require("WORDPRESS_APP_PASSWORD", "WordPress media uploads"),

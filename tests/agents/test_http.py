@@ -28,6 +28,7 @@ from devskyy_agents.http import (
     request,
     retry_after_seconds,
 )
+from devskyy_agents.registry import RunContext
 from tests.providers.base import Provider, Reply, Request, serving
 
 FAST = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05)
@@ -70,6 +71,20 @@ def test_config_urls_https_or_loopback_http() -> None:
     assert check_config_url("http://127.0.0.1:8080", "X") == "http://127.0.0.1:8080"
     with pytest.raises(ProviderRequestRejected):
         check_config_url("http://shop.example.com", "X")
+
+
+@pytest.mark.unit
+@pytest.mark.timeout(10)
+def test_config_urls_plain_http_only_to_the_listed_hosts() -> None:
+    node_host = "198.18.1.1"
+    ctx = RunContext(config={"PLAIN_HTTP_HOSTS": f" {node_host}, stub.internal "})
+    assert ctx.plain_http_hosts == (node_host, "stub.internal")
+    url = f"http://{node_host}:8080/v2/"
+    assert check_config_url(url, "X", ctx.plain_http_hosts) == url.rstrip("/")
+    with pytest.raises(ProviderRequestRejected, match="PLAIN_HTTP_HOSTS"):
+        check_config_url("http://198.18.1.9:8080", "X", ctx.plain_http_hosts)
+    with pytest.raises(ProviderRequestRejected):
+        check_config_url(url, "X")  # not listed: refused
 
 
 pytestmark = [pytest.mark.timeout(30)]

@@ -1,8 +1,8 @@
 """Every task type end to end: DevSkyyTask -> operator -> Job -> pod running `devskyy-task`.
 
 The pods run the real agents against the loopback providers (Tripo3D, FASHN,
-OpenAI chat completions, an aiosmtpd SMTP server) that this module starts; the
-node agent runs pods on the host network, so 127.0.0.1 URLs reach them. Provider
+OpenAI chat completions, an aiosmtpd SMTP server) that this module starts on
+the host end of the node's link (`cluster.host_address`), where pods reach them. Provider
 keys come from a real Secret and the base URLs from a real ConfigMap, both given
 to the pods by the operator's `envFrom` references; the ML types read and write
 hostPath PersistentVolumes bound to PVCs. One namespace, one set of providers and
@@ -42,7 +42,7 @@ from tests.providers.fashn_server import FashnServer
 from tests.providers.openai_server import OpenAIServer
 from tests.providers.smtp_server import Mailbox, smtp_server
 from tests.providers.tripo_server import TripoServer
-from tests.support.cluster import job_pods, log_dir
+from tests.support.cluster import job_pods, kubectl
 from tests.support.operator_process import OperatorProcess, running_operator
 from tests.support.providers_env import (
     FAST_POLLS,
@@ -51,6 +51,7 @@ from tests.support.providers_env import (
     openai_config,
     openai_secret,
     operator_task_env,
+    plain_http,
     put_config_map,
     put_secret,
     smtp_config,
@@ -144,11 +145,12 @@ async def world(
     namespace = await make_namespace(kube)
     try:
         async with AsyncExitStack() as stack:
-            tripo = stack.enter_context(serving(ScriptedTripo(api_key=TRIPO_KEY)))
-            fashn = stack.enter_context(serving(FashnServer()))
-            openai = stack.enter_context(serving(OpenAIServer()))
+            host = cluster.host_address
+            tripo = stack.enter_context(serving(ScriptedTripo(api_key=TRIPO_KEY), host))
+            fashn = stack.enter_context(serving(FashnServer(), host))
+            openai = stack.enter_context(serving(OpenAIServer(), host))
             mailbox = Mailbox(refuse={"bounce@example.com"})
-            smtp_host, smtp_port = stack.enter_context(smtp_server(mailbox))
+            smtp_host, smtp_port = stack.enter_context(smtp_server(mailbox, host))
             await put_secret(
                 kube, namespace, tripo_secret(tripo) | fashn_secret(fashn) | openai_secret(openai)
             )
@@ -159,6 +161,7 @@ async def world(
                 | fashn_config(fashn)
                 | openai_config(openai)
                 | smtp_config(smtp_host, smtp_port, SENDER)
+                | plain_http(host)
                 | FAST_POLLS
                 | {"LOG_LEVEL": "DEBUG"},
             )
@@ -220,14 +223,13 @@ async def dlq_record(client: redis.Redis[str], task_id: str) -> dict[str, Any]:
 
 
 async def pod_logs(kube: KubeClient, cluster: LocalCluster, namespace: str, job: str) -> str:
-    """The container log files the node agent wrote for the Job's pods."""
+    """The logs of the Job's pods, as `kubectl logs` reads them from the kubelet."""
     pods = await job_pods(kube, namespace, job)
     assert pods, f"no pods of {job}"
     texts = []
     for pod in pods:
-        path = log_dir(cluster) / f"{namespace}_{pod['metadata']['name']}_task.log"
-        assert path.exists(), f"no container log {path}"
-        texts.append(path.read_text(errors="replace"))
+        name = pod["metadata"]["name"]
+        texts.append(kubectl(cluster, "logs", "-n", namespace, name, "-c", "task").stdout)
     return "\n".join(texts)
 
 
@@ -301,9 +303,10 @@ async def test_generate_3d_without_tripo_key_fails_permanently_with_a_clear_erro
     namespace = await make_namespace(kube)
     client = redis_server.client()
     try:
-        with serving(TripoServer()) as tripo:
+        with serving(TripoServer(), cluster.host_address) as tripo:
             await put_secret(kube, namespace, {"OPENAI_API_KEY": "sk-unrelated-key-123456"})
-            await put_config_map(kube, namespace, tripo_config(tripo) | FAST_POLLS)
+            config = tripo_config(tripo) | plain_http(cluster.host_address) | FAST_POLLS
+            await put_config_map(kube, namespace, config)
             with running_operator(
                 cluster, namespace, redis_server.url, tmp_path, operator_task_env()
             ):

@@ -136,8 +136,8 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, provider: Provider) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, provider: Provider, host: str) -> None:
+        super().__init__((host, 0), _Handler)
         self.provider = provider
 
 
@@ -145,10 +145,14 @@ P = TypeVar("P", bound=Provider)
 
 
 @contextmanager
-def serving(provider: P) -> Iterator[P]:
-    """Run the provider on a free loopback port; stop it (and any hang) on exit."""
-    server = _Server(provider)
-    provider.url = f"http://127.0.0.1:{server.server_address[1]}"
+def serving(provider: P, host: str = "127.0.0.1") -> Iterator[P]:
+    """Run the provider on a free port; stop it (and any hang) on exit.
+
+    `host` is loopback for clients on this host; task pods reach the host at
+    the cluster's `host_address` (the host end of the node's link).
+    """
+    server = _Server(provider, host)
+    provider.url = f"http://{host}:{server.server_address[1]}"
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
     )

@@ -38,11 +38,11 @@ class Mailbox:
 
 
 @contextmanager
-def smtp_server(mailbox: Mailbox) -> Iterator[tuple[str, int]]:
-    port = free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+def smtp_server(mailbox: Mailbox, host: str = "127.0.0.1") -> Iterator[tuple[str, int]]:
+    port = free_port(host)
+    controller = Controller(mailbox, hostname=host, port=port)
     controller.start()
     try:
-        yield "127.0.0.1", port
+        yield host, port
     finally:
         controller.stop()

@@ -62,6 +62,7 @@ def operator_env(
 ) -> dict[str, str]:
     return {
         **os.environ,
+        **(cluster.images.operator_env() if cluster.images is not None else {}),
         "DEVSKYY_KUBECONFIG": str(cluster.kubeconfig),
         "DEVSKYY_NAMESPACE": namespace,
         "DEVSKYY_REDIS_URL": redis_url,

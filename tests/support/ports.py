@@ -1,11 +1,7 @@
-"""Free loopback ports for servers the tests start."""
+"""Free ports for servers the tests start (loopback unless a host is given)."""
 
 from __future__ import annotations
 
-import socket
+from devskyy_devcluster.ports import free_port
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["free_port"]

@@ -1,10 +1,12 @@
-"""Task pod configuration for the loopback providers: a real Secret and a real ConfigMap.
+"""Task pod configuration for the provider stand-ins: a real Secret and a real ConfigMap.
 
 The operator gives every task container `envFrom` the Secret named by
 DEVSKYY_TASK_SECRET_NAME and the ConfigMap named by DEVSKYY_TASK_CONFIG_MAP, so
-the provider keys travel by reference (never in a CR) and the loopback base URLs
-arrive as ordinary config. Pods share the host network, so 127.0.0.1 URLs reach
-the servers the test started.
+the provider keys travel by reference (never in a CR) and the base URLs arrive
+as ordinary config. Task pods reach the servers a test started at the cluster's
+`host_address` (the host end of the node's link), over plain http:
+`plain_http(host)` lists that host in PLAIN_HTTP_HOSTS, which the agents
+require for any non-loopback http URL from config.
 """
 
 from __future__ import annotations
@@ -45,6 +47,10 @@ def openai_secret(server: OpenAIServer) -> dict[str, str]:
 
 def openai_config(server: OpenAIServer) -> dict[str, str]:
     return {"OPENAI_BASE_URL": f"{server.url}/v1", "OPENAI_MAX_RETRIES": "0"}
+
+
+def plain_http(host: str) -> dict[str, str]:
+    return {"PLAIN_HTTP_HOSTS": host}
 
 
 def smtp_config(host: str, port: int, sender: str) -> dict[str, str]:

@@ -25,7 +25,10 @@ def load_webhooks(ctx: RunContext) -> dict[str, str]:
         raise ProviderRequestRejected("SOCIAL_WEBHOOKS is not a JSON object") from None
     if not isinstance(hooks, dict) or not all(isinstance(v, str) for v in hooks.values()):
         raise ProviderRequestRejected("SOCIAL_WEBHOOKS must map channel names to URLs")
-    return {str(k): check_config_url(v, f"SOCIAL_WEBHOOKS[{k}]") for k, v in hooks.items()}
+    return {
+        str(k): check_config_url(v, f"SOCIAL_WEBHOOKS[{k}]", ctx.plain_http_hosts)
+        for k, v in hooks.items()
+    }
 
 
 async def post_campaign(

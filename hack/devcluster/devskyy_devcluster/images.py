@@ -65,6 +65,10 @@ class ImageSet:
             "ml_prediction": ml,
         }
 
+    def operator_env(self) -> dict[str, str]:
+        """The operator's settings for these images (DEVSKYY_IMAGES__<TYPE>)."""
+        return {f"DEVSKYY_IMAGES__{kind.upper()}": ref for kind, ref in self.task_images().items()}
+
 
 def registry_storage() -> Path:
     """The registry's filesystem storage, shared by every cluster of this machine."""
