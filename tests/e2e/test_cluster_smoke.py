@@ -1,7 +1,8 @@
 """The local control plane is real: Jobs, retries, deadlines, pod failure policy.
 
 These tests exercise the real kube-controller-manager's Job controller against
-pods that the node agent really runs as processes.
+pods that the real node (kubelet + containerd + runc) runs from our images,
+pulled from the node's registry.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from devskyy_devcluster.images import ImageSet
 from devskyy_devcluster.launcher import LocalCluster
 from devskyy_operator.kube.client import KubeClient, resource_path
 from tests.support.cluster import (
@@ -36,10 +38,11 @@ RESTRICTED_CONTAINER: dict[str, Any] = {
 }
 
 
-def job(name: str, script: str, backoff_limit: int = 0, **spec: Any) -> dict[str, Any]:
+def job(name: str, script: str, image: str, backoff_limit: int = 0, **spec: Any) -> dict[str, Any]:
+    """A restricted Job running `sh -c script` in `image` (the local base has sh and python)."""
     container: dict[str, Any] = {
         "name": "task",
-        "image": "local/shell",
+        "image": image,
         "command": ["sh", "-c", script],
         "securityContext": RESTRICTED_CONTAINER,
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
@@ -123,14 +126,19 @@ async def test_crd_applied_with_kubectl_is_listed(cluster: LocalCluster) -> None
     kubectl(cluster, "delete", "crd", f"{plural}.smoke.devskyy.io")
 
 
-async def test_job_whose_pod_exits_zero_completes(kube: KubeClient, namespace: str) -> None:
-    done = await run_job(kube, namespace, job("ok", "echo hello; exit 0"))
+async def test_job_whose_pod_exits_zero_completes(
+    kube: KubeClient, namespace: str, images: ImageSet
+) -> None:
+    done = await run_job(kube, namespace, job("ok", "echo hello; exit 0", images.base))
     assert terminal_condition(done)["type"] == "Complete"
     assert done["status"]["succeeded"] == 1
 
 
-async def test_failing_pod_is_retried_up_to_backoff_limit(kube: KubeClient, namespace: str) -> None:
-    done = await run_job(kube, namespace, job("flaky", "exit 1", backoff_limit=2), timeout=150)
+async def test_failing_pod_is_retried_up_to_backoff_limit(
+    kube: KubeClient, namespace: str, images: ImageSet
+) -> None:
+    body = job("flaky", "exit 1", images.base, backoff_limit=2)
+    done = await run_job(kube, namespace, body, timeout=150)
     condition = terminal_condition(done)
     assert (condition["type"], condition["reason"]) == ("Failed", "BackoffLimitExceeded")
     pods = await job_pods(kube, namespace, "flaky")
@@ -140,11 +148,11 @@ async def test_failing_pod_is_retried_up_to_backoff_limit(kube: KubeClient, name
 
 
 async def test_deadline_exceeded_kills_the_process(
-    kube: KubeClient, namespace: str, cluster: LocalCluster
+    kube: KubeClient, namespace: str, images: ImageSet
 ) -> None:
     marker = f"/tmp/marker-{uuid.uuid4().hex}"
     script = f"echo started > /dev/termination-log; exec sleep 300 # {marker}"
-    body = job("slow", script, activeDeadlineSeconds=3)
+    body = job("slow", script, images.base, activeDeadlineSeconds=3)
     done = await run_job(kube, namespace, body)
     condition = terminal_condition(done)
     assert (condition["type"], condition["reason"]) == ("Failed", "DeadlineExceeded")
@@ -165,7 +173,9 @@ def _cmdline(proc: Path) -> str:
         return ""
 
 
-async def test_pod_failure_policy_fails_job_without_retry(kube: KubeClient, namespace: str) -> None:
+async def test_pod_failure_policy_fails_job_without_retry(
+    kube: KubeClient, namespace: str, images: ImageSet
+) -> None:
     policy = {
         "rules": [
             {
@@ -175,7 +185,7 @@ async def test_pod_failure_policy_fails_job_without_retry(kube: KubeClient, name
             {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
         ]
     }
-    body = job("permanent", "exit 42", backoff_limit=3, podFailurePolicy=policy)
+    body = job("permanent", "exit 42", images.base, backoff_limit=3, podFailurePolicy=policy)
     done = await run_job(kube, namespace, body)
     condition = terminal_condition(done)
     assert (condition["type"], condition["reason"]) == ("Failed", "PodFailurePolicy")
@@ -183,7 +193,7 @@ async def test_pod_failure_policy_fails_job_without_retry(kube: KubeClient, name
 
 
 async def test_termination_message_and_secret_env_reach_the_pod(
-    kube: KubeClient, namespace: str
+    kube: KubeClient, namespace: str, images: ImageSet
 ) -> None:
     secret = {
         "apiVersion": "v1",
@@ -195,6 +205,7 @@ async def test_termination_message_and_secret_env_reach_the_pod(
     body = job(
         "msg",
         'printf \'{"token":"%s","uid":"%s"}\' "$TOKEN" "$(id -u)" > /dev/termination-log',
+        images.base,
         container={
             "env": [
                 {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "TOKEN"}}}
