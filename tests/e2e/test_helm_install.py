@@ -1,10 +1,13 @@
 """The Helm chart, installed for real into the local control plane.
 
-`helm install` -> operator, bridge and API Deployments become Available with
-pods that the node agent runs as processes, each using its OWN ServiceAccount
-token (TokenRequest), so the chart's RBAC is what authorises them -> a task
-applied with kubectl and a task submitted through the API both complete ->
-`helm upgrade` with changed values rolls out and still works -> `helm
+`helm install` -> operator, bridge and API Deployments become Available: their
+containers run the control image (built from task_images/, pulled from the
+node's registry), each with its OWN ServiceAccount token and in-cluster config
+through the `kubernetes` Service VIP, exactly as a user's install, so the
+chart's RBAC is what authorises them; they reach Redis on the host end of the
+node's link -> a task applied with kubectl and a task submitted through the API
+(reached with `kubectl port-forward`) both complete in task pods of the task
+image -> `helm upgrade` with changed values rolls out and still works -> `helm
 uninstall` leaves nothing stuck and the namespace can be deleted.
 
 The session already applied the CRD (`devskyy_crd`), so the release installs
@@ -21,7 +24,7 @@ import re
 import subprocess
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,11 +32,11 @@ import pytest
 import yaml
 
 from devskyy_devcluster.binaries import REPO_ROOT, ensure_binaries
+from devskyy_devcluster.images import ImageSet
 from devskyy_devcluster.launcher import LocalCluster
 from devskyy_operator.kube.client import ApiError, KubeClient, resource_path
-from tests.support.cluster import kubectl, log_dir
-from tests.support.ports import free_port
-from tests.support.redis_server import RedisServer
+from tests.support.cluster import kubectl, pod_log, port_forward
+from tests.support.redis_server import RedisServer, running_redis
 from tests.support.tasks import diagnostic, get_task, tasks_path, wait_phase
 from tests.support.waiting import eventually
 
@@ -44,33 +47,10 @@ SMALL_VALUES = REPO_ROOT / "examples" / "values-small.yaml"
 RELEASE = "devskyy"
 FULLNAME = "devskyy-devskyy-task-operator"
 COMPONENTS = ("operator", "bridge", "api")
+API_SERVICE_PORT = 8000  # values.yaml: api.service.port
 API_TOKEN = "helm-e2e-" + uuid.uuid4().hex
 USER = "alice"
 FORBIDDEN = re.compile(r"\b403\b|forbidden", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Ports:
-    """Container ports: pods on the local node share one host network."""
-
-    operator_health: int
-    operator_metrics: int
-    bridge_health: int
-    bridge_metrics: int
-    api: int
-
-    @classmethod
-    def free(cls) -> Ports:
-        return cls(free_port(), free_port(), free_port(), free_port(), free_port())
-
-    def set_values(self) -> list[str]:
-        return [
-            f"operator.ports.health={self.operator_health}",
-            f"operator.ports.metrics={self.operator_metrics}",
-            f"bridge.ports.health={self.bridge_health}",
-            f"bridge.ports.metrics={self.bridge_metrics}",
-            f"api.containerPort={self.api}",
-        ]
 
 
 def helm(cluster: LocalCluster, *args: str, timeout: float = 240) -> str:
@@ -91,16 +71,33 @@ def sets(*items: str) -> list[str]:
     return [arg for item in items for arg in ("--set", item)]
 
 
+def image_values(images: ImageSet) -> list[str]:
+    """Our images, as a user sets theirs: repository and tag per image."""
+    values = []
+    refs = {"controlImage": images.control} | {
+        f"taskTypes.{kind}.image": ref for kind, ref in images.task_images().items()
+    }
+    for key, ref in refs.items():
+        repository, tag = ref.rsplit(":", 1)
+        values += [f"{key}.repository={repository}", f"{key}.tag={tag}"]
+    return values
+
+
 def diagnose(cluster: LocalCluster, namespace: str) -> str:
-    """Pods, events and the tail of every pod log of the namespace."""
+    """Pods, events and the tail of every container log of the namespace."""
     parts = [
         kubectl(
             cluster, "get", "all,devskyytasks", "-n", namespace, "-o", "wide", check=False
         ).stdout,
         kubectl(cluster, "get", "events", "-n", namespace, check=False).stdout[-3000:],
     ]
-    for path in sorted(log_dir(cluster).glob(f"{namespace}_*.log")):
-        parts.append(f"--- {path.name}\n{path.read_text(errors='replace')[-1500:]}")
+    names = kubectl(cluster, "get", "pods", "-n", namespace, "-o", "name", check=False).stdout
+    for name in names.split():
+        log = kubectl(
+            cluster, "logs", "-n", namespace, name, "--all-containers", "--tail", "30",
+            check=False,
+        ).stdout  # fmt: skip
+        parts.append(f"--- {name}\n{log[-1500:]}")
     return "\n".join(parts)
 
 
@@ -172,28 +169,25 @@ async def check_own_identities(cluster: LocalCluster, kube: KubeClient, namespac
             assert projected == [], "the API must not get Kubernetes credentials"
             continue
         assert len(projected) == 1, projected
-        token_file = (
-            cluster.workdir / "node" / "pods" / pod["metadata"]["uid"] / "volumes"
-            / projected[0]["name"] / "token"
-        )  # fmt: skip
-        claims = jwt_claims(token_file.read_text())
+        token = kubectl(
+            cluster, "exec", "-n", namespace, pod["metadata"]["name"], "-c", component, "--",
+            "cat", "/var/run/secrets/kubernetes.io/serviceaccount/token",
+        ).stdout  # fmt: skip
+        claims = jwt_claims(token)
         assert claims["sub"] == f"system:serviceaccount:{namespace}:{account}"
         assert claims["kubernetes.io"]["pod"]["name"] == pod["metadata"]["name"]
 
 
-def assert_no_forbidden(cluster: LocalCluster, namespace: str) -> None:
+async def assert_no_forbidden(cluster: LocalCluster, kube: KubeClient, namespace: str) -> None:
     """The chart's RBAC covers every call the operator and bridge make."""
-    logs = [
-        p
-        for c in ("operator", "bridge")
-        for p in log_dir(cluster).glob(f"{namespace}_{FULLNAME}-{c}-*_{c}.log")
-    ]
-    assert len(logs) >= 2, sorted(p.name for p in log_dir(cluster).glob(f"{namespace}_*"))
-    for path in logs:
-        denied = [
-            line for line in path.read_text(errors="replace").splitlines() if FORBIDDEN.search(line)
-        ]
-        assert denied == [], f"{path.name}: {denied[:5]}"
+    pods = [p for p in await release_pods(kube, namespace) if component_of(p) != "api"]
+    assert len(pods) >= 2, [p["metadata"]["name"] for p in pods]
+    for pod in pods:
+        name, component = pod["metadata"]["name"], component_of(pod)
+        log = pod_log(cluster, namespace, name, component)
+        assert log, f"no log of {name}"
+        denied = [line for line in log.splitlines() if FORBIDDEN.search(line)]
+        assert denied == [], f"{name}: {denied[:5]}"
 
 
 def assert_no_restarts(cluster: LocalCluster, namespace: str, pods: list[dict[str, Any]]) -> None:
@@ -219,7 +213,12 @@ async def run_kubectl_task(
     assert task["status"]["phase"] == "Succeeded", (task["status"], diagnose(cluster, namespace))
 
 
-async def run_api_task(cluster: LocalCluster, kube: KubeClient, namespace: str, port: int) -> str:
+async def run_api_task(cluster: LocalCluster, kube: KubeClient, namespace: str) -> str:
+    with port_forward(cluster, namespace, f"svc/{FULLNAME}-api", API_SERVICE_PORT) as port:
+        return await _run_api_task(cluster, kube, namespace, port)
+
+
+async def _run_api_task(cluster: LocalCluster, kube: KubeClient, namespace: str, port: int) -> str:
     headers = {"Authorization": f"Bearer {API_TOKEN}"}
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as api:
         response = await api.post(
@@ -291,12 +290,20 @@ def release_namespace(cluster: LocalCluster) -> Iterator[str]:
         kubectl(cluster, "delete", "namespace", name, "--wait=false", check=False)
 
 
+@pytest.fixture
+def pod_redis(cluster: LocalCluster, tmp_path: Path) -> Iterator[RedisServer]:
+    """A private redis-server that the release's pods reach at the cluster's host address."""
+    with running_redis(tmp_path / "redis", also_on=(cluster.host_address,)) as server:
+        yield server
+
+
 async def test_helm_install_upgrade_uninstall(
     cluster: LocalCluster,
     kube: KubeClient,
     devskyy_crd: str,
-    own_redis: RedisServer,
+    pod_redis: RedisServer,
     release_namespace: str,
+    images: ImageSet,
 ) -> None:
     ns = release_namespace
     crd = await kube.get(
@@ -307,17 +314,16 @@ async def test_helm_install_upgrade_uninstall(
 
     digest = hashlib.sha256(API_TOKEN.encode()).hexdigest()
     secrets = manifest(
-        secret("devskyy-redis", {"redis-url": own_redis.url}),
+        secret("devskyy-redis", {"redis-url": pod_redis.url_at(cluster.host_address)}),
         secret("devskyy-api-tokens", {"api-tokens": f"{USER}:{digest}"}),
         secret("devskyy-task-secrets", {"OPENAI_API_KEY": "sk-not-used-by-diagnostic"}),
     )
     kubectl(cluster, "apply", "-n", ns, "-f", "-", input_text=secrets)
 
     # ---------------------------------------------------------------- install
-    ports = Ports.free()
     helm(
         cluster, "install", RELEASE, str(CHART), "-n", ns, "-f", str(SMALL_VALUES),
-        *sets("crds.install=false", "networkPolicy.enabled=false", *ports.set_values()),
+        *sets("crds.install=false", "networkPolicy.enabled=false", *image_values(images)),
         "--wait", "--timeout", "180s",
     )  # fmt: skip
     await wait_available(kube, ns)
@@ -329,8 +335,8 @@ async def test_helm_install_upgrade_uninstall(
 
     await run_kubectl_task(cluster, kube, ns, "helm-kubectl-1")
     assert_no_restarts(cluster, ns, await release_pods(kube, ns))
-    await run_api_task(cluster, kube, ns, ports.api)
-    assert_no_forbidden(cluster, ns)
+    await run_api_task(cluster, kube, ns)
+    await assert_no_forbidden(cluster, kube, ns)
 
     # ---------------------------------------------------------------- upgrade
     before = {p["metadata"]["name"] for p in await release_pods(kube, ns)}
@@ -342,14 +348,9 @@ async def test_helm_install_upgrade_uninstall(
         ]["generation"]
         for c in COMPONENTS
     }
-    # Bridge and API roll surge-first, so on one shared host network the new
-    # pods need ports of their own; the operator (Recreate) keeps its ports.
-    new = Ports.free()
-    new = Ports(ports.operator_health, ports.operator_metrics, new.bridge_health,
-                new.bridge_metrics, new.api)  # fmt: skip
     helm(
         cluster, "upgrade", RELEASE, str(CHART), "-n", ns, "--reuse-values",
-        *sets("taskTypes.diagnostic.concurrency=2", "settings.bridgeWindow=5", *new.set_values()),
+        *sets("taskTypes.diagnostic.concurrency=2", "settings.bridgeWindow=5"),
         "--wait", "--timeout", "180s",
     )  # fmt: skip
     await wait_available(kube, ns, generation_after=min(generations.values()))
@@ -370,13 +371,15 @@ async def test_helm_install_upgrade_uninstall(
     assert [r["status"] for r in json.loads(history)] == ["superseded", "deployed"]
     await check_own_identities(cluster, kube, ns)
     await run_kubectl_task(cluster, kube, ns, "helm-kubectl-2")
-    await run_api_task(cluster, kube, ns, new.api)
+    await run_api_task(cluster, kube, ns)
     assert_no_restarts(cluster, ns, await release_pods(kube, ns))
-    assert_no_forbidden(cluster, ns)
+    await assert_no_forbidden(cluster, kube, ns)
 
     # ---------------------------------------------------------------- uninstall
     helm(cluster, "uninstall", RELEASE, "-n", ns, "--wait", "--timeout", "120s")
-    for kind in ("deployments", "replicasets", "pods", "services", "serviceaccounts",
+    # Pods are not release resources: the garbage collector deletes them with
+    # their ReplicaSets and the kubelet stops them gracefully (awaited below).
+    for kind in ("deployments", "replicasets", "services", "serviceaccounts",
                  "roles", "rolebindings", "configmaps"):  # fmt: skip
         left = kubectl(
             cluster, "get", kind, "-n", ns, "-l", f"app.kubernetes.io/instance={RELEASE}", "-o",
@@ -384,10 +387,10 @@ async def test_helm_install_upgrade_uninstall(
         ).stdout.split()  # fmt: skip
         assert left == [], (kind, left)
 
-    async def release_processes_gone() -> bool:
+    async def release_pods_gone() -> bool:
         return await release_pods(kube, ns) == []
 
-    await eventually(release_processes_gone, timeout=60, what="release pods gone")
+    await eventually(release_pods_gone, timeout=90, interval=0.5, what="release pods gone")
     tasks = await kube.list(tasks_path(ns))
     assert len(tasks) == 4
     for task in tasks:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from devskyy_devcluster.launcher import LocalCluster
@@ -72,5 +74,28 @@ async def job_pods(kube: KubeClient, namespace: str, job_name: str) -> list[dict
     )
 
 
-def log_dir(cluster: LocalCluster) -> Path:
-    return cluster.workdir / "node" / "logs"
+def pod_log(cluster: LocalCluster, namespace: str, pod: str, container: str | None = None) -> str:
+    """`kubectl logs`: the kubelet serves the container's log through the apiserver."""
+    args = ["logs", "-n", namespace, pod, *(["-c", container] if container else [])]
+    return kubectl(cluster, *args, check=False).stdout
+
+
+@contextmanager
+def port_forward(cluster: LocalCluster, namespace: str, target: str, port: int) -> Iterator[int]:
+    """`kubectl port-forward target :port` (through the kubelet); yields the local port."""
+    process = subprocess.Popen(
+        [kubectl_binary(), "--kubeconfig", str(cluster.kubeconfig), "port-forward",
+         "-n", namespace, target, f":{port}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()  # "Forwarding from 127.0.0.1:NNNNN -> port"
+        found = re.search(r"127\.0\.0\.1:(\d+)", line)
+        if found is None:
+            process.kill()
+            raise AssertionError(f"port-forward {target}: {line}{process.communicate()[1]}")
+        yield int(found.group(1))
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)  # reaps it and closes both pipes

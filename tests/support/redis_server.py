@@ -1,7 +1,14 @@
-"""A real redis-server (Debian package) on a free loopback port."""
+"""A real redis-server (Debian package) on a free loopback port.
+
+`also_on` adds addresses to listen on: the cluster's `host_address`, for pods
+(in-cluster components of the Helm test) that reach Redis on the host. Such a
+server requires a password, as Redis' protected mode does for any non-loopback
+client (and as a real deployment would).
+"""
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import subprocess
 import time
@@ -21,10 +28,16 @@ class RedisServer:
     directory: Path
     process: subprocess.Popen[bytes]
     appendonly: bool
+    also_on: tuple[str, ...] = ()
+    password: str = ""
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return self.url_at("127.0.0.1")
+
+    def url_at(self, host: str) -> str:
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}{host}:{self.port}/0"
 
     def client(self) -> redis.Redis[str]:
         return redis.Redis.from_url(self.url, decode_responses=True)
@@ -42,18 +55,22 @@ class RedisServer:
     def restart(self) -> None:
         """Stop (SIGKILL) and start again on the same port and data directory."""
         self.kill()
-        self.process = _spawn(self.port, self.directory, self.appendonly)
-        _await_ping(self.port, self.process)
+        self.process = _spawn(
+            self.port, self.directory, self.appendonly, self.also_on, self.password
+        )
+        _await_ping(self.port, self.process, self.password)
 
 
-def _spawn(port: int, directory: Path, appendonly: bool) -> subprocess.Popen[bytes]:
+def _spawn(
+    port: int, directory: Path, appendonly: bool, also_on: tuple[str, ...] = (), password: str = ""
+) -> subprocess.Popen[bytes]:
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
     args = [
         binary,
         "--port",
         str(port),
         "--bind",
-        "127.0.0.1",
+        " ".join(("127.0.0.1", *also_on)),
         "--dir",
         str(directory),
         "--save",
@@ -68,12 +85,15 @@ def _spawn(port: int, directory: Path, appendonly: bool) -> subprocess.Popen[byt
         "yes",
         "--loglevel",
         "warning",
+        *(["--requirepass", password] if password else []),
     ]
     return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _await_ping(port: int, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    client = redis.Redis(host="127.0.0.1", port=port)
+def _await_ping(
+    port: int, process: subprocess.Popen[bytes], password: str = "", timeout: float = 20.0
+) -> None:
+    client = redis.Redis(host="127.0.0.1", port=port, password=password or None)
     deadline = time.monotonic() + timeout
     try:
         while True:
@@ -91,14 +111,17 @@ def _await_ping(port: int, process: subprocess.Popen[bytes], timeout: float = 20
 
 
 @contextmanager
-def running_redis(directory: Path, appendonly: bool = True) -> Iterator[RedisServer]:
+def running_redis(
+    directory: Path, appendonly: bool = True, also_on: tuple[str, ...] = ()
+) -> Iterator[RedisServer]:
     """Start redis-server; always stop it, even when the test fails."""
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    process = _spawn(port, directory, appendonly)
-    server = RedisServer(port=port, directory=directory, process=process, appendonly=appendonly)
+    password = secrets.token_hex(16) if also_on else ""
+    process = _spawn(port, directory, appendonly, also_on, password)
+    server = RedisServer(port, directory, process, appendonly, also_on, password)
     try:
-        _await_ping(port, process)
+        _await_ping(port, process, password)
         yield server
     finally:
         server.kill()
