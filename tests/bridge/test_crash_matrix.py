@@ -43,7 +43,7 @@ BIG_WINDOW = {"DEVSKYY_BRIDGE_WINDOW": "500"}
 
 
 async def proxy_to(cluster: LocalCluster) -> TcpProxy:
-    return await TcpProxy(cluster.apiserver_port).start()
+    return await TcpProxy(cluster.apiserver_port, cluster.apiserver_host).start()
 
 
 async def converge(

@@ -73,7 +73,7 @@ async def test_two_bridges_share_one_window(
     server refusing connections every create fails, so each bridge keeps its
     claims and, cycle after cycle, asks for what its window has left: alone, each
     would fill a window of its own; together they hold one."""
-    proxy = await TcpProxy(cluster.apiserver_port).start()
+    proxy = await TcpProxy(cluster.apiserver_port, cluster.apiserver_host).start()
     try:
         config = kubeconfig_via(cluster.kubeconfig, proxy.port, tmp_path)
         extra = {"DEVSKYY_BRIDGE_WINDOW": str(WINDOW)}
