@@ -2,7 +2,8 @@
 same CRs with the same KubeClient against the same API server, in one run; plus
 the bridge's Redis bookkeeping per task vs a plain Lua claim.
 
-Starts its own LocalCluster (no node agent: creates only) and redis-server.
+Starts its own LocalCluster (control plane only, `node=False`: no pod ever runs
+here, the bridge only creates DevSkyyTasks) and redis-server.
 Usage: .venv/bin/python bench/bench_bridge.py [tasks]
 """
 
@@ -150,7 +151,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         with (
-            LocalCluster(work / "cluster", node_agent=False) as cluster,
+            LocalCluster(work / "cluster", node=False) as cluster,
             running_redis(work / "redis", appendonly=False) as server,
         ):
             kubectl(cluster, "apply", "--server-side", "-f", str(CRD_FILE))

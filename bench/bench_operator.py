@@ -5,8 +5,10 @@ client and the same concurrency: creating the same number of Jobs directly.
 The ratio says how much of the raw Job-create rate the operator keeps while it
 also validates, writes Redis records, patches status and posts events.
 
-Starts its own control plane (no node agent: pods need not run to measure
-admission), redis-server and operator process. Usage:
+Starts its own control plane without a node (`node=False`): admission ends at
+the Job, and 2 x 500 pods starting on the real node would compete for the same
+cores as the operator and the apiserver being measured. Also redis-server and
+the operator process. Usage:
     .venv/bin/python bench/bench_operator.py [--tasks 500]
 """
 
@@ -158,7 +160,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-operator-") as tmp:
         root = Path(args.keep) if args.keep else Path(tmp)
         with (
-            LocalCluster(root / "cluster", node_agent=False) as cluster,
+            LocalCluster(root / "cluster", node=False) as cluster,
             running_redis(root / "redis") as redis,
         ):
             subprocess.run(

@@ -14,7 +14,7 @@ log() { printf '[setup %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 # Debian packages, buildah builds the Dockerfiles without a daemon; gcc and the
 # static libc build the pause binary.
 apt_packages=(
-  redis-server redis-tools bubblewrap util-linux iproute2 ca-certificates
+  redis-server redis-tools util-linux iproute2 ca-certificates
   containerd runc containernetworking-plugins iptables
   mmdebstrap buildah gcc libc6-dev
 )

@@ -2,7 +2,7 @@
 
 Each test gets its own namespace (Pod Security "restricted" enforced, so every
 Job the operator builds must pass it) and its own operator process. Task pods
-run `devskyy-task` for real on the node agent.
+run `devskyy-task` for real on the node (kubelet + containerd, the task image).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Persistent volumes for task pods: a hostPath PV pre-bound to a PVC, as a local provisioner does.
 
 The cluster runs the PV binder controller, so a PV whose `claimRef` names the
-claim and a PVC whose `volumeName` names the PV become `Bound`; the node agent
-then maps the claim to the PV's hostPath. The host directory is world-writable,
+claim and a PVC whose `volumeName` names the PV become `Bound`; the kubelet
+then mounts the PV's hostPath into the pod. The host directory is world-writable,
 like a freshly formatted volume, because task pods run as uid 10001.
 """
 

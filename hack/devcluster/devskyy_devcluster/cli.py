@@ -97,14 +97,15 @@ Look around (in another terminal):
   curl -s http://127.0.0.1:{stack.ports["operator-metrics"]}/metrics | grep ^worker_
   .venv/bin/devskyy --api-url {stack.api_url} --token {stack.api_token} queues
 Logs: {stack.logs}/ (operator, bridge, api)
-      {stack.cluster.workdir}/node/logs/ (task pods)
+      kubectl logs -n {NAMESPACE} job/sample-ml-training (task pods; the node's own
+      daemons log to {stack.cluster.logs}/)
 Stop: Ctrl-C here (everything started is stopped).
 """
 
 
 def up(args: argparse.Namespace) -> int:
     workdir = Path(args.workdir).resolve()
-    say(f"starting the local stack in {workdir} (first run builds binaries: ~20 min)")
+    say(f"starting the local stack in {workdir} (first run builds binaries and images: ~25 min)")
     stack = LocalStack(workdir)
     stop = False
 

@@ -1,9 +1,11 @@
 """The whole system on one machine: cluster, Redis, storage, operator, bridge, API.
 
 Everything is a real process started here and stopped with the stack: the
-control plane and node agent (launcher), redis-server, and the three control
-components run exactly as their Deployments would run them (same console
-scripts, same settings), talking to the apiserver through the kubeconfig.
+cluster with its node (launcher; task pods run our images there), redis-server,
+and the three control components, run on this host exactly as their
+Deployments would run them (same console scripts, same settings), talking to
+the apiserver through the kubeconfig. (The Helm install test runs them as
+containers from the control image instead.)
 """
 
 from __future__ import annotations
@@ -175,8 +177,10 @@ class LocalStack:
         import hashlib
 
         digest = hashlib.sha256(self.api_token.encode()).hexdigest()
+        images = self.cluster.images.operator_env() if self.cluster.images else {}
         return {
             **os.environ,
+            **images,
             "PYTHONUNBUFFERED": "1",
             "DEVSKYY_KUBECONFIG": str(self.cluster.kubeconfig),
             "DEVSKYY_NAMESPACE": NAMESPACE,
