@@ -100,15 +100,18 @@ class LocalCluster:
         return self.workdir / "logs"
 
     def start(self, timeout: float = 120.0) -> LocalCluster:
+        """Start everything; `timeout` counts from when binaries and images are there."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         bins = self.binaries or ensure_binaries()
         self.binaries = bins
+        if self.node and self.images is None:
+            self.images = ensure_images(bins)
         deadline = time.monotonic() + timeout
         try:
             extra_ips: list[str] = []
             if self.node:
-                images = self.images or ensure_images(bins)
-                self.images = images
+                assert self.images is not None
+                images = self.images
                 self.the_node = Node(
                     root=self.workdir / "node", name=self.node_name, binaries=bins,
                     sandbox_image=images.pause, logs=self.logs,
