@@ -220,6 +220,15 @@ def _base() -> str:
     ).stdout.strip()
 
 
+def _forget_older(repository: str, keep: str) -> None:
+    """Untag the previous builds of `repository` in buildah's store (the registry
+    keeps them); the layers the current build shares stay, so does the cache."""
+    listed = _buildah("images", "--format", "{{.Name}}:{{.Tag}}", repository)
+    old = [ref for ref in listed.split() if ref != f"{repository}:{keep}"]
+    if old:
+        subprocess.run(["buildah", "rmi", *old], capture_output=True, check=False)
+
+
 def _build_pause(bins: Binaries, local: str) -> None:
     ctr = _buildah("from", "--quiet", "scratch")
     try:
@@ -279,6 +288,8 @@ def _ensure_images(bins: Binaries) -> ImageSet:
                     f"docker://{registry}/{NAMESPACE}/{name}:{tag}",
                 )  # fmt: skip
                 _log(f"{name}:{tag} built and pushed in {time.monotonic() - start:.1f}s")
+                if name != "python-base":
+                    _forget_older(f"localhost/{NAMESPACE}/{name}", tag)
     refs = {n: f"{REGISTRY_HOST}/{NAMESPACE}/{n}:{t}" for n, (t, _) in plan.items()}
     return ImageSet(
         pause=refs["pause"],
