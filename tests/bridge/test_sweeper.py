@@ -24,6 +24,7 @@ from devskyy_operator.redisq.claim import ClaimedTask
 from devskyy_operator.redisq.task_store import mark_completed, mark_processing
 from devskyy_operator.settings import Settings
 from tests.bridge.support import diagnostic_spec
+from tests.support.lifetimes import FINISH
 from tests.support.tasks import tasks_path
 from tests.support.waiting import eventually
 
@@ -117,7 +118,7 @@ async def test_finished_tasks_leave_the_index_and_stale_leases_are_reclaimed(
     sweeper: Sweeper, kube: KubeClient, namespace: str, aredis: Redis
 ) -> None:
     done = await bridged_task(kube, namespace, aredis)
-    await mark_completed(aredis, done.task_id, "{}", "2026-01-05T12:00:00Z")
+    await mark_completed(aredis, done.task_id, "{}", "2026-01-05T12:00:00Z", **FINISH)
     stale = await claimed_task(aredis, lease=0.001)
     reports = []
 

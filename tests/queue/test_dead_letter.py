@@ -15,6 +15,7 @@ from devskyy_operator.deadletter.store import (
 from devskyy_operator.redisq import DeadLetterChanged, Redis, TaskNotFound, claim, enqueue, get_task
 from devskyy_operator.redisq.task_store import mark_failed
 from tests.queue.conftest import diagnostic_spec
+from tests.support.lifetimes import FINISH
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
@@ -61,7 +62,7 @@ async def test_list_and_show(aredis: Redis) -> None:
 async def test_retry_requeues_under_a_new_id_with_history(aredis: Redis) -> None:
     task_id = (await enqueue(aredis, diagnostic_spec(priority=250, exit_code=3))).task_id
     await claim(aredis, "diagnostic", 1, 30)
-    await mark_failed(aredis, task_id, "exit code 3", completed_at="t")
+    await mark_failed(aredis, task_id, "exit code 3", completed_at="t", **FINISH)
     await dead_letter(aredis, task_id, 1.0, "alice")
 
     retried = await retry_dead_letter(aredis, task_id)
@@ -83,7 +84,7 @@ async def test_retry_requeues_under_a_new_id_with_history(aredis: Redis) -> None
 
     # The retry fails again: the next retry is -r2 and carries both failures.
     await claim(aredis, "diagnostic", 1, 30)
-    await mark_failed(aredis, retried.task_id, "again", completed_at="t")
+    await mark_failed(aredis, retried.task_id, "again", completed_at="t", **FINISH)
     await dead_letter(aredis, retried.task_id, 2.0, "alice")
     second = await retry_dead_letter(aredis, retried.task_id)
     assert second.task_id == f"{task_id}-r2"

@@ -50,4 +50,5 @@ async def record_invalid(
         redis, task.task_id, error, error_type=REASON_INVALID_SPEC, completed_at=failed_at,
         reason=REASON_INVALID_SPEC, attempts=0,
         record_ttl_seconds=settings.task_record_ttl_seconds,
+        throughput_window_seconds=settings.throughput_window_seconds,
     )  # fmt: skip

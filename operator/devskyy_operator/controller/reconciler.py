@@ -219,6 +219,7 @@ class TaskReconciler:
             await task_store.mark_completed(
                 self.redis, task.name, json.dumps(result, separators=(",", ":")),
                 utc_iso(completed), record_ttl_seconds=self.settings.task_record_ttl_seconds,
+                throughput_window_seconds=self.settings.throughput_window_seconds,
             )  # fmt: skip
         else:
             await self.record_failure(
@@ -256,6 +257,7 @@ class TaskReconciler:
             self.redis, task.name, error, error_type=error_type, completed_at=utc_iso(when),
             reason=reason, exit_code=exit_code, attempts=attempts,
             record_ttl_seconds=self.settings.task_record_ttl_seconds,
+            throughput_window_seconds=self.settings.throughput_window_seconds,
         )  # fmt: skip
         record = DeadLetterRecord(
             task_id=task.name,
@@ -398,6 +400,7 @@ class TaskReconciler:
             self.redis, name, problems, error_type="InvalidTaskInput", completed_at=utc_iso(now),
             reason=cond.REASON_INVALID_SPEC, attempts=0,
             record_ttl_seconds=self.settings.task_record_ttl_seconds,
+            throughput_window_seconds=self.settings.throughput_window_seconds,
         )  # fmt: skip
         record = DeadLetterRecord(
             task_id=name, task_data=dict(raw_input or {}), error=problems,
@@ -440,6 +443,7 @@ class TaskReconciler:
             self.redis, str(meta.get("name")), "", error_type="Cancelled",
             completed_at=utc_iso(), reason=cond.REASON_CANCELLED, cancelled=True,
             record_ttl_seconds=self.settings.task_record_ttl_seconds,
+            throughput_window_seconds=self.settings.throughput_window_seconds,
         )  # fmt: skip
         spec = body.get("spec") or {}
         TASKS_TOTAL.labels(str(spec.get("type", "unknown")), "cancelled").inc()
