@@ -15,7 +15,7 @@ from devskyy_operator.deadletter.store import (
 from devskyy_operator.redisq import DeadLetterChanged, Redis, TaskNotFound, claim, enqueue, get_task
 from devskyy_operator.redisq.task_store import mark_failed
 from tests.queue.conftest import diagnostic_spec
-from tests.support.lifetimes import FINISH
+from tests.support.lifetimes import DEFAULTS, FINISH
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
@@ -36,7 +36,9 @@ async def dead_letter(aredis: Redis, task_id: str, failed_epoch: float, user: st
         "task_type": "diagnostic",
         "user_id": user,
     }
-    await aredis.set(keys.dlq_key(task_id), json.dumps(record), ex=keys.DLQ_TTL_SECONDS, nx=True)
+    await aredis.set(
+        keys.dlq_key(task_id), json.dumps(record), ex=DEFAULTS.dlq_ttl_seconds, nx=True
+    )
     await aredis.zadd(keys.DLQ_INDEX, {task_id: failed_epoch})
 
 

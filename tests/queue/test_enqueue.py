@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -10,7 +11,6 @@ import pytest
 from devskyy_agents.models import TASK_ID_RE
 from devskyy_operator import keys
 from devskyy_operator.redisq import (
-    EnqueueLimits,
     IdempotencyConflict,
     QueueFull,
     RateLimited,
@@ -21,6 +21,7 @@ from devskyy_operator.redisq import (
     lua,
     scripts,
 )
+from devskyy_operator.redisq.enqueue import NO_LIMITS
 from tests.queue.conftest import diagnostic_spec
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
@@ -86,7 +87,7 @@ async def test_caller_id_conflict_writes_nothing(aredis: Redis) -> None:
 
 
 async def test_queued_cap_and_rate_limit(aredis: Redis) -> None:
-    capped = EnqueueLimits(max_queued_per_user=2)
+    capped = replace(NO_LIMITS, max_queued_per_user=2)
     await enqueue(aredis, diagnostic_spec(), limits=capped)
     await enqueue(aredis, diagnostic_spec(), limits=capped)
     with pytest.raises(QueueFull):
@@ -94,7 +95,7 @@ async def test_queued_cap_and_rate_limit(aredis: Redis) -> None:
     await claim(aredis, "diagnostic", 1, 30)  # leaves the queue -> room again
     await enqueue(aredis, diagnostic_spec(), limits=capped)
 
-    limited = EnqueueLimits(rate_limit=3, rate_window_seconds=60)
+    limited = replace(NO_LIMITS, rate_limit=3, rate_window_seconds=60)
     for _ in range(3):
         await enqueue(aredis, diagnostic_spec(user="bob"), limits=limited)
     with pytest.raises(RateLimited) as caught:

@@ -29,15 +29,6 @@ from devskyy_operator.redisq.scripts import disconnect
 from devskyy_operator.settings import Settings
 
 
-def limits_of(settings: Settings) -> EnqueueLimits:
-    return EnqueueLimits(
-        max_queued_per_user=settings.max_queued_per_user,
-        rate_limit=settings.rate_limit_per_minute,
-        rate_window_seconds=settings.rate_window_seconds,
-        idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
-    )
-
-
 def create_app(settings: Settings) -> FastAPI:
     """An app bound to `settings`; its Redis client is closed on shutdown."""
     redis = connect(settings.redis_url.get_secret_value(), socket_timeout=5.0)
@@ -49,7 +40,7 @@ def create_app(settings: Settings) -> FastAPI:
             settings.api_tokens.get_secret_value() if settings.api_tokens else None
         ),
         metrics=ApiMetrics(),
-        limits=limits_of(settings),
+        limits=EnqueueLimits.from_settings(settings),
     )
 
     @asynccontextmanager
