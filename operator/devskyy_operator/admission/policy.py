@@ -51,14 +51,13 @@ def admit(
     running_by_type: Mapping[str, int],
     limits: Mapping[str, int],
     now: datetime | None = None,
-    *,
-    default_limit: int = 0,
 ) -> list[TaskView]:
     """The tasks to start now, in start order.
 
     Per type, free slots = limit - running (never negative); the best waiting,
-    due tasks of that type fill them. A type absent from `limits` gets
-    `default_limit` (0: nothing runs until configured). Duplicated names count once.
+    due tasks of that type fill them. A limit of 0 holds the type (its tasks
+    stay Queued), as does a type absent from `limits`; `Settings.concurrency`
+    always names every type. Duplicated names count once.
     """
     free: dict[str, int] = {}
     chosen: list[TaskView] = []
@@ -70,7 +69,7 @@ def admit(
         seen.add(identity)
         kind = task.task_type.value
         if kind not in free:
-            limit = limits.get(kind, default_limit)
+            limit = limits.get(kind, 0)
             free[kind] = max(0, limit - running_by_type.get(kind, 0))
         if free[kind] > 0:
             free[kind] -= 1
