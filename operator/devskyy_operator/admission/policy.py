@@ -10,10 +10,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from devskyy_agents.models import MarketingCampaignInput
-from devskyy_operator.crd.conditions import PHASE_QUEUED
+from devskyy_operator.crd.conditions import WAITING_PHASES
 from devskyy_operator.crd.task_view import TaskView
-
-_WAITING_PHASES = frozenset({None, "", PHASE_QUEUED})
 
 
 def admission_key(task: TaskView) -> tuple[int, datetime, datetime, str]:
@@ -43,7 +41,7 @@ def is_due(task: TaskView, now: datetime | None) -> bool:
 
 def is_waiting(task: TaskView) -> bool:
     """Only tasks not yet admitted compete for slots."""
-    return task.phase in _WAITING_PHASES
+    return task.phase in WAITING_PHASES
 
 
 def admit(

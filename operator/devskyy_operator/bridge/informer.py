@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from devskyy_operator import keys
+from devskyy_operator.crd.conditions import WAITING_PHASES
 from devskyy_operator.kube.client import ApiError, KubeClient, resource_path
 
 log = logging.getLogger("devskyy.bridge")
 
-WAITING_PHASES = frozenset({None, "", "Queued"})
 LIST_PAGE = 500
 RELIST_SECONDS = 300.0  # a full relist now and then heals any drift of the cache
 

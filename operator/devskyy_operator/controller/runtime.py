@@ -74,7 +74,7 @@ class Runtime:
             self.reconciled_at[(namespace, name)] = time.monotonic()
             body = self.index.bodies.get((namespace, name))
             phase = ((body or {}).get("status") or {}).get("phase")
-            if body is None or phase in (None, cond.PHASE_QUEUED):
+            if body is None or phase in cond.WAITING_PHASES:
                 try:
                     body = await self.kube.get(TaskReconciler.task_path(namespace, name))
                 except ApiError as exc:

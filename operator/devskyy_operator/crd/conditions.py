@@ -19,6 +19,8 @@ PHASE_FAILED = "Failed"
 PHASE_CANCELLED = "Cancelled"
 PHASES = (PHASE_QUEUED, PHASE_RUNNING, PHASE_SUCCEEDED, PHASE_FAILED, PHASE_CANCELLED)
 TERMINAL_PHASES = frozenset({PHASE_SUCCEEDED, PHASE_FAILED, PHASE_CANCELLED})
+# Not admitted yet: no phase (the operator has not seen the task) or Queued.
+WAITING_PHASES = frozenset({None, "", PHASE_QUEUED})
 
 # --- condition types
 #   Admitted      True once the task got a concurrency slot and its Job was created.
