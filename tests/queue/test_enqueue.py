@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from devskyy_agents.clock import epoch_iso
 from devskyy_agents.models import TASK_ID_RE
 from devskyy_operator import keys
 from devskyy_operator.redisq import (
@@ -107,6 +108,5 @@ async def test_queued_cap_and_rate_limit(aredis: Redis) -> None:
 async def test_lua_timestamps_match_python_format(aredis: Redis) -> None:
     probe = scripts.LuaScript("probe", "return iso_utc(tonumber(ARGV[1]))")
     for epoch in (0.0, 951_782_400.5, 1_767_614_400.123456, 4_102_444_799.999999):
-        expected = datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        assert await probe(aredis, [], [f"{epoch:.6f}"]) == expected
+        assert await probe(aredis, [], [f"{epoch:.6f}"]) == epoch_iso(epoch)
     assert "iso_utc" in lua.COMMON

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 from redis.exceptions import NoScriptError
 
+from devskyy_agents.clock import utc_iso
 from devskyy_operator import keys
 from devskyy_operator.redisq.claim import ClaimedTask
-from devskyy_operator.redisq.clock import utc_iso
 from devskyy_operator.redisq.scripts import LuaScript, Redis
 
 BRIDGED_FIELD = "bridged_at"

@@ -13,6 +13,7 @@ import contextlib
 import logging
 from datetime import UTC, datetime
 
+from devskyy_agents.clock import utc_iso
 from devskyy_agents.logs import task_context
 from devskyy_operator.admission.policy import admit, is_due
 from devskyy_operator.controller.events import post_event
@@ -119,7 +120,7 @@ class Admitter:
                 "reason": cond.REASON_ADMITTED,
                 "jobName": task.name,
                 "attempts": 1,  # the Job's first pod is the first attempt
-                "admittedAt": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "admittedAt": utc_iso(now, timespec="seconds"),
                 "conditions": conditions,
             },
         )

@@ -16,19 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from devskyy_agents.clock import utc_iso
+from devskyy_operator.crd.task_view import parse_time
 from devskyy_operator.kube.client import ApiError, KubeClient, resource_path
 
 log = logging.getLogger("devskyy.leader")
-
-
-def micro_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_micro_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 @dataclass
@@ -50,8 +42,8 @@ class LeaderElector:
         return {
             "holderIdentity": self.identity,
             "leaseDurationSeconds": self.lease_seconds,
-            "acquireTime": acquired or micro_time(now),
-            "renewTime": micro_time(now),
+            "acquireTime": acquired or utc_iso(now),  # metav1.MicroTime: microseconds
+            "renewTime": utc_iso(now),
             "leaseTransitions": transitions,
         }
 
@@ -80,7 +72,7 @@ class LeaderElector:
                 raise
         spec = lease.get("spec") or {}
         holder = spec.get("holderIdentity") or ""
-        renewed = parse_micro_time(spec.get("renewTime"))
+        renewed = parse_time(spec.get("renewTime"))
         duration = int(spec.get("leaseDurationSeconds") or self.lease_seconds)
         expired = renewed is None or renewed + timedelta(seconds=duration) < now
         if holder and holder != self.identity and not expired:
@@ -136,5 +128,5 @@ class LeaderElector:
             lease = await self.kube.get(self.path)
             if (lease.get("spec") or {}).get("holderIdentity") == self.identity:
                 lease["spec"]["holderIdentity"] = ""
-                lease["spec"]["renewTime"] = micro_time(datetime(1970, 1, 1, tzinfo=UTC))
+                lease["spec"]["renewTime"] = utc_iso(datetime(1970, 1, 1, tzinfo=UTC))
                 await self.kube.replace(self.path, lease)

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from devskyy_agents.clock import utc_iso
 from devskyy_agents.logs import task_context
 from devskyy_operator import keys
 from devskyy_operator.controller.events import post_event
@@ -33,7 +34,6 @@ from devskyy_operator.metrics import (
     TASKS_TOTAL,
 )
 from devskyy_operator.redisq import task_store
-from devskyy_operator.redisq.clock import utc_iso
 from devskyy_operator.redisq.scripts import Redis
 from devskyy_operator.settings import Settings
 
@@ -42,7 +42,7 @@ MAX_STATUS_RESULT_BYTES = 8 * 1024
 
 
 def _ts(moment: datetime | None) -> str | None:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+    return utc_iso(moment, timespec="seconds") if moment else None
 
 
 def owned_by(obj: Mapping[str, Any], uid: str) -> bool:

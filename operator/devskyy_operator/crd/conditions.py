@@ -8,8 +8,10 @@ and alerts can match on them. Time is passed in, never read here.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from devskyy_agents.clock import utc_iso
 
 # --- phases (status.phase; the CRD enum is built from PHASES)
 PHASE_QUEUED = "Queued"
@@ -55,9 +57,7 @@ REASON_DEAD_LETTERED = "DeadLettered"
 
 def _timestamp(now: datetime) -> str:
     """RFC 3339 in UTC with second precision, as metav1.Time serialises."""
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_iso(now, timespec="seconds")
 
 
 def get_condition(

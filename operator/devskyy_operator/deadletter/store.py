@@ -14,10 +14,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from devskyy_agents.clock import utc_iso
 from devskyy_agents.models import TaskSpec, parse_spec
 from devskyy_operator import keys
 from devskyy_operator.redisq import scripts
-from devskyy_operator.redisq.clock import utc_iso
 from devskyy_operator.redisq.enqueue import SCORE_SLOT, Enqueued, task_fields
 from devskyy_operator.redisq.errors import DeadLetterChanged, TaskExists, TaskNotFound
 from devskyy_operator.redisq.ids import retry_task_id

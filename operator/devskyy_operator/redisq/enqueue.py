@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from devskyy_agents.clock import utc_iso
 from devskyy_agents.models import TaskSpec
 from devskyy_operator import keys
 from devskyy_operator.redisq import scripts
-from devskyy_operator.redisq.clock import utc_iso
 from devskyy_operator.redisq.errors import (
     IdempotencyConflict,
     QueueFull,
