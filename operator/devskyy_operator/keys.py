@@ -92,4 +92,3 @@ LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "devskyy-operator"
 ANNOTATION_SOURCE = "devskyy.io/source"  # "api" (bridge) or absent (kubectl)
 ANNOTATION_ENQUEUED_AT = "devskyy.io/enqueued-at"
-FINALIZER = "devskyy.io/outcome"

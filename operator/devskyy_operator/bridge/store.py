@@ -18,8 +18,6 @@ from devskyy_operator import keys
 from devskyy_operator.redisq.claim import ClaimedTask
 from devskyy_operator.redisq.scripts import LuaScript, Redis
 
-BRIDGED_FIELD = "bridged_at"
-
 # KEYS: the type's leases, then one task hash per id. ARGV: bridged_at, then the ids
 # (ARGV[i] is the id of KEYS[i]). Each lease goes only together with its marker.
 _RELEASE_BRIDGED = LuaScript(

@@ -35,7 +35,6 @@ TYPE_RUNNING = "Running"
 TYPE_SUCCEEDED = "Succeeded"
 TYPE_FAILED = "Failed"
 TYPE_DEAD_LETTERED = "DeadLettered"
-CONDITION_TYPES = (TYPE_ADMITTED, TYPE_RUNNING, TYPE_SUCCEEDED, TYPE_FAILED, TYPE_DEAD_LETTERED)
 
 STATUS_TRUE = "True"
 STATUS_FALSE = "False"
@@ -68,11 +67,6 @@ def get_condition(
         if condition.get("type") == type:
             return dict(condition)
     return None
-
-
-def is_condition_true(conditions: Sequence[Mapping[str, Any]] | None, type: str) -> bool:
-    condition = get_condition(conditions, type)
-    return condition is not None and condition.get("status") == STATUS_TRUE
 
 
 def set_condition(
