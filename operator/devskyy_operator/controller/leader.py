@@ -19,6 +19,7 @@ from typing import Any
 from devskyy_agents.clock import utc_iso
 from devskyy_operator.crd.task_view import parse_time
 from devskyy_operator.kube.client import ApiError, KubeClient, resource_path
+from devskyy_operator.kube.errors import Conflict, NotFound
 
 log = logging.getLogger("devskyy.leader")
 
@@ -52,9 +53,7 @@ class LeaderElector:
         now = datetime.now(UTC)
         try:
             lease = await self.kube.get(self.path)
-        except ApiError as exc:
-            if not exc.is_not_found:
-                raise
+        except NotFound:
             body = {
                 "apiVersion": "coordination.k8s.io/v1",
                 "kind": "Lease",
@@ -66,10 +65,8 @@ class LeaderElector:
                     resource_path("coordination.k8s.io/v1", "leases", self.namespace), body
                 )
                 return True
-            except ApiError as exc2:
-                if exc2.is_conflict:
-                    return False
-                raise
+            except Conflict:
+                return False
         spec = lease.get("spec") or {}
         holder = spec.get("holderIdentity") or ""
         renewed = parse_time(spec.get("renewTime"))
@@ -82,10 +79,8 @@ class LeaderElector:
         lease["spec"] = self._spec(now, acquired, transitions)
         try:
             await self.kube.replace(self.path, lease)  # resourceVersion makes this a CAS
-        except ApiError as exc:
-            if exc.is_conflict:
-                return False
-            raise
+        except Conflict:
+            return False
         return True
 
     async def acquire(self, stop: asyncio.Event) -> bool:

@@ -25,7 +25,8 @@ from devskyy_operator.crd.task_view import TaskView, task_view_from_body
 from devskyy_operator.deadletter.record import DeadLetterRecord, write_dead_letter
 from devskyy_operator.job.outcome import Outcome, job_outcome
 from devskyy_operator.job.resources import container_resources, parse_quantity
-from devskyy_operator.kube.client import ApiError, KubeClient, resource_path
+from devskyy_operator.kube.client import KubeClient, resource_path
+from devskyy_operator.kube.errors import Conflict, NotFound
 from devskyy_operator.metrics import (
     DEAD_LETTERS_TOTAL,
     ERRORS_TOTAL,
@@ -85,11 +86,9 @@ class TaskReconciler:
             updated = await self.kube.patch(
                 self.task_path(task.namespace, task.name, "status"), body
             )
-        except ApiError as exc:
-            if exc.is_not_found or exc.is_conflict:
-                log.debug("status of %s not patched: %s", task.name, exc.reason)
-                return False
-            raise
+        except (NotFound, Conflict) as exc:
+            log.debug("status of %s not patched: %s", task.name, exc.reason)
+            return False
         if self.on_patched is not None:
             self.on_patched(updated)
         return True
@@ -97,10 +96,8 @@ class TaskReconciler:
     async def get_job(self, task: TaskView) -> dict[str, Any] | None:
         try:
             return await self.kube.get(self.job_path(task.namespace, task.name))
-        except ApiError as exc:
-            if exc.is_not_found:
-                return None
-            raise
+        except NotFound:
+            return None
 
     # ----------------------------------------------------------------- reconcile
 
@@ -330,11 +327,9 @@ class TaskReconciler:
         the Job. Decide on a fresh read, never on a possibly stale event body."""
         try:
             fresh = await self.kube.get(self.task_path(task.namespace, task.name))
-        except ApiError as exc:
-            if exc.is_not_found:
-                await self.cancelled(body)
-                return
-            raise
+        except NotFound:
+            await self.cancelled(body)
+            return
         meta = fresh.get("metadata") or {}
         if meta.get("uid") != task.uid or meta.get("deletionTimestamp"):
             await self.cancelled(body)
@@ -382,9 +377,7 @@ class TaskReconciler:
         }
         try:
             await self.kube.patch(path, patch)
-        except ApiError as exc2:
-            if not exc2.is_not_found:
-                raise
+        except NotFound:
             return
         await self.record_invalid(body, problems)
 
