@@ -18,12 +18,13 @@ from devskyy_operator.intake.deps import BEARER_SCHEME, Services
 from devskyy_operator.intake.errors import (
     ApiError,
     api_error_handler,
+    queue_error_handler,
     redis_down_handler,
     request_validation_handler,
 )
 from devskyy_operator.intake.observe import ObserveMiddleware
 from devskyy_operator.metrics import ApiMetrics
-from devskyy_operator.redisq import EnqueueLimits, connect
+from devskyy_operator.redisq import EnqueueLimits, QueueError, connect
 from devskyy_operator.redisq.batching import ScriptBatcher
 from devskyy_operator.redisq.scripts import disconnect
 from devskyy_operator.settings import Settings
@@ -63,6 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(routes_dlq.router)
     app.include_router(routes_ops.router)
     app.add_exception_handler(ApiError, api_error_handler)
+    app.add_exception_handler(QueueError, queue_error_handler)
     app.add_exception_handler(RequestValidationError, request_validation_handler)
     app.add_exception_handler(RedisConnectionError, redis_down_handler)
     app.add_exception_handler(RedisTimeoutError, redis_down_handler)

@@ -151,7 +151,7 @@ async def enqueue(
     if outcome == "exists":
         raise TaskExists(f"task {value} already exists")
     if outcome == "quota":
-        raise QueueFull(f"at most {value} queued tasks per user")
+        raise QueueFull(f"at most {value} queued tasks per user", limits.rate_window_seconds)
     if outcome == "rate":
         raise RateLimited(int(value) / 1000)
     raise RuntimeError(f"unexpected enqueue reply {reply!r}")
