@@ -158,7 +158,9 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="Level-based reconcile period of every task."
     )
     watch_timeout_seconds: int = Field(
-        default=300, ge=10, description="Server-side watch timeout; kopf reconnects after it."
+        default=300,
+        ge=10,
+        description="Server-side timeout of the operator's and the bridge's watches.",
     )
     dlq_ttl_seconds: int = Field(default=7 * 24 * 3600, description="DLQ record lifetime.")
     task_record_ttl_seconds: int = Field(

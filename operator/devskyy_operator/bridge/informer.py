@@ -64,7 +64,7 @@ def _newer(candidate: str, current: str) -> bool:
 class TaskInformer:
     """List + watch of devskyytasks; `synced` is set once the first list landed."""
 
-    def __init__(self, kube: KubeClient, namespace: str, watch_timeout: int = 60) -> None:
+    def __init__(self, kube: KubeClient, namespace: str, watch_timeout: int) -> None:
         self.kube = kube
         self.path = resource_path(keys.API_VERSION, keys.PLURAL, namespace)
         self.watch_timeout = watch_timeout

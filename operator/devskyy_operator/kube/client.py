@@ -175,8 +175,8 @@ class KubeClient:
     async def watch(
         self,
         path: str,
-        resource_version: str | None = None,
-        timeout_seconds: int = 60,
+        resource_version: str | None,
+        timeout_seconds: int,
         **params: str,
     ) -> AsyncIterator[dict[str, Any]]:
         """Stream watch events until the server closes the watch."""
