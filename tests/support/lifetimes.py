@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from devskyy_operator.settings import Settings
 
-DEFAULTS = Settings()
+DEFAULTS = Settings.model_construct()  # the declared defaults; no environment read
 # cancel(), reclaim_expired()
 RECORD_TTL = {"record_ttl_seconds": DEFAULTS.task_record_ttl_seconds}
 # mark_completed(), mark_failed(): a finished task also counts toward throughput
