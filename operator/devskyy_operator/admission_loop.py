@@ -21,6 +21,7 @@ from devskyy_operator.job_builder import build_job
 from devskyy_operator.kube.client import ApiError
 from devskyy_operator.metrics import ADMISSION_WAIT, READY_BACKLOG, RUNNING_TASKS, WAITING_TASKS
 from devskyy_operator.reconciler import TaskReconciler, owned_by
+from devskyy_operator.spec_limits import describe, resource_problems
 from devskyy_operator.task_index import TaskIndex
 from devskyy_operator.task_view import TaskView
 
@@ -94,8 +95,19 @@ class Admitter:
             READY_BACKLOG.labels(kind).set(sum(1 for t in of_kind if is_due(t, now)))
 
     async def start(self, task: TaskView, now: datetime) -> bool:
-        """Create the Job and mark the task Running; False if it did not start."""
+        """Create the Job and mark the task Running; False if it did not start.
+
+        The resource maxima are checked again with the settings of now: they may
+        have changed since the task was queued. A task over them fails without a
+        Job (it keeps its slot until its Failed status is seen, a moment later).
+        """
         kube = self.reconciler.kube
+        problems = resource_problems(task.spec, self.reconciler.settings)
+        if problems:
+            body = self.index.bodies.get((task.namespace, task.name))
+            if body is not None:
+                await self.reconciler.refuse(body, describe(problems))
+            return True
         manifest = build_job(task, self.reconciler.settings, now)
         try:
             job, created = await kube.create_or_get(

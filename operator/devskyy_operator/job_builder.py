@@ -3,9 +3,15 @@
 The Job is the whole execution contract (DESIGN.md "The Job the operator
 creates"): retries are `backoffLimit`, the timeout is `activeDeadlineSeconds`,
 exit code 42 fails the Job at once, evictions do not burn retries, and the pod
-passes Pod Security "restricted". The task spec travels as compact JSON in
-DEVSKYY_TASK_SPEC: inputs are capped at 64 KiB by the models and the pod-spec
-limit is far larger (1.5 MiB objects), so no ConfigMap round trip is needed.
+passes Pod Security "restricted".
+
+The task spec travels as compact JSON in a pod-template annotation that a
+downward-API volume projects into the file DEVSKYY_TASK_SPEC_FILE: no extra
+object per task, and no environment variable (Linux caps one at 128 KiB, and
+environments show up in every `describe`). Inputs are capped at
+MAX_INPUT_BYTES (64 KiB) serialized at every door, the rest of the spec is a
+few hundred bytes, and an object's annotations may hold 256 KiB in all: close to a 4x
+margin for the largest spec any door accepts.
 
 Volumes: /tmp and /data/artifacts everywhere; ML types also get /data/datasets
 (read-only) and /data/models (read-write for training, read-only for
@@ -32,6 +38,8 @@ from devskyy_operator.task_view import TaskView
 TASK_CONTAINER = "task"
 TERMINATION_LOG = "/dev/termination-log"
 ARTIFACTS_DIR = "/data/artifacts"
+SPEC_DIR = "/etc/devskyy"
+SPEC_FILE = "spec.json"
 DATASETS_DIR = "/data/datasets"
 MODELS_DIR = "/data/models"
 ML_TYPES = frozenset({TaskType.ML_TRAINING, TaskType.ML_PREDICTION})
@@ -79,7 +87,7 @@ def _env(task: TaskView, settings: Settings, now: datetime) -> list[dict[str, st
     pairs = [
         ("DEVSKYY_TASK_ID", task.name),
         ("DEVSKYY_TASK_TYPE", task.task_type.value),
-        ("DEVSKYY_TASK_SPEC", spec_json(task)),
+        ("DEVSKYY_TASK_SPEC_FILE", f"{SPEC_DIR}/{SPEC_FILE}"),
         ("DEVSKYY_TASK_DEADLINE", str(deadline)),
         ("DEVSKYY_TERMINATION_LOG", TERMINATION_LOG),
         ("DEVSKYY_ARTIFACTS_DIR", ARTIFACTS_DIR),
@@ -125,6 +133,14 @@ def _volumes(
         else {"name": name, "mountPath": path}
         for name, path, _, ro in plan
     ]
+    field = f"metadata.annotations['{keys.ANNOTATION_TASK_SPEC}']"
+    volumes.append(
+        {
+            "name": "spec",
+            "downwardAPI": {"items": [{"path": SPEC_FILE, "fieldRef": {"fieldPath": field}}]},
+        }
+    )
+    mounts.append({"name": "spec", "mountPath": SPEC_DIR, "readOnly": True})
     return volumes, mounts
 
 
@@ -210,6 +226,12 @@ def build_job(task: TaskView, settings: Settings, now: datetime) -> dict[str, An
                     },
                 ]
             },
-            "template": {"metadata": {"labels": dict(labels)}, "spec": pod_spec},
+            "template": {
+                "metadata": {
+                    "labels": dict(labels),
+                    "annotations": {keys.ANNOTATION_TASK_SPEC: spec_json(task)},
+                },
+                "spec": pod_spec,
+            },
         },
     }
