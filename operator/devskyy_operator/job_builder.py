@@ -38,7 +38,7 @@ from devskyy_operator.task_view import TaskView
 TASK_CONTAINER = "task"
 TERMINATION_LOG = "/dev/termination-log"
 ARTIFACTS_DIR = "/data/artifacts"
-SPEC_DIR = "/etc/devskyy"
+SPEC_DIR = "/data/task"
 SPEC_FILE = "spec.json"
 DATASETS_DIR = "/data/datasets"
 MODELS_DIR = "/data/models"

@@ -207,7 +207,7 @@ def _mounts(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_volumes_per_type() -> None:
     plain = _mounts(build_job(view("t-1", "generate_3d"), SETTINGS, T0))
-    assert set(plain) == {"/tmp", "/data/artifacts", "/etc/devskyy"}
+    assert set(plain) == {"/tmp", "/data/artifacts", "/data/task"}
     assert "emptyDir" in plain["/tmp"]["volume"]
     train = _mounts(build_job(view("t-2", "ml_training"), SETTINGS, T0))
     assert train["/data/datasets"]["readOnly"] is True
