@@ -23,15 +23,15 @@ from tests.support.redis_server import running_redis
 
 from bench_claim import PLAIN_CLAIM, fill
 from devskyy_agents.models import parse_spec
+from devskyy_devcluster.launcher import LocalCluster
 from devskyy_operator import keys
 from devskyy_operator.bridge import store
 from devskyy_operator.bridge.bridge import CREATE_CONCURRENCY, Bridge
 from devskyy_operator.bridge.informer import TaskInformer
 from devskyy_operator.bridge.manifest import build_task_resource
-from devskyy_operator.devcluster.launcher import LocalCluster
 from devskyy_operator.kube.client import KubeClient, resource_path
-from devskyy_operator.queue import Redis, claim, connect, enqueue
-from devskyy_operator.queue.scripts import disconnect
+from devskyy_operator.redisq import Redis, claim, connect, enqueue
+from devskyy_operator.redisq.scripts import disconnect
 from devskyy_operator.settings import Settings
 
 TASKS = 1000  # or the first command-line argument

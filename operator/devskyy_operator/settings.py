@@ -15,11 +15,18 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from devskyy_agents.models import TaskType
 from devskyy_operator.quantity import parse_quantity
 
+# (Kubernetes resource name, ResourceAmounts attribute, ResourceDefaults prefix)
+RESOURCE_KINDS = (
+    ("cpu", "cpu", "cpu"),
+    ("memory", "memory", "memory"),
+    ("ephemeral-storage", "ephemeral_storage", "ephemeral"),
+)
+
 
 class ResourceDefaults(BaseModel):
     """Container requests and limits of a task type: defaults when the task names
     none, and the maxima it may ask for (each maximum bounds the request and the
-    limit). The maxima also become the CRD's CEL rules (`crd_rules.resource_rules`).
+    limit). The maxima also become the CRD's CEL rules (`crd.rules.resource_rules`).
     """
 
     cpu_request: str = "250m"
@@ -34,7 +41,7 @@ class ResourceDefaults(BaseModel):
 
     @model_validator(mode="after")
     def _defaults_within_maxima(self) -> ResourceDefaults:
-        for prefix in ("cpu", "memory", "ephemeral"):
+        for _, _, prefix in RESOURCE_KINDS:
             values = {}
             for part in ("request", "limit", "max"):
                 name = f"{prefix}_{part}"

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import redis
 
-from devskyy_operator.api.errors import MAX_FIELD_ERRORS
+from devskyy_operator.intake.errors import MAX_FIELD_ERRORS
 from devskyy_operator.settings import ResourceDefaults
 from tests.api.conftest import app_client, auth, settings_for
 from tests.api.live_server import LiveApi

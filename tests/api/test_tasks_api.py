@@ -10,9 +10,9 @@ import pytest
 import redis
 
 from devskyy_operator import keys
-from devskyy_operator.queue import claim, connect
-from devskyy_operator.queue.scripts import disconnect
-from devskyy_operator.queue.task_store import mark_completed
+from devskyy_operator.redisq import claim, connect
+from devskyy_operator.redisq.scripts import disconnect
+from devskyy_operator.redisq.task_store import mark_completed
 from tests.api.conftest import app_client, auth, settings_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from devskyy_devcluster.launcher import LocalCluster
 from devskyy_operator import keys
-from devskyy_operator.devcluster.launcher import LocalCluster
 from devskyy_operator.kube.client import KubeClient
-from devskyy_operator.queue import Redis, cancel, enqueue, get_task
+from devskyy_operator.redisq import Redis, cancel, enqueue, get_task
 from tests.bridge.support import diagnostic_spec, running_bridge, wait_resource
 from tests.support.operator_process import running_operator
 from tests.support.tasks import wait_phase

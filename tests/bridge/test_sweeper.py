@@ -19,9 +19,9 @@ from devskyy_operator.bridge.informer import TaskInformer
 from devskyy_operator.bridge.manifest import build_task_resource
 from devskyy_operator.bridge.sweeper import Sweeper
 from devskyy_operator.kube.client import KubeClient
-from devskyy_operator.queue import Redis, claim, enqueue, get_task
-from devskyy_operator.queue.claim import ClaimedTask
-from devskyy_operator.queue.task_store import mark_completed, mark_processing
+from devskyy_operator.redisq import Redis, claim, enqueue, get_task
+from devskyy_operator.redisq.claim import ClaimedTask
+from devskyy_operator.redisq.task_store import mark_completed, mark_processing
 from devskyy_operator.settings import Settings
 from tests.bridge.support import diagnostic_spec
 from tests.support.tasks import tasks_path

@@ -19,8 +19,8 @@ import redis
 import yaml
 
 from devskyy_agents.models import MAX_INPUT_BYTES, serialized_input
+from devskyy_devcluster.launcher import LocalCluster
 from devskyy_operator import keys
-from devskyy_operator.devcluster.launcher import LocalCluster
 from devskyy_operator.kube.client import KubeClient, resource_path
 from tests.support.cluster import kubectl
 from tests.support.operator_process import OperatorProcess, running_operator

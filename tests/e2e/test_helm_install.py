@@ -28,8 +28,8 @@ import httpx
 import pytest
 import yaml
 
-from devskyy_operator.devcluster.binaries import REPO_ROOT, ensure_binaries
-from devskyy_operator.devcluster.launcher import LocalCluster
+from devskyy_devcluster.binaries import REPO_ROOT, ensure_binaries
+from devskyy_devcluster.launcher import LocalCluster
 from devskyy_operator.kube.client import ApiError, KubeClient, resource_path
 from tests.support.cluster import kubectl, log_dir
 from tests.support.ports import free_port

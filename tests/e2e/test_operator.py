@@ -18,7 +18,7 @@ import httpx
 import pytest
 import redis
 
-from devskyy_operator.devcluster.launcher import LocalCluster
+from devskyy_devcluster.launcher import LocalCluster
 from devskyy_operator.kube.client import ApiError, KubeClient, resource_path
 from tests.support.cluster import job_pods, kubectl
 from tests.support.operator_process import OperatorProcess, running_operator, start_operator

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from devskyy_operator.queue import Redis, cancel, claim, enqueue
+from devskyy_operator.redisq import Redis, cancel, claim, enqueue
 from tests.api.conftest import app_client, settings_for
 from tests.observability.exposition import samples, value
 from tests.queue.conftest import aredis, diagnostic_spec

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from devskyy_operator import keys
-from devskyy_operator.queue import (
+from devskyy_operator.redisq import (
     Redis,
     TaskFinished,
     TaskNotFound,
@@ -19,7 +19,7 @@ from devskyy_operator.queue import (
     queue_position,
     queue_sizes,
 )
-from devskyy_operator.queue.task_store import (
+from devskyy_operator.redisq.task_store import (
     WriteOutcome,
     ensure_record,
     mark_completed,

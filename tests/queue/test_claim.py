@@ -9,7 +9,7 @@ import pytest
 from redis.exceptions import ResponseError
 
 from devskyy_operator import keys
-from devskyy_operator.queue import (
+from devskyy_operator.redisq import (
     Redis,
     cancel,
     claim,
@@ -19,8 +19,8 @@ from devskyy_operator.queue import (
     reclaim_expired,
     release,
 )
-from devskyy_operator.queue.claim import leased_ids
-from devskyy_operator.queue.scripts import disconnect
+from devskyy_operator.redisq.claim import leased_ids
+from devskyy_operator.redisq.scripts import disconnect
 from tests.queue.conftest import diagnostic_spec
 from tests.support.redis_server import RedisServer
 

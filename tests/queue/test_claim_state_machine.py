@@ -20,7 +20,7 @@ from hypothesis.stateful import (
 )
 
 from devskyy_operator import keys
-from devskyy_operator.queue import (
+from devskyy_operator.redisq import (
     Redis,
     claim,
     connect,
@@ -29,7 +29,7 @@ from devskyy_operator.queue import (
     reclaim_expired,
     release,
 )
-from devskyy_operator.queue.scripts import disconnect
+from devskyy_operator.redisq.scripts import disconnect
 from tests.queue.conftest import diagnostic_spec
 from tests.support.redis_server import RedisServer
 

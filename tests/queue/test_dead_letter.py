@@ -7,18 +7,13 @@ import json
 import pytest
 
 from devskyy_operator import keys
-from devskyy_operator.queue import (
-    DeadLetterChanged,
-    Redis,
-    TaskNotFound,
-    claim,
-    enqueue,
+from devskyy_operator.deadletter.store import (
     get_dead_letter,
-    get_task,
     list_dead_letters,
     retry_dead_letter,
 )
-from devskyy_operator.queue.task_store import mark_failed
+from devskyy_operator.redisq import DeadLetterChanged, Redis, TaskNotFound, claim, enqueue, get_task
+from devskyy_operator.redisq.task_store import mark_failed
 from tests.queue.conftest import diagnostic_spec
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
@@ -106,7 +101,7 @@ async def test_retry_without_task_hash_uses_type_and_input(aredis: Redis) -> Non
 
 
 async def test_changed_record_is_not_retried(aredis: Redis) -> None:
-    from devskyy_operator.queue import scripts
+    from devskyy_operator.redisq import scripts
 
     await dead_letter(aredis, "task-x", 1.0, "alice")
     outcome = await scripts.RETRY_DEAD_LETTER(

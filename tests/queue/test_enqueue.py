@@ -9,7 +9,7 @@ import pytest
 
 from devskyy_agents.models import TASK_ID_RE
 from devskyy_operator import keys
-from devskyy_operator.queue import (
+from devskyy_operator.redisq import (
     EnqueueLimits,
     IdempotencyConflict,
     QueueFull,

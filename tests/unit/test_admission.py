@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from devskyy_operator.admission import admission_key, admit, not_before, queue_position
-from devskyy_operator.task_view import TaskView
+from devskyy_operator.admission.policy import admission_key, admit, not_before, queue_position
+from devskyy_operator.crd.task_view import TaskView
 from tests.unit.factories import INPUTS, T0, view
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(30)]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from devskyy_operator.conditions import (
+from devskyy_operator.crd.conditions import (
     STATUS_FALSE,
     STATUS_TRUE,
     TYPE_ADMITTED,
@@ -16,7 +16,7 @@ from devskyy_operator.conditions import (
     is_condition_true,
     set_condition,
 )
-from devskyy_operator.task_view import parse_time, task_view_from_body
+from devskyy_operator.crd.task_view import parse_time, task_view_from_body
 from tests.unit.factories import T0, body
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(30)]

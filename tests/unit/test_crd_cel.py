@@ -16,9 +16,9 @@ from pydantic import ValidationError
 
 from devskyy_agents.models import MAX_INPUT_BYTES, TASK_ID_PATTERN, parse_spec, serialized_input
 from devskyy_agents.safety import check_public_https_url, check_relative_path
-from devskyy_operator.crd_rules import NAME_RULE, PATH_RULES, URL_RULES, default_maxima
+from devskyy_operator.admission.limits import limit_problems
+from devskyy_operator.crd.rules import NAME_RULE, PATH_RULES, URL_RULES, default_maxima
 from devskyy_operator.settings import Settings
-from devskyy_operator.spec_limits import limit_problems
 from tests.unit.cel_k8s import evaluate, message
 from tests.unit.factories import INPUTS
 from tests.unit.test_crd import INPUT, SCHEMA, SPEC, _nodes, _rules

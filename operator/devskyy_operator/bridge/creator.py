@@ -21,7 +21,7 @@ import httpx
 
 from devskyy_operator.bridge.manifest import build_task_resource, same_task
 from devskyy_operator.kube.client import ApiError, KubeClient
-from devskyy_operator.queue.claim import ClaimedTask
+from devskyy_operator.redisq.claim import ClaimedTask
 
 log = logging.getLogger("devskyy.bridge")
 

@@ -12,12 +12,12 @@ import json
 import time
 from typing import Any
 
-from devskyy_operator.dead_letter import DeadLetterRecord, write_dead_letter
+from devskyy_operator.deadletter.record import DeadLetterRecord, write_dead_letter
 from devskyy_operator.metrics import DEAD_LETTERS_TOTAL
-from devskyy_operator.queue import task_store
-from devskyy_operator.queue.claim import ClaimedTask
-from devskyy_operator.queue.clock import epoch_iso
-from devskyy_operator.queue.scripts import Redis
+from devskyy_operator.redisq import task_store
+from devskyy_operator.redisq.claim import ClaimedTask
+from devskyy_operator.redisq.clock import epoch_iso
+from devskyy_operator.redisq.scripts import Redis
 from devskyy_operator.settings import Settings
 
 REASON_INVALID_SPEC = "InvalidSpec"

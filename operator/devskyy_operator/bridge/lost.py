@@ -13,11 +13,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from devskyy_operator.dead_letter import DeadLetterRecord, write_dead_letter
+from devskyy_operator.deadletter.record import DeadLetterRecord, write_dead_letter
 from devskyy_operator.metrics import DEAD_LETTERS_TOTAL
-from devskyy_operator.queue import task_store
-from devskyy_operator.queue.clock import epoch_iso
-from devskyy_operator.queue.scripts import Redis
+from devskyy_operator.redisq import task_store
+from devskyy_operator.redisq.clock import epoch_iso
+from devskyy_operator.redisq.scripts import Redis
 from devskyy_operator.settings import Settings
 
 log = logging.getLogger("devskyy.bridge")

@@ -21,7 +21,7 @@ from devskyy_operator.bridge.informer import TaskInformer
 from devskyy_operator.bridge.sweeper import Sweeper
 from devskyy_operator.health import serve_health
 from devskyy_operator.kube.client import KubeClient
-from devskyy_operator.queue.scripts import connect, disconnect
+from devskyy_operator.redisq.scripts import connect, disconnect
 from devskyy_operator.settings import Settings
 
 log = logging.getLogger("devskyy.bridge")

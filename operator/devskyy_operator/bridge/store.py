@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from redis.exceptions import NoScriptError
 
 from devskyy_operator import keys
-from devskyy_operator.queue.claim import ClaimedTask
-from devskyy_operator.queue.clock import utc_iso
-from devskyy_operator.queue.scripts import LuaScript, Redis
+from devskyy_operator.redisq.claim import ClaimedTask
+from devskyy_operator.redisq.clock import utc_iso
+from devskyy_operator.redisq.scripts import LuaScript, Redis
 
 BRIDGED_FIELD = "bridged_at"
 

@@ -34,9 +34,9 @@ from devskyy_operator.bridge import store
 from devskyy_operator.bridge.informer import TaskInformer
 from devskyy_operator.bridge.lost import record_lost
 from devskyy_operator.kube.client import ApiError, KubeClient, resource_path
-from devskyy_operator.queue.claim import reclaim_expired
-from devskyy_operator.queue.records import TERMINAL_STATUSES
-from devskyy_operator.queue.scripts import Redis
+from devskyy_operator.redisq.claim import reclaim_expired
+from devskyy_operator.redisq.records import TERMINAL_STATUSES
+from devskyy_operator.redisq.scripts import Redis
 from devskyy_operator.settings import Settings
 
 log = logging.getLogger("devskyy.bridge")

@@ -1,0 +1,90 @@
+"""One error shape (`Problem`) and the OpenAPI declaration of each status code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from devskyy_operator.intake.schemas import FieldError, Problem
+
+# An error reply lists this many field errors at most: 20,000 unknown fields must
+# not become a megabyte of reply. `errors_omitted` counts the rest.
+MAX_FIELD_ERRORS = 50
+
+DESCRIPTIONS = {
+    401: "Missing or unknown bearer token.",
+    403: "Authenticated, but not allowed to act for this user.",
+    404: "No such task (or not yours).",
+    409: "Conflict: id taken, Idempotency-Key reused with another body, or already finished.",
+    413: "Request body larger than max_body_bytes.",
+    415: "The body is not declared as application/json.",
+    422: "Invalid request; `errors` names each offending field.",
+    429: "Rate limit or queued-task cap reached; see Retry-After.",
+    503: "Redis unavailable.",
+}
+
+
+class ApiError(Exception):
+    """Raised by handlers; rendered as a Problem with the given status."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        errors: list[FieldError] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.headers = headers
+        self.errors = errors
+
+
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the error codes a route can return."""
+    return {code: {"model": Problem, "description": DESCRIPTIONS[code]} for code in codes}
+
+
+def problem(
+    status: int,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    errors: list[FieldError] | None = None,
+) -> JSONResponse:
+    omitted = None
+    if errors is not None and len(errors) > MAX_FIELD_ERRORS:
+        omitted = len(errors) - MAX_FIELD_ERRORS
+        errors = errors[:MAX_FIELD_ERRORS]
+        detail = f"{detail} ({omitted} more errors not listed)"
+    problem = Problem(detail=detail, errors=errors, errors_omitted=omitted)
+    return JSONResponse(problem.model_dump(exclude_none=True), status_code=status, headers=headers)
+
+
+async def api_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    if not getattr(request.state, "decision", None):
+        request.state.decision = f"rejected: {exc.detail}"
+    return problem(exc.status, exc.detail, exc.headers, exc.errors)
+
+
+async def request_validation_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        FieldError(field=".".join(str(p) for p in err["loc"]), message=err["msg"])
+        for err in exc.errors()
+    ]
+    request.state.decision = "rejected: invalid parameters"
+    return problem(422, "invalid request", errors=errors)
+
+
+async def redis_down_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RedisConnectionError | RedisTimeoutError)
+    request.state.decision = "error: redis unavailable"
+    return problem(503, "task store unavailable", {"Retry-After": "5"})
