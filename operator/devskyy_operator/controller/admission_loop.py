@@ -105,8 +105,9 @@ class Admitter:
         problems = resource_problems(task.spec, self.reconciler.settings)
         if problems:
             body = self.index.bodies.get((task.namespace, task.name))
-            if body is not None:
-                await self.reconciler.refuse(body, describe(problems))
+            if body is None:
+                return False
+            await self.reconciler.refuse(body, describe(problems))
             return True
         manifest = build_job(task, self.reconciler.settings, now)
         try:

@@ -157,9 +157,9 @@ class TaskReconciler:
     async def enqueue(self, task: TaskView, body: Mapping[str, Any]) -> None:
         """A new task: a Redis record (also for kubectl-created tasks), phase Queued.
 
-        A task over the limits of the current settings (resource maxima, schedule
-        horizon, which the apiserver cannot check with these settings or without
-        a clock) fails here instead: InvalidSpec, no Job.
+        A task over the limits of the current settings fails here instead
+        (InvalidSpec, no Job): CEL has no clock for the schedule horizon, and the
+        CRD's maxima are only the settings' when the chart wrote both.
         """
         await task_store.ensure_record(
             self.redis, task.name, task.spec, created_at=utc_iso(task.queued_at),
@@ -181,7 +181,6 @@ class TaskReconciler:
         status = {
             "phase": cond.PHASE_QUEUED,
             "reason": cond.REASON_QUEUED,
-            "message": message,
             "queuedAt": _ts(task.queued_at),
             "attempts": 0,
             "conditions": conditions,
