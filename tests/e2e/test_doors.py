@@ -297,3 +297,45 @@ async def test_a_forged_terminal_status_is_reconciled_from_the_job(
     assert redis_client.hget("devskyy:tasks:forged-queued", "status") == "pending"
     assert [j["metadata"]["name"] for j in await jobs_of(kube, namespace)] == ["forged"]
     assert (await get_task(kube, namespace, "forged"))["status"]["phase"] == "Failed"
+
+
+async def test_a_forged_status_with_its_job_gone_is_kept_and_recorded(
+    kube: KubeClient,
+    cluster: LocalCluster,
+    namespace: str,
+    redis_url: str,
+    redis_client: redis.Redis,
+    tmp_path: Path,
+) -> None:
+    """Nothing left to reconcile from (the Job was deleted while the operator was
+    down): the status stays, and the task record stops saying `processing`."""
+    with running_operator(cluster, namespace, redis_url, tmp_path):
+        await create_task(kube, namespace, diagnostic("jobless", sleep_seconds=60))
+        await wait_phase(kube, namespace, "jobless", "Running")
+
+        async def processing() -> bool:
+            return redis_client.hget("devskyy:tasks:jobless", "status") == "processing"
+
+        await eventually(processing, timeout=30, what="the record to say processing")
+    await kube.delete(resource_path("batch/v1", "jobs", namespace, "jobless"))
+
+    async def job_gone() -> bool:
+        return not [j for j in await jobs_of(kube, namespace) if j["metadata"]["name"] == "jobless"]
+
+    await eventually(job_gone, timeout=30, what="the Job to go")
+    await forge(kube, namespace, "jobless", "Failed")
+    with running_operator(cluster, namespace, redis_url, tmp_path):
+
+        async def recorded() -> bool:
+            return redis_client.hget("devskyy:tasks:jobless", "status") == "failed"
+
+        await eventually(recorded, timeout=30, what="the record to follow the status")
+
+        async def told() -> bool:
+            events = await _events(kube, namespace, "jobless")
+            return any(e["reason"] == "StatusOverridden" for e in events)
+
+        await eventually(told, timeout=10, what="the StatusOverridden event")
+    task = await get_task(kube, namespace, "jobless")
+    assert (task["status"]["phase"], task["status"]["reason"]) == ("Failed", "SetByHand")
+    assert redis_client.hget("devskyy:tasks:jobless", "reason") == "SetByHand"

@@ -21,7 +21,7 @@ from devskyy_operator import keys
 from devskyy_operator.admission.limits import describe, limit_problems
 from devskyy_operator.controller.events import post_event
 from devskyy_operator.crd import conditions as cond
-from devskyy_operator.crd.task_view import TaskView, task_view_from_body
+from devskyy_operator.crd.task_view import TaskView, parse_time, task_view_from_body
 from devskyy_operator.deadletter.record import DeadLetterRecord, write_dead_letter
 from devskyy_operator.job.outcome import Outcome, job_outcome
 from devskyy_operator.job.resources import container_resources, parse_quantity
@@ -447,8 +447,10 @@ class TaskReconciler:
         status. One that is not (a status patch by an admin or another
         controller) is undone: the outcome fields go, the phase becomes what the
         Job says (Running when admitted, none when not), and the task is
-        reconciled from there, with a Warning event. A missing record (expired
-        after task_record_ttl_seconds, or never written) is left alone."""
+        reconciled from there, with a Warning event. An admitted task whose Job
+        is gone leaves nothing to reconcile from: its status is kept and the
+        record made to agree. A missing record (expired after
+        task_record_ttl_seconds, or never written) is left alone."""
         recorded = await task_store.record_status(self.redis, task.name)
         if recorded is None or recorded in TERMINAL_STATUSES:
             return
@@ -457,21 +459,21 @@ class TaskReconciler:
         if job is not None and not owned_by(job, task.uid):
             job = None
         admitted = job is not None or recorded == "processing" or bool(task.status.get("jobName"))
+        if job is None and admitted:
+            await self.record_status_as_outcome(task)
+            return
         phase = cond.PHASE_RUNNING if admitted else None
         log.warning(
             "task %s: terminal phase %s was not written by the operator (record: %s); "
             "reconciling from the Job", task.name, task.phase, recorded,
         )  # fmt: skip
-        await post_event(
-            self.kube, task, cond.REASON_STATUS_OVERRIDDEN,
-            f"phase {task.phase} was not written by the operator (the task record says "
-            f"{recorded}); status reconciled from the Job", warning=True,
-        )  # fmt: skip
         kept = task.status.get("conditions") or ()
         conditions = [c for c in kept if c.get("type") not in _OUTCOME_CONDITIONS]
         undo: dict[str, Any] = dict.fromkeys(_OUTCOME_FIELDS)
         undo |= {"phase": phase, "reason": cond.REASON_STATUS_OVERRIDDEN, "conditions": conditions}
-        body = {"status": undo, "metadata": {"resourceVersion": task.resource_version}}
+        body: dict[str, Any] = {"status": undo}
+        if task.resource_version:  # decided on this view: a newer status wins
+            body["metadata"] = {"resourceVersion": task.resource_version}
         try:
             updated = await self.kube.patch(
                 self.task_path(task.namespace, task.name, "status"), body
@@ -482,7 +484,39 @@ class TaskReconciler:
             raise
         if self.on_patched is not None:
             self.on_patched(updated)
+        await post_event(
+            self.kube, task, cond.REASON_STATUS_OVERRIDDEN,
+            f"phase {task.phase} was not written by the operator (the task record says "
+            f"{recorded}); status reconciled from the Job", warning=True,
+        )  # fmt: skip
         await self.reconcile(updated, job)
+
+    async def record_status_as_outcome(self, task: TaskView) -> None:
+        """The record follows a terminal status that no Job can contradict any more."""
+        status = task.status
+        when = utc_iso(parse_time(status.get("completedAt")) or datetime.now(UTC))
+        ttl = self.settings.task_record_ttl_seconds
+        if task.phase == cond.PHASE_SUCCEEDED:
+            result = json.dumps(status.get("result") or {}, separators=(",", ":"))
+            await task_store.mark_completed(
+                self.redis, task.name, result, when, record_ttl_seconds=ttl
+            )
+        else:
+            await task_store.mark_failed(
+                self.redis, task.name, str(status.get("message") or ""),
+                error_type=str(status.get("errorType") or task.phase), completed_at=when,
+                reason=str(status.get("reason") or ""), attempts=int(status.get("attempts") or 0),
+                cancelled=task.phase == cond.PHASE_CANCELLED, record_ttl_seconds=ttl,
+            )  # fmt: skip
+        log.warning(
+            "task %s: terminal phase %s without a Job; the task record now says so",
+            task.name, task.phase,
+        )  # fmt: skip
+        await post_event(
+            self.kube, task, cond.REASON_STATUS_OVERRIDDEN,
+            f"phase {task.phase} was not recorded by the operator and the Job is gone; "
+            "kept, and written to the task record", warning=True,
+        )  # fmt: skip
 
     def count(self, task: TaskView, succeeded: bool, outcome: Outcome, completed: datetime) -> None:
         kind = task.task_type.value
