@@ -232,6 +232,12 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(default=600, ge=1)
     max_queued_per_user: int = Field(default=10_000, ge=1)
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    max_batch_tasks: int = Field(
+        default=100, ge=1, le=10_000, description="Tasks one POST /v1/tasks:batch may carry."
+    )
+    max_batch_body_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, description="Largest POST /v1/tasks:batch body."
+    )
     rate_window_seconds: int = Field(
         default=60, ge=1, description="Fixed window of rate_limit_per_minute."
     )
