@@ -8,8 +8,8 @@ context: connections opened from then on present it.
 Why aiohttp and HTTP/1.1 (bench/bench_kube_client.py, numbers in the README):
 our earlier httpx HTTP/2 transport cost about twice the client CPU per request
 of the official async client (which is aiohttp), and httpcore loses the 401
-answer of the API server over HTTP/2 (the server sends GOAWAY to
-unauthenticated HTTP/2 clients, httpcore then fails the stream instead of
+answer of the API server over HTTP/2 (the server sends GOAWAY when an HTTP/2
+request fails authentication, httpcore then fails the stream instead of
 reading its response), so a refused token could never be refreshed. aiohttp is
 also what kopf and the official client use: one HTTP stack in the process.
 """
