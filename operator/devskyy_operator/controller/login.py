@@ -25,7 +25,7 @@ def connection_info(config: KubeConfig, credential: Credential) -> kopf.Connecti
         private_key_path=credential.key_file,
         default_namespace=endpoint.namespace,
         proxy_url=endpoint.proxy,
-        trust_env=True,  # HTTPS_PROXY/NO_PROXY as our httpx client and kubectl honour them
+        trust_env=True,  # HTTPS_PROXY/NO_PROXY, as our client and kubectl honour them
     )
 
 
