@@ -24,8 +24,7 @@ def connection_info(config: KubeConfig, credential: Credential) -> kopf.Connecti
         certificate_path=credential.cert_file,
         private_key_path=credential.key_file,
         default_namespace=endpoint.namespace,
-        proxy_url=endpoint.proxy,
-        trust_env=True,  # HTTPS_PROXY/NO_PROXY, as our client and kubectl honour them
+        proxy_url=endpoint.proxy,  # proxy-url or the environment's, resolved once
     )
 
 

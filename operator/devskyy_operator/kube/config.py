@@ -16,12 +16,15 @@ token that died early). The hook can run a plugin, so it runs in a thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ipaddress
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from kubernetes.client import Configuration
 from kubernetes.config.config_exception import ConfigException
@@ -44,7 +47,7 @@ class Endpoint:
     server: str
     ca_file: str | None = None
     insecure: bool = False
-    proxy: str | None = None
+    proxy: str | None = None  # proxy-url, else HTTPS_PROXY/NO_PROXY as kubectl reads them
     namespace: str = "default"
     source: str = ""  # for messages: which files and context, or "in-cluster"
 
@@ -67,6 +70,42 @@ class Credential:
 
 
 Load = Callable[[], tuple[Configuration, str]]  # the configuration and the namespace
+
+
+def environment_proxy(server: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The proxy HTTPS_PROXY/NO_PROXY name for `server`, by Go's rules (kubectl's):
+    loopback is never proxied. Resolved once: aiohttp's trust_env would look it
+    up, and .netrc, in a thread on every request."""
+    env = os.environ if environ is None else environ
+    parts = urlsplit(server)
+    host = parts.hostname or ""
+    if host == "localhost" or _is_loopback(host):
+        return None
+    scheme = parts.scheme
+    proxy = env.get(f"{scheme}_proxy") or env.get(f"{scheme.upper()}_PROXY")
+    if not proxy:
+        return None
+    no_proxy = env.get("no_proxy") or env.get("NO_PROXY") or ""
+    if any(_bypassed(host, entry.strip()) for entry in no_proxy.split(",") if entry.strip()):
+        return None
+    return proxy
+
+
+def _bypassed(host: str, entry: str) -> bool:
+    """One NO_PROXY entry: "*", a domain (".example" or "example"), a host or a CIDR."""
+    if entry == "*":
+        return True
+    with contextlib.suppress(ValueError):
+        return ipaddress.ip_address(host) in ipaddress.ip_network(entry, strict=False)
+    domain = entry.lstrip(".").split(":")[0].lower()
+    return host.lower() == domain or host.lower().endswith("." + domain)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _credential(configuration: Configuration) -> Credential:
@@ -94,7 +133,7 @@ class KubeConfig:
             server=str(c.host).rstrip("/"),
             ca_file=c.ssl_ca_cert or None,
             insecure=not c.verify_ssl,
-            proxy=c.proxy or None,
+            proxy=c.proxy or environment_proxy(str(c.host)),
             namespace=namespace,
             source=source,
         )

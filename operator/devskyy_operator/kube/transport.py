@@ -66,7 +66,9 @@ class KubeTransport:
                 timeout=aiohttp.ClientTimeout(
                     total=None, sock_connect=CONNECT_TIMEOUT, sock_read=self.read_timeout
                 ),
-                trust_env=True,  # HTTPS_PROXY / NO_PROXY when the kubeconfig names no proxy-url
+                # No per-request environment lookups: Endpoint.proxy already holds
+                # proxy-url or the environment's proxy.
+                trust_env=False,
             )
         return self._session
 
