@@ -6,8 +6,8 @@ resending is safe). A new client certificate is loaded into the shared SSL
 context: connections opened from then on present it.
 
 Why aiohttp and HTTP/1.1 (bench/bench_kube_client.py, numbers in the README):
-our earlier httpx HTTP/2 transport cost about twice the client CPU per request
-of the official async client (which is aiohttp), and httpcore loses the 401
+our earlier httpx HTTP/2 transport cost 2-6x the client CPU per request of this
+one (and more than the official async client, also aiohttp), and httpcore loses the 401
 answer of the API server over HTTP/2 (the server sends GOAWAY when an HTTP/2
 request fails authentication, httpcore then fails the stream instead of
 reading its response), so a refused token could never be refreshed. aiohttp is
