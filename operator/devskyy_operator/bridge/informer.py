@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from devskyy_operator import keys
-from devskyy_operator.kube.client import ApiError, KubeClient, resource_path
+from devskyy_operator.crd.conditions import WAITING_PHASES
+from devskyy_operator.kube.client import KubeClient, resource_path
+from devskyy_operator.kube.errors import Gone, api_error
 
 log = logging.getLogger("devskyy.bridge")
 
-WAITING_PHASES = frozenset({None, "", "Queued"})
 LIST_PAGE = 500
 RELIST_SECONDS = 300.0  # a full relist now and then heals any drift of the cache
 GONE_MEMORY = 10_000  # deleted uids remembered, so a late create response stays dead
@@ -126,7 +127,7 @@ class TaskCache:
 class TaskInformer(TaskCache):
     """List + watch of devskyytasks; `synced` is set once the first list landed."""
 
-    def __init__(self, kube: KubeClient, namespace: str, watch_timeout: int = 60) -> None:
+    def __init__(self, kube: KubeClient, namespace: str, watch_timeout: int) -> None:
         super().__init__()
         self.kube = kube
         self.path = resource_path(keys.API_VERSION, keys.PLURAL, namespace)
@@ -149,14 +150,14 @@ class TaskInformer(TaskCache):
                 backoff = 0.2
             except asyncio.CancelledError:
                 raise
+            except Gone:
+                log.info("task watch expired (410); relisting")
+                self._resource_version = ""
             except Exception as exc:
-                if isinstance(exc, ApiError) and exc.status == 410:
-                    log.info("task watch expired (410); relisting")
-                else:
-                    log.warning("task watch failed (%s); relisting in %.1fs", exc, backoff)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), backoff)
-                    backoff = min(backoff * 2, 5.0)
+                log.warning("task watch failed (%s); relisting in %.1fs", exc, backoff)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), backoff)
+                backoff = min(backoff * 2, 5.0)
                 self._resource_version = ""
 
     async def _relist(self) -> None:
@@ -187,7 +188,7 @@ class TaskInformer(TaskCache):
     def _apply(self, event: Mapping[str, Any]) -> None:
         kind, obj = event.get("type"), event.get("object") or {}
         if kind == "ERROR":
-            raise ApiError(int(obj.get("code") or 500), obj, "WATCH", self.path)
+            raise api_error(int(obj.get("code") or 500), obj, "WATCH", self.path)
         version = (obj.get("metadata") or {}).get("resourceVersion")
         if version:  # every event, bookmarks included, moves the resume point
             self._resource_version = str(version)

@@ -13,7 +13,9 @@ import contextlib
 import logging
 from datetime import UTC, datetime
 
+from devskyy_agents.clock import utc_iso
 from devskyy_agents.logs import task_context
+from devskyy_operator.admission.limits import describe, resource_problems
 from devskyy_operator.admission.policy import admit, is_due
 from devskyy_operator.controller.events import post_event
 from devskyy_operator.controller.index import TaskIndex
@@ -62,7 +64,7 @@ class Admitter:
         settings = self.reconciler.settings
         waiting = [t for t in self.index.waiting() if t.phase == cond.PHASE_QUEUED]
         running = self.index.running_by_type()
-        chosen = admit(waiting, running, settings.concurrency, now, default_limit=10)
+        chosen = admit(waiting, running, settings.concurrency, now)
         self.publish_gauges(waiting, running, now)
         for task in chosen:
             if self.stopping:  # on SIGTERM, admit nothing more
@@ -94,8 +96,20 @@ class Admitter:
             READY_BACKLOG.labels(kind).set(sum(1 for t in of_kind if is_due(t, now)))
 
     async def start(self, task: TaskView, now: datetime) -> bool:
-        """Create the Job and mark the task Running; False if it did not start."""
+        """Create the Job and mark the task Running; False if it did not start.
+
+        The resource maxima are checked again with the settings of now: they may
+        have changed since the task was queued. A task over them fails without a
+        Job (it keeps its slot until its Failed status is seen, a moment later).
+        """
         kube = self.reconciler.kube
+        problems = resource_problems(task.spec, self.reconciler.settings)
+        if problems:
+            body = self.index.bodies.get((task.namespace, task.name))
+            if body is None:
+                return False
+            await self.reconciler.refuse(body, describe(problems))
+            return True
         manifest = build_job(task, self.reconciler.settings, now)
         try:
             job, created = await kube.create_or_get(
@@ -119,7 +133,7 @@ class Admitter:
                 "reason": cond.REASON_ADMITTED,
                 "jobName": task.name,
                 "attempts": 1,  # the Job's first pod is the first attempt
-                "admittedAt": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "admittedAt": utc_iso(now, timespec="seconds"),
                 "conditions": conditions,
             },
         )
