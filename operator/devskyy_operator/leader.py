@@ -10,13 +10,13 @@ kopf peering also lets replicas of equal priority act together.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from devskyy_operator.kube.client import ApiError, KubeClient, resource_path
+from devskyy_operator.shutdown import wait_or_timeout
 
 log = logging.getLogger("devskyy.leader")
 
@@ -105,17 +105,14 @@ class LeaderElector:
                     return True
             except (ApiError, OSError) as exc:
                 log.warning("lease attempt failed: %s", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.retry_seconds)
+            await wait_or_timeout(stop, self.retry_seconds)
         return False
 
-    async def keep(self, stop: asyncio.Event) -> None:
-        """Renew until `stop`; set `stop` when leadership is lost."""
+    async def keep(self, until: asyncio.Event, lost: asyncio.Event) -> None:
+        """Renew until `until` is set; on losing the Lease set `self.lost` and `lost`."""
         last_ok = asyncio.get_running_loop().time()
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.renew_seconds)
-            if stop.is_set():
+        while not until.is_set():
+            if await wait_or_timeout(until, self.renew_seconds):
                 break
             try:
                 if await self.try_acquire():
@@ -128,13 +125,40 @@ class LeaderElector:
                     continue
                 log.error("lease not renewed within %ss: %s", self.lease_seconds, exc)
             self.lost = True
-            stop.set()
+            lost.set()
+            return
 
-    async def release(self) -> None:
-        """Hand over at once on a clean shutdown."""
-        with contextlib.suppress(ApiError, OSError):
-            lease = await self.kube.get(self.path)
-            if (lease.get("spec") or {}).get("holderIdentity") == self.identity:
-                lease["spec"]["holderIdentity"] = ""
-                lease["spec"]["renewTime"] = micro_time(datetime(1970, 1, 1, tzinfo=UTC))
-                await self.kube.replace(self.path, lease)
+    async def release(self) -> bool:
+        """Hand the Lease over at once on a clean stop; True if released (or not ours).
+
+        As client-go's ReleaseOnCancel does: clear holderIdentity, set
+        leaseDurationSeconds to 1 and renewTime/acquireTime to now, keep
+        leaseTransitions. A standby takes an unheld Lease on its next attempt
+        instead of waiting out the lease duration. Only called once everything
+        the Lease protects has stopped."""
+        for _ in range(3):  # a conflict means the Lease moved: look again
+            try:
+                lease = await self.kube.get(self.path)
+                spec = lease.get("spec") or {}
+                if spec.get("holderIdentity") != self.identity:
+                    return True
+                now = micro_time(datetime.now(UTC))
+                lease["spec"] = {
+                    **spec,
+                    "holderIdentity": "",
+                    "leaseDurationSeconds": 1,
+                    "acquireTime": now,
+                    "renewTime": now,
+                }
+                await self.kube.replace(self.path, lease)  # resourceVersion: a CAS
+                return True
+            except ApiError as exc:
+                if exc.is_conflict:
+                    continue
+                log.warning("lease not released (it expires in %ss): %s", self.lease_seconds, exc)
+                return False
+            except OSError as exc:
+                log.warning("lease not released (it expires in %ss): %s", self.lease_seconds, exc)
+                return False
+        log.warning("lease not released after repeated conflicts; it expires on its own")
+        return False
