@@ -136,6 +136,13 @@ class Settings(BaseSettings):
     )
     lease_seconds: float = Field(default=30.0, gt=0, description="Claim lease lifetime.")
     bridge_interval_seconds: float = Field(default=0.5, gt=0)
+    bridge_stop_grace_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="On SIGTERM, how long the cycle in progress may still create CRs before it "
+        "is cut short and its claims go back to the queue (keep it below the pod's "
+        "termination grace period, 30 s in the chart).",
+    )
 
     # -- API
     api_tokens: SecretStr | None = Field(
