@@ -163,6 +163,12 @@ class Settings(BaseSettings):
     )
     api_host: str = Field(default="127.0.0.1", description="Bind address of devskyy-api.")
     api_port: int = Field(default=8000, description="Port of devskyy-api.")
+    api_stop_grace_seconds: int = Field(
+        default=20,
+        ge=1,
+        description="On SIGTERM, how long requests in flight may still finish (keep it below "
+        "the pod's termination grace period, 30 s in the chart).",
+    )
 
     # -- observability
     log_format: str = Field(default="text", description='"text" (seed line format) or "json".')
