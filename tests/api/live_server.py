@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from devskyy_operator.api.auth import token_digest
+from devskyy_operator.intake.auth import token_digest
 from tests.support.ports import free_port
 
 TOKENS = {"alice": "alice-secret-token", "bob": "bob-secret-token", "ops": "ops-secret-token"}
@@ -50,7 +50,7 @@ def running_api(redis_url: str, log_path: Path | None = None, **settings: str) -
     }
     with log_path.open("ab") if log_path else open(os.devnull, "wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "devskyy_operator.api"],
+            [sys.executable, "-m", "devskyy_operator.intake"],
             env={**env, "PYTHONUNBUFFERED": "1"},
             stdout=output,
             stderr=subprocess.STDOUT,

@@ -11,15 +11,15 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from devskyy_operator.devcluster.launcher import LocalCluster
+from devskyy_agents.clock import utc_iso
+from devskyy_devcluster.launcher import LocalCluster
+from devskyy_operator.controller.leader import LeaderElector
 from devskyy_operator.kube.client import KubeClient, resource_path
-from devskyy_operator.leader import LeaderElector, micro_time
 from tests.support.cluster import job_pods
 from tests.support.operator_process import OperatorProcess, start_operator
 from tests.support.tasks import create_task, diagnostic, get_task, jobs_of, wait_phase
@@ -136,7 +136,7 @@ async def test_lost_lease_still_exits_1(
     try:
         await eventually(lambda: leading(leader), timeout=60, what="the operator to lead")
         lease = await kube.get(lease_path(namespace))
-        now = micro_time(datetime.now(UTC))
+        now = utc_iso()
         lease["spec"].update(
             holderIdentity="thief", renewTime=now, acquireTime=now, leaseDurationSeconds=300
         )
