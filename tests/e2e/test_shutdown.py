@@ -63,6 +63,7 @@ async def test_sigterm_mid_admission_exits_0_and_the_standby_leads_at_once(
     try:
         await eventually(lambda: leading(first), timeout=60, what="the first operator to lead")
         second = operator(cluster, namespace, redis_url, tmp_path, "second")
+        await eventually(lambda: asyncio.to_thread(second.alive), what="the standby to start")
         names = [f"work-{i:02d}" for i in range(TASKS)]
         await asyncio.gather(
             *(create_task(kube, namespace, diagnostic(n, sleep_seconds=1)) for n in names)
@@ -80,10 +81,13 @@ async def test_sigterm_mid_admission_exits_0_and_the_standby_leads_at_once(
             assert lease["leaseDurationSeconds"] == 1, lease
         else:  # or already taken by the standby, never still held by the first
             assert holder.startswith("second-"), lease
-        await eventually(
-            lambda: leading(second), timeout=TAKEOVER_BOUND, interval=0.05,
-            what=f"the standby to lead within {TAKEOVER_BOUND}s of the exit",
-        )  # fmt: skip
+        try:
+            await eventually(
+                lambda: leading(second), timeout=TAKEOVER_BOUND, interval=0.05,
+                what=f"the standby to lead within {TAKEOVER_BOUND}s of the exit",
+            )  # fmt: skip
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\nlease: {lease}\nstandby:\n{second.log()}") from None
         takeover = time.monotonic() - exited
         assert takeover < TAKEOVER_BOUND
 
