@@ -135,7 +135,7 @@ async def hand_back(
     task_type: TaskType | str,
     task_ids: list[str],
     *,
-    record_ttl_seconds: int = 30 * 24 * 3600,
+    record_ttl_seconds: int,
 ) -> int:
     """Return leases still held to the queue now, not when they expire (a clean stop).
 
