@@ -86,11 +86,16 @@ class Admitter:
 
     async def _start_bounded(self, task: TaskView, now: datetime) -> None:
         async with self.limit:
-            try:
-                started = await self.start(task, now)
-            except Exception:
-                log.exception("admission of %s failed; it stays queued", task.name)
+            if self.stopping:
+                # Stopped while waiting for a start slot: it stays Queued and the
+                # next leader admits it, rather than the stop waiting for it.
                 started = False
+            else:
+                try:
+                    started = await self.start(task, now)
+                except Exception:
+                    log.exception("admission of %s failed; it stays queued", task.name)
+                    started = False
         if not started:
             # The slot goes back; the next round (next event, at most `interval`
             # later) retries, so a persistent conflict cannot spin.
