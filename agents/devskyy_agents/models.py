@@ -21,6 +21,7 @@ from pydantic import (
     JsonValue,
     StringConstraints,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -62,6 +63,8 @@ MAX_RETRIES = 10
 MIN_PRIORITY = 0
 MAX_PRIORITY = 1_000
 DEFAULT_PRIORITY = 100
+# The one input size limit of every door, measured by `serialized_input`: the
+# bytes of the input inside the spec the task pod receives.
 MAX_INPUT_BYTES = 64 * 1024
 
 # A task id is the CR name, the Job name and the Redis key suffix: a DNS-1123
@@ -72,7 +75,6 @@ USER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$"
 SLUG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$"
 EMAIL_PATTERN = r"^[^@\s<>,;\"']{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$"
 
-TaskId = Annotated[str, StringConstraints(pattern=TASK_ID_PATTERN)]
 UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 PublicHttpsUrl = Annotated[
@@ -135,6 +137,7 @@ class MarketingCampaignInput(TaskInput):
     campaign_id: Slug = Field(description="Campaign identifier.")
     campaign_type: Literal["email", "social", "seo"] = Field(description="Delivery channel.")
     recipients: list[Annotated[str, StringConstraints(min_length=1, max_length=254)]] = Field(
+        min_length=1,
         max_length=10_000,
         description="Email addresses (email), channel names (social) or product ids/slugs (seo).",
     )
@@ -262,6 +265,14 @@ class TaskSpec(BaseModel):
         default=None, description="Container resources; the type defaults when absent."
     )
 
+    @field_validator("input")
+    @classmethod
+    def _input_fits(cls, value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+        size = len(serialized_input(value))
+        if size > MAX_INPUT_BYTES:
+            raise ValueError(f"larger than {MAX_INPUT_BYTES} bytes serialized ({size} bytes)")
+        return value
+
     @model_validator(mode="after")
     def _input_matches_type(self) -> TaskSpec:
         try:
@@ -280,6 +291,11 @@ class TaskSpec(BaseModel):
         """The input validated against the model of its type (JSON mode, see parse_spec)."""
         return parse_input(self.type, self.input)
 
+    def scheduled_for(self) -> datetime | None:
+        """The earliest start (marketing `schedule_at`), or None: due at once."""
+        parsed = self.parsed_input()
+        return parsed.schedule_at if isinstance(parsed, MarketingCampaignInput) else None
+
     @property
     def user_id(self) -> str:
         value = self.input.get("user_id")
@@ -290,6 +306,15 @@ class TaskSpec(BaseModel):
 
     def effective_retries(self) -> int:
         return self.retries if self.retries is not None else TASK_DEFAULTS[self.type].retries
+
+
+def serialized_input(value: Any) -> str:
+    """JSON as the task pod receives it (compact, ASCII): what MAX_INPUT_BYTES measures.
+
+    Non-ASCII characters count as their \\uXXXX escapes, so the limit bounds the
+    bytes that travel, whatever the script of the text.
+    """
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
 def parse_spec(raw: dict[str, Any]) -> TaskSpec:
@@ -351,7 +376,20 @@ class MarketingCampaignOutput(OutputBase):
     result: MarketingResult
 
 
+class ClassMetrics(BaseModel):
+    """One label's figures on the held-out rows."""
+
+    precision: float
+    recall: float
+    f1_score: float
+    support: int = Field(description="Held-out rows with this label.")
+    predicted: int = Field(description="Held-out rows the model gave this label.")
+
+
 class MLTrainingResult(BaseModel):
+    """The seed's six figures first; precision, recall and f1_score are macro
+    averages over the classes, measured on held-out rows."""
+
     accuracy: float
     precision: float
     recall: float
@@ -359,6 +397,12 @@ class MLTrainingResult(BaseModel):
     epochs_completed: int
     training_samples: int
     model_version: str | None = None
+    macro_f1: float | None = Field(
+        default=None, description="Held-out macro-F1 (= f1_score), for classifiers."
+    )
+    per_class: dict[str, ClassMetrics] | None = Field(
+        default=None, description="Held-out figures per label, for classifiers."
+    )
     extra_metrics: dict[str, Any] | None = None
 
 
@@ -380,13 +424,3 @@ class MLPredictionOutput(OutputBase):
 class DiagnosticOutput(OutputBase):
     task_id: str
     result: dict[str, Any]
-
-
-OUTPUT_MODELS: dict[TaskType, type[OutputBase]] = {
-    TaskType.GENERATE_3D: Generate3DOutput,
-    TaskType.FASHN_TRYON: FashnTryonOutput,
-    TaskType.MARKETING_CAMPAIGN: MarketingCampaignOutput,
-    TaskType.ML_TRAINING: MLTrainingOutput,
-    TaskType.ML_PREDICTION: MLPredictionOutput,
-    TaskType.DIAGNOSTIC: DiagnosticOutput,
-}

@@ -1,22 +1,53 @@
 """The one settings object of the control components (operator, bridge, API, CLI).
 
 Read from the environment with the prefix ``DEVSKYY_``; nested values use ``__``
-(for example ``DEVSKYY_CONCURRENCY__ML_TRAINING=2``). Secrets are never values
-here: only the names of Kubernetes Secrets that hold them.
+(for example ``DEVSKYY_CONCURRENCY__ML_TRAINING=2``). Every default of the
+control components lives here and nowhere else: lower layers take the values
+as arguments. Secrets are never values here: only the names of Kubernetes
+Secrets that hold them.
+
+The per-task-type maps (``concurrency``, ``images``, ``resources``,
+``scheduling``) always hold
+every task type: a variable such as ``DEVSKYY_CONCURRENCY__ML_TRAINING=2``
+changes that one entry (``DEVSKYY_RESOURCES__ML_TRAINING__CPU_LIMIT=3`` that
+one field) and the other entries keep their defaults; a key that is not a task
+type is refused with its name.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from devskyy_agents.models import TaskType
+from devskyy_operator.quantity import parse_quantity
+
+# (Kubernetes resource name, ResourceAmounts attribute, ResourceDefaults prefix)
+RESOURCE_KINDS = (
+    ("cpu", "cpu", "cpu"),
+    ("memory", "memory", "memory"),
+    ("ephemeral-storage", "ephemeral_storage", "ephemeral"),
+)
 
 
 class ResourceDefaults(BaseModel):
-    """Container requests and limits for a task type when the task names none."""
+    """Container requests and limits of a task type: defaults when the task names
+    none, and the maxima it may ask for (each maximum bounds the request and the
+    limit). The maxima also become the CRD's CEL rules (`crd.rules.resource_rules`).
+    """
+
+    model_config = ConfigDict(extra="forbid")
 
     cpu_request: str = "250m"
     memory_request: str = "256Mi"
@@ -24,12 +55,84 @@ class ResourceDefaults(BaseModel):
     cpu_limit: str = "1"
     memory_limit: str = "1Gi"
     ephemeral_limit: str = "1Gi"
+    cpu_max: str = "4"
+    memory_max: str = "8Gi"
+    ephemeral_max: str = "10Gi"
+
+    @model_validator(mode="after")
+    def _defaults_within_maxima(self) -> ResourceDefaults:
+        for _, _, prefix in RESOURCE_KINDS:
+            values = {}
+            for part in ("request", "limit", "max"):
+                name = f"{prefix}_{part}"
+                value = parse_quantity(getattr(self, name))
+                if value is None or value < 0:
+                    raise ValueError(f"{name}: not a Kubernetes quantity: {getattr(self, name)!r}")
+                values[part] = value
+            if not values["request"] <= values["limit"] <= values["max"]:
+                raise ValueError(
+                    f"{prefix}: the default request must not exceed the default limit, "
+                    f"nor the limit {prefix}_max"
+                )
+        return self
+
+
+class Toleration(BaseModel):
+    """A pod toleration, in the Kubernetes field names (`core/v1 Toleration`)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    key: str | None = None
+    operator: Literal["Exists", "Equal"] = "Equal"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = Field(default=None, alias="tolerationSeconds")
+
+    @model_validator(mode="after")
+    def _valid_for_the_apiserver(self) -> Toleration:
+        # The apiserver's own rules: refused here at startup, not per Job.
+        if self.operator == "Exists" and self.value:
+            raise ValueError("a toleration with operator Exists takes no value")
+        if self.key is None and self.operator != "Exists":
+            raise ValueError("a toleration without a key needs operator Exists")
+        if self.toleration_seconds is not None and self.effect != "NoExecute":
+            raise ValueError("tolerationSeconds applies to effect NoExecute only")
+        return self
+
+
+class TaskScheduling(BaseModel):
+    """Where a task type's pods may run: a node selector and tolerations, so that
+    (for example) ML tasks land on a tainted pool the cluster autoscaler grows when
+    they are pending."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[Toleration] = Field(default_factory=list)
+
+    def pod_fields(self) -> dict[str, Any]:
+        """The pod spec fields, omitted when empty (the scheduler's default)."""
+        fields: dict[str, Any] = {}
+        if self.node_selector:
+            fields["nodeSelector"] = dict(self.node_selector)
+        if self.tolerations:
+            fields["tolerations"] = [
+                t.model_dump(by_alias=True, exclude_none=True) for t in self.tolerations
+            ]
+        return fields
+
+
+def _default_scheduling() -> dict[str, TaskScheduling]:
+    return {t.value: TaskScheduling() for t in TaskType}
 
 
 def _default_resources() -> dict[str, ResourceDefaults]:
-    ml = ResourceDefaults(cpu_request="1", memory_request="1Gi", cpu_limit="2", memory_limit="4Gi")
+    ml = ResourceDefaults(
+        cpu_request="1", memory_request="1Gi", cpu_limit="2", memory_limit="4Gi",
+        cpu_max="8", memory_max="16Gi", ephemeral_max="20Gi",
+    )  # fmt: skip
     light = ResourceDefaults(cpu_request="100m", memory_request="128Mi", memory_limit="512Mi")
-    return {
+    return {t.value: ResourceDefaults() for t in TaskType} | {
         TaskType.ML_TRAINING.value: ml,
         TaskType.ML_PREDICTION.value: ml.model_copy(update={"memory_limit": "2Gi"}),
         TaskType.DIAGNOSTIC.value: light,
@@ -53,6 +156,31 @@ def _default_images() -> dict[str, str]:
     }
 
 
+_TASK_TYPE_NAMES = frozenset(t.value for t in TaskType)
+_PER_TYPE_DEFAULTS: dict[str, Callable[[], Mapping[str, Any]]] = {
+    "concurrency": _default_concurrency,
+    "images": _default_images,
+    "resources": _default_resources,
+    "scheduling": _default_scheduling,
+}
+
+
+def _over_defaults(field: str, given: Any) -> Any:
+    """`given` (a partial per-type map) laid over the field's defaults."""
+    if not isinstance(given, Mapping):
+        return given  # pydantic reports the wrong type
+    unknown = sorted(str(k) for k in given if str(k) not in _TASK_TYPE_NAMES)
+    if unknown:
+        raise ValueError(f"{field}: unknown task type(s) {', '.join(unknown)}")
+    merged = dict(_PER_TYPE_DEFAULTS[field]())
+    for task_type, value in given.items():
+        default = merged[str(task_type)]
+        if isinstance(default, BaseModel) and isinstance(value, Mapping):
+            value = type(default).model_validate(default.model_dump() | dict(value))
+        merged[str(task_type)] = value
+    return merged
+
+
 class Settings(BaseSettings):
     """Configuration of the operator, the bridge and the API."""
 
@@ -67,13 +195,17 @@ class Settings(BaseSettings):
     )
     namespace: str = Field(default="default", description="Namespace of tasks and their Jobs.")
     kubeconfig: str | None = Field(
-        default=None, description="Kubeconfig path; in-cluster config when unset."
+        default=None,
+        description="Kubeconfig path(s); unset: $KUBECONFIG, then in-cluster, then ~/.kube/config.",
     )
 
     # -- admission
     concurrency: dict[str, int] = Field(
         default_factory=_default_concurrency,
-        description="Running tasks allowed at once, per task type.",
+        description=(
+            "Running tasks allowed at once, per task type. 0 holds the type: its tasks"
+            " are accepted and stay Queued until the limit is raised."
+        ),
     )
     # -- the Jobs
     images: dict[str, str] = Field(
@@ -82,7 +214,16 @@ class Settings(BaseSettings):
     image_pull_policy: str = Field(default="IfNotPresent")
     resources: dict[str, ResourceDefaults] = Field(
         default_factory=_default_resources,
-        description="Default resources per task type (others use ResourceDefaults()).",
+        description="Default and maximum resources per task type (others use ResourceDefaults()).",
+    )
+    scheduling: dict[str, TaskScheduling] = Field(
+        default_factory=_default_scheduling,
+        description="Node selector and tolerations of each task type's pods (none by default).",
+    )
+    schedule_horizon_seconds: int = Field(
+        default=90 * 24 * 3600,
+        ge=60,
+        description="How far ahead a marketing schedule_at may lie (a past one means now).",
     )
     task_command: list[str] = Field(
         default_factory=lambda: ["devskyy-task"],
@@ -120,7 +261,9 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="Level-based reconcile period of every task."
     )
     watch_timeout_seconds: int = Field(
-        default=300, ge=10, description="Server-side watch timeout; kopf reconnects after it."
+        default=300,
+        ge=10,
+        description="Server-side timeout of the operator's and the bridge's watches.",
     )
     dlq_ttl_seconds: int = Field(default=7 * 24 * 3600, description="DLQ record lifetime.")
     task_record_ttl_seconds: int = Field(
@@ -136,6 +279,13 @@ class Settings(BaseSettings):
     )
     lease_seconds: float = Field(default=30.0, gt=0, description="Claim lease lifetime.")
     bridge_interval_seconds: float = Field(default=0.5, gt=0)
+    bridge_stop_grace_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="On SIGTERM, how long the cycle in progress may still create CRs before it "
+        "is cut short and its claims go back to the queue (keep it below the pod's "
+        "termination grace period, 30 s in the chart).",
+    )
 
     # -- API
     api_tokens: SecretStr | None = Field(
@@ -145,6 +295,12 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(default=600, ge=1)
     max_queued_per_user: int = Field(default=10_000, ge=1)
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    max_batch_tasks: int = Field(
+        default=100, ge=1, le=10_000, description="Tasks one POST /v1/tasks:batch may carry."
+    )
+    max_batch_body_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, description="Largest POST /v1/tasks:batch body."
+    )
     rate_window_seconds: int = Field(
         default=60, ge=1, description="Fixed window of rate_limit_per_minute."
     )
@@ -156,23 +312,36 @@ class Settings(BaseSettings):
     )
     api_host: str = Field(default="127.0.0.1", description="Bind address of devskyy-api.")
     api_port: int = Field(default=8000, description="Port of devskyy-api.")
+    api_stop_grace_seconds: int = Field(
+        default=20,
+        ge=1,
+        description="On SIGTERM, how long requests in flight may still finish (keep it below "
+        "the pod's termination grace period, 30 s in the chart).",
+    )
 
     # -- observability
     log_format: str = Field(default="text", description='"text" (seed line format) or "json".')
     metrics_port: int = Field(default=9090)
     health_port: int = Field(default=8080)
 
-    def concurrency_for(self, task_type: TaskType | str) -> int:
-        return self.concurrency.get(str(task_type), 10)
+    @field_validator("concurrency", "images", "resources", "scheduling", mode="before")
+    @classmethod
+    def _every_task_type(cls, value: Any, info: ValidationInfo) -> Any:
+        return _over_defaults(str(info.field_name), value)
+
+    @field_validator("concurrency")
+    @classmethod
+    def _no_negative_limit(cls, value: dict[str, int]) -> dict[str, int]:
+        negative = sorted(t for t, limit in value.items() if limit < 0)
+        if negative:
+            raise ValueError(f"concurrency of {', '.join(negative)} must be 0 or more")
+        return value
 
     def resources_for(self, task_type: TaskType | str) -> ResourceDefaults:
-        return self.resources.get(str(task_type), ResourceDefaults())
+        return self.resources[str(task_type)]
+
+    def scheduling_for(self, task_type: TaskType | str) -> TaskScheduling:
+        return self.scheduling[str(task_type)]
 
     def image_for(self, task_type: TaskType | str) -> str:
         return self.images[str(task_type)]
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """Settings read once per process."""
-    return Settings()

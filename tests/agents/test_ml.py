@@ -51,8 +51,12 @@ def test_sentiment_on_labelled_tweets(tmp_path: Path) -> None:
     majority = frame["label"].value_counts(normalize=True).max()  # ~0.42
     assert out.result.accuracy > majority + 0.2
     assert out.result.f1_score > 0.65  # macro F1 over 3 classes; chance ~0.33
-    assert out.result.epochs_completed == 10
-    assert abs(out.result.training_samples - len(frame.dropna()) * 0.8) < 2
+    extra = out.result.extra_metrics or {}
+    # Early stopping: at most the 10 passes asked for, the best one kept.
+    assert 1 <= extra["best_epoch"] <= out.result.epochs_completed <= 10
+    # The stored model is refit on every row after the evaluation.
+    assert extra["refit_on_all_rows"] is True
+    assert out.result.training_samples == len(frame.dropna())
     pred = predict(
         prediction(
             "sentiment_analyzer",
@@ -208,3 +212,33 @@ def test_training_and_prediction_through_the_entrypoint(tmp_path: Path) -> None:
     )
     assert missing.code == 42
     assert missing.message["error_type"] == "ModelNotFound"
+
+
+@pytest.mark.parametrize(
+    ("features", "named"),
+    [
+        (["sepal length (cm)", "income"], "'income'"),
+        (["sepal length (cm)", "region"], "'region'"),
+    ],
+)
+def test_segmentation_features_must_be_numeric_columns(
+    tmp_path: Path, features: list[str], named: str
+) -> None:
+    """A missing or non-numeric feature column is bad input (exit 42, no retry),
+    not a bare KeyError/ValueError that the Job would retry."""
+    frame = ml_data.iris().assign(region=lambda f: ["north", "south", "east"] * (len(f) // 3))
+    ml_data.write(tmp_path / "datasets", "customers.csv", frame)
+    spec = {
+        "type": "ml_training",
+        "input": {
+            "user_id": "u-1",
+            "model_id": "customer_segmentation",
+            "training_data_path": "customers.csv",
+            "hyperparameters": {"features": features},
+        },
+    }
+    run = run_task(tmp_path, spec, task_id="seg-bad")
+    assert run.code == 42, run.stderr
+    assert run.message["error_type"] == "InvalidTaskInput"
+    assert "hyperparameters.features" in run.message["error"]
+    assert named in run.message["error"]

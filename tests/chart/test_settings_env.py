@@ -23,6 +23,9 @@ RESOURCE_FIELDS = {
     "CPU_LIMIT": ("limits", "cpu"),
     "MEMORY_LIMIT": ("limits", "memory"),
     "EPHEMERAL_LIMIT": ("limits", "ephemeral-storage"),
+    "CPU_MAX": ("max", "cpu"),
+    "MEMORY_MAX": ("max", "memory"),
+    "EPHEMERAL_MAX": ("max", "ephemeral-storage"),
 }
 
 
@@ -104,6 +107,40 @@ def test_rendered_environment_parses_to_the_values(render: RenderFn, scenario_na
         8000,
     )
     assert settings["task_record_ttl_seconds"] == 2592000  # no float formatting on the way
+    assert settings["schedule_horizon_seconds"] == values["settings"]["scheduleHorizonSeconds"]
+
+
+def test_the_ml_pool_example_reaches_the_settings(render: RenderFn) -> None:
+    example = yaml.safe_load(SCENARIOS["ml-pool"].read_text())["taskTypes"]  # type: ignore[union-attr]
+    settings = _settings_from(control_env(render("ml-pool"), "-operator"))
+    for task_type in TaskType:
+        chosen = settings["scheduling"][task_type.value]
+        given = example.get(task_type.value, {"nodeSelector": {}, "tolerations": []})
+        assert chosen["node_selector"] == given["nodeSelector"]
+        parsed = Settings.model_validate({"scheduling": {task_type.value: chosen}})
+        pod = parsed.scheduling_for(task_type).pod_fields()
+        assert pod.get("tolerations", []) == given["tolerations"]
+    assert settings["scheduling"]["ml_training"]["node_selector"] == {"devskyy.io/pool": "ml"}
+
+
+def test_chart_defaults_are_the_settings_defaults() -> None:
+    """The committed CRD is generated from the settings' built-in maxima, and the
+    chart renders it unchanged only when its default values say the same."""
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    built_in = Settings.model_fields["resources"].get_default(call_default_factory=True)
+    for task_type in TaskType:
+        defaults = built_in.get(task_type.value, ResourceDefaults())
+        spec = values["taskTypes"][task_type.value]["resources"]
+        for attr, (kind, key) in RESOURCE_FIELDS.items():
+            assert str(spec[kind][key]) == getattr(defaults, attr.lower()), (task_type, attr)
+    scheduling = Settings.model_fields["scheduling"].get_default(call_default_factory=True)
+    for task_type in TaskType:
+        pod = scheduling[task_type.value].pod_fields()
+        spec = values["taskTypes"][task_type.value]
+        assert spec["nodeSelector"] == pod.get("nodeSelector", {})
+        assert spec["tolerations"] == pod.get("tolerations", [])
+    horizon = Settings.model_fields["schedule_horizon_seconds"].default
+    assert values["settings"]["scheduleHorizonSeconds"] == horizon
 
 
 def test_claims_and_watch_namespace_are_rendered(render: RenderFn) -> None:
@@ -160,3 +197,25 @@ def test_ports_are_per_component(render: RenderFn) -> None:
     assert bridge_policy["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 9092}]
     api_policy = policies["devskyy-devskyy-task-operator-api"]
     assert api_policy["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 8001}]
+
+
+# What the chart sets on purpose to other values than a bare process's defaults.
+CHART_CHOICES = {
+    "namespace",  # the release's (or watchNamespace)
+    "api_host",  # every pod address, not loopback
+    "redis_url",  # from the Secret, by reference
+    "task_secret_name",
+    "task_config_map",
+    "task_service_account",
+}
+
+
+def test_the_chart_defaults_are_the_settings_defaults(render: RenderFn) -> None:
+    """values.yaml has to restate the defaults (Helm renders from values), so they
+    are checked against the one declaration in Settings: no drift."""
+    declared = json.loads(Settings.model_construct().model_dump_json())
+    r = render("defaults")
+    for suffix in ("-operator", "-bridge", "-api"):
+        rendered = _settings_from(control_env(r, suffix))
+        drifted = {name for name in declared if rendered[name] != declared[name]}
+        assert drifted <= CHART_CHOICES, {n: (rendered[n], declared[n]) for n in drifted}

@@ -85,14 +85,14 @@ def _load_ca(pki: ClusterPki) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
     return cert, key
 
 
-def _issue(
+def _sign(
     pki: ClusterPki,
-    name: str,
     subject: x509.Name,
     usage: x509.ObjectIdentifier,
     dns_names: Sequence[str] = (),
     ips: Sequence[str] = (),
-) -> None:
+) -> tuple[bytes, bytes]:
+    """A certificate signed by the cluster CA, and its key: (cert PEM, key PEM)."""
     ca, ca_key = _load_ca(pki)
     key = _key()
     now = dt.datetime.now(dt.UTC)
@@ -111,8 +111,26 @@ def _issue(
     if names:
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     cert = builder.sign(ca_key, hashes.SHA256())
-    pki.cert(name).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    _write_key(key, pki.key(name))
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def _issue(
+    pki: ClusterPki,
+    name: str,
+    subject: x509.Name,
+    usage: x509.ObjectIdentifier,
+    dns_names: Sequence[str] = (),
+    ips: Sequence[str] = (),
+) -> None:
+    cert, key = _sign(pki, subject, usage, dns_names, ips)
+    pki.cert(name).write_bytes(cert)
+    pki.key(name).write_bytes(key)
+    pki.key(name).chmod(0o600)
 
 
 def issue_serving_cert(
@@ -124,6 +142,12 @@ def issue_serving_cert(
 def issue_client_cert(pki: ClusterPki, name: str, user: str, groups: Sequence[str] = ()) -> None:
     """A client cert: the apiserver reads the user from CN and groups from O."""
     _issue(pki, name, _name(user, groups), ExtendedKeyUsageOID.CLIENT_AUTH)
+
+
+def client_certificate(pki: ClusterPki, user: str, groups: Sequence[str] = ()) -> tuple[str, str]:
+    """A client certificate for `user` in `groups` (O=), signed by the cluster CA: PEM cert, key."""
+    cert, key = _sign(pki, _name(user, groups), ExtendedKeyUsageOID.CLIENT_AUTH)
+    return cert.decode(), key.decode()
 
 
 def create_pki(

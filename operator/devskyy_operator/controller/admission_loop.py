@@ -9,11 +9,12 @@ retried or duplicated create gets 409 and adopts only a Job owned by the task.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime
 
+from devskyy_agents.clock import utc_iso
 from devskyy_agents.logs import task_context
+from devskyy_operator.admission.limits import describe, resource_problems
 from devskyy_operator.admission.policy import admit, is_due
 from devskyy_operator.controller.events import post_event
 from devskyy_operator.controller.index import TaskIndex
@@ -23,6 +24,7 @@ from devskyy_operator.crd.task_view import TaskView
 from devskyy_operator.job.builder import build_job
 from devskyy_operator.kube.client import ApiError
 from devskyy_operator.metrics import ADMISSION_WAIT, READY_BACKLOG, RUNNING_TASKS, WAITING_TASKS
+from devskyy_operator.shutdown import wait_or_timeout
 
 log = logging.getLogger("devskyy.operator")
 START_CONCURRENCY = 32
@@ -39,17 +41,28 @@ class Admitter:
         self.starting: set[asyncio.Future[None]] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Admit until `stop`; then finish the Job creations in flight and return.
+
+        Tasks not started yet stay Queued: the next leader admits them."""
         stopper = asyncio.ensure_future(stop.wait())
-        stopper.add_done_callback(lambda _: setattr(self, "stopping", True))
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.interval)
-            self.wake.clear()
-            try:
-                self.round()
-            except Exception:
-                log.exception("admission round failed; retrying")
+        stopper.add_done_callback(lambda _: self._stop())
+        try:
+            while not stop.is_set():
+                await wait_or_timeout(self.wake, self.interval)
+                self.wake.clear()
+                if stop.is_set():
+                    break
+                try:
+                    self.round()
+                except Exception:
+                    log.exception("admission round failed; retrying")
+        finally:
+            stopper.cancel()
         await asyncio.gather(*self.starting, return_exceptions=True)
+
+    def _stop(self) -> None:
+        self.stopping = True  # no new starts, even from a round in progress
+        self.wake.set()
 
     def round(self) -> None:
         """Decide, then start the chosen tasks in the background.
@@ -62,7 +75,7 @@ class Admitter:
         settings = self.reconciler.settings
         waiting = [t for t in self.index.waiting() if t.phase == cond.PHASE_QUEUED]
         running = self.index.running_by_type()
-        chosen = admit(waiting, running, settings.concurrency, now, default_limit=10)
+        chosen = admit(waiting, running, settings.concurrency, now)
         self.publish_gauges(waiting, running, now)
         for task in chosen:
             if self.stopping:  # on SIGTERM, admit nothing more
@@ -74,11 +87,16 @@ class Admitter:
 
     async def _start_bounded(self, task: TaskView, now: datetime) -> None:
         async with self.limit:
-            try:
-                started = await self.start(task, now)
-            except Exception:
-                log.exception("admission of %s failed; it stays queued", task.name)
+            if self.stopping:
+                # Stopped while waiting for a start slot: it stays Queued and the
+                # next leader admits it, rather than the stop waiting for it.
                 started = False
+            else:
+                try:
+                    started = await self.start(task, now)
+                except Exception:
+                    log.exception("admission of %s failed; it stays queued", task.name)
+                    started = False
         if not started:
             # The slot goes back; the next round (next event, at most `interval`
             # later) retries, so a persistent conflict cannot spin.
@@ -94,8 +112,20 @@ class Admitter:
             READY_BACKLOG.labels(kind).set(sum(1 for t in of_kind if is_due(t, now)))
 
     async def start(self, task: TaskView, now: datetime) -> bool:
-        """Create the Job and mark the task Running; False if it did not start."""
+        """Create the Job and mark the task Running; False if it did not start.
+
+        The resource maxima are checked again with the settings of now: they may
+        have changed since the task was queued. A task over them fails without a
+        Job (it keeps its slot until its Failed status is seen, a moment later).
+        """
         kube = self.reconciler.kube
+        problems = resource_problems(task.spec, self.reconciler.settings)
+        if problems:
+            body = self.index.bodies.get((task.namespace, task.name))
+            if body is None:
+                return False
+            await self.reconciler.refuse(body, describe(problems))
+            return True
         manifest = build_job(task, self.reconciler.settings, now)
         try:
             job, created = await kube.create_or_get(
@@ -119,7 +149,7 @@ class Admitter:
                 "reason": cond.REASON_ADMITTED,
                 "jobName": task.name,
                 "attempts": 1,  # the Job's first pod is the first attempt
-                "admittedAt": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "admittedAt": utc_iso(now, timespec="seconds"),
                 "conditions": conditions,
             },
         )

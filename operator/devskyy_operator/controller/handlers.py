@@ -16,7 +16,9 @@ import kopf
 from pydantic import ValidationError
 
 from devskyy_operator import keys
+from devskyy_operator.controller.login import KopfLogin
 from devskyy_operator.controller.runtime import Runtime
+from devskyy_operator.crd import conditions as cond
 from devskyy_operator.crd.task_view import task_view_from_body
 
 log = logging.getLogger("devskyy.operator")
@@ -25,18 +27,11 @@ log = logging.getLogger("devskyy.operator")
 def register(registry: kopf.OperatorRegistry) -> None:
     """Attach the handlers to `registry` (kept explicit: no import-time globals)."""
 
+    kopf_login = KopfLogin()
+
     @kopf.on.login(registry=registry)
-    def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
-        config = memo["runtime"].kube.config
-        return kopf.ConnectionInfo(
-            server=config.server,
-            ca_path=config.ca_file,
-            insecure=config.insecure,
-            token=config.bearer_token(),
-            certificate_path=config.client_cert_file,
-            private_key_path=config.client_key_file,
-            default_namespace=config.namespace,
-        )
+    async def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
+        return await kopf_login(memo["runtime"].kube.config)
 
     @kopf.on.event(keys.GROUP, keys.VERSION, keys.PLURAL, registry=registry)
     async def task_event(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
@@ -49,8 +44,10 @@ def register(registry: kopf.OperatorRegistry) -> None:
             return
         with contextlib.suppress(ValidationError):  # reconcile() reports it on the task
             runtime.index.upsert(task_view_from_body(body), dict(body))
-        if not (body.get("status") or {}).get("phase"):
-            # New task: validate, record in Redis, mark Queued. Later phases are
+        phase = (body.get("status") or {}).get("phase")
+        if not phase or phase in cond.TERMINAL_PHASES:
+            # New task: validate, record in Redis, mark Queued. A terminal one:
+            # check that the outcome is ours (one Redis read). Other phases are
             # driven by the admission loop, Job events and the resync loop, so our
             # own status patches do not each cost another round of API reads.
             async with runtime.locks[(meta.get("namespace", ""), meta.get("name", ""))]:

@@ -17,10 +17,12 @@ from devskyy_operator.controller.index import TaskIndex
 from devskyy_operator.controller.reconciler import TaskReconciler
 from devskyy_operator.crd import conditions as cond
 from devskyy_operator.crd.task_view import parse_time
-from devskyy_operator.kube.client import ApiError, KubeClient, resource_path
+from devskyy_operator.kube.client import KubeClient, resource_path
+from devskyy_operator.kube.errors import NotFound
 from devskyy_operator.metrics import DLQ_SIZE
 from devskyy_operator.redisq.scripts import Redis
 from devskyy_operator.settings import Settings
+from devskyy_operator.shutdown import wait_or_timeout
 
 log = logging.getLogger("devskyy.operator")
 RETENTION_SWEEP_SECONDS = 30.0
@@ -58,10 +60,8 @@ class Runtime:
             self.reconciled_at[(namespace, name)] = time.monotonic()
             try:
                 body = await self.kube.get(TaskReconciler.task_path(namespace, name))
-            except ApiError as exc:
-                if exc.is_not_found:
-                    return
-                raise
+            except NotFound:
+                return
             await self.reconciler.reconcile(body)
 
     async def reconcile_with_job(
@@ -74,22 +74,20 @@ class Runtime:
             self.reconciled_at[(namespace, name)] = time.monotonic()
             body = self.index.bodies.get((namespace, name))
             phase = ((body or {}).get("status") or {}).get("phase")
-            if body is None or phase in (None, cond.PHASE_QUEUED):
+            if body is None or phase in cond.WAITING_PHASES:
                 try:
                     body = await self.kube.get(TaskReconciler.task_path(namespace, name))
-                except ApiError as exc:
-                    if exc.is_not_found:
-                        return
-                    raise
+                except NotFound:
+                    return
             await self.reconciler.reconcile(body, job=job)
 
     async def resync_loop(self, stop: asyncio.Event) -> None:
         """Level-based safety net: re-read every unfinished task periodically."""
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.settings.resync_seconds)
+        while not await wait_or_timeout(stop, self.settings.resync_seconds):
             horizon = time.monotonic() - self.settings.resync_seconds
             for task in list(self.index.all()):
+                if stop.is_set():
+                    return  # the rest is level-based: the next leader resyncs it
                 if task.phase in cond.TERMINAL_PHASES or task.phase == cond.PHASE_QUEUED:
                     continue
                 if self.reconciled_at.get((task.namespace, task.name), 0.0) > horizon:
@@ -103,9 +101,7 @@ class Runtime:
 
     async def retention_loop(self, stop: asyncio.Event) -> None:
         """Delete finished Jobs once their outcome is recorded and retention passed."""
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), RETENTION_SWEEP_SECONDS)
+        while not await wait_or_timeout(stop, RETENTION_SWEEP_SECONDS):
             try:
                 await self.sweep_finished_jobs(datetime.now(UTC))
             except Exception:

@@ -1,7 +1,14 @@
-"""One error shape (`Problem`) and the OpenAPI declaration of each status code."""
+"""One error shape (`Problem`), the exception handlers that produce it, and the
+OpenAPI declaration of each status code.
+
+Routes raise `ApiError` for what the HTTP layer decides (authentication,
+ownership, body limits) and let the queue's own refusals (`redisq.errors`)
+propagate: `queue_error_handler` answers each with the status it carries.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import Request
@@ -11,6 +18,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from devskyy_operator.intake.schemas import FieldError, Problem
+from devskyy_operator.redisq.errors import BatchItemRefused, QueueError
+
+# An error reply lists this many field errors at most: 20,000 unknown fields must
+# not become a megabyte of reply. `errors_omitted` counts the rest.
+MAX_FIELD_ERRORS = 50
 
 DESCRIPTIONS = {
     401: "Missing or unknown bearer token.",
@@ -18,6 +30,7 @@ DESCRIPTIONS = {
     404: "No such task (or not yours).",
     409: "Conflict: id taken, Idempotency-Key reused with another body, or already finished.",
     413: "Request body larger than max_body_bytes.",
+    415: "The body is not declared as application/json.",
     422: "Invalid request; `errors` names each offending field.",
     429: "Rate limit or queued-task cap reached; see Retry-After.",
     503: "Redis unavailable.",
@@ -53,15 +66,41 @@ def problem(
     headers: dict[str, str] | None = None,
     errors: list[FieldError] | None = None,
 ) -> JSONResponse:
-    body = Problem(detail=detail, errors=errors).model_dump(exclude_none=True)
-    return JSONResponse(body, status_code=status, headers=headers)
+    omitted = None
+    if errors is not None and len(errors) > MAX_FIELD_ERRORS:
+        omitted = len(errors) - MAX_FIELD_ERRORS
+        errors = errors[:MAX_FIELD_ERRORS]
+        detail = f"{detail} ({omitted} more errors not listed)"
+    problem = Problem(detail=detail, errors=errors, errors_omitted=omitted)
+    return JSONResponse(problem.model_dump(exclude_none=True), status_code=status, headers=headers)
+
+
+def retry_after(seconds: float) -> dict[str, str]:
+    """The Retry-After header: whole seconds, at least 1."""
+    return {"Retry-After": str(max(1, math.ceil(seconds)))}
+
+
+def _rejected(request: Request, detail: str) -> None:
+    if not getattr(request.state, "decision", None):
+        request.state.decision = f"rejected: {detail}"
 
 
 async def api_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    if not getattr(request.state, "decision", None):
-        request.state.decision = f"rejected: {exc.detail}"
+    _rejected(request, exc.detail)
     return problem(exc.status, exc.detail, exc.headers, exc.errors)
+
+
+async def queue_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Every refusal of the queue, with the status (and Retry-After) it carries."""
+    assert isinstance(exc, QueueError)
+    detail = str(exc)
+    _rejected(request, detail)
+    headers = None if exc.retry_after is None else retry_after(exc.retry_after)
+    if isinstance(exc, BatchItemRefused):  # answered as its cause, naming the item
+        errors = [FieldError(field=exc.field, message=str(exc.cause))]
+        return problem(exc.cause.http_status, detail, headers, errors)
+    return problem(exc.http_status, detail, headers)
 
 
 async def request_validation_handler(request: Request, exc: Exception) -> JSONResponse:

@@ -3,14 +3,20 @@ operator keeps each task hash in step, also for tasks created with kubectl."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from devskyy_agents.models import TASK_ID_PATTERN, TaskSpec
-from devskyy_operator.intake.body import parse_task_spec, read_limited
-from devskyy_operator.intake.deps import Caller, RateLimitedCaller, ServicesDep, too_many
+from devskyy_operator.intake.body import (
+    IDEMPOTENCY_KEY_PATTERN,
+    parse_task_spec,
+    read_limited,
+    require_json,
+)
+from devskyy_operator.intake.deps import Caller, RateLimitedCaller, ServicesDep
 from devskyy_operator.intake.errors import ApiError, responses
 from devskyy_operator.intake.schemas import (
     CancelResult,
@@ -21,12 +27,6 @@ from devskyy_operator.intake.schemas import (
     TaskView,
 )
 from devskyy_operator.redisq import (
-    IdempotencyConflict,
-    QueueFull,
-    RateLimited,
-    TaskExists,
-    TaskFinished,
-    TaskNotFound,
     TaskRecord,
     cancel,
     enqueue,
@@ -60,7 +60,7 @@ def location_of(task_id: str) -> str:
     status_code=202,
     response_model=TaskAccepted,
     openapi_extra=task_spec_body(),
-    responses=responses(401, 403, 409, 413, 422, 429, 503),
+    responses=responses(401, 403, 409, 413, 415, 422, 429, 503),
     summary="Queue a task",
 )
 async def create_task(
@@ -71,7 +71,7 @@ async def create_task(
         str | None,
         Header(
             alias="Idempotency-Key",
-            pattern=r"^[!-~]{1,200}$",
+            pattern=IDEMPOTENCY_KEY_PATTERN,
             description="Retrying with the same key returns the same task.",
         ),
     ] = None,
@@ -80,25 +80,15 @@ async def create_task(
         Query(pattern=TASK_ID_PATTERN, description="Choose the task id yourself."),
     ] = None,
 ) -> JSONResponse:
+    require_json(request)
     body = await read_limited(request, svc.settings.max_body_bytes)
-    spec: TaskSpec = parse_task_spec(body)
+    spec: TaskSpec = parse_task_spec(body, svc.settings, datetime.now(UTC))
     request.state.task_type = spec.type.value
     if not principal.may_act_for(spec.user_id):
         raise ApiError(403, "input.user_id must be the authenticated user")
-    try:
-        done = await enqueue(
-            svc.batcher,
-            spec,
-            task_id=task_id,
-            idempotency_key=idempotency_key,
-            limits=svc.limits,
-        )
-    except RateLimited as exc:
-        raise too_many(exc.retry_after, "rate limit exceeded") from None
-    except QueueFull as exc:
-        raise too_many(svc.settings.rate_window_seconds, str(exc)) from None
-    except (TaskExists, IdempotencyConflict) as exc:
-        raise ApiError(409, str(exc)) from None
+    done = await enqueue(
+        svc.batcher, spec, task_id=task_id, idempotency_key=idempotency_key, limits=svc.limits
+    )
     request.state.task_id = done.task_id
     request.state.decision = "accepted" if done.created else "replayed"
     location = location_of(done.task_id)
@@ -201,13 +191,8 @@ async def cancel_task(
     request.state.task_id = task_id
     record = await _owned_task(svc, principal, task_id)
     request.state.task_type = record.task_type
-    try:
-        outcome = await cancel(
-            svc.redis, task_id, record_ttl_seconds=svc.settings.task_record_ttl_seconds
-        )
-    except TaskNotFound:
-        raise ApiError(404, f"task {task_id} not found") from None
-    except TaskFinished as exc:
-        raise ApiError(409, str(exc)) from None
+    outcome = await cancel(
+        svc.redis, task_id, record_ttl_seconds=svc.settings.task_record_ttl_seconds
+    )
     request.state.decision = f"cancel {outcome.value}"
     return CancelResult(id=task_id, outcome=outcome.value)

@@ -19,12 +19,23 @@ class Problem(BaseModel):
 
     detail: str
     errors: list[FieldError] | None = None
+    errors_omitted: int | None = Field(
+        default=None, description="Field errors left out of `errors` (it lists the first ones)."
+    )
 
 
 class TaskAccepted(BaseModel):
     id: str
     status: TaskStatus
     location: str
+
+
+class BatchItemAccepted(TaskAccepted):
+    replayed: bool = Field(description="True when its Idempotency-Key returned an earlier task.")
+
+
+class BatchAccepted(BaseModel):
+    tasks: list[BatchItemAccepted] = Field(description="In the order of the request's items.")
 
 
 class QueueInfo(BaseModel):

@@ -105,8 +105,8 @@ async def reclaim_expired(
     client: Redis,
     task_type: TaskType | str,
     *,
+    record_ttl_seconds: int,
     now: float | None = None,
-    record_ttl_seconds: int = 30 * 24 * 3600,
 ) -> int:
     """Return expired leases to the queue (original score); count the requeued ids.
 
@@ -128,6 +128,24 @@ async def reclaim_expired(
         total += int(requeued)
         if int(seen) < RECLAIM_BATCH:
             return total
+
+
+async def hand_back(
+    client: Redis,
+    task_type: TaskType | str,
+    task_ids: list[str],
+    *,
+    record_ttl_seconds: int,
+) -> int:
+    """Return leases still held to the queue now, not when they expire (a clean stop).
+
+    They take the path of an expired lease (original score, cancel requests
+    honoured), so a create that reached the apiserver after all meets 409 for
+    the same task when the id is claimed again: nothing is created twice."""
+    if not task_ids:
+        return 0
+    await client.zadd(keys.leases_key(task_type), dict.fromkeys(task_ids, 0), xx=True)
+    return await reclaim_expired(client, task_type, record_ttl_seconds=record_ttl_seconds)
 
 
 async def leased_ids(client: Redis, task_type: TaskType | str) -> dict[str, float]:
