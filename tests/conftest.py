@@ -48,13 +48,26 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
 # ---------------------------------------------------------------- the local cluster
 
 
+IMAGES = pytest.StashKey[ImageSet]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build the images before the first test, outside every test's timeout.
+
+    A code change makes them minutes old work; a session fixture would spend
+    that inside the timeout of whichever test happens to come first.
+    """
+    if any("images" in getattr(item, "fixturenames", ()) for item in session.items):
+        session.config.stash[IMAGES] = ensure_images()
+
+
 @pytest.fixture(scope="session")
-def images() -> ImageSet:
+def images(pytestconfig: pytest.Config) -> ImageSet:
     """Our images, built from task_images/ and pushed to the local registry storage.
 
     Content-tagged: seconds when nothing changed since the last run.
     """
-    return ensure_images()
+    return pytestconfig.stash.get(IMAGES, None) or ensure_images()
 
 
 @pytest.fixture(scope="session")

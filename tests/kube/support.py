@@ -121,9 +121,13 @@ async def whoami(kube: KubeClient) -> str:
 
 
 class ConnectProxy:
-    """HTTP CONNECT proxy on loopback: tunnels TCP to the requested host, counts tunnels."""
+    """HTTP CONNECT proxy on loopback: tunnels TCP to the requested host, counts tunnels.
 
-    def __init__(self) -> None:
+    Only to loopback and the `also_to` hosts (the apiserver's, on the node link).
+    """
+
+    def __init__(self, also_to: tuple[str, ...] = ()) -> None:
+        self.allowed = ("127.0.0.1", "localhost", *also_to)
         self.port = free_port()
         self.tunnels: list[str] = []  # "host:port" of each CONNECT
         self._server: asyncio.Server | None = None
@@ -149,7 +153,7 @@ class ConnectProxy:
         head = await reader.readuntil(b"\r\n\r\n")
         method, target, _ = head.split(b"\r\n", 1)[0].decode().split(" ", 2)
         host, _, port = target.rpartition(":")
-        if method != "CONNECT" or host not in ("127.0.0.1", "localhost"):
+        if method != "CONNECT" or host not in self.allowed:
             writer.write(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n")
             await writer.drain()
             writer.close()

@@ -219,7 +219,7 @@ async def test_client_certificate_with_insecure_skip_tls_verify(
 
 
 async def test_proxy_url_is_honoured(cluster: LocalCluster, tmp_path: Path) -> None:
-    async with ConnectProxy() as proxy:
+    async with ConnectProxy(also_to=(cluster.apiserver_host,)) as proxy:
         path = write_kubeconfig(
             tmp_path / "kubeconfig",
             clusters={"local": cluster_entry(cluster, **{"proxy-url": proxy.url})},

@@ -223,8 +223,10 @@ def _base() -> str:
 def _forget_older(repository: str, keep: str) -> None:
     """Untag the previous builds of `repository` in buildah's store (the registry
     keeps them); the layers the current build shares stay, so does the cache."""
-    listed = _buildah("images", "--format", "{{.Name}}:{{.Tag}}", repository)
-    old = [ref for ref in listed.split() if ref != f"{repository}:{keep}"]
+    listed = _buildah("images", "--format", "{{.Name}}:{{.Tag}}")
+    old = [
+        r for r in listed.split() if r.startswith(f"{repository}:") and r != f"{repository}:{keep}"
+    ]
     if old:
         subprocess.run(["buildah", "rmi", *old], capture_output=True, check=False)
 
