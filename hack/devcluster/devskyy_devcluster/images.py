@@ -302,8 +302,30 @@ def _ensure_images(bins: Binaries) -> ImageSet:
     )
 
 
+def push(local: str, bins: Binaries | None = None) -> str:
+    """Push an image of buildah's store (named `<registry host>/<path>:<tag>`, as
+    skaffold names what it builds) into the registry storage; return the path."""
+    path = local.split("/", 1)[1]
+    with (
+        (cache_dir() / "images.lock").open("w") as lock,
+        tempfile.TemporaryDirectory(prefix="devskyy-push-") as work,
+    ):
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with _push_registry(bins or ensure_binaries(), Path(work)) as registry:
+            _buildah("push", "--quiet", "--tls-verify=false", "--disable-compression",
+                     local, f"docker://{registry}/{path}")  # fmt: skip
+    return path
+
+
 def main() -> None:
-    """`python -m devskyy_devcluster.images`: build what is missing, print the refs."""
+    """`python -m devskyy_devcluster.images [push IMAGE]`.
+
+    Without arguments: build what is missing, print the references. `push
+    IMAGE`: push one image of buildah's store (skaffold's custom builder).
+    """
+    if sys.argv[1:2] == ["push"] and len(sys.argv) == 3:
+        print(push(sys.argv[2]))
+        return
     images = ensure_images()
     for field, ref in vars(images).items():
         print(f"{field}={ref}")
