@@ -71,14 +71,19 @@ def images(pytestconfig: pytest.Config) -> ImageSet:
 
 
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory, images: ImageSet) -> Iterator[LocalCluster]:
+def cluster(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, images: ImageSet
+) -> LocalCluster:
     """The suite's cluster: control plane and one real node (kubelet + containerd).
 
     Shared by every test (a fresh namespace each); tests that must kill a
-    component start a private cluster (its node gets its own slot).
+    component start a private cluster (its node gets its own slot). Stopped
+    when pytest exits (a config cleanup), not in the teardown of whichever
+    test ran last, whose timeout would then have to cover it.
     """
-    with LocalCluster(tmp_path_factory.mktemp("cluster"), images=images) as running:
-        yield running
+    running = LocalCluster(tmp_path_factory.mktemp("cluster"), images=images)
+    request.config.add_cleanup(running.stop)
+    return running.start()
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -7,6 +7,7 @@
 # returns at once when every binary is present.
 #
 #   hack/cluster/build.sh            # build what is missing, print the bin dir
+#   hack/cluster/build.sh skaffold   # skaffold only (not needed by the tests)
 #   DEVSKYY_CACHE=/path hack/cluster/build.sh
 set -euo pipefail
 
@@ -23,8 +24,8 @@ export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
 
 log() { printf '[build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-build_into() {  # dir module-dir package output ldflags
-  local dir=$1 moddir=$2 pkg=$3 out=$4 ldflags=$5
+build_into() {  # dir module-dir package output ldflags [tags]
+  local dir=$1 moddir=$2 pkg=$3 out=$4 ldflags=$5 tags=${6:-}
   if [[ -x "$dir/$out" ]]; then
     log "$out: cached in $dir"
     return
@@ -32,7 +33,7 @@ build_into() {  # dir module-dir package output ldflags
   mkdir -p "$dir"
   log "$out: building $pkg (cold builds take minutes; progress below)"
   local start=$SECONDS
-  (cd "$moddir" && go build -trimpath -ldflags "$ldflags" -o "$dir/.$out.tmp" "$pkg")
+  (cd "$moddir" && go build -trimpath -tags "$tags" -ldflags "$ldflags" -o "$dir/.$out.tmp" "$pkg")
   mv "$dir/.$out.tmp" "$dir/$out"
   log "$out: built in $((SECONDS - start))s"
 }
@@ -48,6 +49,16 @@ k8s_ldflags() {
   done
   echo "$flags"
 }
+
+if [[ "${1:-}" == skaffold ]]; then
+  # skaffold.yaml's builder and deployer, for `skaffold run -p devcluster`.
+  bin="$cache/skaffold-$SKAFFOLD_VERSION/bin"
+  build_into "$bin" "$here/skaffold" github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold \
+    skaffold "-s -w -X github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version.version=$SKAFFOLD_VERSION" \
+    "timetzdata osusergo netgo static_build release"
+  echo "$bin"
+  exit 0
+fi
 
 flags="$(k8s_ldflags)"
 build_into "$etcd_bin" "$here/etcd" go.etcd.io/etcd/server/v3 etcd "-s -w"

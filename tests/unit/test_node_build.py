@@ -23,6 +23,7 @@ CLUSTER = REPO_ROOT / "hack" / "cluster"
         ("ETCD_VERSION", "etcd", "go.etcd.io/etcd/server/v3"),
         ("COREDNS_VERSION", "coredns", "github.com/coredns/coredns"),
         ("DISTRIBUTION_VERSION", "registry", "github.com/distribution/distribution/v3"),
+        ("SKAFFOLD_VERSION", "skaffold", "github.com/GoogleContainerTools/skaffold/v2"),
     ],
 )
 def test_versions_env_pins_what_each_module_requires(

@@ -56,6 +56,7 @@ CONTROLLERS = ",".join(
 )
 SERVICE_CIDR = node_config.SERVICE_CIDR
 NODE_NAME = "devskyy-local"
+STOP_GRACE_SECONDS = 2.0
 
 __all__ = ["NODE_NAME", "SERVICE_CIDR", "LocalCluster", "free_port"]
 
@@ -361,11 +362,15 @@ class LocalCluster:
     # ----------------------------------------------------------------- teardown
 
     def stop(self) -> None:
-        """The node first (its namespaces take every pod along), then the control plane."""
+        """The node first (its namespaces take every pod along), then the control plane.
+
+        A short grace: the cluster's state is thrown away, and the apiserver's
+        endpoint reconciler otherwise holds its exit for the whole grace period.
+        """
         if self.the_node is not None:
             self.the_node.stop()
         for name in reversed(list(self.processes)):
-            stop(self.processes.pop(name))
+            stop(self.processes.pop(name), grace=STOP_GRACE_SECONDS)
 
     def __enter__(self) -> LocalCluster:
         return self.start()
