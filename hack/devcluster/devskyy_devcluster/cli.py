@@ -83,6 +83,8 @@ def summary(stack: LocalStack, tasks: list[dict[str, Any]]) -> str:
         for t in sorted(tasks, key=lambda t: t["name"])
     )
     kubeconfig = stack.cluster.kubeconfig
+    assert stack.cluster.the_node is not None
+    registry = stack.cluster.the_node.addresses.registry
     return f"""
 All sample tasks ended:
 {rows}
@@ -99,6 +101,9 @@ Look around (in another terminal):
 Logs: {stack.logs}/ (operator, bridge, api)
       kubectl logs -n {NAMESPACE} job/sample-ml-training (task pods; the node's own
       daemons log to {stack.cluster.logs}/)
+Images: built from task_images/, in the node's registry ({registry} from here);
+      skaffold builds and deploys there too (hack/cluster/build.sh skaffold):
+      skaffold run -p devcluster --default-repo={registry}/devskyy --insecure-registry={registry}
 Stop: Ctrl-C here (everything started is stopped).
 """
 

@@ -248,9 +248,10 @@ class Node:
                             self.pki.key(name), user)
             )  # fmt: skip
         paths.containerd_config.write_text(cfg.containerd_config(paths, self.sandbox_image))
-        hosts = paths.registry_hosts / cfg.REGISTRY_HOST
-        hosts.mkdir(parents=True, exist_ok=True)
-        (hosts / "hosts.toml").write_text(cfg.registry_hosts_toml())
+        for registry in (cfg.REGISTRY_HOST, addresses.registry):
+            hosts = paths.registry_hosts / registry
+            hosts.mkdir(parents=True, exist_ok=True)
+            (hosts / "hosts.toml").write_text(cfg.registry_hosts_toml(registry))
         paths.cni_conf_dir.mkdir(parents=True, exist_ok=True)
         (paths.cni_conf_dir / "10-devskyy.conflist").write_text(cfg.to_json(cfg.cni_conflist()))
         paths.kubelet_config.write_text(

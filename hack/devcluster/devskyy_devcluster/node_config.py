@@ -82,6 +82,11 @@ class NodeAddresses:
         return f"devskyy{self.slot}"
 
     @property
+    def registry(self) -> str:
+        """The node's registry as the host reaches it (plain HTTP)."""
+        return f"{self.node_ip}:{REGISTRY_PORT}"
+
+    @property
     def cgroup_root(self) -> str:
         """The kubelet's cgroup root: its kubepods tree never meets another node's."""
         return f"/devskyy-node-{self.slot}"
@@ -208,11 +213,15 @@ disabled_plugins = [
 """
 
 
-def registry_hosts_toml() -> str:
-    """containerd's hosts.toml for the node's registry: plain HTTP on loopback."""
-    return f"""server = "http://{REGISTRY_HOST}"
+def registry_hosts_toml(host: str = REGISTRY_HOST) -> str:
+    """containerd's hosts.toml for the node's registry: plain HTTP.
 
-[host."http://{REGISTRY_HOST}"]
+    `localhost:5000` is how our images are named; `<node IP>:5000` is the same
+    registry as the host reaches it (skaffold pushes and names images so).
+    """
+    return f"""server = "http://{host}"
+
+[host."http://{host}"]
   capabilities = ["pull", "resolve"]
 """
 
