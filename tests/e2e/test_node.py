@@ -211,3 +211,27 @@ async def test_pod_reaches_a_test_server_on_the_host_address_and_nothing_else(
     routes = await asyncio.to_thread(node_routes, cluster.the_node.init_pid)
     assert "default" not in routes, routes
     assert cluster.the_node.addresses.subnet.with_prefixlen.split("/")[0] in routes
+
+
+@pytest.mark.parametrize("image", ["control", "task_api", "task_ml"])
+async def test_images_carry_no_tests_dev_tools_or_local_cluster_code(
+    cluster: LocalCluster, kube: KubeClient, namespace: str, images: ImageSet, image: str
+) -> None:
+    code = (
+        "import importlib.util as u, json, pathlib\n"
+        "names = ['devskyy_operator', 'devskyy_agents', 'devskyy_devcluster', 'tests',"
+        " 'pytest', 'mypy', 'ruff', 'hypothesis']\n"
+        "found = {n: u.find_spec(n) is not None for n in names}\n"
+        "found['/src'] = pathlib.Path('/src').exists()\n"
+        "print(json.dumps(found))\n"
+    )
+    name = f"contents-{image.replace('_', '-')}"
+    ref = getattr(images, image)
+    done = await run_pod(kube, namespace, pod(name, ref, ["/opt/venv/bin/python", "-c", code]))
+    assert done["status"]["phase"] == "Succeeded", logs(cluster, namespace, name)
+    found = json.loads(logs(cluster, namespace, name))
+    assert found == {
+        "devskyy_operator": True, "devskyy_agents": True, "devskyy_devcluster": False,
+        "tests": False, "pytest": False, "mypy": False, "ruff": False, "hypothesis": False,
+        "/src": False,
+    }  # fmt: skip
