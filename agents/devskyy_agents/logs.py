@@ -30,6 +30,11 @@ KNOWN_SECRET_VARS = frozenset(
         "WOOCOMMERCE_SECRET",
         "WORDPRESS_APP_PASSWORD",
         "SMTP_PASSWORD",
+        # Connection URLs may carry a password.
+        "REDIS_URL",
+        "DEVSKYY_REDIS_URL",
+        "DATABASE_URL",
+        "DEVSKYY_DATABASE_URL",
     }
 )
 SECRET_SUFFIXES = ("_KEY", "_SECRET", "_PASSWORD", "_TOKEN")

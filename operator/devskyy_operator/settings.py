@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from devskyy_agents.models import TaskType
@@ -57,13 +57,23 @@ class Settings(BaseSettings):
     """Configuration of the operator, the bridge and the API."""
 
     model_config = SettingsConfigDict(
-        env_prefix="DEVSKYY_", env_nested_delimiter="__", extra="ignore", frozen=True
+        env_prefix="DEVSKYY_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
     )
 
-    # -- where things are
+    # -- where things are (the seed's names first; DEVSKYY_* names are aliases)
     redis_url: SecretStr = Field(
         default=SecretStr("redis://127.0.0.1:6379/0"),
-        description="Redis URL (may hold a password, hence secret).",
+        validation_alias=AliasChoices("REDIS_URL", "DEVSKYY_REDIS_URL"),
+        description="Redis URL, REDIS_URL (may hold a password, hence secret).",
+    )
+    database_url: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "DEVSKYY_DATABASE_URL"),
+        description="PostgreSQL URL of the task history, DATABASE_URL; unset = no history.",
     )
     namespace: str = Field(default="default", description="Namespace of tasks and their Jobs.")
     kubeconfig: str | None = Field(
@@ -156,6 +166,36 @@ class Settings(BaseSettings):
     )
     api_host: str = Field(default="127.0.0.1", description="Bind address of devskyy-api.")
     api_port: int = Field(default=8000, description="Port of devskyy-api.")
+
+    # -- history (devskyy-history: Redis stream -> PostgreSQL)
+    history_batch_size: int = Field(
+        default=500, ge=1, le=10_000, description="Transitions written per transaction."
+    )
+    history_claim_idle_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Entries a stopped writer held are taken over after this long.",
+    )
+    history_retry_max_seconds: float = Field(
+        default=5.0, gt=0, description="Longest pause between writes while PostgreSQL is down."
+    )
+    history_stream_max_events: int = Field(
+        default=1_000_000,
+        ge=1000,
+        description="Unwritten transitions Redis keeps at most; beyond, the oldest are dropped.",
+    )
+    history_retention_days: int = Field(
+        default=400, ge=0, description="Keep tasks this long after their last change (0 = ever)."
+    )
+    history_retention_batch: int = Field(
+        default=1000, ge=1, description="Tasks deleted per retention transaction."
+    )
+    history_retention_interval_seconds: float = Field(
+        default=3600.0, gt=0, description="Pause between retention runs."
+    )
+    history_consumer: str | None = Field(
+        default=None, description="Consumer name of this writer; the host (pod) name when unset."
+    )
 
     # -- observability
     log_format: str = Field(default="text", description='"text" (seed line format) or "json".')

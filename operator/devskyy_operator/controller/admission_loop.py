@@ -23,6 +23,8 @@ from devskyy_operator.crd.task_view import TaskView
 from devskyy_operator.job.builder import build_job
 from devskyy_operator.kube.client import ApiError
 from devskyy_operator.metrics import ADMISSION_WAIT, READY_BACKLOG, RUNNING_TASKS, WAITING_TASKS
+from devskyy_operator.redisq import task_store
+from devskyy_operator.redisq.clock import utc_iso
 
 log = logging.getLogger("devskyy.operator")
 START_CONCURRENCY = 32
@@ -123,6 +125,11 @@ class Admitter:
                 "conditions": conditions,
             },
         )
+        if admitted:
+            container = manifest["spec"]["template"]["spec"]["containers"][0]
+            await task_store.mark_admitted(
+                self.reconciler.redis, task.name, utc_iso(now), container.get("resources") or {}
+            )
         if created and admitted:
             ADMISSION_WAIT.labels(task.task_type.value).observe(
                 max(0.0, (now - task.queued_at).total_seconds())

@@ -193,9 +193,13 @@ class TaskReconciler:
             message=f"attempt {outcome.attempts}", now=now, observed_generation=task.generation,
         )  # fmt: skip
         if outcome.phase == "Running":
+            # A finished pod of a running Job is a failed earlier attempt.
+            failed_before = outcome.termination_message is not None or outcome.exit_code is not None
             await task_store.mark_processing(
                 self.redis, task.name, utc_iso(outcome.started_at or now),
                 outcome.worker_host or self.settings.worker_host or "", outcome.attempts,
+                last_error=_error_text(outcome) if failed_before else "",
+                last_exit_code=outcome.exit_code,
             )  # fmt: skip
         await self.patch_status(task, status)
 

@@ -17,6 +17,9 @@ from devskyy_operator.redisq.scripts import LuaScript, Redis
 
 MAX_MESSAGE_CHARS = 4096
 
+# KEYS: record, index, task hash, history stream. ARGV: record JSON, ttl, failed epoch, id.
+# The history entry takes the record's own facts over the hash's (a task refused
+# before it had a hash has only the record).
 _WRITE = LuaScript(
     "dead_letter_write",
     """
@@ -24,6 +27,17 @@ local written = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', tonumber(ARGV[2]
 if written then
   redis.call('ZADD', KEYS[2], tonumber(ARGV[3]), ARGV[4])
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', tonumber(ARGV[3]) - tonumber(ARGV[2]))
+  local record = cjson.decode(ARGV[1])
+  local extra = {}
+  for _, name in ipairs({'task_type', 'user_id', 'error', 'error_type', 'reason', 'attempts',
+                         'exit_code', 'worker_host'}) do
+    local value = record[name]
+    if value ~= nil and value ~= cjson.null then
+      extra[#extra + 1] = name
+      extra[#extra + 1] = type(value) == 'number' and string.format('%d', value) or value
+    end
+  end
+  history(KEYS[4], KEYS[3], ARGV[4], 'dead_lettered', tonumber(ARGV[3]), extra)
   return 1
 end
 return 0
@@ -60,7 +74,12 @@ async def write_dead_letter(
     """Write the record once; False when it already existed (a replay)."""
     written = await _WRITE(
         client,
-        [keys.dlq_key(record.task_id), keys.DLQ_INDEX],
+        [
+            keys.dlq_key(record.task_id),
+            keys.DLQ_INDEX,
+            keys.task_key(record.task_id),
+            keys.HISTORY_STREAM,
+        ],
         [record.to_json(), ttl_seconds, f"{failed_epoch:.6f}", record.task_id],
     )
     return bool(written)

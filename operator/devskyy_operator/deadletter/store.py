@@ -141,6 +141,8 @@ async def retry_dead_letter(client: Redis, task_id: str) -> Enqueued:
             keys.SEQUENCE_KEY,
             keys.user_tasks_key(spec.user_id),
             keys.user_queued_key(spec.user_id),
+            keys.task_key(task_id),
+            keys.HISTORY_STREAM,
         ],
         [
             task_id,

@@ -113,6 +113,7 @@ async def enqueue(
             keys.user_queued_key(user_id),
             idem_key or keys.idempotency_key(user_id, ""),
             keys.rate_key(user_id),
+            keys.HISTORY_STREAM,
         ],
         [
             chosen_id,

@@ -1,0 +1,53 @@
+"""Drive tasks through their transitions with the same redisq/deadletter calls the
+operator, the bridge and the API make (real Redis, real scripts)."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from devskyy_agents.models import TaskSpec, parse_spec
+from devskyy_operator.deadletter.record import DeadLetterRecord, write_dead_letter
+from devskyy_operator.redisq import Redis, enqueue, task_store
+from devskyy_operator.redisq.clock import utc_iso
+
+RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "1"}}
+_ids = itertools.count(1)
+
+
+def spec(user: str = "alice", task_type: str = "diagnostic", priority: int = 100) -> TaskSpec:
+    return parse_spec({"type": task_type, "priority": priority, "input": {"user_id": user}})
+
+
+async def queued(redis: Redis, user: str = "alice", **kwargs: Any) -> str:
+    return (await enqueue(redis, spec(user, **kwargs))).task_id
+
+
+async def succeed(redis: Redis, task_id: str, result: dict[str, Any] | None = None) -> None:
+    await task_store.mark_admitted(redis, task_id, utc_iso(), RESOURCES)
+    await task_store.mark_processing(redis, task_id, "2026-01-05T12:00:00.000000Z", "node-a", 1)
+    await task_store.mark_completed(
+        redis, task_id, f'{{"status":"success","n":{next(_ids)}}}', "2026-01-05T12:00:09.500000Z"
+    )
+
+
+async def fail_after_retry(redis: Redis, task_id: str, user: str = "alice") -> None:
+    """Two attempts (the first exits 75), then a final failure with its dead letter."""
+    await task_store.mark_admitted(redis, task_id, utc_iso(), RESOURCES)
+    await task_store.mark_processing(redis, task_id, "2026-01-05T12:00:00.000000Z", "node-a", 1)
+    await task_store.mark_processing(
+        redis, task_id, "2026-01-05T12:00:00.000000Z", "node-a", 2,
+        last_error="connection reset", last_exit_code=75,
+    )  # fmt: skip
+    when = "2026-01-05T12:01:00.000000Z"
+    await task_store.mark_failed(
+        redis, task_id, "upstream 503", error_type="ProviderError", completed_at=when,
+        reason="BackoffLimitExceeded", exit_code=75, attempts=2,
+    )  # fmt: skip
+    record = DeadLetterRecord(
+        task_id=task_id, task_data={"user_id": user}, error="upstream 503",
+        error_type="ProviderError", failed_at=when, worker_host="node-a", attempts=2,
+        reason="BackoffLimitExceeded", exit_code=75, termination_message=None,
+        task_type="diagnostic", user_id=user, namespace="default",
+    )  # fmt: skip
+    assert await write_dead_letter(redis, record, 1767614460.0, 3600)
