@@ -15,12 +15,18 @@ import httpx
 from devskyy_operator.intake.auth import token_digest
 from tests.support.ports import free_port
 
-TOKENS = {"alice": "alice-secret-token", "bob": "bob-secret-token", "ops": "ops-secret-token"}
+TOKENS = {
+    "alice": "alice-secret-token",
+    "bob": "bob-secret-token",
+    "ops": "ops-secret-token",
+    "watch": "watch-secret-token",
+}
+ROLES = {"ops": "admin", "watch": "operator"}
 
 
 def api_tokens_setting() -> str:
     return ",".join(
-        f"{user}:{token_digest(token)}" + (":admin" if user == "ops" else "")
+        f"{user}:{token_digest(token)}" + (f":{ROLES[user]}" if user in ROLES else "")
         for user, token in TOKENS.items()
     )
 

@@ -15,8 +15,15 @@ RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "
 _ids = itertools.count(1)
 
 
+INPUTS: dict[str, dict[str, Any]] = {
+    "diagnostic": {},
+    "ml_prediction": {"model_id": "sentiment_analyzer", "input_data": {"text": "lovely"}},
+}
+
+
 def spec(user: str = "alice", task_type: str = "diagnostic", priority: int = 100) -> TaskSpec:
-    return parse_spec({"type": task_type, "priority": priority, "input": {"user_id": user}})
+    task_input = {"user_id": user, **INPUTS[task_type]}
+    return parse_spec({"type": task_type, "priority": priority, "input": task_input})
 
 
 async def queued(redis: Redis, user: str = "alice", **kwargs: Any) -> str:

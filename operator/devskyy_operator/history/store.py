@@ -8,7 +8,8 @@ writing a batch twice, or two batches out of order, gives the same rows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -231,15 +232,31 @@ async def delete_expired(conn: AsyncConnection[Any], before: datetime, batch: in
         return int(cur.rowcount)
 
 
-def open_pool(database_url: str, *, max_size: int = 4, timeout: float = 5.0) -> AsyncConnectionPool:
-    """A pool that connects in the background (a database outage never blocks startup)
-    and checks each connection before handing it out."""
-    return AsyncConnectionPool(
-        database_url,
-        min_size=1,
-        max_size=max_size,
-        timeout=timeout,
-        open=False,
-        check=AsyncConnectionPool.check_connection,
-        kwargs={"autocommit": True},
-    )
+class HistoryReader:
+    """The API's connections: a pool opened on first use, connecting in the
+    background (a database outage never blocks startup) and checking each
+    connection before handing it out."""
+
+    def __init__(self, database_url: str, *, max_size: int = 4, timeout: float = 5.0) -> None:
+        self.pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
+            database_url,
+            min_size=1,
+            max_size=max_size,
+            timeout=timeout,
+            open=False,
+            check=AsyncConnectionPool.check_connection,
+            kwargs={"autocommit": True},
+        )
+        self._opened = False
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection[Any]]:
+        if not self._opened:
+            self._opened = True
+            await self.pool.open(wait=False)
+        async with self.pool.connection() as conn:
+            yield conn
+
+    async def close(self) -> None:
+        if self._opened:
+            await self.pool.close()
