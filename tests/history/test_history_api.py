@@ -118,8 +118,8 @@ async def test_pages_through_10000_tasks_in_stable_order(
     batcher = ScriptBatcher(aredis)
     total = 10_000
     try:
-        for start in range(0, total, 500):
-            await asyncio.gather(*(enqueue(batcher, spec("alice")) for _ in range(500)))
+        for _ in range(total // 500):
+            await asyncio.gather(*(enqueue(batcher, spec("alice")) for _n in range(500)))
     finally:
         await batcher.aclose()
     expected = await _newest_first(aredis)

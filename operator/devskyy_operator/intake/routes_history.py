@@ -76,8 +76,11 @@ async def list_tasks(
         raise ApiError(403, "you may list only your own tasks")
     scope = user_id if user_id is not None else (None if principal.sees_all else principal.user_id)
     if svc.history is None:
-        unserved = {"created_after": created_after, "created_before": created_before}
-        unserved["cursor"] = cursor
+        unserved: dict[str, object] = {
+            "created_after": created_after,
+            "created_before": created_before,
+            "cursor": cursor,
+        }
         return await _recent_from_redis(
             svc, scope or principal.user_id, type, status, limit,
             [name for name, value in unserved.items() if value is not None],
