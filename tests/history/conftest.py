@@ -9,9 +9,11 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 from psycopg.rows import dict_row
@@ -55,18 +57,33 @@ async def running_writer(
         await disconnect(redis)
 
 
+@dataclass
+class WriterProcess:
+    process: subprocess.Popen[bytes]
+    metrics_port: int
+
+    def metric(self, name: str) -> float:
+        """A sample of the writer's /metrics (0 when absent)."""
+        text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
+        for line in text.splitlines():
+            if line.startswith(name + " ") or line.startswith(name + "{"):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+
 @contextlib.contextmanager
 def writer_process(
     redis_url: str, database_url: str, logs: Path, consumer: str = "writer-1", **env: str
-) -> Iterator[subprocess.Popen[bytes]]:
+) -> Iterator[WriterProcess]:
     """`devskyy-history run` as its own process (what the chart's Deployment runs)."""
+    metrics_port = free_port()
     environment = {
         **os.environ,
         "REDIS_URL": redis_url,
         "DATABASE_URL": database_url,
         "DEVSKYY_HISTORY_CONSUMER": consumer,
         "DEVSKYY_HISTORY_RETRY_MAX_SECONDS": "0.5",
-        "DEVSKYY_METRICS_PORT": str(free_port()),
+        "DEVSKYY_METRICS_PORT": str(metrics_port),
         "DEVSKYY_HEALTH_PORT": str(free_port()),
         **env,
     }
@@ -77,7 +94,7 @@ def writer_process(
             env=environment, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
-        yield process
+        yield WriterProcess(process, metrics_port)
     finally:
         if process.poll() is None:
             process.kill()
