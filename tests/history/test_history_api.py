@@ -5,9 +5,13 @@ pages through 10,000 tasks in one stable order while new tasks keep arriving."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,6 +21,8 @@ from devskyy_operator import keys
 from devskyy_operator.redisq import Redis, enqueue
 from devskyy_operator.redisq.batching import ScriptBatcher
 from tests.api.conftest import app_client, auth, settings_for
+from tests.api.live_server import TOKENS, running_api
+from tests.cli.conftest import DEVSKYY
 from tests.history.conftest import event_count, running_writer
 from tests.history.lifecycle import fail_after_retry, queued, spec, succeed
 from tests.support.waiting import eventually
@@ -157,3 +163,49 @@ async def _newest_first(redis: Redis) -> list[str]:
         created = await pipe.execute()
     keyed = sorted(zip(created, ids, strict=True), reverse=True)
     return [task_id for _, task_id in keyed]
+
+
+@pytest.mark.timeout(120)
+async def test_devskyy_history_cli(
+    aredis: Redis, redis_url: str, database_url: str, tmp_path: Path
+) -> None:
+    """The real `devskyy` against a real API process with the history store."""
+    done = await queued(aredis, "alice")
+    await succeed(aredis, done)
+    failed = await queued(aredis, "alice")
+    await fail_after_retry(aredis, failed, "alice")
+    other = await queued(aredis, "bob")
+    async with running_writer(redis_url, database_url):
+        await _written(database_url, 4 + 7 + 1)
+    with running_api(redis_url, database_url=database_url) as live:
+        env = {**os.environ, "DEVSKYY_API_URL": live.url, "DEVSKYY_API_TOKEN": TOKENS["alice"]}
+
+        def devskyy(*args: str, as_user: str = "alice") -> subprocess.CompletedProcess[str]:
+            run_env = {**env, "DEVSKYY_API_TOKEN": TOKENS[as_user]}
+            return subprocess.run(
+                [DEVSKYY, *args], env=run_env, capture_output=True, text=True, timeout=30
+            )
+
+        table = devskyy("history")
+        assert table.returncode == 0, table.stderr
+        header, *lines = table.stdout.splitlines()
+        assert header.split()[:4] == ["ID", "TYPE", "STATUS", "USER_ID"]
+        assert [line.split()[0] for line in lines] == [failed, done]
+        only_failed = json.loads(devskyy("--json", "history", "--status", "failed").stdout)
+        assert [t["id"] for t in only_failed["tasks"]] == [failed]
+        paged = devskyy("history", "-n", "1")
+        assert "more: --cursor " in paged.stdout
+        everything = json.loads(devskyy("--json", "history", "-n", "1", "--all").stdout)
+        assert [t["id"] for t in everything["tasks"]] == [failed, done]
+        events = devskyy("history", failed)
+        assert events.returncode == 0, events.stderr
+        kinds = [line.split()[1] for line in events.stdout.splitlines()[2:]]
+        assert kinds == [
+            "queued", "admitted", "running", "attempt_failed", "running", "failed",
+            "dead_lettered",
+        ]  # fmt: skip
+        refused = devskyy("history", other)
+        assert refused.returncode == 1
+        assert "404" in refused.stderr
+        watched = json.loads(devskyy("--json", "history", as_user="watch").stdout)
+        assert {t["id"] for t in watched["tasks"]} == {done, failed, other}
