@@ -98,6 +98,12 @@ class ApiMetrics:
         self.queue_size = Gauge(
             "worker_queue_size", QUEUE_SIZE_HELP, ["type"], registry=self.registry
         )
+        self.history_age = Gauge(
+            "devskyy_history_stream_age_seconds",
+            "Age of the oldest transition waiting in the history stream (read from Redis "
+            "on scrape: it grows also while no history writer runs).",
+            registry=self.registry,
+        )
         self.requests = Counter(
             "devskyy_api_requests",
             "HTTP requests by route and status",
