@@ -60,7 +60,7 @@ def test_every_rendered_variable_is_a_settings_field(render: RenderFn, scenario:
 def _settings_from(env: dict[str, Any]) -> dict[str, Any]:
     """Build Settings in a fresh interpreter whose environment is exactly `env`."""
     literal = {k: v for k, v in env.items() if isinstance(v, str)}
-    literal["DEVSKYY_REDIS_URL"] = "redis://:pw@redis:6379/0"  # by reference in the pod
+    literal["REDIS_URL"] = "redis://:pw@redis:6379/0"  # by reference in the pod
     code = (
         "import json; from devskyy_operator.settings import Settings; "
         "print(Settings().model_dump_json())"
