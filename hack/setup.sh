@@ -7,7 +7,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 log() { printf '[setup %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-apt_packages=(redis-server redis-tools bubblewrap util-linux ca-certificates)
+apt_packages=(redis-server redis-tools postgresql bubblewrap util-linux ca-certificates)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -18,8 +18,11 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# The distribution's redis-server service is not ours: tests start their own.
-if command -v systemctl >/dev/null 2>&1; then systemctl disable --now redis-server >/dev/null 2>&1 || true; fi
+# The distribution's redis-server and postgresql services are not ours: tests and
+# the dev stack start their own (PostgreSQL from /usr/lib/postgresql/<version>/bin).
+if command -v systemctl >/dev/null 2>&1; then
+  systemctl disable --now redis-server postgresql >/dev/null 2>&1 || true
+fi
 
 python=${PYTHON:-python3.11}
 command -v uv >/dev/null 2>&1 || { log "pip: installing uv"; "$python" -m pip install -q uv; }
