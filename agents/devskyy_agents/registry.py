@@ -57,6 +57,14 @@ class RunContext:
             models_dir=Path(env.get("DEVSKYY_MODELS_DIR", "/data/models")),
         )
 
+    @property
+    def threads(self) -> int:
+        """Threads this task may use: WORKER_THREADS, which the Job sets (1 outside a Job)."""
+        try:
+            return max(1, int(self.config.get("WORKER_THREADS", "1")))
+        except ValueError:
+            return 1
+
     def remaining(self) -> float | None:
         """Seconds left before the deadline, or None without one."""
         return None if self.deadline is None else self.deadline - time.time()

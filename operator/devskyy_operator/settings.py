@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from devskyy_agents.models import TaskType
+from devskyy_agents.models import MAX_TIMEOUT_SECONDS, TaskType
 
 
 class ResourceDefaults(BaseModel):
@@ -37,7 +37,7 @@ def _default_resources() -> dict[str, ResourceDefaults]:
 
 
 def _default_concurrency() -> dict[str, int]:
-    return {t.value: 10 for t in TaskType} | {TaskType.ML_TRAINING.value: 2}
+    return {TaskType.ML_TRAINING.value: 2}
 
 
 def _default_images() -> dict[str, str]:
@@ -83,7 +83,30 @@ class Settings(BaseSettings):
     # -- admission
     concurrency: dict[str, int] = Field(
         default_factory=_default_concurrency,
-        description="Running tasks allowed at once, per task type.",
+        description="Running tasks allowed at once, per task type (others: default_concurrency).",
+    )
+    default_concurrency: int = Field(
+        default=10,
+        ge=0,
+        validation_alias=AliasChoices("WORKER_PROCESSES", "DEVSKYY_DEFAULT_CONCURRENCY"),
+        description="WORKER_PROCESSES: tasks of one type running at once, for every type "
+        "`concurrency` does not name (a Job per task: the seed's worker processes).",
+    )
+    task_timeout_seconds: int = Field(
+        default=600,
+        ge=1,
+        le=MAX_TIMEOUT_SECONDS,
+        validation_alias=AliasChoices("TASK_TIMEOUT", "DEVSKYY_TASK_TIMEOUT_SECONDS"),
+        description="TASK_TIMEOUT: the longest a task may run (its Job's activeDeadlineSeconds "
+        "is its own or its type's timeout, never more); the API refuses longer ones.",
+    )
+    task_threads: int = Field(
+        default=4,
+        ge=1,
+        le=256,
+        validation_alias=AliasChoices("WORKER_THREADS", "DEVSKYY_TASK_THREADS"),
+        description="WORKER_THREADS: threads inside a task pod (WORKER_THREADS, OMP/BLAS "
+        "thread pools, scikit-learn's n_jobs).",
     )
     # -- the Jobs
     images: dict[str, str] = Field(
@@ -202,8 +225,18 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=9090)
     health_port: int = Field(default=8080)
 
+    @field_validator("concurrency", mode="after")
+    @classmethod
+    def _keep_type_defaults(cls, value: dict[str, int]) -> dict[str, int]:
+        """Naming one type (DEVSKYY_CONCURRENCY__X) keeps the others' own defaults."""
+        return _default_concurrency() | value
+
     def concurrency_for(self, task_type: TaskType | str) -> int:
-        return self.concurrency.get(str(task_type), 10)
+        return self.concurrency.get(str(task_type), self.default_concurrency)
+
+    def concurrency_limits(self) -> dict[str, int]:
+        """Every task type's limit: its own, else default_concurrency (WORKER_PROCESSES)."""
+        return {t.value: self.concurrency_for(t) for t in TaskType} | self.concurrency
 
     def resources_for(self, task_type: TaskType | str) -> ResourceDefaults:
         return self.resources.get(str(task_type), ResourceDefaults())

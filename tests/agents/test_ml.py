@@ -208,3 +208,25 @@ def test_training_and_prediction_through_the_entrypoint(tmp_path: Path) -> None:
     )
     assert missing.code == 42
     assert missing.message["error_type"] == "ModelNotFound"
+
+
+@pytest.mark.parametrize("threads", ["1", "3"])
+def test_worker_threads_bound_the_training_thread_pools(tmp_path: Path, threads: str) -> None:
+    """WORKER_THREADS (set on every task pod by the Job builder): the native pools
+    the training runs in report that size, recorded with the model version."""
+    ml_data.write(tmp_path / "datasets", "iris.csv", ml_data.iris())
+    spec = {
+        "type": "ml_training",
+        "input": {
+            "user_id": "u-1",
+            "model_id": "customer_segmentation",
+            "training_data_path": "iris.csv",
+        },
+    }
+    trained = run_task(tmp_path, spec, task_id="train-threads", WORKER_THREADS=threads)
+    assert trained.code == 0, trained.stderr
+    version = trained.message["result"]["model_version"]
+    meta = json.loads(
+        (tmp_path / "models" / "customer_segmentation" / version / "metadata.json").read_text()
+    )
+    assert meta["threads"] == int(threads)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
@@ -54,13 +56,27 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+@contextmanager
+def worker_threads(threads: int) -> Iterator[int]:
+    """Training within WORKER_THREADS: the native thread pools (BLAS, OpenMP) and
+    joblib's workers (scikit-learn's n_jobs); yields the pools' size as they report it."""
+    from joblib import parallel_config
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    with threadpool_limits(limits=threads), parallel_config(n_jobs=threads, prefer="threads"):
+        pools = [int(pool["num_threads"]) for pool in threadpool_info()]
+        yield max(pools, default=threads)
+
+
 def train(task: MLTrainingInput, ctx: RunContext) -> MLTrainingOutput:
     frame = load_table(ctx.datasets_dir, task.training_data_path)
     hyper = Hyper(task.hyperparameters)
     seed = hyper.integer("random_state", 42, 0, 2**31 - 1)
-    trained = model_family(task.model_id).train(frame, hyper, task.epochs, seed)
+    with worker_threads(ctx.threads) as observed_threads:
+        trained = model_family(task.model_id).train(frame, hyper, task.epochs, seed)
     metadata: dict[str, Any] = {
         **trained.metadata,
+        "threads": observed_threads,
         "trained_at": _now(),
         "training_data_path": task.training_data_path,
         "hyperparameters": task.hyperparameters,

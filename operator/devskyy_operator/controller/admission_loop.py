@@ -14,6 +14,7 @@ import logging
 from datetime import UTC, datetime
 
 from devskyy_agents.logs import task_context
+from devskyy_agents.models import TaskType
 from devskyy_operator.admission.policy import admit, is_due
 from devskyy_operator.controller.events import post_event
 from devskyy_operator.controller.index import TaskIndex
@@ -64,7 +65,8 @@ class Admitter:
         settings = self.reconciler.settings
         waiting = [t for t in self.index.waiting() if t.phase == cond.PHASE_QUEUED]
         running = self.index.running_by_type()
-        chosen = admit(waiting, running, settings.concurrency, now, default_limit=10)
+        limits = settings.concurrency_limits()
+        chosen = admit(waiting, running, limits, now, default_limit=settings.default_concurrency)
         self.publish_gauges(waiting, running, now)
         for task in chosen:
             if self.stopping:  # on SIGTERM, admit nothing more
@@ -89,7 +91,7 @@ class Admitter:
     def publish_gauges(
         self, waiting: list[TaskView], running: dict[str, int], now: datetime
     ) -> None:
-        for kind in self.reconciler.settings.concurrency:
+        for kind in (t.value for t in TaskType):
             RUNNING_TASKS.labels(kind).set(running.get(kind, 0))
             of_kind = [t for t in waiting if t.task_type.value == kind]
             WAITING_TASKS.labels(kind).set(len(of_kind))

@@ -14,7 +14,13 @@ from devskyy_operator.history import store as history_store
 from devskyy_operator.intake.body import parse_task_spec, read_limited
 from devskyy_operator.intake.deps import Caller, RateLimitedCaller, ServicesDep, too_many
 from devskyy_operator.intake.errors import ApiError, responses
-from devskyy_operator.intake.schemas import CancelResult, QueueInfo, TaskAccepted, TaskView
+from devskyy_operator.intake.schemas import (
+    CancelResult,
+    FieldError,
+    QueueInfo,
+    TaskAccepted,
+    TaskView,
+)
 from devskyy_operator.intake.views import history_task, view_of
 from devskyy_operator.redisq import (
     IdempotencyConflict,
@@ -78,6 +84,12 @@ async def create_task(
     body = await read_limited(request, svc.settings.max_body_bytes)
     spec: TaskSpec = parse_task_spec(body)
     request.state.task_type = spec.type.value
+    ceiling = svc.settings.task_timeout_seconds
+    if spec.timeout_seconds is not None and spec.timeout_seconds > ceiling:
+        message = f"at most {ceiling} s here (TASK_TIMEOUT)"
+        raise ApiError(
+            422, "invalid task", errors=[FieldError(field="timeoutSeconds", message=message)]
+        )
     if not principal.may_act_for(spec.user_id):
         raise ApiError(403, "input.user_id must be the authenticated user")
     try:

@@ -73,8 +73,17 @@ def spec_json(task: TaskView) -> str:
 POD_DEADLINE_SLACK_SECONDS = 15
 
 
+def task_timeout(task: TaskView, settings: Settings) -> int:
+    """The task's own or its type's timeout, never above TASK_TIMEOUT."""
+    return min(task.spec.effective_timeout(), settings.task_timeout_seconds)
+
+
+# Thread pools of the numeric libraries start at this size (WORKER_THREADS).
+THREAD_VARIABLES = ("WORKER_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def _env(task: TaskView, settings: Settings, now: datetime) -> list[dict[str, str]]:
-    timeout = task.spec.effective_timeout()
+    timeout = task_timeout(task, settings)
     deadline = int(now.timestamp()) + timeout + POD_DEADLINE_SLACK_SECONDS
     pairs = [
         ("DEVSKYY_TASK_ID", task.name),
@@ -86,6 +95,7 @@ def _env(task: TaskView, settings: Settings, now: datetime) -> list[dict[str, st
         ("DEVSKYY_DATASETS_DIR", DATASETS_DIR),
         ("DEVSKYY_MODELS_DIR", MODELS_DIR),
         ("LOG_FORMAT", settings.log_format),
+        *((name, str(settings.task_threads)) for name in THREAD_VARIABLES),
     ]
     return [{"name": name, "value": value} for name, value in pairs]
 
@@ -190,7 +200,7 @@ def build_job(task: TaskView, settings: Settings, now: datetime) -> dict[str, An
         },
         "spec": {
             "backoffLimit": task.spec.effective_retries(),
-            "activeDeadlineSeconds": task.spec.effective_timeout(),
+            "activeDeadlineSeconds": task_timeout(task, settings),
             "podReplacementPolicy": "Failed",
             "podFailurePolicy": {
                 "rules": [
