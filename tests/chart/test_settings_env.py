@@ -129,6 +129,9 @@ def test_task_config_map_holds_only_the_documented_keys(render: RenderFn) -> Non
     data = render("defaults").one("ConfigMap", "-task-config")["data"]
     assert set(data) == {
         "OPENAI_BASE_URL",
+        "ANTHROPIC_BASE_URL",
+        "GOOGLE_AI_BASE_URL",
+        "MARKETING_PROVIDER_ORDER",
         "TRIPO_API_BASE",
         "FASHN_API_BASE",
         "WORDPRESS_URL",
