@@ -38,11 +38,15 @@ class LiveApi:
 
 
 @contextmanager
-def running_api(redis_url: str, **settings: str) -> Iterator[LiveApi]:
+def running_api(
+    redis_url: str | None, *, raw_env: dict[str, str] | None = None, **settings: str
+) -> Iterator[LiveApi]:
+    """`raw_env`: variables as given (e.g. the seed's REDIS_URL, with redis_url None)."""
     port = free_port()
     env = {
         **os.environ,
-        "DEVSKYY_REDIS_URL": redis_url,
+        **({"DEVSKYY_REDIS_URL": redis_url} if redis_url is not None else {}),
+        **(raw_env or {}),
         "DEVSKYY_API_TOKENS": api_tokens_setting(),
         "DEVSKYY_API_PORT": str(port),
         "DEVSKYY_API_HOST": "127.0.0.1",
