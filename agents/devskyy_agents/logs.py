@@ -15,7 +15,9 @@ import re
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
+
+from devskyy_agents import task_env
+from devskyy_agents.clock import epoch_iso
 
 TEXT_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -30,16 +32,13 @@ KNOWN_SECRET_VARS = frozenset(
         "WOOCOMMERCE_SECRET",
         "WORDPRESS_APP_PASSWORD",
         "SMTP_PASSWORD",
-        # Connection URLs may carry a password.
-        "REDIS_URL",
-        "DEVSKYY_REDIS_URL",
-        "DATABASE_URL",
-        "DEVSKYY_DATABASE_URL",
     }
 )
 SECRET_SUFFIXES = ("_KEY", "_SECRET", "_PASSWORD", "_TOKEN")
 MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words and digits
 
+# The password of a connection URL (REDIS_URL, DATABASE_URL): scheme://user:***@host
+_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*:)[^\s@/]+(@)")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 _AUTH_HEADER = re.compile(r"(?i)\b((?:proxy-)?authorization\s*[:=]\s*)['\"]?[^'\"\n,}]+")
 
@@ -64,6 +63,7 @@ def redact(text: str, secrets: list[str]) -> str:
     for value in secrets:
         if value in text:
             text = text.replace(value, MASK)
+    text = _URL_PASSWORD.sub(lambda m: m.group(1) + MASK + m.group(2), text)
     text = _AUTH_HEADER.sub(lambda m: m.group(1) + MASK, text)
     return _BEARER.sub(lambda m: m.group(1) + " " + MASK, text)
 
@@ -121,7 +121,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, object] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "time": epoch_iso(record.created),
             "level": record.levelname,
             "logger": record.name,
             "component": self._component,
@@ -138,7 +138,7 @@ def configure_logging(component: str, *, environ: Mapping[str, str] | None = Non
     env = os.environ if environ is None else environ
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactionFilter(env))
-    if env.get("LOG_FORMAT", "text").lower() == "json":
+    if env.get(task_env.LOG_FORMAT, "text").lower() == "json":
         handler.setFormatter(JsonFormatter(component))
     else:
         handler.setFormatter(TextFormatter())
@@ -166,5 +166,5 @@ def log_environ(settings: object) -> dict[str, str]:
     from the environment wins, else the component's `log_format` setting
     (DEVSKYY_LOG_FORMAT, which the Helm chart sets)."""
     configured = getattr(settings, "log_format", None)
-    defaults = {"LOG_FORMAT": str(configured)} if configured else {}
+    defaults = {task_env.LOG_FORMAT: str(configured)} if configured else {}
     return {**defaults, **os.environ}

@@ -6,11 +6,17 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from devskyy_agents.clock import utc_iso
 from devskyy_agents.models import TaskSpec, parse_spec
 from devskyy_operator.deadletter.record import DeadLetterRecord, write_dead_letter
-from devskyy_operator.redisq import Redis, enqueue, task_store
-from devskyy_operator.redisq.clock import utc_iso
+from devskyy_operator.redisq import Redis, cancel, enqueue, task_store
+from devskyy_operator.settings import Settings
 
+SETTINGS = Settings()
+LIFETIMES: dict[str, Any] = {
+    "record_ttl_seconds": SETTINGS.task_record_ttl_seconds,
+    "throughput_window_seconds": SETTINGS.throughput_window_seconds,
+}
 RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "1"}}
 _ids = itertools.count(1)
 
@@ -34,8 +40,9 @@ async def succeed(redis: Redis, task_id: str, result: dict[str, Any] | None = No
     await task_store.mark_admitted(redis, task_id, utc_iso(), RESOURCES)
     await task_store.mark_processing(redis, task_id, "2026-01-05T12:00:00.000000Z", "node-a", 1)
     await task_store.mark_completed(
-        redis, task_id, f'{{"status":"success","n":{next(_ids)}}}', "2026-01-05T12:00:09.500000Z"
-    )
+        redis, task_id, f'{{"status":"success","n":{next(_ids)}}}', "2026-01-05T12:00:09.500000Z",
+        **LIFETIMES,
+    )  # fmt: skip
 
 
 async def fail_after_retry(redis: Redis, task_id: str, user: str = "alice") -> None:
@@ -49,7 +56,7 @@ async def fail_after_retry(redis: Redis, task_id: str, user: str = "alice") -> N
     when = "2026-01-05T12:01:00.000000Z"
     await task_store.mark_failed(
         redis, task_id, "upstream 503", error_type="ProviderError", completed_at=when,
-        reason="BackoffLimitExceeded", exit_code=75, attempts=2,
+        reason="BackoffLimitExceeded", exit_code=75, attempts=2, **LIFETIMES,
     )  # fmt: skip
     record = DeadLetterRecord(
         task_id=task_id, task_data={"user_id": user}, error="upstream 503",
@@ -58,3 +65,7 @@ async def fail_after_retry(redis: Redis, task_id: str, user: str = "alice") -> N
         task_type="diagnostic", user_id=user, namespace="default",
     )  # fmt: skip
     assert await write_dead_letter(redis, record, 1767614460.0, 3600)
+
+
+async def cancelled(redis: Redis, task_id: str) -> None:
+    await cancel(redis, task_id, record_ttl_seconds=SETTINGS.task_record_ttl_seconds)

@@ -7,9 +7,9 @@ import pytest
 
 from devskyy_operator import keys
 from devskyy_operator.deadletter.store import retry_dead_letter
-from devskyy_operator.redisq import Redis, cancel, task_store
+from devskyy_operator.redisq import Redis, task_store
 from tests.history.conftest import kinds_by_task, rows, running_writer
-from tests.history.lifecycle import fail_after_retry, queued, spec, succeed
+from tests.history.lifecycle import LIFETIMES, cancelled, fail_after_retry, queued, spec, succeed
 from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -24,7 +24,7 @@ async def test_every_transition_arrives_once_with_its_facts(
     await fail_after_retry(aredis, bad, "bob")
     retried = (await retry_dead_letter(aredis, bad)).task_id
     dropped = await queued(aredis, "alice")
-    await cancel(aredis, dropped)
+    await cancelled(aredis, dropped)
     assert await task_store.ensure_record(
         aredis, "from-kubectl", spec("carol"), created_at="2026-01-05T11:00:00.000000Z"
     )
@@ -78,7 +78,7 @@ async def test_replayed_writes_record_nothing_new(aredis: Redis) -> None:
     length = await aredis.xlen(keys.HISTORY_STREAM)
     await task_store.mark_admitted(aredis, task_id, "2026-01-05T12:00:00Z", {})
     await task_store.mark_processing(aredis, task_id, "2026-01-05T12:00:00Z", "node-a", 1)
-    await task_store.mark_completed(aredis, task_id, "{}", "2026-01-05T12:00:09Z")
+    await task_store.mark_completed(aredis, task_id, "{}", "2026-01-05T12:00:09Z", **LIFETIMES)
     assert await aredis.xlen(keys.HISTORY_STREAM) == length == 4
 
 

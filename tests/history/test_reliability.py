@@ -16,10 +16,10 @@ import pytest
 from devskyy_devcluster.postgres import PostgresServer
 from devskyy_operator import keys
 from devskyy_operator.history.writer import ensure_group
-from devskyy_operator.redisq import Redis, cancel, connect
+from devskyy_operator.redisq import Redis, connect
 from devskyy_operator.redisq.scripts import disconnect
 from tests.history.conftest import WriterProcess, event_count, kinds_by_task, writer_process
-from tests.history.lifecycle import fail_after_retry, queued, succeed
+from tests.history.lifecycle import cancelled, fail_after_retry, queued, succeed
 from tests.support.postgres_server import fresh_database
 from tests.support.waiting import eventually
 
@@ -45,7 +45,7 @@ async def run_tasks(redis: Redis, rounds: int) -> tuple[dict[str, list[str]], fl
             slowest = max(slowest, time.monotonic() - started)
             expected[task_id] = kinds
         dropped = await queued(redis, "carol")
-        await cancel(redis, dropped)
+        await cancelled(redis, dropped)
         expected[dropped] = CANCELLED
     return expected, slowest
 

@@ -53,10 +53,11 @@ def test_task_timeout_caps_every_jobs_deadline(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_worker_processes_is_the_per_type_concurrency(monkeypatch: pytest.MonkeyPatch) -> None:
-    """WORKER_PROCESSES: tasks of one type running at once (types without their own limit)."""
+    """WORKER_PROCESSES: tasks of one type running at once (types not set on their own)."""
+    assert Settings().concurrency["diagnostic"] == 10
     monkeypatch.setenv("WORKER_PROCESSES", "3")
     monkeypatch.setenv("DEVSKYY_CONCURRENCY__ML_PREDICTION", "1")
-    limits = Settings().concurrency_limits()
+    limits = Settings().concurrency
     assert limits["diagnostic"] == limits["generate_3d"] == 3
     assert limits["ml_training"] == 2  # its own default
     assert limits["ml_prediction"] == 1  # named explicitly

@@ -6,11 +6,11 @@ import importlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from devskyy_agents.clock import utc_iso
 from devskyy_agents.ml.data import Hyper, load_table
 from devskyy_agents.ml.model_store import ModelStore
 from devskyy_agents.models import (
@@ -53,7 +53,7 @@ def store_for(root: Path) -> ModelStore:
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat()
+    return utc_iso()
 
 
 @contextmanager

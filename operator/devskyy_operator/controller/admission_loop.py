@@ -13,6 +13,7 @@ import contextlib
 import logging
 from datetime import UTC, datetime
 
+from devskyy_agents.clock import utc_iso
 from devskyy_agents.logs import task_context
 from devskyy_agents.models import TaskType
 from devskyy_operator.admission.policy import admit, is_due
@@ -25,7 +26,6 @@ from devskyy_operator.job.builder import build_job
 from devskyy_operator.kube.client import ApiError
 from devskyy_operator.metrics import ADMISSION_WAIT, READY_BACKLOG, RUNNING_TASKS, WAITING_TASKS
 from devskyy_operator.redisq import task_store
-from devskyy_operator.redisq.clock import utc_iso
 
 log = logging.getLogger("devskyy.operator")
 START_CONCURRENCY = 32
@@ -65,8 +65,7 @@ class Admitter:
         settings = self.reconciler.settings
         waiting = [t for t in self.index.waiting() if t.phase == cond.PHASE_QUEUED]
         running = self.index.running_by_type()
-        limits = settings.concurrency_limits()
-        chosen = admit(waiting, running, limits, now, default_limit=settings.default_concurrency)
+        chosen = admit(waiting, running, settings.concurrency, now)
         self.publish_gauges(waiting, running, now)
         for task in chosen:
             if self.stopping:  # on SIGTERM, admit nothing more
@@ -123,7 +122,7 @@ class Admitter:
                 "reason": cond.REASON_ADMITTED,
                 "jobName": task.name,
                 "attempts": 1,  # the Job's first pod is the first attempt
-                "admittedAt": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "admittedAt": utc_iso(now, timespec="seconds"),
                 "conditions": conditions,
             },
         )

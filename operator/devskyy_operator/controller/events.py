@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+from devskyy_agents.clock import utc_iso
 from devskyy_operator import keys
 from devskyy_operator.crd.task_view import TaskView
 from devskyy_operator.kube.client import ApiError, KubeClient, resource_path
@@ -17,7 +18,7 @@ def build_event(
     task: TaskView, reason: str, message: str, now: datetime, warning: bool = False
 ) -> dict[str, object]:
     """A core/v1 Event about the task (pure)."""
-    stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = utc_iso(now, timespec="seconds")
     return {
         "apiVersion": "v1",
         "kind": "Event",

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from devskyy_agents.clock import utc_iso
 from devskyy_agents.logs import task_context
 from devskyy_operator import keys
 from devskyy_operator.controller.events import post_event
@@ -24,7 +25,8 @@ from devskyy_operator.crd.task_view import TaskView, task_view_from_body
 from devskyy_operator.deadletter.record import DeadLetterRecord, write_dead_letter
 from devskyy_operator.job.outcome import Outcome, job_outcome
 from devskyy_operator.job.resources import container_resources, parse_quantity
-from devskyy_operator.kube.client import ApiError, KubeClient, resource_path
+from devskyy_operator.kube.client import KubeClient, resource_path
+from devskyy_operator.kube.errors import Conflict, NotFound
 from devskyy_operator.metrics import (
     DEAD_LETTERS_TOTAL,
     ERRORS_TOTAL,
@@ -33,7 +35,6 @@ from devskyy_operator.metrics import (
     TASKS_TOTAL,
 )
 from devskyy_operator.redisq import task_store
-from devskyy_operator.redisq.clock import utc_iso
 from devskyy_operator.redisq.scripts import Redis
 from devskyy_operator.settings import Settings
 
@@ -42,7 +43,7 @@ MAX_STATUS_RESULT_BYTES = 8 * 1024
 
 
 def _ts(moment: datetime | None) -> str | None:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+    return utc_iso(moment, timespec="seconds") if moment else None
 
 
 def owned_by(obj: Mapping[str, Any], uid: str) -> bool:
@@ -85,11 +86,9 @@ class TaskReconciler:
             updated = await self.kube.patch(
                 self.task_path(task.namespace, task.name, "status"), body
             )
-        except ApiError as exc:
-            if exc.is_not_found or exc.is_conflict:
-                log.debug("status of %s not patched: %s", task.name, exc.reason)
-                return False
-            raise
+        except (NotFound, Conflict) as exc:
+            log.debug("status of %s not patched: %s", task.name, exc.reason)
+            return False
         if self.on_patched is not None:
             self.on_patched(updated)
         return True
@@ -97,10 +96,8 @@ class TaskReconciler:
     async def get_job(self, task: TaskView) -> dict[str, Any] | None:
         try:
             return await self.kube.get(self.job_path(task.namespace, task.name))
-        except ApiError as exc:
-            if exc.is_not_found:
-                return None
-            raise
+        except NotFound:
+            return None
 
     # ----------------------------------------------------------------- reconcile
 
@@ -223,6 +220,7 @@ class TaskReconciler:
             await task_store.mark_completed(
                 self.redis, task.name, json.dumps(result, separators=(",", ":")),
                 utc_iso(completed), record_ttl_seconds=self.settings.task_record_ttl_seconds,
+                throughput_window_seconds=self.settings.throughput_window_seconds,
             )  # fmt: skip
         else:
             await self.record_failure(
@@ -260,6 +258,7 @@ class TaskReconciler:
             self.redis, task.name, error, error_type=error_type, completed_at=utc_iso(when),
             reason=reason, exit_code=exit_code, attempts=attempts,
             record_ttl_seconds=self.settings.task_record_ttl_seconds,
+            throughput_window_seconds=self.settings.throughput_window_seconds,
         )  # fmt: skip
         record = DeadLetterRecord(
             task_id=task.name,
@@ -332,11 +331,9 @@ class TaskReconciler:
         the Job. Decide on a fresh read, never on a possibly stale event body."""
         try:
             fresh = await self.kube.get(self.task_path(task.namespace, task.name))
-        except ApiError as exc:
-            if exc.is_not_found:
-                await self.cancelled(body)
-                return
-            raise
+        except NotFound:
+            await self.cancelled(body)
+            return
         meta = fresh.get("metadata") or {}
         if meta.get("uid") != task.uid or meta.get("deletionTimestamp"):
             await self.cancelled(body)
@@ -384,9 +381,7 @@ class TaskReconciler:
         }
         try:
             await self.kube.patch(path, patch)
-        except ApiError as exc2:
-            if not exc2.is_not_found:
-                raise
+        except NotFound:
             return
         await self.record_invalid(body, problems)
 
@@ -402,6 +397,7 @@ class TaskReconciler:
             self.redis, name, problems, error_type="InvalidTaskInput", completed_at=utc_iso(now),
             reason=cond.REASON_INVALID_SPEC, attempts=0,
             record_ttl_seconds=self.settings.task_record_ttl_seconds,
+            throughput_window_seconds=self.settings.throughput_window_seconds,
         )  # fmt: skip
         record = DeadLetterRecord(
             task_id=name, task_data=dict(raw_input or {}), error=problems,
@@ -444,6 +440,7 @@ class TaskReconciler:
             self.redis, str(meta.get("name")), "", error_type="Cancelled",
             completed_at=utc_iso(), reason=cond.REASON_CANCELLED, cancelled=True,
             record_ttl_seconds=self.settings.task_record_ttl_seconds,
+            throughput_window_seconds=self.settings.throughput_window_seconds,
         )  # fmt: skip
         spec = body.get("spec") or {}
         TASKS_TOTAL.labels(str(spec.get("type", "unknown")), "cancelled").inc()

@@ -1,9 +1,10 @@
 """The operator's write side of the dead-letter queue: one record per failed task.
 
 `devskyy:dlq:<id>` is a JSON string (the seed's fields plus attempts, reason,
-exit code and termination message) that expires after 7 days; SET NX makes a
-replayed final failure a no-op, and the same script indexes the id in
-`keys.DLQ_INDEX` (pruning entries older than the TTL) so listing never needs KEYS.
+exit code and termination message) that expires after `Settings.dlq_ttl_seconds`
+(7 days unless configured); SET NX makes a replayed final failure a no-op, and
+the same script indexes the id in `keys.DLQ_INDEX` (pruning entries older than
+the TTL) so listing never needs KEYS.
 """
 
 from __future__ import annotations

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from devskyy_agents.clock import utc_iso
 from devskyy_operator.intake.schemas import HistoryTask, QueueInfo, TaskEventView, TaskView
 from devskyy_operator.redisq import TaskRecord
-from devskyy_operator.redisq.clock import utc_iso
 
 
 def view_of(record: TaskRecord, queue: QueueInfo | None = None) -> TaskView:
