@@ -185,3 +185,13 @@ def test_the_chart_defaults_are_the_settings_defaults(render: RenderFn) -> None:
         rendered = _settings_from(control_env(r, suffix))
         drifted = {name for name in declared if rendered[name] != declared[name]}
         assert drifted <= CHART_CHOICES, {n: (rendered[n], declared[n]) for n in drifted}
+
+
+def test_seed_variables_reach_the_settings(render: RenderFn) -> None:
+    """settings.taskTimeout / workerThreads render as the seed's TASK_TIMEOUT and
+    WORKER_THREADS, which Settings reads."""
+    r = render(set_values=["settings.taskTimeout=120", "settings.workerThreads=2"])
+    env = control_env(r, "-operator")
+    assert (env["TASK_TIMEOUT"], env["WORKER_THREADS"]) == ("120", "2")
+    parsed = _settings_from(env)
+    assert (parsed["task_timeout_seconds"], parsed["task_threads"]) == (120, 2)
