@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from devskyy_operator.admission.limits import limit_problems
 from devskyy_operator.admission.policy import admit
 from devskyy_operator.job.builder import build_job
 from devskyy_operator.settings import Settings
@@ -50,6 +51,10 @@ def test_task_timeout_caps_every_jobs_deadline(monkeypatch: pytest.MonkeyPatch) 
             e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]
         }
         assert int(env["DEVSKYY_TASK_DEADLINE"]) == int(T0.timestamp()) + expected + 15
+    # Asking for more is refused at every door (API 422, operator InvalidSpec), by field.
+    (problem,) = limit_problems(view("t-5", "diagnostic", timeoutSeconds=900).spec, settings, T0)
+    assert problem == ("timeoutSeconds", "at most 120 s here (TASK_TIMEOUT)")
+    assert limit_problems(view("t-6", "generate_3d").spec, settings, T0) == []
 
 
 def test_worker_processes_is_the_per_type_concurrency(monkeypatch: pytest.MonkeyPatch) -> None:
