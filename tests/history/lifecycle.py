@@ -50,7 +50,7 @@ async def fail_after_retry(redis: Redis, task_id: str, user: str = "alice") -> N
     await task_store.mark_admitted(redis, task_id, utc_iso(), RESOURCES)
     await task_store.mark_processing(redis, task_id, "2026-01-05T12:00:00.000000Z", "node-a", 1)
     await task_store.mark_processing(
-        redis, task_id, "2026-01-05T12:00:00.000000Z", "node-a", 2,
+        redis, task_id, "2026-01-05T12:00:00.000000Z", "node-a", 2, failed_attempts=1,
         last_error="connection reset", last_exit_code=75,
     )  # fmt: skip
     when = "2026-01-05T12:01:00.000000Z"

@@ -149,6 +149,7 @@ def test_running_after_a_failed_attempt() -> None:
     outcome = job_outcome(job, pods)
     assert outcome.phase == "Running"
     assert outcome.attempts == 2
+    assert outcome.failed_attempts == 1  # retried: the history's attempt_failed
     assert outcome.exit_code == 75
     assert outcome.termination_message == "boom"
     assert outcome.worker_host == "node-b"
@@ -190,6 +191,7 @@ def test_complete_with_success_criteria_met_first() -> None:
     assert outcome.result == RESULT
     assert outcome.exit_code == 0
     assert outcome.attempts == 1
+    assert outcome.failed_attempts == 0
     assert outcome.completed_at == datetime(2026, 1, 5, 12, 0, 10, tzinfo=UTC)
     assert outcome.worker_host == "node-a"
 
@@ -279,6 +281,7 @@ def test_failed_reasons(job_reason: str, message: str, expected: str) -> None:
     assert outcome.reason == expected
     assert outcome.message == message
     assert outcome.attempts == 3
+    assert outcome.failed_attempts == 2  # the third failure is the final one, not retried
     assert (outcome.exit_code, outcome.termination_message) == (42, "last")
     assert outcome.result is None
     assert outcome.completed_at == datetime(2026, 1, 5, 12, 5, 3, tzinfo=UTC)

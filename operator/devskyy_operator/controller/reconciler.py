@@ -213,6 +213,7 @@ class TaskReconciler:
             await task_store.mark_processing(
                 self.redis, task.name, utc_iso(outcome.started_at or now),
                 outcome.worker_host or self.settings.worker_host or "", outcome.attempts,
+                failed_attempts=outcome.failed_attempts,
                 last_error=_error_text(outcome) if failed_before else "",
                 last_exit_code=outcome.exit_code,
             )  # fmt: skip
@@ -232,6 +233,7 @@ class TaskReconciler:
             await task_store.mark_processing(
                 self.redis, task.name, utc_iso(outcome.started_at),
                 outcome.worker_host or task.status.get("workerHost") or "", outcome.attempts,
+                failed_attempts=outcome.failed_attempts,
             )  # fmt: skip
         if succeeded:
             result = outcome.result if outcome.result is not None else {}

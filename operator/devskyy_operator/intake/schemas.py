@@ -56,10 +56,6 @@ class TaskView(BaseModel):
     queue: QueueInfo | None = None
 
 
-class TaskList(BaseModel):
-    tasks: list[TaskView]
-
-
 class HistoryTask(TaskView):
     """A task as the history store keeps it: the live view's fields and the outcome's."""
 

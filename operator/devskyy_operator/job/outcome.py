@@ -56,6 +56,8 @@ class Outcome:
     completed_at: datetime | None
     worker_host: str | None
     terminating: bool = False  # verdict reached (FailureTarget/SuccessCriteriaMet), pods ending
+    # Attempts that failed and were retried (a final failure is not one of them).
+    failed_attempts: int = 0
 
     @property
     def terminal(self) -> bool:
@@ -153,6 +155,7 @@ def job_outcome(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> Ou
             started_at=started_at,
             completed_at=completed_at,
             worker_host=worker_host,
+            failed_attempts=max(0, failed - 1) if complete is None else failed,
         )
 
     running = (
@@ -176,4 +179,5 @@ def job_outcome(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> Ou
         completed_at=None,
         worker_host=worker_host,
         terminating=verdict is not None,
+        failed_attempts=failed,
     )

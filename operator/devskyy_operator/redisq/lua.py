@@ -277,24 +277,25 @@ return {'created', score}
 """
 
 # KEYS: task, history stream. ARGV: 1 started_at, 2 worker_host, 3 attempts, 4 now, 5 id,
-# 6 error and 7 exit code of the last failed attempt ('' when unknown).
-# A first look at a running task, or a higher attempt, is a transition: each attempt
-# before the current one failed (one 'attempt_failed' each, also for attempts that
-# began and ended between two looks), then 'running'. Repeated looks record nothing.
+# 6 error and 7 exit code of the last failed attempt ('' when unknown), 8 failed attempts
+# so far (retried ones: the Job's failed pods).
+# A first look at a running task, or more failed attempts than before, is a
+# transition: one 'attempt_failed' per new failure (also for attempts that began
+# and ended between two looks), then 'running' (the next attempt). Repeated looks
+# record nothing.
 MARK_PROCESSING = r"""
-local rec = redis.call('HMGET', KEYS[1], 'status', 'attempts')
+local rec = redis.call('HMGET', KEYS[1], 'status', 'failed_attempts')
 local status = rec[1]
 if not status then return 'missing' end
 if is_terminal(status) then return 'terminal' end
+local before = tonumber(rec[2]) or 0
+local failed = tonumber(ARGV[8]) or 0
 redis.call('HSET', KEYS[1], 'status', 'processing', 'started_at', ARGV[1],
-  'worker_host', ARGV[2], 'attempts', ARGV[3])
-local attempts = tonumber(ARGV[3]) or 0
-local first_unreported = 1
-if status == 'processing' then first_unreported = tonumber(rec[2]) or 1 end
-if status ~= 'processing' or attempts > first_unreported then
+  'worker_host', ARGV[2], 'attempts', ARGV[3], 'failed_attempts', math.max(before, failed))
+if status ~= 'processing' or failed > before then
   local now = clock(ARGV[4])
-  for attempt = first_unreported, attempts - 1 do
-    local last = attempt == attempts - 1
+  for attempt = before + 1, failed do
+    local last = attempt == failed
     history(KEYS[2], KEYS[1], ARGV[5], 'attempt_failed', now, {'attempt', tostring(attempt),
       'attempt_error', last and ARGV[6] or '', 'attempt_exit_code', last and ARGV[7] or ''})
   end

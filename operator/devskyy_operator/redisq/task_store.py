@@ -79,14 +79,16 @@ async def mark_processing(
     worker_host: str,
     attempts: int,
     *,
+    failed_attempts: int = 0,
     last_error: str = "",
     last_exit_code: int | None = None,
     now: float | None = None,
 ) -> WriteOutcome:
     """pending|processing -> processing with the current attempt.
 
-    `last_error` / `last_exit_code` describe the attempt before this one, when the
-    caller knows it failed: the history records them with that attempt.
+    `failed_attempts`: attempts that failed and were retried so far (the Job's
+    failed pods); each new one is an `attempt_failed` in the history, the last
+    with `last_error` / `last_exit_code` when the caller knows them.
     """
     reply = await scripts.MARK_PROCESSING(
         client,
@@ -99,6 +101,7 @@ async def mark_processing(
             task_id,
             last_error,
             "" if last_exit_code is None else str(last_exit_code),
+            failed_attempts,
         ],
     )
     return WriteOutcome(reply)
