@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -35,13 +36,22 @@ def api_tokens_setting() -> str:
 class LiveApi:
     url: str
     process: subprocess.Popen[bytes]
+    log_path: Path | None = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
 
 
 @contextmanager
 def running_api(
-    redis_url: str | None, *, raw_env: dict[str, str] | None = None, **settings: str
+    redis_url: str | None,
+    log_path: Path | None = None,
+    *,
+    raw_env: dict[str, str] | None = None,
+    **settings: str,
 ) -> Iterator[LiveApi]:
-    """`raw_env`: variables as given (e.g. the seed's REDIS_URL, with redis_url None)."""
+    """The API on a free port; its output goes to `log_path` when given. `raw_env`:
+    variables as given (e.g. the seed's REDIS_URL, with redis_url None)."""
     port = free_port()
     env = {
         **os.environ,
@@ -52,12 +62,13 @@ def running_api(
         "DEVSKYY_API_HOST": "127.0.0.1",
         **{f"DEVSKYY_{name.upper()}": value for name, value in settings.items()},
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "devskyy_operator.intake"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    with log_path.open("ab") if log_path else open(os.devnull, "wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "devskyy_operator.intake"],
+            env={**env, "PYTHONUNBUFFERED": "1"},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -69,7 +80,7 @@ def running_api(
             except httpx.TransportError:
                 assert time.monotonic() < deadline, "devskyy-api did not start"
                 time.sleep(0.05)
-        yield LiveApi(url=url, process=process)
+        yield LiveApi(url=url, process=process, log_path=log_path)
     finally:
         process.terminate()
         try:

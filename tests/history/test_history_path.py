@@ -97,3 +97,20 @@ async def test_no_stream_no_history(redis_url: str) -> None:
 
 async def _stream_empty(redis: Redis) -> bool:
     return int(await redis.xlen(keys.HISTORY_STREAM)) == 0
+
+
+async def test_a_batch_records_one_queued_per_task(
+    aredis: Redis, redis_url: str, database_url: str
+) -> None:
+    """POST /v1/tasks/batch's script (all or none) appends each created task."""
+    from devskyy_operator.redisq.batch import BatchEntry, enqueue_batch
+
+    done = await enqueue_batch(aredis, [BatchEntry(spec("alice")) for _ in range(3)])
+    async with running_writer(redis_url, database_url):
+
+        async def arrived() -> dict[str, list[str]] | None:
+            found = await kinds_by_task(database_url)
+            return found if len(found) == 3 else None
+
+        found = await eventually(arrived, timeout=20, what="the batch's tasks")
+    assert found == {item.task_id: ["queued"] for item in done}
