@@ -114,3 +114,31 @@ async def test_a_batch_records_one_queued_per_task(
 
         found = await eventually(arrived, timeout=20, what="the batch's tasks")
     assert found == {item.task_id: ["queued"] for item in done}
+
+
+async def test_attempts_seen_only_afterwards_still_read_running_then_failed(
+    aredis: Redis, redis_url: str, database_url: str
+) -> None:
+    """The first look at a task already on its third attempt: each earlier attempt
+    gets its running and attempt_failed, in order, then the current one runs."""
+    task_id = await queued(aredis)
+    await task_store.mark_processing(
+        aredis, task_id, "2026-01-05T12:00:00Z", "node-a", 3, failed_attempts=2
+    )
+    async with running_writer(redis_url, database_url):
+
+        async def arrived() -> list[str] | None:
+            found = (await kinds_by_task(database_url)).get(task_id, [])
+            return found if len(found) == 6 else None
+
+        kinds = await eventually(arrived, timeout=20, what="the attempts")
+    assert kinds == [
+        "queued", "running", "attempt_failed", "running", "attempt_failed", "running",
+    ]  # fmt: skip
+    attempts = await rows(
+        database_url,
+        "SELECT kind, detail->>'attempt' AS attempt FROM task_events WHERE task_id = %s"
+        " AND kind <> 'queued' ORDER BY stream_ms, stream_seq",
+        task_id,
+    )
+    assert [r["attempt"] for r in attempts] == ["1", "1", "2", "2", "3"]

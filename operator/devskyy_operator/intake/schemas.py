@@ -93,7 +93,7 @@ class TaskEventView(BaseModel):
     ]  # fmt: skip
     at: str
     attempts: int | None = None
-    attempt: int | None = Field(default=None, description="The failed attempt (attempt_failed).")
+    attempt: int | None = Field(default=None, description="Its attempt (running, attempt_failed).")
     reason: str = ""
     error: str = ""
     error_type: str = ""

@@ -369,9 +369,9 @@ return {'created', score}
 # 6 error and 7 exit code of the last failed attempt ('' when unknown), 8 failed attempts
 # so far (retried ones: the Job's failed pods).
 # A first look at a running task, or more failed attempts than before, is a
-# transition: one 'attempt_failed' per new failure (also for attempts that began
-# and ended between two looks), then 'running' (the next attempt). Repeated looks
-# record nothing.
+# transition: 'running' and 'attempt_failed' per new failure (also for attempts
+# that began and ended between two looks), then 'running' (the current attempt).
+# Repeated looks record nothing.
 MARK_PROCESSING = r"""
 local rec = redis.call('HMGET', KEYS[1], 'status', 'failed_attempts')
 local status = rec[1]
@@ -384,11 +384,16 @@ redis.call('HSET', KEYS[1], 'status', 'processing', 'started_at', ARGV[1],
 if status ~= 'processing' or failed > before then
   local now = clock(ARGV[4])
   for attempt = before + 1, failed do
+    -- An attempt never seen running (it began and failed between two looks) still
+    -- gets its 'running', so every attempt reads running -> its end.
+    if attempt > before + 1 or status ~= 'processing' then
+      history(KEYS[2], KEYS[1], ARGV[5], 'running', now, {'attempt', tostring(attempt)})
+    end
     local last = attempt == failed
     history(KEYS[2], KEYS[1], ARGV[5], 'attempt_failed', now, {'attempt', tostring(attempt),
       'attempt_error', last and ARGV[6] or '', 'attempt_exit_code', last and ARGV[7] or ''})
   end
-  history(KEYS[2], KEYS[1], ARGV[5], 'running', now)
+  history(KEYS[2], KEYS[1], ARGV[5], 'running', now, {'attempt', tostring(failed + 1)})
 end
 return 'ok'
 """
