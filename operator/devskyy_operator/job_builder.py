@@ -7,11 +7,16 @@ passes Pod Security "restricted". The task spec travels as compact JSON in
 DEVSKYY_TASK_SPEC: inputs are capped at 64 KiB by the models and the pod-spec
 limit is far larger (1.5 MiB objects), so no ConfigMap round trip is needed.
 
-Volumes: /tmp and /data/artifacts everywhere; ML types also get /data/datasets
-(read-only) and /data/models (read-write for training, read-only for
-prediction). A volume whose claim setting is None becomes an emptyDir, so the
+Volumes: /tmp and the task's artifacts directory everywhere; ML types also get
+/data/datasets (read-only) and /data/models (read-write for training, read-only
+for prediction). A volume whose claim setting is None becomes an emptyDir, so the
 paths always exist and a missing dataset fails as "file not found" inside the
 task rather than as an unschedulable pod.
+
+The artifacts volume is mounted with `subPath` = the task id at
+/data/artifacts/<task id>: a pod sees its own task's directory (its ledger and
+large results) and nothing of any other task's, and every attempt of the task
+sees the same directory when the volume is a claim.
 """
 
 from __future__ import annotations
@@ -81,8 +86,11 @@ def _env(task: TaskView, settings: Settings, now: datetime) -> list[dict[str, st
         ("DEVSKYY_TASK_TYPE", task.task_type.value),
         ("DEVSKYY_TASK_SPEC", spec_json(task)),
         ("DEVSKYY_TASK_DEADLINE", str(deadline)),
+        ("DEVSKYY_TASK_RETRIES", str(task.spec.effective_retries())),
         ("DEVSKYY_TERMINATION_LOG", TERMINATION_LOG),
         ("DEVSKYY_ARTIFACTS_DIR", ARTIFACTS_DIR),
+        # The task's ledger outlives the pod only on a claim (an emptyDir dies with it).
+        ("DEVSKYY_ARTIFACTS_PERSISTENT", "true" if settings.artifacts_claim else "false"),
         ("DEVSKYY_DATASETS_DIR", DATASETS_DIR),
         ("DEVSKYY_MODELS_DIR", MODELS_DIR),
         ("LOG_FORMAT", settings.log_format),
@@ -112,20 +120,27 @@ def _volumes(
     """(volumes, volumeMounts) for the task type."""
     plan: list[tuple[str, str, str | None, bool]] = [
         ("tmp", "/tmp", None, False),  # noqa: S108 - an emptyDir, not the host's /tmp
-        ("artifacts", ARTIFACTS_DIR, settings.artifacts_claim, False),
+        ("artifacts", task_artifacts_dir(task.name), settings.artifacts_claim, False),
     ]
     if task.task_type in ML_TYPES:
         training = task.task_type is TaskType.ML_TRAINING
         plan.append(("datasets", DATASETS_DIR, settings.datasets_claim, True))
         plan.append(("models", MODELS_DIR, settings.models_claim, not training))
     volumes = [_volume(name, claim, size_limit, ro) for name, _, claim, ro in plan]
-    mounts = [
-        {"name": name, "mountPath": path, "readOnly": ro}
-        if ro
-        else {"name": name, "mountPath": path}
-        for name, path, _, ro in plan
-    ]
+    mounts: list[dict[str, Any]] = []
+    for name, path, _, ro in plan:
+        mount: dict[str, Any] = {"name": name, "mountPath": path}
+        if ro:
+            mount["readOnly"] = True
+        if name == "artifacts":
+            mount["subPath"] = task.name
+        mounts.append(mount)
     return volumes, mounts
+
+
+def task_artifacts_dir(task_id: str) -> str:
+    """Where a task's own directory of the artifacts volume appears in its pod."""
+    return f"{ARTIFACTS_DIR}/{task_id}"
 
 
 def build_job(task: TaskView, settings: Settings, now: datetime) -> dict[str, Any]:

@@ -18,10 +18,12 @@ from devskyy_agents.errors import (
     ProviderRequestRejected,
     ProviderUnavailable,
 )
+from devskyy_agents.ledger import MAX_RECORD_BYTES
 from devskyy_agents.models import MarketingCampaignInput
 from devskyy_agents.registry import RunContext
 
 DEFAULT_MODEL = "gpt-4o-mini"
+CONTENT_KEY = "marketing:content"
 SYSTEM_PROMPT = (
     "You write marketing copy for SkyyRose, a luxury streetwear brand. Answer with one JSON "
     "object with the keys: subject, body, social_post, seo_title, meta_description, keywords "
@@ -89,6 +91,25 @@ async def generate(ctx: RunContext, task: MarketingCampaignInput) -> CampaignCon
     if not completion.choices or completion.choices[0].message.content is None:
         raise ProviderUnavailable("OpenAI returned no content")
     return parse_content(completion.choices[0].message.content)
+
+
+async def generate_once(ctx: RunContext, task: MarketingCampaignInput) -> CampaignContent:
+    """The content an earlier attempt wrote, else a new one, kept in the ledger.
+
+    Every attempt then delivers the same copy (so a resent, in-doubt email is a
+    true duplicate) and OpenAI is paid once per task.
+    """
+    recorded = ctx.ledger.get(CONTENT_KEY)
+    if isinstance(recorded, dict):
+        try:
+            return CampaignContent.model_validate(recorded)
+        except ValidationError:
+            pass
+    written = await generate(ctx, task)
+    data = written.model_dump()
+    if len(json.dumps(data)) < MAX_RECORD_BYTES - 256:  # key and framing
+        ctx.ledger.record(CONTENT_KEY, data)
+    return written
 
 
 def parse_content(text: str) -> CampaignContent:
