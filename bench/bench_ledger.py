@@ -1,0 +1,102 @@
+"""What the task ledger costs: an e-mail campaign with the ledger on disk vs in memory.
+
+Both sides run the real email agent (`send_campaign`) against one loopback SMTP
+server (aiosmtpd), RECIPIENTS per campaign; one side's ledger is a file in a
+task directory (three fsynced appends per recipient: sending, sent, plus the
+attempt), the other's lives in memory (what the agent did before the ledger,
+minus the bookkeeping). The sides alternate round by round, each round a new
+task directory; figures are medians over ROUNDS. Also: record() alone, fsynced
+appends vs the same lines written without fsync, on the same filesystem.
+Usage: .venv/bin/python bench/bench_ledger.py [directory on the volume to measure]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.providers.smtp_server import Mailbox, smtp_server
+
+from devskyy_agents.ledger import Ledger, encode_record
+from devskyy_agents.marketing.content import CampaignContent
+from devskyy_agents.marketing.email import send_campaign
+from devskyy_agents.registry import RunContext
+
+RECIPIENTS = 500
+ROUNDS = 7
+RECORDS = 2000
+CONTENT = CampaignContent(subject="{name}, it is here", body="Hi {name},\n\nNew drop.\n")
+
+
+async def campaign(config: dict[str, str], ledger: Ledger) -> float:
+    ctx = RunContext(config=config, ledger=ledger)
+    recipients = [f"fan{n}@example.com" for n in range(RECIPIENTS)]
+    started = time.perf_counter()
+    sent, _ = await send_campaign(ctx, "bench", CONTENT, recipients)
+    elapsed = time.perf_counter() - started
+    assert sent == RECIPIENTS
+    ledger.close()
+    return elapsed
+
+
+def record_rates(root: Path) -> tuple[float, float]:
+    """(fsynced records/s through Ledger.record, unsynced writes/s of the same lines)."""
+    ledger = Ledger.open(root / "records", persistent=True)
+    started = time.perf_counter()
+    for n in range(RECORDS):
+        ledger.record(f"email:{n:032d}", "sent")
+    synced = RECORDS / (time.perf_counter() - started)
+    ledger.close()
+    fd = os.open(root / "plain.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    started = time.perf_counter()
+    for n in range(RECORDS):
+        os.write(fd, encode_record(f"email:{n:032d}", "sent"))
+    plain = RECORDS / (time.perf_counter() - started)
+    os.close(fd)
+    return synced, plain
+
+
+async def run(root: Path) -> None:
+    mailbox = Mailbox()
+    with smtp_server(mailbox) as (host, port):
+        config = {
+            "SMTP_HOST": host,
+            "SMTP_PORT": str(port),
+            "SMTP_FROM": "shop@skyyrose.example",
+            "SMTP_STARTTLS": "false",
+        }
+        on_disk: list[float] = []
+        in_memory: list[float] = []
+        for n in range(ROUNDS):
+            pair = [
+                (on_disk, lambda n=n: Ledger.open(root / f"task-{n}", persistent=True)),
+                (in_memory, Ledger.in_memory),
+            ]
+            for times, make in pair if n % 2 == 0 else reversed(pair):
+                times.append(await campaign(config, make()))
+    disk, memory = statistics.median(on_disk), statistics.median(in_memory)
+    synced, plain = record_rates(root)
+    print(f"e-mail campaign of {RECIPIENTS} recipients, median of {ROUNDS} rounds, in {root}:")
+    print(f"  ledger on disk : {disk:.3f} s ({RECIPIENTS / disk:,.0f} recipients/s)")
+    print(f"  ledger in RAM  : {memory:.3f} s ({RECIPIENTS / memory:,.0f} recipients/s)")
+    print(f"  ratio          : {disk / memory:.2f}x the time")
+    print(f"record(): {synced:,.0f}/s fsynced vs {plain:,.0f}/s unsynced writes of the same lines")
+
+
+def main() -> None:
+    if len(sys.argv) > 1:
+        asyncio.run(run(Path(sys.argv[1])))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(run(Path(tmp)))
+
+
+if __name__ == "__main__":
+    main()
