@@ -4,8 +4,10 @@ A retried task runs in a new pod with the same spec. Task pods hold no Redis or
 Kubernetes credentials, so the one thing a new attempt shares with the old one
 is the task's own directory on the artifacts volume (the Job mounts only that
 directory, via subPath). There the ledger is a file of JSON lines
-`[key, value]`: each line is appended with one write and fsynced before the
-agent moves on, and the last value of a key wins on replay.
+`[key, value]`: each line is appended with one write before the agent moves on
+(which survives the pod's death) and fsynced (which survives the node's) at
+once or, for per-recipient delivery records, in small groups; the last value
+of a key wins on replay.
 
 - A line cut short by a crash (no trailing newline) is cut off on the next open;
   a complete line that is not a record is skipped with a warning.
@@ -23,6 +25,7 @@ does, an emptyDir does not (`persistent` says which; then a retry starts over).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
@@ -31,6 +34,7 @@ import logging
 import os
 import stat
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +47,8 @@ LOCK_FILE = "ledger.lock"
 MAX_LEDGER_BYTES = 4 * 1024 * 1024
 MAX_RECORD_BYTES = 64 * 1024
 MAX_KEY_CHARS = 128
+GROUP_RECORDS = 32
+GROUP_SECONDS = 0.25
 ATTEMPT_KEY = "attempt"
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -109,6 +115,8 @@ class Ledger:
         self._fd = fd
         self._lock_fd = lock_fd
         self._size = size
+        self._unsynced = 0
+        self._synced_at = time.monotonic()
         self._mutex = threading.Lock()  # the email agent records from its SMTP thread
         self.persistent = persistent and fd is not None
         self.attempt = int(state.get(ATTEMPT_KEY, 0)) + 1
@@ -176,8 +184,15 @@ class Ledger:
         """The last value recorded for `key` (by any attempt), or None."""
         return self._state.get(key)
 
-    def record(self, key: str, value: Any) -> None:
-        """Append and fsync `key = value`; returns once it would survive a crash."""
+    def record(self, key: str, value: Any, *, sync: bool = True) -> None:
+        """Append `key = value` with one write; fsync it now, or (sync=False) with the group.
+
+        The write alone survives the pod's death (the page cache is the node's);
+        fsync makes it survive the node's. Records of paid or unrepeatable
+        effects sync at once; per-recipient delivery records sync in groups
+        (every GROUP_RECORDS records or GROUP_SECONDS), so a node crash loses at
+        most that many, and the retry resends those deliveries.
+        """
         line = encode_record(key, value)
         with self._mutex:
             if self._fd is not None:
@@ -185,7 +200,10 @@ class Ledger:
                     raise LedgerFull(f"the task ledger would exceed {MAX_LEDGER_BYTES} bytes")
                 try:
                     written = os.write(self._fd, line)
-                    os.fsync(self._fd)
+                    self._unsynced += 1
+                    due = time.monotonic() - self._synced_at >= GROUP_SECONDS
+                    if sync or due or self._unsynced >= GROUP_RECORDS:
+                        self._sync()
                 except OSError as exc:
                     raise LedgerUnavailable(f"cannot write the ledger: {exc.strerror}") from None
                 if written != len(line):  # a full volume; the torn line is cut on the next open
@@ -193,7 +211,23 @@ class Ledger:
                 self._size += written
             self._state[key] = value
 
+    def _sync(self) -> None:
+        if self._fd is not None and self._unsynced:
+            os.fsync(self._fd)
+        self._unsynced = 0
+        self._synced_at = time.monotonic()
+
+    def flush(self) -> None:
+        """fsync what the group has not synced yet (agents call it at the end of a batch)."""
+        with self._mutex:
+            try:
+                self._sync()
+            except OSError as exc:
+                raise LedgerUnavailable(f"cannot write the ledger: {exc.strerror}") from None
+
     def close(self) -> None:
+        with contextlib.suppress(LedgerUnavailable):  # the records are written; only a node
+            self.flush()  # crash before writeback could lose them now
         for fd in (self._fd, self._lock_fd):
             if fd is not None:
                 os.close(fd)

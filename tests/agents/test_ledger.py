@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -48,6 +50,24 @@ def test_records_survive_the_process_and_count_attempts(tmp_path: Path) -> None:
     assert second.get("never") is None
     second.close()
     assert reopen(task_dir).attempt == 3
+
+
+def test_grouped_records_survive_the_death_of_the_process(tmp_path: Path) -> None:
+    """sync=False still writes at once: a SIGKILL right after record() loses nothing."""
+    script = (
+        "import os, signal, sys\n"
+        "from pathlib import Path\n"
+        "from devskyy_agents.ledger import Ledger\n"
+        "ledger = Ledger.open(Path(sys.argv[1]), persistent=True)\n"
+        "for n in range(5):\n"
+        "    ledger.record(f'email:{n}', 'sent', sync=False)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "t")], check=False)
+    assert proc.returncode == -9
+    ledger = reopen(tmp_path / "t")
+    assert [ledger.get(f"email:{n}") for n in range(5)] == ["sent"] * 5
+    assert ledger.attempt == 2
 
 
 def test_in_memory_and_emptydir_ledgers_do_not_claim_to_persist(tmp_path: Path) -> None:

@@ -58,7 +58,7 @@ async def update_products(
                 failed += 1
                 unavailable += 1
                 continue
-            ctx.ledger.record(key, UPDATED)
+            ctx.ledger.record(key, UPDATED, sync=False)
             sent += 1
     if unavailable and ctx.retry_left():
         raise ProviderUnavailable(

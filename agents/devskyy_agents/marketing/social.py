@@ -69,7 +69,7 @@ async def post_campaign(
                     "Re-posting to %s, in doubt since an earlier attempt (same key)", channel
                 )
             payload = {"campaign_id": campaign_id, "channel": channel, "text": content.social_post}
-            ctx.ledger.record(key, POSTING)
+            ctx.ledger.record(key, POSTING, sync=False)
             try:
                 await request(
                     client,
@@ -87,7 +87,7 @@ async def post_campaign(
                 failed += 1
                 unavailable += 1
                 continue
-            ctx.ledger.record(key, POSTED)
+            ctx.ledger.record(key, POSTED, sync=False)
             sent += 1
     if unavailable and ctx.retry_continues():
         raise ProviderUnavailable(
