@@ -23,15 +23,15 @@ from tests.support.redis_server import running_redis
 
 from bench_claim import PLAIN_CLAIM, fill
 from devskyy_agents.models import parse_spec
+from devskyy_devcluster.launcher import LocalCluster
 from devskyy_operator import keys
 from devskyy_operator.bridge import store
 from devskyy_operator.bridge.bridge import CREATE_CONCURRENCY, Bridge
 from devskyy_operator.bridge.informer import TaskInformer
 from devskyy_operator.bridge.manifest import build_task_resource
-from devskyy_operator.devcluster.launcher import LocalCluster
 from devskyy_operator.kube.client import KubeClient, resource_path
-from devskyy_operator.queue import Redis, claim, connect, enqueue
-from devskyy_operator.queue.scripts import disconnect
+from devskyy_operator.redisq import Redis, claim, connect, enqueue
+from devskyy_operator.redisq.scripts import disconnect
 from devskyy_operator.settings import Settings
 
 TASKS = 1000  # or the first command-line argument
@@ -68,7 +68,7 @@ async def bridged(kube: KubeClient, redis: Redis, kubeconfig: str) -> tuple[floa
         namespace=namespace, kubeconfig=kubeconfig, bridge_window=TASKS + 10,
         bridge_interval_seconds=0.05, lease_seconds=60,
     )  # fmt: skip
-    informer = TaskInformer(kube, namespace)
+    informer = TaskInformer(kube, namespace, Settings().watch_timeout_seconds)
     bridge = Bridge(kube, redis, settings, informer, task_types=("diagnostic",))
     stop = asyncio.Event()
     loops = [asyncio.ensure_future(informer.run(stop)), asyncio.ensure_future(bridge.run(stop))]

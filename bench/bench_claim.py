@@ -37,8 +37,8 @@ from tests.support.redis_server import running_redis
 from bench_enqueue import redis_benchmark_baseline
 from devskyy_agents.models import parse_spec
 from devskyy_operator import keys
-from devskyy_operator.queue import Redis, claim, connect
-from devskyy_operator.queue.scripts import LuaScript, disconnect
+from devskyy_operator.redisq import Redis, claim, connect
+from devskyy_operator.redisq.scripts import LuaScript, disconnect
 
 TASKS = 20000
 ROUNDS = 5

@@ -28,13 +28,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import redis.asyncio
 from tests.support.redis_server import running_redis
 
+from devskyy_agents.clock import utc_iso
 from devskyy_agents.models import TaskSpec, parse_spec
 from devskyy_operator import keys
-from devskyy_operator.queue import Redis, connect, enqueue
-from devskyy_operator.queue.batching import ScriptBatcher
-from devskyy_operator.queue.clock import utc_iso
-from devskyy_operator.queue.ids import new_task_id
-from devskyy_operator.queue.scripts import disconnect
+from devskyy_operator.redisq import Redis, connect, enqueue
+from devskyy_operator.redisq.batching import ScriptBatcher
+from devskyy_operator.redisq.ids import new_task_id
+from devskyy_operator.redisq.scripts import disconnect
 
 TASKS = 2500
 IN_FLIGHT = 64

@@ -28,7 +28,7 @@ from tests.support.cluster import kubectl_binary
 from tests.support.operator_process import CRD_FILE, running_operator
 from tests.support.redis_server import running_redis
 
-from devskyy_operator.devcluster.launcher import LocalCluster
+from devskyy_devcluster.launcher import LocalCluster
 from devskyy_operator.kube.client import KubeClient, resource_path
 
 CONCURRENCY = 16

@@ -28,7 +28,7 @@ if [[ ! -x .venv/bin/python ]]; then
   uv venv -q --python "$python" .venv
 fi
 log "python: syncing dependencies"
-uv pip install -q --python .venv/bin/python -e '.[dev]'
+uv pip install -q --python .venv/bin/python -e '.[dev]' -e hack/devcluster
 
 log "binaries: ensuring the control plane (cold: ~20 min on 2 cores; warm: seconds)"
 bash hack/cluster/build.sh >/dev/null

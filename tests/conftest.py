@@ -10,7 +10,7 @@ import pytest
 import pytest_asyncio
 import redis
 
-from devskyy_operator.devcluster.launcher import LocalCluster
+from devskyy_devcluster.launcher import LocalCluster
 from devskyy_operator.kube.client import KubeClient, resource_path
 from tests.support.redis_server import RedisServer, running_redis
 

@@ -8,8 +8,8 @@ then succeeded" (the attempt number comes from the task's ledger).
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
+from devskyy_agents.clock import utc_iso
 from devskyy_agents.errors import (
     PERMANENT_EXIT_CODE,
     InvalidTaskInput,
@@ -58,5 +58,5 @@ class DiagnosticAgent:
             status="success",
             task_id=task_id,
             result=dict(task_input.result),
-            completed_at=datetime.now(UTC).isoformat(),
+            completed_at=utc_iso(),
         )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from devskyy_agents import task_env
 from devskyy_agents.errors import InvalidTaskInput, MissingCredentials
 from devskyy_agents.ledger import Ledger
 from devskyy_agents.models import OutputBase, TaskInput, TaskType
@@ -29,9 +30,9 @@ class RunContext:
 
     config: Mapping[str, str]
     deadline: float | None = None
-    artifacts_dir: Path = Path("/data/artifacts")
-    datasets_dir: Path = Path("/data/datasets")
-    models_dir: Path = Path("/data/models")
+    artifacts_dir: Path = Path(task_env.ARTIFACTS_PATH)
+    datasets_dir: Path = Path(task_env.DATASETS_PATH)
+    models_dir: Path = Path(task_env.MODELS_PATH)
     # What earlier attempts of this task did (ledger.py); `retries` is the Job's backoffLimit.
     ledger: Ledger = field(default_factory=Ledger.in_memory)
     retries: int | None = None
@@ -55,15 +56,15 @@ class RunContext:
     def from_env(
         cls, env: Mapping[str, str], deadline: float | None, ledger: Ledger | None = None
     ) -> RunContext:
-        retries = env.get("DEVSKYY_TASK_RETRIES", "").strip()
+        retries = env.get(task_env.TASK_RETRIES, "").strip()
         if retries and not retries.isdigit():
-            raise InvalidTaskInput("DEVSKYY_TASK_RETRIES must be a non-negative integer")
+            raise InvalidTaskInput(f"{task_env.TASK_RETRIES} must be a non-negative integer")
         return cls(
             config=dict(env),
             deadline=deadline,
-            artifacts_dir=Path(env.get("DEVSKYY_ARTIFACTS_DIR", "/data/artifacts")),
-            datasets_dir=Path(env.get("DEVSKYY_DATASETS_DIR", "/data/datasets")),
-            models_dir=Path(env.get("DEVSKYY_MODELS_DIR", "/data/models")),
+            artifacts_dir=Path(env.get(task_env.ARTIFACTS_DIR, task_env.ARTIFACTS_PATH)),
+            datasets_dir=Path(env.get(task_env.DATASETS_DIR, task_env.DATASETS_PATH)),
+            models_dir=Path(env.get(task_env.MODELS_DIR, task_env.MODELS_PATH)),
             ledger=ledger or Ledger.in_memory(),
             retries=int(retries) if retries else None,
         )

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from devskyy_operator.api.app import create_app
-from devskyy_operator.queue.scripts import disconnect
+from devskyy_operator.intake.app import create_app
+from devskyy_operator.redisq.scripts import disconnect
 from devskyy_operator.settings import Settings
 from tests.api.live_server import TOKENS, LiveApi, api_tokens_setting, running_api
 from tests.support.redis_server import RedisServer

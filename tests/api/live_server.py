@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from devskyy_operator.api.auth import token_digest
+from devskyy_operator.intake.auth import token_digest
 from tests.support.ports import free_port
 
 TOKENS = {"alice": "alice-secret-token", "bob": "bob-secret-token", "ops": "ops-secret-token"}
@@ -43,7 +43,7 @@ def running_api(redis_url: str, **settings: str) -> Iterator[LiveApi]:
         **{f"DEVSKYY_{name.upper()}": value for name, value in settings.items()},
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "devskyy_operator.api"],
+        [sys.executable, "-m", "devskyy_operator.intake"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

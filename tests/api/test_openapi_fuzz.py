@@ -16,7 +16,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from starlette.testclient import TestClient
 
-from devskyy_operator.api.app import create_app
+from devskyy_operator.intake.app import create_app
 from tests.api.conftest import TOKENS, settings_for
 from tests.support.redis_server import RedisServer
 

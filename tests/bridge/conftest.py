@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest_asyncio
 
-from devskyy_operator.queue import Redis, connect
-from devskyy_operator.queue.scripts import disconnect
+from devskyy_operator.redisq import Redis, connect
+from devskyy_operator.redisq.scripts import disconnect
 
 
 @pytest_asyncio.fixture

@@ -13,7 +13,7 @@ from typing import Any
 from devskyy_agents.models import parse_spec
 from devskyy_operator import keys
 from devskyy_operator.kube.client import KubeClient
-from devskyy_operator.queue import Redis, enqueue
+from devskyy_operator.redisq import Redis, enqueue
 from tests.support.operator_process import ComponentProcess
 from tests.support.ports import free_port
 from tests.support.tasks import tasks_path

@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devskyy_devcluster.launcher import LocalCluster
 from devskyy_operator import keys
-from devskyy_operator.devcluster.launcher import LocalCluster
 from devskyy_operator.kube.client import KubeClient
-from devskyy_operator.queue import Redis
+from devskyy_operator.redisq import Redis
 from tests.api.live_server import TOKENS, running_api
 from tests.bridge.support import all_bridged, assert_each_exactly_once, running_bridge
 from tests.support.waiting import eventually

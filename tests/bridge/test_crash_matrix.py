@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from devskyy_devcluster.launcher import LocalCluster
 from devskyy_operator import keys
 from devskyy_operator.bridge.manifest import build_task_resource
-from devskyy_operator.devcluster.launcher import LocalCluster
 from devskyy_operator.kube.client import KubeClient
-from devskyy_operator.queue import Redis, claim, connect
-from devskyy_operator.queue.claim import leased_ids
-from devskyy_operator.queue.scripts import disconnect
+from devskyy_operator.redisq import Redis, claim, connect
+from devskyy_operator.redisq.claim import leased_ids
+from devskyy_operator.redisq.scripts import disconnect
 from tests.bridge.proxy import TcpProxy, kubeconfig_via
 from tests.bridge.support import (
     admit_all,

@@ -6,7 +6,7 @@ import pytest
 
 from devskyy_operator import keys
 from devskyy_operator.bridge.manifest import build_task_resource, crd_spec, same_task
-from devskyy_operator.queue.claim import ClaimedTask
+from devskyy_operator.redisq.claim import ClaimedTask
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(10)]
 

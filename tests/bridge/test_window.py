@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from devskyy_devcluster.launcher import LocalCluster
 from devskyy_operator import keys
-from devskyy_operator.devcluster.launcher import LocalCluster
 from devskyy_operator.kube.client import KubeClient
-from devskyy_operator.queue import Redis
+from devskyy_operator.redisq import Redis
 from tests.bridge.proxy import TcpProxy, kubeconfig_via
 from tests.bridge.support import (
     admit_all,

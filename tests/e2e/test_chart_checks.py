@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 import yaml
 
-from devskyy_operator.devcluster.binaries import REPO_ROOT, cache_dir, ensure_binaries, versions
-from devskyy_operator.devcluster.launcher import LocalCluster
+from devskyy_devcluster.binaries import REPO_ROOT, cache_dir, ensure_binaries, versions
+from devskyy_devcluster.launcher import LocalCluster
 from tests.support.cluster import kubectl
 
 CHART = REPO_ROOT / "deploy" / "helm" / "devskyy-task-operator"
@@ -120,9 +120,9 @@ def test_every_chart_skip_has_a_reason() -> None:
 
 _BUILD_JOBS = """
 import sys, yaml
-from devskyy_operator.job_builder import build_job
+from devskyy_operator.job.builder import build_job
 from devskyy_operator.settings import Settings
-from devskyy_operator.task_view import task_view_from_body
+from devskyy_operator.crd.task_view import task_view_from_body
 from tests.unit.factories import INPUTS, T0, body
 settings = Settings()
 jobs = []

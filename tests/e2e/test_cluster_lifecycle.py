@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 STARTER = """
 import asyncio, sys, time
 from pathlib import Path
-from devskyy_operator.devcluster.launcher import LocalCluster
+from devskyy_devcluster.launcher import LocalCluster
 from devskyy_operator.kube.client import KubeClient, resource_path
 
 marker = sys.argv[2]

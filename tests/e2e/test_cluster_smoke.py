@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from devskyy_operator.devcluster.launcher import LocalCluster
+from devskyy_devcluster.launcher import LocalCluster
 from devskyy_operator.kube.client import KubeClient, resource_path
 from tests.support.cluster import (
     job_pods,

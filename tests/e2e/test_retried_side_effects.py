@@ -33,7 +33,7 @@ from devskyy_agents.models import (
     MLTrainingOutput,
 )
 from devskyy_agents.wordpress import media_slug, product_sku
-from devskyy_operator.devcluster.launcher import LocalCluster
+from devskyy_devcluster.launcher import LocalCluster
 from devskyy_operator.kube.client import KubeClient, resource_path
 from tests.agents import ml_data
 from tests.observability.exposition import value

@@ -34,7 +34,7 @@ from devskyy_agents.models import (
     MLPredictionOutput,
     MLTrainingOutput,
 )
-from devskyy_operator.devcluster.launcher import LocalCluster
+from devskyy_devcluster.launcher import LocalCluster
 from devskyy_operator.kube.client import KubeClient, resource_path
 from tests.agents import ml_data
 from tests.providers.base import Reply, Request, bearer, serving
@@ -487,7 +487,7 @@ async def test_every_example_task_completes_against_the_loopback_providers(
     kube: KubeClient, world: World
 ) -> None:
     """`examples/tasks/*.yaml` as shipped: providers on loopback, ML on real data."""
-    from devskyy_operator.devcluster.sample_data import write_sample_datasets
+    from devskyy_devcluster.sample_data import write_sample_datasets
 
     write_sample_datasets(world.claims["devskyy-datasets"].directory)
     first = sorted(p for p in EXAMPLES.glob("*.yaml") if p.name != "ml_prediction.yaml")

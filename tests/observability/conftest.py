@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from devskyy_operator.devcluster.binaries import BUILD_SCRIPT, versions
+from devskyy_devcluster.binaries import BUILD_SCRIPT, versions
 from tests.chart.conftest import cache_dir, helm
 
 __all__ = ["helm", "promtool"]

@@ -134,7 +134,7 @@ def api_log(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory)
     url = f"http://127.0.0.1:{port}"
     with log_path.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "devskyy_operator.api"], env=env, stdout=sink, stderr=sink
+            [sys.executable, "-m", "devskyy_operator.intake"], env=env, stdout=sink, stderr=sink
         )
     try:
         deadline = time.monotonic() + 30

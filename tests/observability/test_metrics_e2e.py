@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from devskyy_operator.devcluster.launcher import LocalCluster
+from devskyy_devcluster.launcher import LocalCluster
 from devskyy_operator.kube.client import KubeClient
 from tests.observability.exposition import value
 from tests.support.operator_process import OperatorProcess, running_operator

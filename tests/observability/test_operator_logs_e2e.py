@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from devskyy_operator.devcluster.launcher import LocalCluster
+from devskyy_devcluster.launcher import LocalCluster
 from devskyy_operator.kube.client import KubeClient
 from tests.support.operator_process import running_operator
 from tests.support.tasks import create_task, diagnostic, wait_phase

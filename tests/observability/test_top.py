@@ -10,10 +10,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from devskyy_operator.dead_letter import DeadLetterRecord, write_dead_letter
-from devskyy_operator.queue import Redis, claim, enqueue
-from devskyy_operator.queue.task_store import mark_processing
-from devskyy_operator.top import CLEAR, Snapshot, render
+from devskyy_operator.cli.top import CLEAR, Snapshot, render
+from devskyy_operator.deadletter.record import DeadLetterRecord, write_dead_letter
+from devskyy_operator.redisq import Redis, claim, enqueue
+from devskyy_operator.redisq.task_store import mark_processing
 from tests.api.live_server import TOKENS, LiveApi, running_api
 from tests.cli.conftest import DEVSKYY
 from tests.queue.conftest import aredis, diagnostic_spec

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from devskyy_agents.models import TaskSpec, parse_spec
-from devskyy_operator.queue import Redis, connect
-from devskyy_operator.queue.scripts import disconnect
+from devskyy_operator.redisq import Redis, connect
+from devskyy_operator.redisq.scripts import disconnect
 
 
 @pytest.fixture

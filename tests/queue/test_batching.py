@@ -11,9 +11,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from devskyy_operator import keys
-from devskyy_operator.queue import Redis, TaskExists, connect, enqueue, get_task
-from devskyy_operator.queue.batching import ScriptBatcher
-from devskyy_operator.queue.scripts import LuaScript, disconnect
+from devskyy_operator.redisq import Redis, TaskExists, connect, enqueue, get_task
+from devskyy_operator.redisq.batching import ScriptBatcher
+from devskyy_operator.redisq.scripts import LuaScript, disconnect
 from tests.queue.conftest import diagnostic_spec
 from tests.support.ports import free_port
 

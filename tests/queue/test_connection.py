@@ -7,8 +7,8 @@ import pytest
 from redis.asyncio.connection import Connection
 from redis.exceptions import DataError
 
-from devskyy_operator.queue import Redis
-from devskyy_operator.queue.connection import (
+from devskyy_operator.redisq import Redis
+from devskyy_operator.redisq.connection import (
     HiredisPackedConnection,
     HiredisPackedSSLConnection,
     HiredisPackedUnixConnection,

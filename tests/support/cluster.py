@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from devskyy_operator.devcluster.launcher import LocalCluster
+from devskyy_devcluster.launcher import LocalCluster
 from devskyy_operator.kube.client import KubeClient, resource_path
 from tests.support.waiting import eventually
 

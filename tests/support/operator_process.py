@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from devskyy_operator.devcluster.launcher import LocalCluster
+from devskyy_devcluster.launcher import LocalCluster
 from tests.support.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -87,7 +87,7 @@ def start_operator(
     log_path = log_dir / f"operator-{health}.log"
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "devskyy_operator.main"],
+            [sys.executable, "-m", "devskyy_operator.controller.main"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from devskyy_operator.task_view import TaskView, task_view_from_body
+from devskyy_operator.crd.task_view import TaskView, task_view_from_body
 
 T0 = datetime(2026, 1, 5, 12, 0, 0, tzinfo=UTC)
 

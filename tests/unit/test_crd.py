@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from devskyy_operator import crd
-from devskyy_operator.conditions import PHASES
+from devskyy_operator.crd import definition as crd
+from devskyy_operator.crd.conditions import PHASES
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
 
@@ -40,7 +40,7 @@ def _rules() -> list[str]:
 
 def test_committed_file_is_current(tmp_path: Path) -> None:
     assert CRD_FILE.read_text() == crd.render_crd_yaml(), (
-        "deploy/crds is stale: run `python -m devskyy_operator.crd`"
+        "deploy/crds is stale: run `python -m devskyy_operator.crd.definition`"
     )
     assert crd.main(["--check", str(CRD_FILE)]) == 0
     stale = tmp_path / "crd.yaml"

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from devskyy_agents.models import TASK_ID_PATTERN, parse_spec
 from devskyy_agents.safety import check_public_https_url, check_relative_path
-from devskyy_operator.crd_rules import NAME_RULE, PATH_RULES, URL_RULES
+from devskyy_operator.crd.rules import NAME_RULE, PATH_RULES, URL_RULES
 from tests.unit.cel_k8s import evaluate
 from tests.unit.factories import INPUTS
 from tests.unit.test_crd import INPUT, SCHEMA, SPEC, _nodes, _rules

@@ -12,8 +12,8 @@ import pytest
 from devskyy_agents.errors import PERMANENT_EXIT_CODE
 from devskyy_agents.models import parse_spec
 from devskyy_operator import keys
-from devskyy_operator.job_builder import build_job, label_value
-from devskyy_operator.job_resources import container_resources, parse_quantity
+from devskyy_operator.job.builder import build_job, label_value
+from devskyy_operator.job.resources import container_resources, parse_quantity
 from devskyy_operator.settings import ResourceDefaults, Settings
 from tests.unit.factories import INPUTS, T0, view
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from devskyy_operator.outcome import (
+from devskyy_operator.job.outcome import (
     REASON_BACKOFF_LIMIT,
     REASON_DEADLINE,
     REASON_PERMANENT,

@@ -6,11 +6,11 @@ import hashlib
 import importlib
 import json
 import logging
-from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from devskyy_agents.clock import utc_iso
 from devskyy_agents.ledger import MAX_RECORD_BYTES
 from devskyy_agents.ml.data import Hyper, load_table
 from devskyy_agents.ml.model_store import ModelStore
@@ -54,7 +54,7 @@ def store_for(root: Path) -> ModelStore:
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat()
+    return utc_iso()
 
 
 MODEL_KEY = "ml:model"

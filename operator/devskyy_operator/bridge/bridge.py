@@ -30,8 +30,8 @@ from devskyy_operator.bridge.invalid import record_invalid
 from devskyy_operator.bridge.queue_metrics import publish_queue_metrics
 from devskyy_operator.kube.client import KubeClient, resource_path
 from devskyy_operator.metrics import BRIDGE_CREATED_TOTAL
-from devskyy_operator.queue.claim import ClaimedTask, claim, extend_lease, reclaim_expired
-from devskyy_operator.queue.scripts import Redis
+from devskyy_operator.redisq.claim import ClaimedTask, claim, extend_lease, reclaim_expired
+from devskyy_operator.redisq.scripts import Redis
 from devskyy_operator.settings import Settings
 
 log = logging.getLogger("devskyy.bridge")

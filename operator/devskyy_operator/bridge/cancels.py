@@ -13,9 +13,9 @@ import logging
 
 from devskyy_operator import keys
 from devskyy_operator.kube.client import KubeClient
-from devskyy_operator.queue.cancel import forget_cancel_request, pending_cancel_requests
-from devskyy_operator.queue.records import TERMINAL_STATUSES
-from devskyy_operator.queue.scripts import Redis
+from devskyy_operator.redisq.cancel import forget_cancel_request, pending_cancel_requests
+from devskyy_operator.redisq.records import TERMINAL_STATUSES
+from devskyy_operator.redisq.scripts import Redis
 
 log = logging.getLogger("devskyy.bridge")
 MAX_PER_CYCLE = 100

@@ -12,12 +12,12 @@ import json
 import time
 from typing import Any
 
-from devskyy_operator.dead_letter import DeadLetterRecord, write_dead_letter
+from devskyy_agents.clock import epoch_iso
+from devskyy_operator.deadletter.record import DeadLetterRecord, write_dead_letter
 from devskyy_operator.metrics import DEAD_LETTERS_TOTAL
-from devskyy_operator.queue import task_store
-from devskyy_operator.queue.claim import ClaimedTask
-from devskyy_operator.queue.clock import epoch_iso
-from devskyy_operator.queue.scripts import Redis
+from devskyy_operator.redisq import task_store
+from devskyy_operator.redisq.claim import ClaimedTask
+from devskyy_operator.redisq.scripts import Redis
 from devskyy_operator.settings import Settings
 
 REASON_INVALID_SPEC = "InvalidSpec"
@@ -50,4 +50,5 @@ async def record_invalid(
         redis, task.task_id, error, error_type=REASON_INVALID_SPEC, completed_at=failed_at,
         reason=REASON_INVALID_SPEC, attempts=0,
         record_ttl_seconds=settings.task_record_ttl_seconds,
+        throughput_window_seconds=settings.throughput_window_seconds,
     )  # fmt: skip

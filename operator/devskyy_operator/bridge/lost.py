@@ -13,11 +13,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from devskyy_operator.dead_letter import DeadLetterRecord, write_dead_letter
+from devskyy_agents.clock import epoch_iso
+from devskyy_operator.deadletter.record import DeadLetterRecord, write_dead_letter
 from devskyy_operator.metrics import DEAD_LETTERS_TOTAL
-from devskyy_operator.queue import task_store
-from devskyy_operator.queue.clock import epoch_iso
-from devskyy_operator.queue.scripts import Redis
+from devskyy_operator.redisq import task_store
+from devskyy_operator.redisq.scripts import Redis
 from devskyy_operator.settings import Settings
 
 log = logging.getLogger("devskyy.bridge")
@@ -40,12 +40,13 @@ async def record_lost(
 ) -> None:
     now = time.time()
     stamp = epoch_iso(now)
-    ttl = settings.task_record_ttl_seconds
+    ttl, window = settings.task_record_ttl_seconds, settings.throughput_window_seconds
     if record.get("cancel_requested") == "1":
         log.info("task %s: resource gone after a cancel request; recorded as cancelled", task_id)
         await task_store.mark_failed(
             redis, task_id, "", error_type=REASON_CANCELLED, completed_at=stamp,
             reason=REASON_CANCELLED, cancelled=True, record_ttl_seconds=ttl,
+            throughput_window_seconds=window,
         )  # fmt: skip
         return
     log.error("task %s: resource gone with no outcome recorded; failed as %s", task_id, REASON_LOST)
@@ -59,5 +60,5 @@ async def record_lost(
         DEAD_LETTERS_TOTAL.labels(task_type, REASON_LOST).inc()
     await task_store.mark_failed(
         redis, task_id, LOST_ERROR, error_type=REASON_LOST, completed_at=stamp,
-        reason=REASON_LOST, record_ttl_seconds=ttl,
+        reason=REASON_LOST, record_ttl_seconds=ttl, throughput_window_seconds=window,
     )  # fmt: skip

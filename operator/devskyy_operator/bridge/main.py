@@ -21,7 +21,7 @@ from devskyy_operator.bridge.informer import TaskInformer
 from devskyy_operator.bridge.sweeper import Sweeper
 from devskyy_operator.health import serve_health
 from devskyy_operator.kube.client import KubeClient
-from devskyy_operator.queue.scripts import connect, disconnect
+from devskyy_operator.redisq.scripts import connect, disconnect
 from devskyy_operator.settings import Settings
 
 log = logging.getLogger("devskyy.bridge")
@@ -35,7 +35,7 @@ async def run(settings: Settings) -> int:
         loop.add_signal_handler(sig, stop.set)
     kube = KubeClient.from_env(settings.kubeconfig)
     redis = connect(settings.redis_url.get_secret_value(), socket_timeout=10.0)
-    informer = TaskInformer(kube, settings.namespace)
+    informer = TaskInformer(kube, settings.namespace, settings.watch_timeout_seconds)
     health = await serve_health(settings.health_port, informer.synced.is_set, "synced")
     bridge = Bridge(kube, redis, settings, informer)
     sweeper = Sweeper(kube, redis, settings, informer)

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from devskyy_operator import keys
-from devskyy_operator.job_builder import label_value
-from devskyy_operator.queue.claim import ClaimedTask
+from devskyy_operator.job.builder import label_value
+from devskyy_operator.redisq.claim import ClaimedTask
 
 SOURCE_API = "api"
 

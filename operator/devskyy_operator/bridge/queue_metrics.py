@@ -11,9 +11,9 @@ import time
 from collections.abc import Sequence
 
 from devskyy_operator import keys
+from devskyy_operator.crd.task_view import parse_time
 from devskyy_operator.metrics import BRIDGE_LAG, QUEUE_SIZE
-from devskyy_operator.queue.scripts import Redis
-from devskyy_operator.task_view import parse_time
+from devskyy_operator.redisq.scripts import Redis
 
 
 async def publish_queue_metrics(redis: Redis, task_types: Sequence[str]) -> None:

@@ -1,0 +1,91 @@
+"""Which queued tasks get a Job now: priority first, FIFO inside a priority, per-type limits.
+
+Pure decisions over TaskViews, so the handler that calls this is a thin loop and
+the ordering rules are property-tested without a cluster. Time is passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from devskyy_agents.models import MarketingCampaignInput
+from devskyy_operator.crd.conditions import WAITING_PHASES
+from devskyy_operator.crd.task_view import TaskView
+
+
+def admission_key(task: TaskView) -> tuple[int, datetime, datetime, str]:
+    """Sort key: higher priority first, then earliest queued, then creation, then name."""
+    return (-task.spec.priority, task.queued_at, task.created_at, task.name)
+
+
+def not_before(task: TaskView) -> datetime | None:
+    """The earliest time the task may start (marketing `schedule_at`), or None."""
+    parsed = task.spec.parsed_input()
+    if isinstance(parsed, MarketingCampaignInput):
+        return parsed.schedule_at
+    return None
+
+
+def is_due(task: TaskView, now: datetime | None) -> bool:
+    """True when the task may start at `now`.
+
+    Without a clock a scheduled task is never due: starting a campaign early is
+    the one mistake admission must not make.
+    """
+    start = not_before(task)
+    if start is None:
+        return True
+    return now is not None and now >= start
+
+
+def is_waiting(task: TaskView) -> bool:
+    """Only tasks not yet admitted compete for slots."""
+    return task.phase in WAITING_PHASES
+
+
+def admit(
+    candidates: Sequence[TaskView],
+    running_by_type: Mapping[str, int],
+    limits: Mapping[str, int],
+    now: datetime | None = None,
+) -> list[TaskView]:
+    """The tasks to start now, in start order.
+
+    Per type, free slots = limit - running (never negative); the best waiting,
+    due tasks of that type fill them. A limit of 0 holds the type (its tasks
+    stay Queued), as does a type absent from `limits`; `Settings.concurrency`
+    always names every type. Duplicated names count once.
+    """
+    free: dict[str, int] = {}
+    chosen: list[TaskView] = []
+    seen: set[tuple[str, str]] = set()
+    for task in sorted(candidates, key=admission_key):
+        identity = (task.namespace, task.name)
+        if identity in seen or not is_waiting(task) or not is_due(task, now):
+            continue
+        seen.add(identity)
+        kind = task.task_type.value
+        if kind not in free:
+            limit = limits.get(kind, 0)
+            free[kind] = max(0, limit - running_by_type.get(kind, 0))
+        if free[kind] > 0:
+            free[kind] -= 1
+            chosen.append(task)
+    return chosen
+
+
+def queue_position(task: TaskView, candidates: Sequence[TaskView]) -> int:
+    """1-based place of `task` among the waiting tasks of its type (1 = next to start).
+
+    The task itself counts even when absent from `candidates`.
+    """
+    ahead = {
+        (other.namespace, other.name)
+        for other in candidates
+        if other.task_type is task.task_type
+        and is_waiting(other)
+        and (other.namespace, other.name) != (task.namespace, task.name)
+        and admission_key(other) < admission_key(task)
+    }
+    return len(ahead) + 1

@@ -1,0 +1,273 @@
+"""`devskyy`: the command line of the task API (HTTP only, no Redis or cluster access).
+
+Configured by DEVSKYY_API_URL and DEVSKYY_API_TOKEN (or --api-url/--token);
+prints tables, or the API's JSON with --json. Exit status: 0 ok, 1 refused by
+the API or unreachable, 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+
+class CliError(Exception):
+    """A message for the user, printed without a traceback."""
+
+
+class ApiClient:
+    def __init__(self, url: str, token: str | None, timeout: float = 30.0) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise CliError(f"cannot reach the API at {self._http.base_url}: {exc}") from None
+        if response.status_code >= 400:
+            raise CliError(_describe_error(response))
+        return response.json()
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _describe_error(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}: {response.text[:200]}"
+    lines = [f"HTTP {response.status_code}: {body.get('detail', body)}"]
+    lines += [f"  {e['field']}: {e['message']}" for e in body.get("errors") or []]
+    if "retry-after" in response.headers:
+        lines.append(f"  retry after {response.headers['retry-after']} s")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ output
+
+
+def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def key_values(item: dict[str, Any]) -> str:
+    width = max(len(k) for k in item)
+    return "\n".join(f"{k.ljust(width)}  {_cell(v)}" for k, v in item.items())
+
+
+# ------------------------------------------------------------------ commands
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _spec_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    try:
+        return _read_spec(args)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise CliError(f"cannot read the task: {exc}") from None
+
+
+def _read_spec(args: argparse.Namespace) -> dict[str, Any]:
+    if args.file:
+        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+        document = yaml.safe_load(text)
+        if not isinstance(document, dict):
+            raise CliError(f"{args.file}: expected a mapping")
+        spec: dict[str, Any] = document.get("spec", document)  # a DevSkyyTask CR, or a bare spec
+        return spec
+    if not args.type:
+        raise CliError("give --type (with --input/--set) or -f FILE")
+    task_input: dict[str, Any] = json.loads(args.input) if args.input else {}
+    for pair in args.set or []:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise CliError(f"--set expects key=value, got {pair!r}")
+        task_input[name] = _parse_value(value)
+    user = args.user or os.environ.get("DEVSKYY_USER")
+    if user and "user_id" not in task_input:
+        task_input["user_id"] = user
+    spec = {"type": args.type, "input": task_input}
+    for name, key in (("priority", "priority"), ("timeout", "timeoutSeconds")):
+        if getattr(args, name) is not None:
+            spec[key] = getattr(args, name)
+    if args.retries is not None:
+        spec["retries"] = args.retries
+    return spec
+
+
+def cmd_enqueue(args: argparse.Namespace, api: ApiClient) -> Any:
+    headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else {}
+    params = {"task_id": args.id} if args.id else {}
+    return api.call("POST", "/v1/tasks", json=_spec_from_args(args), headers=headers, params=params)
+
+
+def cmd_status(args: argparse.Namespace, api: ApiClient) -> Any:
+    return api.call("GET", f"/v1/tasks/{args.task_id}")
+
+
+def cmd_list(args: argparse.Namespace, api: ApiClient) -> Any:
+    params = {"user_id": args.user, "status": args.status, "limit": args.limit}
+    return api.call("GET", "/v1/tasks", params={k: v for k, v in params.items() if v})
+
+
+def cmd_cancel(args: argparse.Namespace, api: ApiClient) -> Any:
+    return api.call("DELETE", f"/v1/tasks/{args.task_id}")
+
+
+def cmd_queues(args: argparse.Namespace, api: ApiClient) -> Any:
+    return api.call("GET", "/v1/queues")
+
+
+def cmd_dlq_list(args: argparse.Namespace, api: ApiClient) -> Any:
+    return api.call("GET", "/v1/dlq", params={"limit": args.limit, "offset": args.offset})
+
+
+def cmd_dlq_show(args: argparse.Namespace, api: ApiClient) -> Any:
+    return api.call("GET", f"/v1/dlq/{args.task_id}")
+
+
+def cmd_dlq_retry(args: argparse.Namespace, api: ApiClient) -> Any:
+    return api.call("POST", f"/v1/dlq/{args.task_id}/retry")
+
+
+def cmd_top(args: argparse.Namespace, api: ApiClient) -> Any:
+    from devskyy_operator.cli import top
+
+    return top.command(args, api)
+
+
+def render(command: str, body: Any) -> str:
+    """Human-readable output of each command."""
+    if command == "status":
+        view = {k: v for k, v in body.items() if k != "queue"}
+        if body.get("queue"):
+            queue = body["queue"]
+            view["position"] = f"{queue['position'] + 1} of {queue['queued']}"
+            wait = queue["estimated_wait_seconds"]
+            view["estimated_wait"] = "unknown" if wait is None else f"{wait:.0f}s"
+        return key_values(view)
+    if command == "list":
+        columns = ["id", "type", "status", "priority", "created_at", "error"]
+        return table(body["tasks"], columns)
+    if command == "top":
+        from devskyy_operator.cli import top
+
+        return top.render_body(body)
+    if command == "queues":
+        return table(body["queues"], ["type", "queued", "leased"])
+    if command == "dlq list":
+        columns = ["task_id", "task_type", "user_id", "failed_at", "reason", "error"]
+        return table(body["dead_letters"], columns)
+    if command == "dlq show":
+        return key_values(body)
+    if command == "cancel":
+        return f"{body['id']}: {body['outcome']}"
+    return f"{body['id']} {body['status']} {body['location']}"  # enqueue, dlq retry
+
+
+# ------------------------------------------------------------------ parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="devskyy", description=__doc__.splitlines()[0])
+    default_url = os.environ.get("DEVSKYY_API_URL", "http://127.0.0.1:8000")
+    parser.add_argument("--api-url", default=default_url, help="$DEVSKYY_API_URL")
+    parser.add_argument(
+        "--token", default=os.environ.get("DEVSKYY_API_TOKEN"), help="$DEVSKYY_API_TOKEN"
+    )
+    parser.add_argument("--json", action="store_true", help="print the API's JSON")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    enqueue = commands.add_parser("enqueue", help="queue a task")
+    enqueue.add_argument("-f", "--file", help="YAML/JSON TaskSpec or DevSkyyTask ('-' = stdin)")
+    enqueue.add_argument("-t", "--type", help="task type, e.g. ml_training")
+    enqueue.add_argument("-i", "--input", help="task input as a JSON object")
+    enqueue.add_argument("-s", "--set", action="append", metavar="KEY=VALUE", help="input field")
+    enqueue.add_argument("-u", "--user", help="user_id (default $DEVSKYY_USER)")
+    enqueue.add_argument("-p", "--priority", type=int)
+    enqueue.add_argument("--timeout", type=int, help="timeoutSeconds")
+    enqueue.add_argument("--retries", type=int)
+    enqueue.add_argument("--id", help="choose the task id")
+    enqueue.add_argument("--idempotency-key")
+    enqueue.set_defaults(handler=cmd_enqueue, view="enqueue")
+
+    for name, handler, text in (
+        ("status", cmd_status, "status, result, queue position and estimated wait"),
+        ("cancel", cmd_cancel, "cancel a task"),
+    ):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("task_id")
+        sub.set_defaults(handler=handler, view=name)
+
+    listing = commands.add_parser("list", help="your tasks, newest first")
+    listing.add_argument("-u", "--user")
+    listing.add_argument("--status", choices=["pending", "processing", "completed", "failed"])
+    listing.add_argument("-n", "--limit", type=int, default=50)
+    listing.set_defaults(handler=cmd_list, view="list")
+
+    commands.add_parser("queues", help="queued and leased tasks per type").set_defaults(
+        handler=cmd_queues, view="queues"
+    )
+    top_parser = commands.add_parser("top", help="live view: queues, running tasks, failures")
+    top_parser.set_defaults(handler=cmd_top, view="top")
+    from devskyy_operator.cli.top import add_arguments
+
+    add_arguments(top_parser)
+
+    dlq = commands.add_parser("dlq", help="dead letters").add_subparsers(dest="dlq", required=True)
+    dlq_list = dlq.add_parser("list", help="newest failures first")
+    dlq_list.add_argument("-n", "--limit", type=int, default=50)
+    dlq_list.add_argument("--offset", type=int, default=0)
+    dlq_list.set_defaults(handler=cmd_dlq_list, view="dlq list")
+    for name, handler in (("show", cmd_dlq_show), ("retry", cmd_dlq_retry)):
+        sub = dlq.add_parser(name)
+        sub.add_argument("task_id")
+        sub.set_defaults(handler=handler, view=f"dlq {name}")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    api = ApiClient(args.api_url, args.token)
+    try:
+        body = args.handler(args, api)
+    except CliError as exc:
+        print(f"devskyy: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        api.close()
+    print(json.dumps(body, indent=2) if args.json else render(args.view, body))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""Admission: start the best waiting tasks while their type has free slots.
+
+One loop per active operator (leader election makes that one per cluster). It
+decides over the in-memory index (pure `admission.admit`), creates one Job per
+admitted task and marks the task Running. Job names equal task names, so a
+retried or duplicated create gets 409 and adopts only a Job owned by the task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+
+from devskyy_agents.clock import utc_iso
+from devskyy_agents.logs import task_context
+from devskyy_operator.admission.policy import admit, is_due
+from devskyy_operator.controller.events import post_event
+from devskyy_operator.controller.index import TaskIndex
+from devskyy_operator.controller.reconciler import TaskReconciler, owned_by
+from devskyy_operator.crd import conditions as cond
+from devskyy_operator.crd.task_view import TaskView
+from devskyy_operator.job.builder import build_job
+from devskyy_operator.kube.client import ApiError
+from devskyy_operator.metrics import ADMISSION_WAIT, READY_BACKLOG, RUNNING_TASKS, WAITING_TASKS
+
+log = logging.getLogger("devskyy.operator")
+START_CONCURRENCY = 32
+
+
+class Admitter:
+    def __init__(self, reconciler: TaskReconciler, index: TaskIndex, interval: float = 2.0):
+        self.reconciler = reconciler
+        self.index = index
+        self.interval = interval
+        self.wake = asyncio.Event()
+        self.stopping = False
+        self.limit = asyncio.Semaphore(START_CONCURRENCY)
+        self.starting: set[asyncio.Future[None]] = set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        stopper = asyncio.ensure_future(stop.wait())
+        stopper.add_done_callback(lambda _: setattr(self, "stopping", True))
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), self.interval)
+            self.wake.clear()
+            try:
+                self.round()
+            except Exception:
+                log.exception("admission round failed; retrying")
+        await asyncio.gather(*self.starting, return_exceptions=True)
+
+    def round(self) -> None:
+        """Decide, then start the chosen tasks in the background.
+
+        A round does not wait for its starts: each chosen task holds its slot
+        (index.mark_admitted) from the decision on, so the next round, woken by
+        the next event, never double-books it and never waits behind a slow one.
+        """
+        now = datetime.now(UTC)
+        settings = self.reconciler.settings
+        waiting = [t for t in self.index.waiting() if t.phase == cond.PHASE_QUEUED]
+        running = self.index.running_by_type()
+        chosen = admit(waiting, running, settings.concurrency, now)
+        self.publish_gauges(waiting, running, now)
+        for task in chosen:
+            if self.stopping:  # on SIGTERM, admit nothing more
+                return
+            self.index.mark_admitted(task)
+            starting = asyncio.ensure_future(self._start_bounded(task, now))
+            self.starting.add(starting)
+            starting.add_done_callback(self.starting.discard)
+
+    async def _start_bounded(self, task: TaskView, now: datetime) -> None:
+        async with self.limit:
+            try:
+                started = await self.start(task, now)
+            except Exception:
+                log.exception("admission of %s failed; it stays queued", task.name)
+                started = False
+        if not started:
+            # The slot goes back; the next round (next event, at most `interval`
+            # later) retries, so a persistent conflict cannot spin.
+            self.index.release(task)
+
+    def publish_gauges(
+        self, waiting: list[TaskView], running: dict[str, int], now: datetime
+    ) -> None:
+        for kind in self.reconciler.settings.concurrency:
+            RUNNING_TASKS.labels(kind).set(running.get(kind, 0))
+            of_kind = [t for t in waiting if t.task_type.value == kind]
+            WAITING_TASKS.labels(kind).set(len(of_kind))
+            READY_BACKLOG.labels(kind).set(sum(1 for t in of_kind if is_due(t, now)))
+
+    async def start(self, task: TaskView, now: datetime) -> bool:
+        """Create the Job and mark the task Running; False if it did not start."""
+        kube = self.reconciler.kube
+        manifest = build_job(task, self.reconciler.settings, now)
+        try:
+            job, created = await kube.create_or_get(
+                self.reconciler.job_path(task.namespace), manifest
+            )
+        except ApiError as exc:
+            log.warning("job for %s not created: %s", task.name, exc)
+            return False
+        if not owned_by(job, task.uid):
+            log.info("job %s exists for an older task of that name; waiting", task.name)
+            return False
+        conditions = cond.set_condition(
+            task.status.get("conditions"), type=cond.TYPE_ADMITTED, status=cond.STATUS_TRUE,
+            reason=cond.REASON_ADMITTED, message=f"job {task.name} created",
+            now=now, observed_generation=task.generation,
+        )  # fmt: skip
+        admitted = await self.reconciler.patch_status(
+            task,
+            {
+                "phase": cond.PHASE_RUNNING,
+                "reason": cond.REASON_ADMITTED,
+                "jobName": task.name,
+                "attempts": 1,  # the Job's first pod is the first attempt
+                "admittedAt": utc_iso(now, timespec="seconds"),
+                "conditions": conditions,
+            },
+        )
+        if created and admitted:
+            ADMISSION_WAIT.labels(task.task_type.value).observe(
+                max(0.0, (now - task.queued_at).total_seconds())
+            )
+            with task_context(task.name, task.task_type.value, task.user_id):
+                log.info("Processing task %s (type: %s)", task.name, task.task_type.value)
+            await post_event(kube, task, cond.REASON_ADMITTED, f"job {task.name} created")
+        return admitted

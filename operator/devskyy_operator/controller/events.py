@@ -1,0 +1,52 @@
+"""Kubernetes Events on task transitions, so `kubectl describe dst/<id>` tells the story."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from devskyy_agents.clock import utc_iso
+from devskyy_operator import keys
+from devskyy_operator.crd.task_view import TaskView
+from devskyy_operator.kube.client import ApiError, KubeClient, resource_path
+
+log = logging.getLogger("devskyy.operator")
+COMPONENT = "devskyy-operator"
+
+
+def build_event(
+    task: TaskView, reason: str, message: str, now: datetime, warning: bool = False
+) -> dict[str, object]:
+    """A core/v1 Event about the task (pure)."""
+    stamp = utc_iso(now, timespec="seconds")
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"generateName": f"{task.name}.", "namespace": task.namespace},
+        "involvedObject": {
+            "apiVersion": keys.API_VERSION,
+            "kind": keys.KIND,
+            "name": task.name,
+            "namespace": task.namespace,
+            "uid": task.uid,
+        },
+        "reason": reason,
+        "message": message[:1024],
+        "type": "Warning" if warning else "Normal",
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "count": 1,
+        "source": {"component": COMPONENT},
+        "reportingComponent": COMPONENT,
+    }
+
+
+async def post_event(
+    kube: KubeClient, task: TaskView, reason: str, message: str, warning: bool = False
+) -> None:
+    """Best effort: an event that cannot be posted never blocks the task."""
+    body = build_event(task, reason, message, datetime.now(UTC), warning)
+    try:
+        await kube.create(resource_path("v1", "events", task.namespace), body)
+    except (ApiError, OSError) as exc:
+        log.warning("event %s for %s not posted: %s", reason, task.name, exc)

@@ -1,0 +1,68 @@
+"""kopf wiring for DevSkyyTask and the Jobs the operator owns.
+
+Only watch events are used (no kopf create/update/delete machinery), so kopf
+adds no finalizers and no annotations: deleting a task never waits for the
+operator, and uninstalling the operator never leaves stuck resources. Level-
+based resync (admission loop, resync loop) covers anything an event misses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from devskyy_operator import keys
+from devskyy_operator.controller.runtime import Runtime
+from devskyy_operator.crd.task_view import task_view_from_body
+
+log = logging.getLogger("devskyy.operator")
+
+
+def register(registry: kopf.OperatorRegistry) -> None:
+    """Attach the handlers to `registry` (kept explicit: no import-time globals)."""
+
+    @kopf.on.login(registry=registry)
+    def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
+        config = memo["runtime"].kube.config
+        return kopf.ConnectionInfo(
+            server=config.server,
+            ca_path=config.ca_file,
+            insecure=config.insecure,
+            token=config.bearer_token(),
+            certificate_path=config.client_cert_file,
+            private_key_path=config.client_key_file,
+            default_namespace=config.namespace,
+        )
+
+    @kopf.on.event(keys.GROUP, keys.VERSION, keys.PLURAL, registry=registry)
+    async def task_event(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+        runtime: Runtime = memo["runtime"]
+        meta = body.get("metadata") or {}
+        if type == "DELETED":
+            runtime.forget(meta.get("namespace", ""), meta.get("name", ""))
+            await runtime.reconciler.cancelled(dict(body))
+            runtime.admitter.wake.set()
+            return
+        with contextlib.suppress(ValidationError):  # reconcile() reports it on the task
+            runtime.index.upsert(task_view_from_body(body), dict(body))
+        if not (body.get("status") or {}).get("phase"):
+            # New task: validate, record in Redis, mark Queued. Later phases are
+            # driven by the admission loop, Job events and the resync loop, so our
+            # own status patches do not each cost another round of API reads.
+            async with runtime.locks[(meta.get("namespace", ""), meta.get("name", ""))]:
+                await runtime.reconciler.reconcile(dict(body))
+        runtime.admitter.wake.set()
+
+    @kopf.on.event(
+        "batch", "v1", "jobs", labels={keys.LABEL_MANAGED_BY: keys.MANAGED_BY}, registry=registry
+    )
+    async def job_event(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+        runtime: Runtime = memo["runtime"]
+        meta = body.get("metadata") or {}
+        name = (meta.get("labels") or {}).get(keys.LABEL_TASK_ID) or meta.get("name")
+        job = None if type == "DELETED" else dict(body)  # gone: let reconcile look again
+        await runtime.reconcile_with_job(meta.get("namespace", ""), str(name), job)

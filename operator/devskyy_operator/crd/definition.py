@@ -1,0 +1,241 @@
+"""The DevSkyyTask CustomResourceDefinition, generated from the task models.
+
+`python -m devskyy_operator.crd.definition` writes deploy/crds/devskyytasks.devskyy.io.yaml;
+`--check PATH` exits 1 when the file differs, so CI and the Helm chart (which
+ships the same bytes) can never hold a stale CRD.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from devskyy_agents import models
+from devskyy_operator import keys
+from devskyy_operator.crd.conditions import PHASES
+from devskyy_operator.crd.rules import NAME_RULE, SPEC_IMMUTABLE, field_rules, type_rules
+from devskyy_operator.crd.schema import PRESERVE, model_schema, widen
+
+CRD_NAME = f"{keys.PLURAL}.{keys.GROUP}"
+DEFAULT_PATH = Path("deploy/crds") / f"{CRD_NAME}.yaml"
+_VALIDATIONS = "x-kubernetes-validations"
+
+
+def input_schema() -> tuple[dict[str, Any], list[str]]:
+    """`spec.input`: one object holding every task type's fields (widened where shared)."""
+    merged: dict[str, dict[str, Any]] = {}
+    notes: dict[str, list[tuple[str, str]]] = {}
+    required_everywhere: set[str] | None = None
+    for task_type, model in models.INPUT_MODELS.items():
+        schema = model_schema(model)
+        required_everywhere = (
+            set(schema.get("required", ()))
+            if required_everywhere is None
+            else required_everywhere & set(schema.get("required", ()))
+        )
+        for name, prop in schema["properties"].items():
+            prop = dict(prop)
+            text = prop.pop("description", "")
+            merged[name] = widen(merged[name], prop) if name in merged else prop
+            notes.setdefault(name, []).append((task_type.value, text))
+    everyone = len(models.INPUT_MODELS)
+    rules = field_rules()
+    for name, prop in merged.items():
+        users = notes[name]
+        texts = list(dict.fromkeys(text for _, text in users))
+        if len(texts) == 1:
+            who = "All task types" if len(users) == everyone else ", ".join(t for t, _ in users)
+            prop["description"] = f"{who}: {texts[0]}"
+        else:
+            prop["description"] = " ".join(f"{t}: {text}" for t, text in users)
+        if name in rules:
+            prop[_VALIDATIONS] = [dict(r) for r in rules[name]]
+    required = sorted(required_everywhere or ())
+    schema = {
+        "type": "object",
+        "description": "Task input; which fields apply depends on spec.type "
+        "(each field names the types that use it).",
+        "properties": merged,
+        "required": required,
+    }
+    # CEL can only see fields with a declared type (input_data may be an object or a list).
+    return schema, [name for name, prop in merged.items() if "type" in prop]
+
+
+def spec_schema() -> dict[str, Any]:
+    spec = model_schema(models.TaskSpec)
+    spec["properties"]["input"], fields = input_schema()
+    spec["properties"]["priority"]["default"] = models.DEFAULT_PRIORITY
+    spec[_VALIDATIONS] = [dict(SPEC_IMMUTABLE), *type_rules(fields)]
+    return spec
+
+
+def _time(description: str) -> dict[str, Any]:
+    return {"type": "string", "format": "date-time", "description": description}
+
+
+def _text(description: str, max_length: int = 1024) -> dict[str, Any]:
+    return {"type": "string", "maxLength": max_length, "description": description}
+
+
+def _int(description: str) -> dict[str, Any]:
+    return {"type": "integer", "format": "int64", "description": description}
+
+
+def condition_schema() -> dict[str, Any]:
+    """metav1.Condition, as Kubernetes' own APIs declare it."""
+    return {
+        "type": "object",
+        "required": ["type", "status", "lastTransitionTime", "reason", "message"],
+        "properties": {
+            "type": _text(
+                "Condition type (Admitted, Running, Succeeded, Failed, DeadLettered).", 316
+            ),
+            "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
+            "reason": _text("CamelCase reason of the last transition.", 1024),
+            "message": _text("Human-readable details.", 32768),
+            "lastTransitionTime": _time("When status last changed."),
+            "observedGeneration": {**_int("Generation the condition was set for."), "minimum": 0},
+        },
+    }
+
+
+def status_schema() -> dict[str, Any]:
+    """Strict: the operator may write only what is declared here."""
+    return {
+        "type": "object",
+        "description": "Observed state, written only by the operator.",
+        "properties": {
+            "phase": {"type": "string", "enum": list(PHASES), "description": "Lifecycle phase."},
+            "reason": _text("CamelCase reason of the phase.", 128),
+            "message": _text("Details of the phase.", 32768),
+            "attempts": _int("Pods started so far (first run and retries)."),
+            "exitCode": _int("Exit code of the latest finished attempt."),
+            "errorType": _text("Error class of a failure, as in the DLQ record.", 128),
+            "jobName": _text("Name of the Job running the task.", 63),
+            "workerHost": _text("Node of the latest attempt.", 253),
+            "queuePosition": _int("Place among waiting tasks of the same type (1 = next)."),
+            "notBefore": _time("The task is held until then (marketing schedule_at)."),
+            "queuedAt": _time("When the task was queued."),
+            "admittedAt": _time("When the task got a slot and its Job was created."),
+            "startedAt": _time("When the Job started."),
+            "completedAt": _time("When the task finished."),
+            "deadLetteredAt": _time("When the DLQ record was written."),
+            "result": {
+                "type": "object",
+                PRESERVE: True,
+                "description": "Result object from the task's termination message.",
+            },
+            "resultRef": _text("Where a large result was stored.", 2048),
+            "observedGeneration": _int("Generation of the spec this status describes."),
+            "conditions": {
+                "type": "array",
+                "maxItems": 16,
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["type"],
+                "items": condition_schema(),
+                "description": "Admitted, Running, Succeeded, Failed, DeadLettered.",
+            },
+        },
+    }
+
+
+def _column(name: str, path: str, kind: str = "string", priority: int = 0) -> dict[str, Any]:
+    column: dict[str, Any] = {"name": name, "type": kind, "jsonPath": path}
+    if priority:
+        column["priority"] = priority
+    return column
+
+
+def build_crd() -> dict[str, Any]:
+    """The CustomResourceDefinition manifest (apiextensions.k8s.io/v1)."""
+    root = {
+        "type": "object",
+        "description": "A DevSkyy background task; runs as one Kubernetes Job.",
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": spec_schema(),
+            "status": status_schema(),
+        },
+        _VALIDATIONS: [dict(NAME_RULE)],
+    }
+    version = {
+        "name": keys.VERSION,
+        "served": True,
+        "storage": True,
+        "subresources": {"status": {}},
+        "schema": {"openAPIV3Schema": root},
+        "additionalPrinterColumns": [
+            _column("Type", ".spec.type"),
+            _column("Phase", ".status.phase"),
+            _column("Priority", ".spec.priority", "integer"),
+            _column("Attempts", ".status.attempts", "integer"),
+            _column("User", ".spec.input.user_id"),
+            _column("Age", ".metadata.creationTimestamp", "date"),
+            _column("Reason", ".status.reason", priority=1),
+            _column("Job", ".status.jobName", priority=1),
+        ],
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": CRD_NAME,
+            "annotations": {"helm.sh/resource-policy": "keep"},
+            "labels": {"app.kubernetes.io/part-of": "devskyy"},
+        },
+        "spec": {
+            "group": keys.GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": keys.KIND,
+                "listKind": f"{keys.KIND}List",
+                "plural": keys.PLURAL,
+                "singular": keys.SINGULAR,
+                "shortNames": [keys.SHORT_NAME],
+                "categories": [keys.CATEGORY],
+            },
+            "versions": [version],
+        },
+    }
+
+
+def render_crd_yaml() -> str:
+    """Deterministic YAML: sorted keys, block style, a generated-file header."""
+    body = yaml.safe_dump(build_crd(), sort_keys=True, default_flow_style=False, width=100)
+    header = (
+        "# Generated by `python -m devskyy_operator.crd.definition` from devskyy_agents.models."
+        " Do not edit.\n"
+    )
+    return header + body
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Write or check the DevSkyyTask CRD file.")
+    parser.add_argument("path", nargs="?", type=Path, default=DEFAULT_PATH)
+    parser.add_argument("--check", metavar="PATH", type=Path, help="fail if PATH is stale")
+    args = parser.parse_args(argv)
+    rendered = render_crd_yaml()
+    if args.check is not None:
+        current = args.check.read_text() if args.check.exists() else ""
+        if current != rendered:
+            print(
+                f"{args.check} is stale; run: python -m devskyy_operator.crd.definition",
+                file=sys.stderr,
+            )
+            return 1
+        return 0
+    args.path.parent.mkdir(parents=True, exist_ok=True)
+    args.path.write_text(rendered)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,168 @@
+"""Reading and retrying dead letters. The operator writes them (SET NX, 7 days,
+plus an entry in `keys.DLQ_INDEX`); this side lists them through the index, never
+KEYS/SCAN, and re-enqueues one atomically with the removal of its record.
+
+A retry gets a NEW id, '<old>-r<n>' (a Job/CR name must not be reused while
+the old one may still exist), and carries the failures so far in the hash field
+``attempt_history`` (JSON list) plus ``retry_of``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from devskyy_agents.clock import utc_iso
+from devskyy_agents.models import TaskSpec, parse_spec
+from devskyy_operator import keys
+from devskyy_operator.redisq import scripts
+from devskyy_operator.redisq.enqueue import SCORE_SLOT, Enqueued, task_fields
+from devskyy_operator.redisq.errors import (
+    DeadLetterChanged,
+    DeadLetterInvalid,
+    TaskExists,
+    TaskNotFound,
+)
+from devskyy_operator.redisq.ids import retry_task_id
+from devskyy_operator.redisq.scripts import Redis
+
+HISTORY_FIELDS = (
+    "task_id", "error", "error_type", "failed_at", "worker_host", "attempts", "reason",
+    "exit_code",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A DLQ record: the seed's fields plus the operator's extras."""
+
+    task_id: str
+    task_data: Any
+    error: str
+    error_type: str
+    failed_at: str
+    worker_host: str
+    attempts: int | None
+    reason: str
+    exit_code: int | None
+    termination_message: str
+    task_type: str
+    user_id: str
+    record: dict[str, Any] = field(repr=False)
+
+
+def parse_dead_letter(task_id: str, text: str) -> DeadLetter:
+    record: dict[str, Any] = json.loads(text)
+    if not isinstance(record, dict):
+        raise ValueError(f"DLQ record of {task_id} is not an object")
+    data = record.get("task_data")
+    user = record.get("user_id") or (data.get("user_id") if isinstance(data, dict) else "")
+
+    def _opt_int(name: str) -> int | None:
+        value = record.get(name)
+        return value if isinstance(value, int) else None
+
+    return DeadLetter(
+        task_id=str(record.get("task_id") or task_id),
+        task_data=data,
+        error=str(record.get("error") or ""),
+        error_type=str(record.get("error_type") or ""),
+        failed_at=str(record.get("failed_at") or ""),
+        worker_host=str(record.get("worker_host") or ""),
+        attempts=_opt_int("attempts"),
+        reason=str(record.get("reason") or ""),
+        exit_code=_opt_int("exit_code"),
+        termination_message=str(record.get("termination_message") or ""),
+        task_type=str(record.get("task_type") or ""),
+        user_id=str(user or ""),
+        record=record,
+    )
+
+
+async def get_dead_letter(client: Redis, task_id: str) -> DeadLetter | None:
+    text = await client.get(keys.dlq_key(task_id))
+    return parse_dead_letter(task_id, text) if text is not None else None
+
+
+async def list_dead_letters(
+    client: Redis, *, offset: int = 0, limit: int = 50, user_id: str | None = None
+) -> list[DeadLetter]:
+    """Newest failures first; index entries whose record expired are pruned."""
+    found: list[DeadLetter] = []
+    start, page = offset, max(limit, 50)
+    while len(found) < limit:
+        ids = await client.zrevrange(keys.DLQ_INDEX, start, start + page - 1)
+        if not ids:
+            break
+        texts = await client.mget([keys.dlq_key(task_id) for task_id in ids])
+        stale = [task_id for task_id, text in zip(ids, texts, strict=True) if text is None]
+        if stale:
+            await client.zrem(keys.DLQ_INDEX, *stale)
+            start -= len(stale)
+        for task_id, text in zip(ids, texts, strict=True):
+            if text is None:
+                continue
+            letter = parse_dead_letter(task_id, text)
+            if user_id is None or letter.user_id == user_id:
+                found.append(letter)
+        start += page
+    return found[:limit]
+
+
+def _retry_spec(letter: DeadLetter, old_hash: dict[str, str]) -> TaskSpec:
+    """The failed task's full spec when its hash survives, else type + input."""
+    if old_hash.get("spec"):
+        raw: dict[str, Any] = json.loads(old_hash["spec"])
+    else:
+        raw = {"type": letter.task_type or old_hash.get("task_type"), "input": letter.task_data}
+    return parse_spec(raw)
+
+
+async def retry_dead_letter(client: Redis, task_id: str) -> Enqueued:
+    """Re-enqueue a dead letter under '<id>-r<n>' and drop its record and index entry.
+
+    Raises TaskNotFound, DeadLetterInvalid (the stored task no longer
+    validates), DeadLetterChanged (concurrent retry) or TaskExists.
+    """
+    text = await client.get(keys.dlq_key(task_id))
+    if text is None:
+        raise TaskNotFound(f"no dead letter for {task_id}")
+    old_hash = await client.hgetall(keys.task_key(task_id))
+    try:
+        letter = parse_dead_letter(task_id, text)
+        spec = _retry_spec(letter, old_hash)
+    except ValueError as exc:  # json and pydantic errors are ValueErrors
+        raise DeadLetterInvalid(f"dead letter cannot be retried: {exc}") from None
+    history: list[Any] = json.loads(old_hash.get("attempt_history") or "[]")
+    history.append({name: letter.record.get(name) for name in HISTORY_FIELDS})
+    new_id = retry_task_id(task_id, len(history))
+    extra = {"attempt_history": json.dumps(history), "retry_of": task_id}
+    fields = task_fields(spec, utc_iso(), "dlq-retry", extra)
+    outcome, _ = await scripts.RETRY_DEAD_LETTER(
+        client,
+        [
+            keys.dlq_key(task_id),
+            keys.DLQ_INDEX,
+            keys.task_key(new_id),
+            keys.queue_key(spec.type),
+            keys.SEQUENCE_KEY,
+            keys.user_tasks_key(spec.user_id),
+            keys.user_queued_key(spec.user_id),
+        ],
+        [
+            task_id,
+            text,
+            new_id,
+            int(keys.queue_score(spec.priority, 0)),
+            f"{time.time():.6f}",
+            *SCORE_SLOT,
+            *fields,
+        ],
+    )
+    if outcome == "changed":
+        raise DeadLetterChanged(f"dead letter {task_id} changed or was retried meanwhile")
+    if outcome == "exists":
+        raise TaskExists(f"task {new_id} already exists")
+    return Enqueued(new_id, created=True)

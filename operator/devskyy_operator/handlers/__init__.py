@@ -1,1 +1,0 @@
-"""Thin kopf handlers: parse the event, call the reconciler or the index, nothing else."""

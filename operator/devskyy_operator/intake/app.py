@@ -1,0 +1,99 @@
+"""The API application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from devskyy_agents.models import TaskSpec
+from devskyy_operator.intake import routes_dlq, routes_ops, routes_tasks
+from devskyy_operator.intake.auth import TokenTable
+from devskyy_operator.intake.deps import BEARER_SCHEME, Services
+from devskyy_operator.intake.errors import (
+    ApiError,
+    api_error_handler,
+    queue_error_handler,
+    redis_down_handler,
+    request_validation_handler,
+)
+from devskyy_operator.intake.observe import ObserveMiddleware
+from devskyy_operator.metrics import ApiMetrics
+from devskyy_operator.redisq import EnqueueLimits, QueueError, connect
+from devskyy_operator.redisq.batching import ScriptBatcher
+from devskyy_operator.redisq.scripts import disconnect
+from devskyy_operator.settings import Settings
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """An app bound to `settings`; its Redis client is closed on shutdown."""
+    redis = connect(settings.redis_url.get_secret_value(), socket_timeout=5.0)
+    services = Services(
+        settings=settings,
+        redis=redis,
+        batcher=ScriptBatcher(redis),
+        tokens=TokenTable.parse(
+            settings.api_tokens.get_secret_value() if settings.api_tokens else None
+        ),
+        metrics=ApiMetrics(),
+        limits=EnqueueLimits.from_settings(settings),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await services.batcher.aclose()
+        await disconnect(services.redis)
+
+    app = FastAPI(
+        title="DevSkyy Task API",
+        version="0.1.0",
+        description="Queue background tasks; follow their status, results and failures.",
+        lifespan=lifespan,
+        # Metrics are ours (Prometheus, /metrics); FastAPI's native OpenTelemetry
+        # would otherwise look up the global providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
+    app.state.services = services
+    app.include_router(routes_tasks.router)
+    app.include_router(routes_dlq.router)
+    app.include_router(routes_ops.router)
+    app.add_exception_handler(ApiError, api_error_handler)
+    app.add_exception_handler(QueueError, queue_error_handler)
+    app.add_exception_handler(RequestValidationError, request_validation_handler)
+    app.add_exception_handler(RedisConnectionError, redis_down_handler)
+    app.add_exception_handler(RedisTimeoutError, redis_down_handler)
+    app.add_middleware(ObserveMiddleware, metrics=services.metrics)
+    _register_task_spec_schema(app)
+    return app
+
+
+def _register_task_spec_schema(app: FastAPI) -> None:
+    """Publish TaskSpec (read by hand from the body) and the bearer scheme."""
+    base_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = base_openapi()
+        spec_schema = TaskSpec.model_json_schema(
+            by_alias=True, ref_template="#/components/schemas/{model}"
+        )
+        components = schema.setdefault("components", {})
+        schemas = components.setdefault("schemas", {})
+        schemas.update(spec_schema.pop("$defs", {}))
+        schemas["TaskSpec"] = spec_schema
+        components["securitySchemes"] = {"bearer": BEARER_SCHEME}
+        for path, operations in schema["paths"].items():
+            if path.startswith("/v1/"):
+                for operation in operations.values():
+                    operation["security"] = [{"bearer": []}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,106 @@
+"""One error shape (`Problem`), the exception handlers that produce it, and the
+OpenAPI declaration of each status code.
+
+Routes raise `ApiError` for what the HTTP layer decides (authentication,
+ownership, body limits) and let the queue's own refusals (`redisq.errors`)
+propagate: `queue_error_handler` answers each with the status it carries.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from devskyy_operator.intake.schemas import FieldError, Problem
+from devskyy_operator.redisq.errors import QueueError
+
+DESCRIPTIONS = {
+    401: "Missing or unknown bearer token.",
+    403: "Authenticated, but not allowed to act for this user.",
+    404: "No such task (or not yours).",
+    409: "Conflict: id taken, Idempotency-Key reused with another body, or already finished.",
+    413: "Request body larger than max_body_bytes.",
+    422: "Invalid request; `errors` names each offending field.",
+    429: "Rate limit or queued-task cap reached; see Retry-After.",
+    503: "Redis unavailable.",
+}
+
+
+class ApiError(Exception):
+    """Raised by handlers; rendered as a Problem with the given status."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        errors: list[FieldError] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.headers = headers
+        self.errors = errors
+
+
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the error codes a route can return."""
+    return {code: {"model": Problem, "description": DESCRIPTIONS[code]} for code in codes}
+
+
+def problem(
+    status: int,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    errors: list[FieldError] | None = None,
+) -> JSONResponse:
+    body = Problem(detail=detail, errors=errors).model_dump(exclude_none=True)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def retry_after(seconds: float) -> dict[str, str]:
+    """The Retry-After header: whole seconds, at least 1."""
+    return {"Retry-After": str(max(1, math.ceil(seconds)))}
+
+
+def _rejected(request: Request, detail: str) -> None:
+    if not getattr(request.state, "decision", None):
+        request.state.decision = f"rejected: {detail}"
+
+
+async def api_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    _rejected(request, exc.detail)
+    return problem(exc.status, exc.detail, exc.headers, exc.errors)
+
+
+async def queue_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Every refusal of the queue, with the status (and Retry-After) it carries."""
+    assert isinstance(exc, QueueError)
+    detail = str(exc)
+    _rejected(request, detail)
+    headers = None if exc.retry_after is None else retry_after(exc.retry_after)
+    return problem(exc.http_status, detail, headers)
+
+
+async def request_validation_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        FieldError(field=".".join(str(p) for p in err["loc"]), message=err["msg"])
+        for err in exc.errors()
+    ]
+    request.state.decision = "rejected: invalid parameters"
+    return problem(422, "invalid request", errors=errors)
+
+
+async def redis_down_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RedisConnectionError | RedisTimeoutError)
+    request.state.decision = "error: redis unavailable"
+    return problem(503, "task store unavailable", {"Retry-After": "5"})

@@ -1,0 +1,179 @@
+"""The one place that maps a Job (and its pods) to a task outcome.
+
+Terminal only from the Job's own terminal conditions, the Job controller's
+verdict: `Complete`, or `Failed` with its reason. Since Kubernetes 1.31 the
+controller first adds `SuccessCriteriaMet` / `FailureTarget` and adds the final
+`Complete` / `Failed` (same reason) only once every pod has terminated; until
+then the task is still Running (`terminating=True`), so a pod that is still
+writing never races the recorded outcome.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from devskyy_operator.crd.conditions import (
+    REASON_BACKOFF_LIMIT,
+    REASON_DEADLINE,
+    REASON_PERMANENT,
+    REASON_SUCCEEDED,
+)
+from devskyy_operator.crd.task_view import parse_time
+from devskyy_operator.job.builder import TASK_CONTAINER
+
+__all__ = [
+    "REASON_BACKOFF_LIMIT",
+    "REASON_DEADLINE",
+    "REASON_PERMANENT",
+    "REASON_SUCCEEDED",
+    "TASK_CONTAINER",
+    "Outcome",
+    "job_outcome",
+]
+
+JOB_REASON_POD_FAILURE_POLICY = "PodFailurePolicy"
+_EPOCH = datetime.fromtimestamp(0, UTC)
+
+Phase = Literal["Pending", "Running", "Succeeded", "Failed"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the Job says about the task right now."""
+
+    phase: Phase
+    reason: str | None
+    message: str | None
+    attempts: int
+    exit_code: int | None
+    termination_message: str | None
+    result: dict[str, Any] | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    worker_host: str | None
+    terminating: bool = False  # verdict reached (FailureTarget/SuccessCriteriaMet), pods ending
+
+    @property
+    def terminal(self) -> bool:
+        return self.phase in ("Succeeded", "Failed")
+
+
+def _true_condition(job: Mapping[str, Any], type: str) -> Mapping[str, Any] | None:
+    for condition in (job.get("status") or {}).get("conditions") or ():
+        if condition.get("type") == type and condition.get("status") == "True":
+            return condition  # type: ignore[no-any-return]
+    return None
+
+
+def _pod_order(pod: Mapping[str, Any]) -> tuple[datetime, datetime, str]:
+    metadata = pod.get("metadata") or {}
+    status = pod.get("status") or {}
+    created = parse_time(metadata.get("creationTimestamp")) or _EPOCH
+    started = parse_time(status.get("startTime")) or _EPOCH
+    return (created, started, str(metadata.get("name", "")))
+
+
+def _terminated_state(pod: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The `task` container's terminated state (current, else the last one)."""
+    for status in (pod.get("status") or {}).get("containerStatuses") or ():
+        if status.get("name") != TASK_CONTAINER:
+            continue
+        for holder in (status.get("state") or {}, status.get("lastState") or {}):
+            terminated = holder.get("terminated")
+            if terminated:
+                return terminated  # type: ignore[no-any-return]
+    return None
+
+
+def parse_result(message: str | None) -> dict[str, Any] | None:
+    """The task's result object from its termination message, when that is a JSON object."""
+    if not message:
+        return None
+    try:
+        value = json.loads(message)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _task_reason(condition: Mapping[str, Any]) -> str | None:
+    """The Job controller's reason in task terms: PodFailurePolicy means exit code 42."""
+    reason = condition.get("reason") or None
+    if reason == JOB_REASON_POD_FAILURE_POLICY:
+        return REASON_PERMANENT
+    return str(reason) if reason is not None else None
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def job_outcome(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> Outcome:
+    """Map a batch/v1 Job and its pods (any order) to the task's Outcome."""
+    status: Mapping[str, Any] = job.get("status") or {}
+    active, succeeded, failed = (_int(status.get(k)) for k in ("active", "succeeded", "failed"))
+    ordered = sorted(pods, key=_pod_order)
+    finished = [(pod, state) for pod in ordered if (state := _terminated_state(pod)) is not None]
+    exit_code: int | None = None
+    termination_message: str | None = None
+    if finished:
+        state = finished[-1][1]
+        code = state.get("exitCode")
+        exit_code = code if isinstance(code, int) else None
+        termination_message = state.get("message") or None
+    hosts = [(pod.get("spec") or {}).get("nodeName") for pod in ordered]
+    worker_host = next((host for host in reversed(hosts) if host), None)
+    started_at = parse_time(status.get("startTime"))
+
+    complete = _true_condition(job, "Complete")
+    failed_condition = _true_condition(job, "Failed")
+    verdict = _true_condition(job, "SuccessCriteriaMet") or _true_condition(job, "FailureTarget")
+    final = complete or failed_condition
+    attempts = succeeded + failed + (active if final is None else 0)
+
+    if final is not None:
+        phase: Phase = "Succeeded" if complete is not None else "Failed"
+        reason = REASON_SUCCEEDED if complete is not None else _task_reason(final)
+        completed_at = parse_time(status.get("completionTime")) or parse_time(
+            final.get("lastTransitionTime")
+        )
+        result = parse_result(termination_message) if complete is not None else None
+        return Outcome(
+            phase=phase,
+            reason=reason,
+            message=final.get("message") or None,
+            attempts=max(attempts, 1),
+            exit_code=exit_code,
+            termination_message=termination_message,
+            result=result,
+            started_at=started_at,
+            completed_at=completed_at,
+            worker_host=worker_host,
+        )
+
+    running = (
+        verdict is not None
+        or succeeded + failed > 0
+        or _int(status.get("ready")) > 0  # pods need not be listed to know one runs
+        or any(
+            (pod.get("status") or {}).get("phase") in ("Running", "Succeeded", "Failed")
+            for pod in ordered
+        )
+    )
+    return Outcome(
+        phase="Running" if running else "Pending",
+        reason=_task_reason(verdict) if verdict else None,
+        message=(verdict.get("message") or None) if verdict else None,
+        attempts=attempts,
+        exit_code=exit_code,
+        termination_message=termination_message,
+        result=None,
+        started_at=started_at,
+        completed_at=None,
+        worker_host=worker_host,
+        terminating=verdict is not None,
+    )

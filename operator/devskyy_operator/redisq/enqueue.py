@@ -1,0 +1,157 @@
+"""Enqueue: the task hash, its queue entry, the user indexes and the idempotency key
+are written by one Lua script, so a task is either fully queued or not at all."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from devskyy_agents.clock import utc_iso
+from devskyy_agents.models import TaskSpec
+from devskyy_operator import keys
+from devskyy_operator.redisq import scripts
+from devskyy_operator.redisq.errors import (
+    IdempotencyConflict,
+    QueueFull,
+    RateLimited,
+    TaskExists,
+)
+from devskyy_operator.redisq.ids import new_task_id
+from devskyy_operator.settings import Settings
+
+if TYPE_CHECKING:
+    from devskyy_operator.redisq.scripts import ScriptTarget
+
+
+@dataclass(frozen=True)
+class EnqueueLimits:
+    """Per-user admission limits checked inside the enqueue script (0 = unlimited)."""
+
+    max_queued_per_user: int
+    rate_limit: int
+    rate_window_seconds: int
+    idempotency_ttl_seconds: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EnqueueLimits:
+        return cls(
+            max_queued_per_user=settings.max_queued_per_user,
+            rate_limit=settings.rate_limit_per_minute,
+            rate_window_seconds=settings.rate_window_seconds,
+            idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
+        )
+
+
+# No per-user cap or rate limit (benchmarks, trusted callers); the windows are
+# the Settings defaults (`model_construct` reads no environment).
+NO_LIMITS = replace(
+    EnqueueLimits.from_settings(Settings.model_construct()), max_queued_per_user=0, rate_limit=0
+)
+
+# The first field pair of a queued task's hash: the enqueue script writes the
+# score it computes (priority, then arrival order) into this slot.
+SCORE_SLOT = ("queue_score", "")
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    task_id: str
+    created: bool  # False when an Idempotency-Key replay returned an earlier task
+
+
+def task_fields(
+    spec: TaskSpec,
+    created_at: str,
+    source: str,
+    extra: Mapping[str, str] | None = None,
+    spec_json: str | None = None,
+) -> list[str]:
+    """The initial task hash as field/value pairs (seed fields plus ours)."""
+    fields = [
+        "task_type", spec.type.value,
+        "status", "pending",
+        "data", json.dumps(spec.input, separators=(",", ":")),
+        "spec", spec_json or spec.model_dump_json(by_alias=True),
+        "priority", str(spec.priority),
+        "user_id", spec.user_id,
+        "created_at", created_at,
+        "started_at", "",
+        "completed_at", "",
+        "worker_host", "",
+        "attempts", "0",
+        "source", source,
+    ]  # fmt: skip
+    for name, value in (extra or {}).items():
+        fields += [name, value]
+    return fields
+
+
+async def enqueue(
+    client: ScriptTarget,
+    spec: TaskSpec,
+    *,
+    task_id: str | None = None,
+    idempotency_key: str | None = None,
+    limits: EnqueueLimits = NO_LIMITS,
+    source: str = "api",
+    extra_fields: Mapping[str, str] | None = None,
+) -> Enqueued:
+    """Queue `spec` (already validated) and return its id.
+
+    `client` may be a `ScriptBatcher`, which sends concurrent enqueues together.
+
+    Raises TaskExists, IdempotencyConflict, QueueFull or RateLimited; in every
+    one of those cases nothing but the rate counter was written.
+    """
+    chosen_id = task_id or new_task_id()
+    user_id = spec.user_id
+    spec_json = spec.model_dump_json(by_alias=True)
+    fields = task_fields(spec, utc_iso(), source, extra_fields, spec_json)
+    fingerprint = ""
+    idem_key = ""
+    if idempotency_key is not None:
+        idem_key = keys.idempotency_key(user_id, idempotency_key)
+        digest = hashlib.sha256(f"{task_id or ''}\n{spec_json}".encode())
+        fingerprint = digest.hexdigest()[:32]
+    reply = await scripts.ENQUEUE(
+        client,
+        [
+            keys.task_key(chosen_id),
+            keys.queue_key(spec.type),
+            keys.SEQUENCE_KEY,
+            keys.user_tasks_key(user_id),
+            keys.user_queued_key(user_id),
+            idem_key or keys.idempotency_key(user_id, ""),
+            keys.rate_key(user_id),
+        ],
+        [
+            chosen_id,
+            int(keys.queue_score(spec.priority, 0)),
+            f"{time.time():.6f}",
+            fingerprint,
+            limits.idempotency_ttl_seconds,
+            limits.max_queued_per_user,
+            limits.rate_limit,
+            limits.rate_window_seconds,
+            *SCORE_SLOT,
+            *fields,
+        ],
+    )
+    outcome, value = reply[0], reply[1]
+    if outcome == "created":
+        return Enqueued(chosen_id, created=True)
+    if outcome == "replayed":
+        return Enqueued(value, created=False)
+    if outcome == "mismatch":
+        raise IdempotencyConflict(value)
+    if outcome == "exists":
+        raise TaskExists(f"task {value} already exists")
+    if outcome == "quota":
+        raise QueueFull(f"at most {value} queued tasks per user", limits.rate_window_seconds)
+    if outcome == "rate":
+        raise RateLimited(int(value) / 1000)
+    raise RuntimeError(f"unexpected enqueue reply {reply!r}")

@@ -1,0 +1,127 @@
+"""The operator's writer of the Redis task hash: status transitions only go forward.
+
+Every function is idempotent and atomic (one script each): pending -> processing
+-> completed|failed, and a terminal status is never overwritten, so replayed or
+out-of-order events from the reconciler cannot move a task backwards.
+
+The record TTL and the throughput window have no defaults here: callers pass
+`Settings.task_record_ttl_seconds` and `Settings.throughput_window_seconds`,
+the window the API divides by (`stats.queue_position`), so the writers never
+prune completions the reader still counts.
+"""
+
+from __future__ import annotations
+
+import time
+from enum import StrEnum
+
+from devskyy_agents.models import TaskSpec
+from devskyy_operator import keys
+from devskyy_operator.redisq import scripts
+from devskyy_operator.redisq.cancel import CANCEL_ERROR
+from devskyy_operator.redisq.enqueue import task_fields
+from devskyy_operator.redisq.scripts import Redis
+
+
+class WriteOutcome(StrEnum):
+    OK = "ok"
+    TERMINAL = "terminal"  # already completed/failed: nothing written
+    MISSING = "missing"  # no hash: call ensure_record first
+
+
+async def ensure_record(
+    client: Redis,
+    task_id: str,
+    spec: TaskSpec,
+    *,
+    created_at: str,
+    source: str = "kubectl",
+) -> bool:
+    """Create the hash of a task that never passed the API (kubectl apply); True if created."""
+    created = await scripts.ENSURE_RECORD(
+        client,
+        [keys.task_key(task_id), keys.user_tasks_key(spec.user_id)],
+        [f"{time.time():.6f}", task_id, *task_fields(spec, created_at, source)],
+    )
+    return bool(created)
+
+
+async def mark_processing(
+    client: Redis, task_id: str, started_at: str, worker_host: str, attempts: int
+) -> WriteOutcome:
+    """pending|processing -> processing with the current attempt."""
+    reply = await scripts.MARK_PROCESSING(
+        client, [keys.task_key(task_id)], [started_at, worker_host, attempts]
+    )
+    return WriteOutcome(reply)
+
+
+async def mark_completed(
+    client: Redis,
+    task_id: str,
+    result_json: str,
+    completed_at: str,
+    *,
+    record_ttl_seconds: int,
+    throughput_window_seconds: float,
+    now: float | None = None,
+) -> WriteOutcome:
+    """-> completed with the result (the task's output JSON); counts toward throughput."""
+    return await _finish(
+        client, task_id, "completed", ["result", result_json, "completed_at", completed_at],
+        record_ttl_seconds, throughput_window_seconds, now,
+    )  # fmt: skip
+
+
+async def mark_failed(
+    client: Redis,
+    task_id: str,
+    error: str,
+    *,
+    error_type: str = "",
+    completed_at: str,
+    reason: str = "",
+    exit_code: int | None = None,
+    attempts: int | None = None,
+    cancelled: bool = False,
+    record_ttl_seconds: int,
+    throughput_window_seconds: float,
+    now: float | None = None,
+) -> WriteOutcome:
+    """-> failed (final failure or cancellation); counts toward throughput."""
+    fields = ["error", CANCEL_ERROR if cancelled and not error else error]
+    fields += ["error_type", error_type, "completed_at", completed_at, "reason", reason]
+    if exit_code is not None:
+        fields += ["exit_code", str(exit_code)]
+    if attempts is not None:
+        fields += ["attempts", str(attempts)]
+    if cancelled:
+        fields += ["cancelled", "1"]
+    return await _finish(
+        client, task_id, "failed", fields, record_ttl_seconds, throughput_window_seconds, now
+    )
+
+
+async def _finish(
+    client: Redis,
+    task_id: str,
+    status: str,
+    fields: list[str],
+    ttl: int,
+    window: float,
+    now: float | None,
+) -> WriteOutcome:
+    reply = await scripts.MARK_FINISHED(
+        client,
+        [keys.task_key(task_id), keys.CANCEL_REQUESTS],
+        [
+            task_id,
+            status,
+            keys.COMPLETIONS_PREFIX,
+            ttl,
+            "" if now is None else f"{now:.6f}",
+            window,
+            *fields,
+        ],
+    )
+    return WriteOutcome(reply)
