@@ -17,7 +17,7 @@ from devskyy_agents.ledger import LEDGER_FILE
 from devskyy_agents.marketing.email import message_id
 from tests.agents import ml_data
 from tests.agents.conftest import run_task, wordpress_env
-from tests.providers.base import Reply, Request, serving
+from tests.providers.base import RETRY_NOW, Reply, Request, serving
 from tests.providers.openai_server import OpenAIServer
 from tests.providers.smtp_server import Mailbox, smtp_server
 from tests.providers.tripo_server import TripoServer
@@ -26,7 +26,6 @@ from tests.providers.wordpress_server import WordPressServer
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 PERSISTENT = {"DEVSKYY_ARTIFACTS_PERSISTENT": "true", "DEVSKYY_TASK_RETRIES": "2"}
-NOW = {"Retry-After": "0"}
 
 
 def diagnostic(**input_: object) -> dict[str, object]:
@@ -118,6 +117,37 @@ def test_email_retries_skip_delivered_recipients(
     assert len(ids) == 4
 
 
+def test_without_a_persistent_volume_a_broken_session_reports_what_went_out(
+    tmp_path: Path, openai_server: OpenAIServer
+) -> None:
+    """The emptyDir fallback: a retry would start over, so mail is not risked twice."""
+    mailbox = Mailbox()
+    mailbox.lose_before["r2@example.com"] = 1
+    spec = {
+        "type": "marketing_campaign",
+        "input": {
+            "user_id": "user-1", "campaign_id": "drop", "campaign_type": "email",
+            "recipients": ["r1@example.com", "r2@example.com", "r3@example.com"],
+            "content": {"topic": "launch"},
+        },
+    }  # fmt: skip
+    with smtp_server(mailbox) as (host, port):
+        run = run_task(
+            tmp_path,
+            spec,
+            OPENAI_API_KEY=openai_server.api_key,
+            OPENAI_BASE_URL=f"{openai_server.url}/v1",
+            SMTP_HOST=host,
+            SMTP_PORT=str(port),
+            SMTP_FROM="shop@skyyrose.example",
+            SMTP_STARTTLS="false",
+            DEVSKYY_TASK_RETRIES="2",  # retries left, but no persistent ledger
+        )
+    assert run.code == 0, run.message
+    assert (run.message["result"]["sent_count"], run.message["result"]["failed_count"]) == (1, 2)
+    assert [m["To"] for m in mailbox.messages] == ["r1@example.com"]
+
+
 # ----------------------------------------------------------------- generate_3d
 
 
@@ -131,7 +161,7 @@ def test_a_retry_polls_the_recorded_tripo_task(tmp_path: Path) -> None:
     with serving(TripoServer()) as tripo:
         env = {"TRIPO_API_KEY": tripo.api_key, "TRIPO_API_BASE": tripo.url, **PERSISTENT}
         # Three garbled status reads in a row end the attempt (each after its own retries).
-        tripo.fail_next("status", 503, times=15, path_prefix="/task/", headers=NOW)
+        tripo.fail_next("status", 503, times=15, path_prefix="/task/", headers=RETRY_NOW)
         first = run_task(tmp_path, SPEC_3D, **env)
         second = run_task(tmp_path, SPEC_3D, **env)
     assert first.code == 75, first.message
@@ -157,7 +187,7 @@ class LossyShop(WordPressServer):
             if what in self.lost:
                 self.lost.discard(what)
                 if what == "product":
-                    self.fail_next("status", 503, times=5, method="GET", headers=NOW)
+                    self.fail_next("status", 503, times=5, method="GET", headers=RETRY_NOW)
                 return Reply.dropped()
         return reply
 

@@ -37,7 +37,7 @@ from devskyy_devcluster.launcher import LocalCluster
 from devskyy_operator.kube.client import KubeClient, resource_path
 from tests.agents import ml_data
 from tests.observability.exposition import value
-from tests.providers.base import Reply, Request, serving
+from tests.providers.base import RETRY_NOW, Reply, Request, serving
 from tests.providers.fashn_server import FashnServer
 from tests.providers.openai_server import OpenAIServer
 from tests.providers.smtp_server import Mailbox, smtp_server
@@ -68,7 +68,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 SENDER = "shop@skyyrose.example"
 CLAIMS = {"devskyy-datasets": "datasets", "devskyy-models": "models", "devskyy-artifacts": "art"}
-NOW = {"Retry-After": "0"}
 
 
 class ScriptedShop(WordPressServer):
@@ -85,7 +84,7 @@ class ScriptedShop(WordPressServer):
             sku = str(request.json().get("sku", ""))
             if sku in self.lose_create_of:
                 self.lose_create_of.discard(sku)
-                self.fail_next("status", 503, times=5, method="GET", headers=NOW)
+                self.fail_next("status", 503, times=5, method="GET", headers=RETRY_NOW)
                 return Reply.dropped()
         return reply
 
@@ -287,7 +286,7 @@ async def test_email_campaign_retried_twice_reaches_each_recipient_once(
 
 
 async def test_social_campaign_posts_each_webhook_once(kube: KubeClient, world: World) -> None:
-    world.hooks.fail_next("status", 503, times=5, path_prefix="/discord", headers=NOW)
+    world.hooks.fail_next("status", 503, times=5, path_prefix="/discord", headers=RETRY_NOW)
     world.hooks.lose_answer_on.add("/zapier")  # posted, answer lost: re-sent with the same key
     body = task_body(
         "social-retried", "marketing_campaign",
@@ -318,7 +317,7 @@ async def test_seo_campaign_updates_each_product_once(kube: KubeClient, world: W
         }  # fmt: skip
     world.shop.fail_next(
         "status", 503, times=5, method="PUT", path_prefix="/wp-json/wc/v3/products/302",
-        headers=NOW,
+        headers=RETRY_NOW,
     )  # fmt: skip
     body = task_body(
         "seo-retried", "marketing_campaign",

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 HANG_LIMIT = 30.0
+RETRY_NOW = {"Retry-After": "0"}  # headers of a fault the client may retry at once
 
 
 @dataclass
