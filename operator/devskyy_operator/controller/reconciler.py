@@ -19,9 +19,10 @@ from pydantic import ValidationError
 from devskyy_agents.clock import utc_iso
 from devskyy_agents.logs import task_context
 from devskyy_operator import keys
+from devskyy_operator.admission.limits import describe, limit_problems
 from devskyy_operator.controller.events import post_event
 from devskyy_operator.crd import conditions as cond
-from devskyy_operator.crd.task_view import TaskView, task_view_from_body
+from devskyy_operator.crd.task_view import TaskView, parse_time, task_view_from_body
 from devskyy_operator.deadletter.record import DeadLetterRecord, write_dead_letter
 from devskyy_operator.job.outcome import Outcome, job_outcome
 from devskyy_operator.job.resources import container_resources, parse_quantity
@@ -35,11 +36,15 @@ from devskyy_operator.metrics import (
     TASKS_TOTAL,
 )
 from devskyy_operator.redisq import task_store
+from devskyy_operator.redisq.records import TERMINAL_STATUSES
 from devskyy_operator.redisq.scripts import Redis
 from devskyy_operator.settings import Settings
 
 log = logging.getLogger("devskyy.operator")
 MAX_STATUS_RESULT_BYTES = 8 * 1024
+# Set only with a terminal phase: cleared when a terminal status was not ours.
+_OUTCOME_FIELDS = ("completedAt", "result", "exitCode", "errorType", "deadLetteredAt", "message")
+_OUTCOME_CONDITIONS = frozenset({cond.TYPE_SUCCEEDED, cond.TYPE_FAILED, cond.TYPE_DEAD_LETTERED})
 
 
 def _ts(moment: datetime | None) -> str | None:
@@ -117,9 +122,10 @@ class TaskReconciler:
             await self.reject_invalid(body, exc)
             return
         if task.phase in cond.TERMINAL_PHASES:
+            await self.verify_outcome(task, job)
             return
         if task.phase is None:
-            await self.enqueue(task)
+            await self.enqueue(task, body)
             return
         if task.phase == cond.PHASE_QUEUED:
             return  # the admission loop owns Queued tasks (and adopts a Job left by a crash)
@@ -145,28 +151,40 @@ class TaskReconciler:
         else:
             await self.mark_running(task, outcome)
 
-    async def enqueue(self, task: TaskView) -> None:
-        """A new task: a Redis record (also for kubectl-created tasks), phase Queued."""
+    async def enqueue(self, task: TaskView, body: Mapping[str, Any]) -> None:
+        """A new task: a Redis record (also for kubectl-created tasks), phase Queued.
+
+        A task over the limits of the current settings fails here instead
+        (InvalidSpec, no Job): CEL has no clock for the schedule horizon, and the
+        CRD's maxima are only the settings' when the chart wrote both.
+        """
         await task_store.ensure_record(
             self.redis, task.name, task.spec, created_at=utc_iso(task.queued_at),
             source=task.annotations.get(keys.ANNOTATION_SOURCE, "kubectl"),
         )  # fmt: skip
+        problems = limit_problems(task.spec, self.settings, task.queued_at)
+        if problems:
+            await self.refuse(body, describe(problems))
+            return
         now = datetime.now(UTC)
+        start = task.spec.scheduled_for()
+        delayed = start is not None and start > now
+        message = f"scheduled for {_ts(start)}" if delayed else "waiting for a concurrency slot"
         conditions = cond.set_condition(
             task.status.get("conditions"), type=cond.TYPE_ADMITTED, status=cond.STATUS_FALSE,
-            reason=cond.REASON_QUEUED, message="waiting for a concurrency slot",
+            reason=cond.REASON_QUEUED, message=message,
             now=now, observed_generation=task.generation,
         )  # fmt: skip
-        await self.patch_status(
-            task,
-            {
-                "phase": cond.PHASE_QUEUED,
-                "reason": cond.REASON_QUEUED,
-                "queuedAt": _ts(task.queued_at),
-                "attempts": 0,
-                "conditions": conditions,
-            },
-        )
+        status = {
+            "phase": cond.PHASE_QUEUED,
+            "reason": cond.REASON_QUEUED,
+            "queuedAt": _ts(task.queued_at),
+            "attempts": 0,
+            "conditions": conditions,
+        }
+        if delayed:
+            status["notBefore"] = _ts(start)
+        await self.patch_status(task, status)
 
     async def mark_running(self, task: TaskView, outcome: Outcome) -> None:
         status: dict[str, Any] = {
@@ -356,14 +374,22 @@ class TaskReconciler:
 
     async def reject_invalid(self, body: Mapping[str, Any], exc: ValidationError) -> None:
         """A spec that passed the CRD schema but not the models: permanent failure."""
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        await self.refuse(body, problems)
+
+    async def refuse(self, body: Mapping[str, Any], problems: str) -> None:
+        """A task no door should have let in (the models or the current limits):
+        Failed with InvalidSpec and no Job. Redis and the DLQ first, then the
+        status, as every outcome: a terminal status always has its record."""
         meta = body.get("metadata") or {}
         status = body.get("status") or {}
         if status.get("phase") in cond.TERMINAL_PHASES:
             return
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )[:1024]
+        problems = problems[:1024]
         log.warning("task %s has an invalid spec: %s", meta.get("name"), problems)
+        await self.record_invalid(body, problems)
         path = self.task_path(str(meta.get("namespace")), str(meta.get("name")), "status")
         now = _ts(datetime.now(UTC))
         patch = {
@@ -376,10 +402,11 @@ class TaskReconciler:
             }
         }
         try:
-            await self.kube.patch(path, patch)
+            updated = await self.kube.patch(path, patch)
         except NotFound:
             return
-        await self.record_invalid(body, problems)
+        if self.on_patched is not None:
+            self.on_patched(updated)
 
     async def record_invalid(self, body: Mapping[str, Any], problems: str) -> None:
         """An invalid task is a final failure like any other: Redis, DLQ, metrics."""
@@ -410,6 +437,84 @@ class TaskReconciler:
             TASKS_TOTAL.labels(task_type, "failed").inc()
             ERRORS_TOTAL.labels(task_type).inc()
 
+    async def verify_outcome(self, task: TaskView, job: Mapping[str, Any] | None) -> None:
+        """A terminal status is the operator's only if the task's Redis record is
+        terminal too: every outcome the operator records goes to Redis before the
+        status. One that is not (a status patch by an admin or another
+        controller) is undone: the outcome fields go, the phase becomes what the
+        Job says (Running when admitted, none when not), and the task is
+        reconciled from there, with a Warning event. An admitted task whose Job
+        is gone leaves nothing to reconcile from: its status is kept and the
+        record made to agree. A missing record (expired after
+        task_record_ttl_seconds, or never written) is left alone."""
+        recorded = await task_store.record_status(self.redis, task.name)
+        if recorded is None or recorded in TERMINAL_STATUSES:
+            return
+        if job is None:
+            job = await self.get_job(task)
+        if job is not None and not owned_by(job, task.uid):
+            job = None
+        admitted = job is not None or recorded == "processing" or bool(task.status.get("jobName"))
+        if job is None and admitted:
+            await self.record_status_as_outcome(task)
+            return
+        phase = cond.PHASE_RUNNING if admitted else None
+        log.warning(
+            "task %s: terminal phase %s was not written by the operator (record: %s); "
+            "reconciling from the Job", task.name, task.phase, recorded,
+        )  # fmt: skip
+        kept = task.status.get("conditions") or ()
+        conditions = [c for c in kept if c.get("type") not in _OUTCOME_CONDITIONS]
+        undo: dict[str, Any] = dict.fromkeys(_OUTCOME_FIELDS)
+        undo |= {"phase": phase, "reason": cond.REASON_STATUS_OVERRIDDEN, "conditions": conditions}
+        body: dict[str, Any] = {"status": undo}
+        if task.resource_version:  # decided on this view: a newer status wins
+            body["metadata"] = {"resourceVersion": task.resource_version}
+        try:
+            updated = await self.kube.patch(
+                self.task_path(task.namespace, task.name, "status"), body
+            )
+        except (NotFound, Conflict):
+            return  # changed again meanwhile: the next event decides afresh
+        if self.on_patched is not None:
+            self.on_patched(updated)
+        await post_event(
+            self.kube, task, cond.REASON_STATUS_OVERRIDDEN,
+            f"phase {task.phase} was not written by the operator (the task record says "
+            f"{recorded}); status reconciled from the Job", warning=True,
+        )  # fmt: skip
+        await self.reconcile(updated, job)
+
+    async def record_status_as_outcome(self, task: TaskView) -> None:
+        """The record follows a terminal status that no Job can contradict any more."""
+        status = task.status
+        when = utc_iso(parse_time(status.get("completedAt")) or datetime.now(UTC))
+        ttl = self.settings.task_record_ttl_seconds
+        window = self.settings.throughput_window_seconds
+        if task.phase == cond.PHASE_SUCCEEDED:
+            result = json.dumps(status.get("result") or {}, separators=(",", ":"))
+            await task_store.mark_completed(
+                self.redis, task.name, result, when,
+                record_ttl_seconds=ttl, throughput_window_seconds=window,
+            )  # fmt: skip
+        else:
+            await task_store.mark_failed(
+                self.redis, task.name, str(status.get("message") or ""),
+                error_type=str(status.get("errorType") or task.phase), completed_at=when,
+                reason=str(status.get("reason") or ""), attempts=int(status.get("attempts") or 0),
+                cancelled=task.phase == cond.PHASE_CANCELLED, record_ttl_seconds=ttl,
+                throughput_window_seconds=window,
+            )  # fmt: skip
+        log.warning(
+            "task %s: terminal phase %s without a Job; the task record now says so",
+            task.name, task.phase,
+        )  # fmt: skip
+        await post_event(
+            self.kube, task, cond.REASON_STATUS_OVERRIDDEN,
+            f"phase {task.phase} was not recorded by the operator and the Job is gone; "
+            "kept, and written to the task record", warning=True,
+        )  # fmt: skip
+
     def count(self, task: TaskView, succeeded: bool, outcome: Outcome, completed: datetime) -> None:
         kind = task.task_type.value
         TASKS_TOTAL.labels(kind, "success" if succeeded else "failed").inc()
@@ -429,17 +534,17 @@ class TaskReconciler:
         """The task resource was deleted: its Job goes with it (owner reference);
         the Redis record says cancelled unless an outcome was already recorded."""
         meta = body.get("metadata") or {}
-        phase = (body.get("status") or {}).get("phase")
-        if phase in cond.TERMINAL_PHASES:
-            return
-        await task_store.mark_failed(
+        # The Redis record, not the CR phase, says whether an outcome was recorded:
+        # a terminal status someone else wrote must not leave the record pending.
+        written = await task_store.mark_failed(
             self.redis, str(meta.get("name")), "", error_type="Cancelled",
             completed_at=utc_iso(), reason=cond.REASON_CANCELLED, cancelled=True,
             record_ttl_seconds=self.settings.task_record_ttl_seconds,
             throughput_window_seconds=self.settings.throughput_window_seconds,
         )  # fmt: skip
-        spec = body.get("spec") or {}
-        TASKS_TOTAL.labels(str(spec.get("type", "unknown")), "cancelled").inc()
+        if written is task_store.WriteOutcome.OK:
+            spec = body.get("spec") or {}
+            TASKS_TOTAL.labels(str(spec.get("type", "unknown")), "cancelled").inc()
 
 
 def _job_finished(job: Mapping[str, Any]) -> bool:
