@@ -224,6 +224,13 @@ class Settings(BaseSettings):
     )
     lease_seconds: float = Field(default=30.0, gt=0, description="Claim lease lifetime.")
     bridge_interval_seconds: float = Field(default=0.5, gt=0)
+    bridge_stop_grace_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="On SIGTERM, how long the cycle in progress may still create CRs before it "
+        "is cut short and its claims go back to the queue (keep it below the pod's "
+        "termination grace period, 30 s in the chart).",
+    )
 
     # -- API
     api_tokens: SecretStr | None = Field(
@@ -244,6 +251,12 @@ class Settings(BaseSettings):
     )
     api_host: str = Field(default="127.0.0.1", description="Bind address of devskyy-api.")
     api_port: int = Field(default=8000, description="Port of devskyy-api.")
+    api_stop_grace_seconds: int = Field(
+        default=20,
+        ge=1,
+        description="On SIGTERM, how long requests in flight may still finish (keep it below "
+        "the pod's termination grace period, 30 s in the chart).",
+    )
 
     # -- observability
     log_format: str = Field(default="text", description='"text" (seed line format) or "json".')

@@ -109,6 +109,7 @@ def train(task: MLTrainingInput, ctx: RunContext) -> MLTrainingOutput:
         "random_state": seed,
         "metrics": trained.metrics,
         "extra_metrics": trained.extra_metrics,
+        "per_class": trained.per_class,
     }
     store = store_for(ctx.models_dir)
     version, digest = store.save_version(task.model_id, trained.estimator, metadata)
@@ -118,6 +119,8 @@ def train(task: MLTrainingInput, ctx: RunContext) -> MLTrainingOutput:
         epochs_completed=trained.epochs_completed,
         training_samples=trained.training_samples,
         model_version=version,
+        macro_f1=trained.metrics["f1_score"] if trained.per_class is not None else None,
+        per_class=trained.per_class,  # plain dicts; pydantic builds ClassMetrics
         extra_metrics=trained.extra_metrics,
     )
     record = {
