@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 
 from devskyy_agents.logs import task_context
 from devskyy_operator.admission.policy import admit, is_due
+from devskyy_operator.controller.decide import admitted_status, owned_by
 from devskyy_operator.controller.events import post_event
 from devskyy_operator.controller.index import TaskIndex
-from devskyy_operator.controller.reconciler import TaskReconciler, owned_by
+from devskyy_operator.controller.reconciler import TaskReconciler
 from devskyy_operator.crd import conditions as cond
 from devskyy_operator.crd.task_view import TaskView
 from devskyy_operator.job.builder import build_job
@@ -107,22 +108,7 @@ class Admitter:
         if not owned_by(job, task.uid):
             log.info("job %s exists for an older task of that name; waiting", task.name)
             return False
-        conditions = cond.set_condition(
-            task.status.get("conditions"), type=cond.TYPE_ADMITTED, status=cond.STATUS_TRUE,
-            reason=cond.REASON_ADMITTED, message=f"job {task.name} created",
-            now=now, observed_generation=task.generation,
-        )  # fmt: skip
-        admitted = await self.reconciler.patch_status(
-            task,
-            {
-                "phase": cond.PHASE_RUNNING,
-                "reason": cond.REASON_ADMITTED,
-                "jobName": task.name,
-                "attempts": 1,  # the Job's first pod is the first attempt
-                "admittedAt": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "conditions": conditions,
-            },
-        )
+        admitted = await self.reconciler.patch_status(task, admitted_status(task, now))
         if created and admitted:
             ADMISSION_WAIT.labels(task.task_type.value).observe(
                 max(0.0, (now - task.queued_at).total_seconds())

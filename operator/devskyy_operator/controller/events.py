@@ -6,7 +6,9 @@ import logging
 from datetime import UTC, datetime
 
 from devskyy_operator import keys
-from devskyy_operator.crd.task_view import TaskView
+from devskyy_operator.crd.conditions import rfc3339
+from devskyy_operator.crd.status import clip
+from devskyy_operator.crd.task_view import TaskIdentity
 from devskyy_operator.kube.client import ApiError, KubeClient, resource_path
 
 log = logging.getLogger("devskyy.operator")
@@ -14,10 +16,10 @@ COMPONENT = "devskyy-operator"
 
 
 def build_event(
-    task: TaskView, reason: str, message: str, now: datetime, warning: bool = False
+    task: TaskIdentity, reason: str, message: str, now: datetime, warning: bool = False
 ) -> dict[str, object]:
     """A core/v1 Event about the task (pure)."""
-    stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = rfc3339(now)
     return {
         "apiVersion": "v1",
         "kind": "Event",
@@ -30,7 +32,7 @@ def build_event(
             "uid": task.uid,
         },
         "reason": reason,
-        "message": message[:1024],
+        "message": clip(message),
         "type": "Warning" if warning else "Normal",
         "firstTimestamp": stamp,
         "lastTimestamp": stamp,
@@ -41,7 +43,7 @@ def build_event(
 
 
 async def post_event(
-    kube: KubeClient, task: TaskView, reason: str, message: str, warning: bool = False
+    kube: KubeClient, task: TaskIdentity, reason: str, message: str, warning: bool = False
 ) -> None:
     """Best effort: an event that cannot be posted never blocks the task."""
     body = build_event(task, reason, message, datetime.now(UTC), warning)

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final, Literal, get_args
 
-# --- phases (status.phase; the CRD enum is built from PHASES)
-PHASE_QUEUED = "Queued"
-PHASE_RUNNING = "Running"
-PHASE_SUCCEEDED = "Succeeded"
-PHASE_FAILED = "Failed"
-PHASE_CANCELLED = "Cancelled"
-PHASES = (PHASE_QUEUED, PHASE_RUNNING, PHASE_SUCCEEDED, PHASE_FAILED, PHASE_CANCELLED)
-TERMINAL_PHASES = frozenset({PHASE_SUCCEEDED, PHASE_FAILED, PHASE_CANCELLED})
+# --- phases (status.phase; the status model and so the CRD enum use Phase). A
+# cancelled task has no phase of its own: cancelling deletes the resource.
+Phase = Literal["Queued", "Running", "Succeeded", "Failed"]
+PHASE_QUEUED: Final = "Queued"
+PHASE_RUNNING: Final = "Running"
+PHASE_SUCCEEDED: Final = "Succeeded"
+PHASE_FAILED: Final = "Failed"
+PHASES: tuple[str, ...] = get_args(Phase)
+TERMINAL_PHASES = frozenset({PHASE_SUCCEEDED, PHASE_FAILED})
 
 # --- condition types
 #   Admitted      True once the task got a concurrency slot and its Job was created.
@@ -42,6 +43,7 @@ REASON_QUEUED = "Queued"
 REASON_ADMITTED = "Admitted"
 REASON_RUNNING = "Running"
 REASON_SUCCEEDED = "Succeeded"
+REASON_FAILED = "Failed"  # a failure the Job controller gave no reason for
 REASON_BACKOFF_LIMIT = "BackoffLimitExceeded"  # the Job controller's reason, passed through
 REASON_DEADLINE = "DeadlineExceeded"  # the Job controller's reason, passed through
 REASON_PERMANENT = "PermanentFailure"  # Job reason PodFailurePolicy: exit code 42
@@ -51,7 +53,7 @@ REASON_CANCELLED = "Cancelled"
 REASON_DEAD_LETTERED = "DeadLettered"
 
 
-def _timestamp(now: datetime) -> str:
+def rfc3339(now: datetime) -> str:
     """RFC 3339 in UTC with second precision, as metav1.Time serialises."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -98,7 +100,7 @@ def set_condition(
     ):
         transition = str(previous["lastTransitionTime"])
     else:
-        transition = _timestamp(now)
+        transition = rfc3339(now)
     updated = {
         "type": type,
         "status": status,
