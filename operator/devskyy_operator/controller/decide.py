@@ -236,7 +236,7 @@ def running(task: TaskView, outcome: Outcome, now: datetime, settings: Settings)
     if pod_runs:
         records = (MarkProcessing(outcome.started_at or now, _host(task, outcome, settings),
                                   outcome.attempts),)  # fmt: skip
-    return Plan(records=records, status=status.model_copy(update={"conditions": conditions}))
+    return Plan(records=records, status=status.updated(conditions=conditions))
 
 
 def _host(task: TaskView, outcome: Outcome, settings: Settings) -> str:
@@ -286,7 +286,7 @@ def finish(task: TaskView, outcome: Outcome, now: datetime, settings: Settings) 
         records.append(RecordFailure(failure))
         status = failed_status(
             conditions, failure, task.generation, condition_message=outcome.message or reason
-        ).model_copy(update={"started_at": outcome.started_at, "worker_host": outcome.worker_host})
+        ).updated(started_at=outcome.started_at, worker_host=outcome.worker_host)
         event = PostEvent(reason, _ended(f"failed ({reason})", outcome), warning=True)
     ended = task_ended(task, succeeded, outcome.started_at, completed, settings)
     return Plan(records=tuple(records), status=status, after=(event, ended))
@@ -311,7 +311,7 @@ def succeeded_status(
     )  # fmt: skip
     result = outcome.result
     if result is not None and len(json.dumps(result)) <= MAX_STATUS_RESULT_BYTES:
-        status = status.model_copy(update={"result": result})
+        status = status.updated(result=result)
     return status
 
 

@@ -68,7 +68,7 @@ class TaskReconciler:
         fail with 409 instead of overwriting a newer status; the next
         reconcile decides again on fresh data. False when skipped.
         """
-        stamped = status.model_copy(update={"observed_generation": task.generation})
+        stamped = status.updated(observed_generation=task.generation)
         body: dict[str, Any] = {"status": stamped.patch()}
         if task.resource_version:
             body["metadata"] = {"resourceVersion": task.resource_version}

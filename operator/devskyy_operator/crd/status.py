@@ -130,6 +130,10 @@ class TaskStatus(BaseModel):
         default=None, description="Admitted, Running, Succeeded, Failed, DeadLettered."
     )
 
+    def updated(self, **fields: Any) -> TaskStatus:
+        """A copy with `fields` set too, validated (model_copy would not validate)."""
+        return TaskStatus(**{name: getattr(self, name) for name in self.model_fields_set}, **fields)
+
     def patch(self) -> dict[str, Any]:
         """The JSON merge patch of `status`: set fields only, None as null (remove)."""
         return self.model_dump(by_alias=True, exclude_unset=True, mode="json")
