@@ -68,7 +68,7 @@ async def bridged(kube: KubeClient, redis: Redis, kubeconfig: str) -> tuple[floa
         namespace=namespace, kubeconfig=kubeconfig, bridge_window=TASKS + 10,
         bridge_interval_seconds=0.05, lease_seconds=60,
     )  # fmt: skip
-    informer = TaskInformer(kube, namespace)
+    informer = TaskInformer(kube, namespace, Settings().watch_timeout_seconds)
     bridge = Bridge(kube, redis, settings, informer, task_types=("diagnostic",))
     stop = asyncio.Event()
     loops = [asyncio.ensure_future(informer.run(stop)), asyncio.ensure_future(bridge.run(stop))]

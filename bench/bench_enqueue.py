@@ -28,11 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import redis.asyncio
 from tests.support.redis_server import running_redis
 
+from devskyy_agents.clock import utc_iso
 from devskyy_agents.models import TaskSpec, parse_spec
 from devskyy_operator import keys
 from devskyy_operator.redisq import Redis, connect, enqueue
 from devskyy_operator.redisq.batching import ScriptBatcher
-from devskyy_operator.redisq.clock import utc_iso
 from devskyy_operator.redisq.ids import new_task_id
 from devskyy_operator.redisq.scripts import disconnect
 

@@ -7,8 +7,8 @@ outcomes end to end without any provider.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
+from devskyy_agents.clock import utc_iso
 from devskyy_agents.errors import (
     PERMANENT_EXIT_CODE,
     PermanentTaskError,
@@ -45,5 +45,5 @@ class DiagnosticAgent:
             status="success",
             task_id=task_id,
             result=dict(task_input.result),
-            completed_at=datetime.now(UTC).isoformat(),
+            completed_at=utc_iso(),
         )

@@ -1,6 +1,7 @@
 """`devskyy-task`: the task pod's process. Spec in, result + exit code out.
 
-Environment contract (the operator's job builder sets these):
+Environment contract (the operator's job builder sets these; names and default
+paths in `task_env`):
   DEVSKYY_TASK_ID          task id (required)
   DEVSKYY_TASK_SPEC        the CR spec as JSON, or
   DEVSKYY_TASK_SPEC_FILE   a file holding it
@@ -25,6 +26,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from devskyy_agents import task_env
 from devskyy_agents.errors import (
     PERMANENT_EXIT_CODE,
     RETRYABLE_EXIT_CODE,
@@ -47,17 +49,20 @@ class Terminated(TaskError):
 
 def load_spec(env: Mapping[str, str]) -> tuple[str, TaskSpec]:
     """Task id and validated spec from the environment; InvalidTaskInput if unusable."""
-    task_id = env.get("DEVSKYY_TASK_ID", "")
+    task_id = env.get(task_env.TASK_ID, "")
     if not TASK_ID_RE.match(task_id):
-        raise InvalidTaskInput("DEVSKYY_TASK_ID is missing or not a DNS-1123 label")
-    raw = env.get("DEVSKYY_TASK_SPEC")
-    if raw is None and env.get("DEVSKYY_TASK_SPEC_FILE"):
+        raise InvalidTaskInput(f"{task_env.TASK_ID} is missing or not a DNS-1123 label")
+    raw = env.get(task_env.TASK_SPEC)
+    spec_file = env.get(task_env.TASK_SPEC_FILE)
+    if raw is None and spec_file:
         try:
-            raw = Path(env["DEVSKYY_TASK_SPEC_FILE"]).read_text(encoding="utf-8")
+            raw = Path(spec_file).read_text(encoding="utf-8")
         except OSError as exc:
-            raise InvalidTaskInput(f"cannot read DEVSKYY_TASK_SPEC_FILE: {exc.strerror}") from None
+            raise InvalidTaskInput(
+                f"cannot read {task_env.TASK_SPEC_FILE}: {exc.strerror}"
+            ) from None
     if raw is None:
-        raise InvalidTaskInput("neither DEVSKYY_TASK_SPEC nor DEVSKYY_TASK_SPEC_FILE is set")
+        raise InvalidTaskInput(f"neither {task_env.TASK_SPEC} nor {task_env.TASK_SPEC_FILE} is set")
     try:
         data: Any = json.loads(raw)
     except ValueError as exc:
@@ -75,13 +80,13 @@ def load_spec(env: Mapping[str, str]) -> tuple[str, TaskSpec]:
 
 
 def parse_deadline(env: Mapping[str, str]) -> float | None:
-    value = env.get("DEVSKYY_TASK_DEADLINE", "").strip()
+    value = env.get(task_env.TASK_DEADLINE, "").strip()
     if not value:
         return None
     try:
         return float(value)
     except ValueError:
-        raise InvalidTaskInput("DEVSKYY_TASK_DEADLINE must be unix epoch seconds") from None
+        raise InvalidTaskInput(f"{task_env.TASK_DEADLINE} must be unix epoch seconds") from None
 
 
 async def run_task(task_id: str, spec: TaskSpec, ctx: RunContext) -> OutputBase:
@@ -125,10 +130,10 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     """Console script; returns (and exits with) the outcome's exit code."""
     env = dict(os.environ if environ is None else environ)
     configure_logging("worker", environ=env)
-    termination_log = Path(env.get("DEVSKYY_TERMINATION_LOG", "/dev/termination-log"))
-    artifacts_dir = Path(env.get("DEVSKYY_ARTIFACTS_DIR", "/data/artifacts"))
+    termination_log = Path(env.get(task_env.TERMINATION_LOG, task_env.TERMINATION_LOG_PATH))
+    artifacts_dir = Path(env.get(task_env.ARTIFACTS_DIR, task_env.ARTIFACTS_PATH))
     secrets = secret_values(env)
-    task_id = env.get("DEVSKYY_TASK_ID", "")
+    task_id = env.get(task_env.TASK_ID, "")
     started = time.monotonic()
     code = _execute(env, termination_log, artifacts_dir, secrets)
     log.debug("task %s exited %d after %.2fs", task_id, code, time.monotonic() - started)
@@ -141,7 +146,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
 def _execute(
     env: Mapping[str, str], termination_log: Path, artifacts_dir: Path, secrets: list[str]
 ) -> int:
-    task_id = env.get("DEVSKYY_TASK_ID", "")
+    task_id = env.get(task_env.TASK_ID, "")
     try:
         task_id, spec = load_spec(env)
         ctx = RunContext.from_env(env, parse_deadline(env))

@@ -11,11 +11,11 @@ this pod, fetches them.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
+from devskyy_agents.clock import utc_iso
 from devskyy_agents.errors import ProviderTaskFailed, ProviderUnavailable
 from devskyy_agents.http import check_config_url, json_body, make_client, request
 from devskyy_agents.models import FashnTryonInput, FashnTryonOutput, FashnTryonResult, TaskInput
@@ -87,5 +87,5 @@ class FashnTryonAgent:
             status="success",
             task_id=task_id,
             result=FashnTryonResult(prediction_id=prediction_id, images=images),
-            completed_at=datetime.now(UTC).isoformat(),
+            completed_at=utc_iso(),
         )

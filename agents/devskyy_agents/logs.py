@@ -15,7 +15,9 @@ import re
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
+
+from devskyy_agents import task_env
+from devskyy_agents.clock import epoch_iso
 
 TEXT_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -116,7 +118,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, object] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "time": epoch_iso(record.created),
             "level": record.levelname,
             "logger": record.name,
             "component": self._component,
@@ -133,7 +135,7 @@ def configure_logging(component: str, *, environ: Mapping[str, str] | None = Non
     env = os.environ if environ is None else environ
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactionFilter(env))
-    if env.get("LOG_FORMAT", "text").lower() == "json":
+    if env.get(task_env.LOG_FORMAT, "text").lower() == "json":
         handler.setFormatter(JsonFormatter(component))
     else:
         handler.setFormatter(TextFormatter())
@@ -161,5 +163,5 @@ def log_environ(settings: object) -> dict[str, str]:
     from the environment wins, else the component's `log_format` setting
     (DEVSKYY_LOG_FORMAT, which the Helm chart sets)."""
     configured = getattr(settings, "log_format", None)
-    defaults = {"LOG_FORMAT": str(configured)} if configured else {}
+    defaults = {task_env.LOG_FORMAT: str(configured)} if configured else {}
     return {**defaults, **os.environ}

@@ -72,7 +72,6 @@ USER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$"
 SLUG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$"
 EMAIL_PATTERN = r"^[^@\s<>,;\"']{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$"
 
-TaskId = Annotated[str, StringConstraints(pattern=TASK_ID_PATTERN)]
 UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 PublicHttpsUrl = Annotated[
@@ -380,13 +379,3 @@ class MLPredictionOutput(OutputBase):
 class DiagnosticOutput(OutputBase):
     task_id: str
     result: dict[str, Any]
-
-
-OUTPUT_MODELS: dict[TaskType, type[OutputBase]] = {
-    TaskType.GENERATE_3D: Generate3DOutput,
-    TaskType.FASHN_TRYON: FashnTryonOutput,
-    TaskType.MARKETING_CAMPAIGN: MarketingCampaignOutput,
-    TaskType.ML_TRAINING: MLTrainingOutput,
-    TaskType.ML_PREDICTION: MLPredictionOutput,
-    TaskType.DIAGNOSTIC: DiagnosticOutput,
-}

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from devskyy_agents import task_env
 from devskyy_agents.errors import MissingCredentials
 from devskyy_agents.models import OutputBase, TaskInput, TaskType
 
@@ -28,9 +29,9 @@ class RunContext:
 
     config: Mapping[str, str]
     deadline: float | None = None
-    artifacts_dir: Path = Path("/data/artifacts")
-    datasets_dir: Path = Path("/data/datasets")
-    models_dir: Path = Path("/data/models")
+    artifacts_dir: Path = Path(task_env.ARTIFACTS_PATH)
+    datasets_dir: Path = Path(task_env.DATASETS_PATH)
+    models_dir: Path = Path(task_env.MODELS_PATH)
     # The SSRF-guarded client for user-supplied URLs, created on first use: most
     # task types never fetch a user URL, and httpx + a TLS context cost ~0.2 s.
     _user_http: httpx.AsyncClient | None = field(default=None, repr=False)
@@ -52,9 +53,9 @@ class RunContext:
         return cls(
             config=dict(env),
             deadline=deadline,
-            artifacts_dir=Path(env.get("DEVSKYY_ARTIFACTS_DIR", "/data/artifacts")),
-            datasets_dir=Path(env.get("DEVSKYY_DATASETS_DIR", "/data/datasets")),
-            models_dir=Path(env.get("DEVSKYY_MODELS_DIR", "/data/models")),
+            artifacts_dir=Path(env.get(task_env.ARTIFACTS_DIR, task_env.ARTIFACTS_PATH)),
+            datasets_dir=Path(env.get(task_env.DATASETS_DIR, task_env.DATASETS_PATH)),
+            models_dir=Path(env.get(task_env.MODELS_DIR, task_env.MODELS_PATH)),
         )
 
     def remaining(self) -> float | None:

@@ -10,10 +10,10 @@ import contextlib
 import json
 import os
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from devskyy_agents.clock import utc_iso
 from devskyy_agents.errors import TaskError
 from devskyy_agents.logs import redact
 from devskyy_agents.models import OutputBase
@@ -82,7 +82,7 @@ def write_failure(path: Path, task_id: str, error: BaseException, secrets: list[
         "error": text,
         "error_type": error_type,
         "retryable": error.retryable if isinstance(error, TaskError) else True,
-        "completed_at": datetime.now(UTC).isoformat(),
+        "completed_at": utc_iso(),
     }
     message = compact(record)
     while len(message) > MAX_MESSAGE_BYTES:

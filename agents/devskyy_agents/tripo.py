@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
+from devskyy_agents.clock import utc_iso
 from devskyy_agents.errors import ProviderRequestRejected, ProviderTaskFailed, ProviderUnavailable
 from devskyy_agents.http import check_config_url, fetch_user_url, json_body, make_client, request
 from devskyy_agents.models import Generate3DInput, Generate3DOutput, Generate3DResult, TaskInput
@@ -171,5 +171,5 @@ class TripoAssetAgent:
             status="success",
             task_id=task_id,
             result=result,
-            completed_at=datetime.now(UTC).isoformat(),
+            completed_at=utc_iso(),
         )

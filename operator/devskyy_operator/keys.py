@@ -12,7 +12,6 @@ from devskyy_agents.models import TaskType
 QUEUE_PREFIX = "queue:"
 TASK_PREFIX = "devskyy:tasks:"
 DLQ_PREFIX = "devskyy:dlq:"
-DLQ_TTL_SECONDS = 7 * 24 * 3600
 
 # --- Redis (ours)
 DLQ_INDEX = "devskyy:dlq-index"  # ZSET id -> failed_at epoch; listing without KEYS
@@ -93,4 +92,3 @@ LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "devskyy-operator"
 ANNOTATION_SOURCE = "devskyy.io/source"  # "api" (bridge) or absent (kubectl)
 ANNOTATION_ENQUEUED_AT = "devskyy.io/enqueued-at"
-FINALIZER = "devskyy.io/outcome"

@@ -1,15 +1,24 @@
 """The one settings object of the control components (operator, bridge, API, CLI).
 
 Read from the environment with the prefix ``DEVSKYY_``; nested values use ``__``
-(for example ``DEVSKYY_CONCURRENCY__ML_TRAINING=2``). Secrets are never values
-here: only the names of Kubernetes Secrets that hold them.
+(for example ``DEVSKYY_CONCURRENCY__ML_TRAINING=2``). Every default of the
+control components lives here and nowhere else: lower layers take the values
+as arguments. Secrets are never values here: only the names of Kubernetes
+Secrets that hold them.
+
+The per-task-type maps (``concurrency``, ``images``, ``resources``) always hold
+every task type: a variable such as ``DEVSKYY_CONCURRENCY__ML_TRAINING=2``
+changes that one entry (``DEVSKYY_RESOURCES__ML_TRAINING__CPU_LIMIT=3`` that
+one field) and the other entries keep their defaults; a key that is not a task
+type is refused with its name.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from devskyy_agents.models import TaskType
@@ -17,6 +26,8 @@ from devskyy_agents.models import TaskType
 
 class ResourceDefaults(BaseModel):
     """Container requests and limits for a task type when the task names none."""
+
+    model_config = ConfigDict(extra="forbid")
 
     cpu_request: str = "250m"
     memory_request: str = "256Mi"
@@ -29,7 +40,7 @@ class ResourceDefaults(BaseModel):
 def _default_resources() -> dict[str, ResourceDefaults]:
     ml = ResourceDefaults(cpu_request="1", memory_request="1Gi", cpu_limit="2", memory_limit="4Gi")
     light = ResourceDefaults(cpu_request="100m", memory_request="128Mi", memory_limit="512Mi")
-    return {
+    return {t.value: ResourceDefaults() for t in TaskType} | {
         TaskType.ML_TRAINING.value: ml,
         TaskType.ML_PREDICTION.value: ml.model_copy(update={"memory_limit": "2Gi"}),
         TaskType.DIAGNOSTIC.value: light,
@@ -53,6 +64,30 @@ def _default_images() -> dict[str, str]:
     }
 
 
+_TASK_TYPE_NAMES = frozenset(t.value for t in TaskType)
+_PER_TYPE_DEFAULTS: dict[str, Callable[[], Mapping[str, Any]]] = {
+    "concurrency": _default_concurrency,
+    "images": _default_images,
+    "resources": _default_resources,
+}
+
+
+def _over_defaults(field: str, given: Any) -> Any:
+    """`given` (a partial per-type map) laid over the field's defaults."""
+    if not isinstance(given, Mapping):
+        return given  # pydantic reports the wrong type
+    unknown = sorted(str(k) for k in given if str(k) not in _TASK_TYPE_NAMES)
+    if unknown:
+        raise ValueError(f"{field}: unknown task type(s) {', '.join(unknown)}")
+    merged = dict(_PER_TYPE_DEFAULTS[field]())
+    for task_type, value in given.items():
+        default = merged[str(task_type)]
+        if isinstance(default, ResourceDefaults) and isinstance(value, Mapping):
+            value = ResourceDefaults.model_validate(default.model_dump() | dict(value))
+        merged[str(task_type)] = value
+    return merged
+
+
 class Settings(BaseSettings):
     """Configuration of the operator, the bridge and the API."""
 
@@ -73,7 +108,10 @@ class Settings(BaseSettings):
     # -- admission
     concurrency: dict[str, int] = Field(
         default_factory=_default_concurrency,
-        description="Running tasks allowed at once, per task type.",
+        description=(
+            "Running tasks allowed at once, per task type. 0 holds the type: its tasks"
+            " are accepted and stay Queued until the limit is raised."
+        ),
     )
     # -- the Jobs
     images: dict[str, str] = Field(
@@ -120,7 +158,9 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="Level-based reconcile period of every task."
     )
     watch_timeout_seconds: int = Field(
-        default=300, ge=10, description="Server-side watch timeout; kopf reconnects after it."
+        default=300,
+        ge=10,
+        description="Server-side timeout of the operator's and the bridge's watches.",
     )
     dlq_ttl_seconds: int = Field(default=7 * 24 * 3600, description="DLQ record lifetime.")
     task_record_ttl_seconds: int = Field(
@@ -170,17 +210,21 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=9090)
     health_port: int = Field(default=8080)
 
-    def concurrency_for(self, task_type: TaskType | str) -> int:
-        return self.concurrency.get(str(task_type), 10)
+    @field_validator("concurrency", "images", "resources", mode="before")
+    @classmethod
+    def _every_task_type(cls, value: Any, info: ValidationInfo) -> Any:
+        return _over_defaults(str(info.field_name), value)
+
+    @field_validator("concurrency")
+    @classmethod
+    def _no_negative_limit(cls, value: dict[str, int]) -> dict[str, int]:
+        negative = sorted(t for t, limit in value.items() if limit < 0)
+        if negative:
+            raise ValueError(f"concurrency of {', '.join(negative)} must be 0 or more")
+        return value
 
     def resources_for(self, task_type: TaskType | str) -> ResourceDefaults:
-        return self.resources.get(str(task_type), ResourceDefaults())
+        return self.resources[str(task_type)]
 
     def image_for(self, task_type: TaskType | str) -> str:
         return self.images[str(task_type)]
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """Settings read once per process."""
-    return Settings()

@@ -14,6 +14,7 @@ from devskyy_operator.redisq import claim, connect
 from devskyy_operator.redisq.scripts import disconnect
 from devskyy_operator.redisq.task_store import mark_completed
 from tests.api.conftest import app_client, auth, settings_for
+from tests.support.lifetimes import DEFAULTS, FINISH
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
@@ -51,7 +52,9 @@ async def test_result_and_estimated_wait(api: httpx.AsyncClient, redis_url: str)
     client = connect(redis_url)
     try:
         await claim(client, "diagnostic", 1, 30)
-        await mark_completed(client, ids[0], '{"status": "success"}', "2026-01-05T12:00:00Z")
+        await mark_completed(
+            client, ids[0], '{"status": "success"}', "2026-01-05T12:00:00Z", **FINISH
+        )
     finally:
         await disconnect(client)
     done = (await api.get(f"/v1/tasks/{ids[0]}", headers=auth("alice"))).json()
@@ -60,7 +63,9 @@ async def test_result_and_estimated_wait(api: httpx.AsyncClient, redis_url: str)
     assert done["queue"] is None
     queued = (await api.get(f"/v1/tasks/{ids[2]}", headers=auth("alice"))).json()
     assert queued["queue"]["position"] == 1
-    assert queued["queue"]["estimated_wait_seconds"] == pytest.approx(2 * 600.0, rel=0.01)
+    assert queued["queue"]["estimated_wait_seconds"] == pytest.approx(
+        2 * DEFAULTS.throughput_window_seconds, rel=0.01
+    )
 
 
 async def test_idempotency_key(api: httpx.AsyncClient) -> None:

@@ -16,6 +16,7 @@ from devskyy_operator import keys
 from devskyy_operator.kube.client import KubeClient
 from devskyy_operator.redisq import Redis, cancel, enqueue, get_task
 from tests.bridge.support import diagnostic_spec, running_bridge, wait_resource
+from tests.support.lifetimes import RECORD_TTL
 from tests.support.operator_process import running_operator
 from tests.support.tasks import wait_phase
 from tests.support.waiting import eventually
@@ -45,7 +46,7 @@ async def test_enqueued_task_runs_to_completion_and_a_cancel_stops_another(
         assert record.raw["bridged_at"]
 
         await wait_phase(kube, namespace, slow, "Running")
-        assert await cancel(aredis, slow) == "requested"
+        assert await cancel(aredis, slow, **RECORD_TTL) == "requested"
 
         async def cancelled() -> bool:
             found = await get_task(aredis, slow)

@@ -24,6 +24,7 @@ from devskyy_operator.redisq.claim import ClaimedTask
 from devskyy_operator.redisq.task_store import mark_completed, mark_processing
 from devskyy_operator.settings import Settings
 from tests.bridge.support import diagnostic_spec
+from tests.support.lifetimes import DEFAULTS, FINISH
 from tests.support.tasks import tasks_path
 from tests.support.waiting import eventually
 
@@ -32,7 +33,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60), pytest.mark.usefixtures(
 
 @pytest_asyncio.fixture
 async def sweeper(kube: KubeClient, namespace: str, aredis: Redis) -> AsyncIterator[Sweeper]:
-    informer = TaskInformer(kube, namespace)
+    informer = TaskInformer(kube, namespace, DEFAULTS.watch_timeout_seconds)
     stop = asyncio.Event()
     watching = asyncio.ensure_future(informer.run(stop))
     await asyncio.wait_for(informer.synced.wait(), 10)
@@ -117,7 +118,7 @@ async def test_finished_tasks_leave_the_index_and_stale_leases_are_reclaimed(
     sweeper: Sweeper, kube: KubeClient, namespace: str, aredis: Redis
 ) -> None:
     done = await bridged_task(kube, namespace, aredis)
-    await mark_completed(aredis, done.task_id, "{}", "2026-01-05T12:00:00Z")
+    await mark_completed(aredis, done.task_id, "{}", "2026-01-05T12:00:00Z", **FINISH)
     stale = await claimed_task(aredis, lease=0.001)
     reports = []
 

@@ -160,3 +160,25 @@ def test_ports_are_per_component(render: RenderFn) -> None:
     assert bridge_policy["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 9092}]
     api_policy = policies["devskyy-devskyy-task-operator-api"]
     assert api_policy["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 8001}]
+
+
+# What the chart sets on purpose to other values than a bare process's defaults.
+CHART_CHOICES = {
+    "namespace",  # the release's (or watchNamespace)
+    "api_host",  # every pod address, not loopback
+    "redis_url",  # from the Secret, by reference
+    "task_secret_name",
+    "task_config_map",
+    "task_service_account",
+}
+
+
+def test_the_chart_defaults_are_the_settings_defaults(render: RenderFn) -> None:
+    """values.yaml has to restate the defaults (Helm renders from values), so they
+    are checked against the one declaration in Settings: no drift."""
+    declared = json.loads(Settings.model_construct().model_dump_json())
+    r = render("defaults")
+    for suffix in ("-operator", "-bridge", "-api"):
+        rendered = _settings_from(control_env(r, suffix))
+        drifted = {name for name in declared if rendered[name] != declared[name]}
+        assert drifted <= CHART_CHOICES, {n: (rendered[n], declared[n]) for n in drifted}

@@ -30,7 +30,8 @@ import yaml
 
 from devskyy_devcluster.binaries import REPO_ROOT, ensure_binaries
 from devskyy_devcluster.launcher import LocalCluster
-from devskyy_operator.kube.client import ApiError, KubeClient, resource_path
+from devskyy_operator.kube.client import KubeClient, resource_path
+from devskyy_operator.kube.errors import NotFound
 from tests.support.cluster import kubectl, log_dir
 from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer
@@ -234,10 +235,8 @@ async def run_api_task(cluster: LocalCluster, kube: KubeClient, namespace: str, 
         async def finished() -> dict[str, Any] | None:
             try:
                 task = await get_task(kube, namespace, task_id)
-            except ApiError as exc:
-                if exc.is_not_found:  # not claimed by the bridge yet
-                    return None
-                raise
+            except NotFound:  # not claimed by the bridge yet
+                return None
             phase = (task.get("status") or {}).get("phase")
             return task if phase in ("Succeeded", "Failed") else None
 
@@ -262,10 +261,8 @@ async def run_api_task(cluster: LocalCluster, kube: KubeClient, namespace: str, 
 async def namespace_gone(kube: KubeClient, namespace: str) -> bool:
     try:
         await kube.get(resource_path("v1", "namespaces", name=namespace))
-    except ApiError as exc:
-        if exc.is_not_found:
-            return True
-        raise
+    except NotFound:
+        return True
     return False
 
 

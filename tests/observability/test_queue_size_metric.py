@@ -11,6 +11,7 @@ from devskyy_operator.redisq import Redis, cancel, claim, enqueue
 from tests.api.conftest import app_client, settings_for
 from tests.observability.exposition import samples, value
 from tests.queue.conftest import aredis, diagnostic_spec
+from tests.support.lifetimes import RECORD_TTL
 
 __all__ = ["aredis"]
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
@@ -37,7 +38,7 @@ async def test_queue_size_goes_up_and_down(api: httpx.AsyncClient, aredis: Redis
     claimed = await claim(aredis, "diagnostic", 1, 30)
     assert [c.task_id for c in claimed] == ids[:1]
     assert await queue_size(api) == 2
-    assert await cancel(aredis, ids[2]) == "cancelled"
+    assert await cancel(aredis, ids[2], **RECORD_TTL) == "cancelled"
     assert await queue_size(api) == 1
     text = (await api.get("/metrics")).text
     assert len(samples(text, "worker_queue_size")) >= 6  # one series per task type

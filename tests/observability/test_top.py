@@ -152,7 +152,7 @@ def test_top_once_shows_queues_running_pending_and_failures(
     assert [
         "task-dead1",
         "diagnostic",
-        "2026-01-05T11:00:00.000000Z",  # the task hash's format (redisq.clock)
+        "2026-01-05T11:00:00.000000Z",  # the task hash's format (devskyy_agents.clock)
         "BackoffLimitExceeded",
         "boom",
     ] in rows

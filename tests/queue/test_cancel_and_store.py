@@ -27,13 +27,14 @@ from devskyy_operator.redisq.task_store import (
     mark_processing,
 )
 from tests.queue.conftest import diagnostic_spec
+from tests.support.lifetimes import FINISH, RECORD_TTL, WINDOW
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
 
 async def test_cancel_queued_task_finishes_it(aredis: Redis) -> None:
     task_id = (await enqueue(aredis, diagnostic_spec())).task_id
-    assert await cancel(aredis, task_id) == "cancelled"
+    assert await cancel(aredis, task_id, **RECORD_TTL) == "cancelled"
     record = await get_task(aredis, task_id)
     assert record is not None
     assert record.status == "failed"
@@ -43,20 +44,20 @@ async def test_cancel_queued_task_finishes_it(aredis: Redis) -> None:
     assert await aredis.zcard(keys.queue_key("diagnostic")) == 0
     assert not await aredis.sismember(keys.user_queued_key("alice"), task_id)
     with pytest.raises(TaskFinished):
-        await cancel(aredis, task_id)
+        await cancel(aredis, task_id, **RECORD_TTL)
     with pytest.raises(TaskNotFound):
-        await cancel(aredis, "task-nope")
+        await cancel(aredis, "task-nope", **RECORD_TTL)
 
 
 async def test_cancel_running_task_records_a_request(aredis: Redis) -> None:
     task_id = (await enqueue(aredis, diagnostic_spec())).task_id
     await claim(aredis, "diagnostic", 1, 30)
     assert await mark_processing(aredis, task_id, "2026-01-05T12:00:00Z", "node-1", 1) == "ok"
-    assert await cancel(aredis, task_id) == "requested"
+    assert await cancel(aredis, task_id, **RECORD_TTL) == "requested"
     assert await aredis.sismember(keys.CANCEL_REQUESTS, task_id)
     assert await aredis.hget(keys.task_key(task_id), "status") == "processing"
     outcome = await mark_failed(
-        aredis, task_id, "", completed_at="2026-01-05T12:01:00Z", cancelled=True
+        aredis, task_id, "", completed_at="2026-01-05T12:01:00Z", cancelled=True, **FINISH
     )
     assert outcome == WriteOutcome.OK
     assert not await aredis.sismember(keys.CANCEL_REQUESTS, task_id)
@@ -68,9 +69,9 @@ async def test_status_never_moves_backwards(aredis: Redis) -> None:
     assert await mark_processing(aredis, task_id, "t1", "node-1", 1) == "ok"
     assert await mark_processing(aredis, task_id, "t1", "node-1", 2) == "ok"
     result = json.dumps({"status": "success"})
-    assert await mark_completed(aredis, task_id, result, "t2", now=5000.0) == "ok"
-    assert await mark_completed(aredis, task_id, result, "t3") == "terminal"
-    assert await mark_failed(aredis, task_id, "boom", completed_at="t4") == "terminal"
+    assert await mark_completed(aredis, task_id, result, "t2", now=5000.0, **FINISH) == "ok"
+    assert await mark_completed(aredis, task_id, result, "t3", **FINISH) == "terminal"
+    assert await mark_failed(aredis, task_id, "boom", completed_at="t4", **FINISH) == "terminal"
     assert await mark_processing(aredis, task_id, "t5", "node-2", 3) == "terminal"
     record = await get_task(aredis, task_id)
     assert record is not None
@@ -97,23 +98,46 @@ async def test_ensure_record_for_kubectl_tasks(aredis: Redis) -> None:
 async def test_position_and_estimated_wait(aredis: Redis) -> None:
     ids = [(await enqueue(aredis, diagnostic_spec())).task_id for _ in range(4)]
     assert (await queue_sizes(aredis))["diagnostic"] == 4
-    position = await queue_position(aredis, "diagnostic", ids[2], now=1000.0)
+    position = await queue_position(aredis, "diagnostic", ids[2], now=1000.0, **WINDOW)
     assert position is not None
     assert position.position == 2
     assert position.queued == 4
     assert position.estimated_wait_seconds is None  # no throughput yet
     done = (await claim(aredis, "diagnostic", 1, 30))[0].task_id
-    await mark_completed(aredis, done, "{}", "t", now=990.0, throughput_window_seconds=600)
+    await mark_completed(
+        aredis, done, "{}", "t", now=990.0, record_ttl_seconds=60, throughput_window_seconds=600
+    )
     position = await queue_position(aredis, "diagnostic", ids[2], now=1000.0, window_seconds=600)
     assert position is not None
     assert position.position == 1
     assert position.estimated_wait_seconds == pytest.approx(2 / (1 / 600))
-    assert await queue_position(aredis, "diagnostic", done) is None
+    assert await queue_position(aredis, "diagnostic", done, **WINDOW) is None
+
+
+async def test_a_finish_prunes_completions_at_the_window_it_is_given(aredis: Redis) -> None:
+    """Older completions stay for as long as the configured window counts them."""
+    done_key = keys.completions_key("diagnostic")
+    await aredis.zadd(done_key, {"gone": 10_000.0 - 1900, "kept": 10_000.0 - 1700})
+    await enqueue(aredis, diagnostic_spec())
+    task_id = (await claim(aredis, "diagnostic", 1, 30))[0].task_id
+    await mark_completed(
+        aredis, task_id, "{}", "t", now=10_000.0, record_ttl_seconds=60,
+        throughput_window_seconds=1800,
+    )  # fmt: skip
+    assert await aredis.zrange(done_key, 0, -1) == ["kept", task_id]
+    waiting = (await enqueue(aredis, diagnostic_spec())).task_id
+    position = await queue_position(
+        aredis, "diagnostic", waiting, now=10_000.0, window_seconds=1800
+    )
+    assert position is not None
+    assert position.position == 0
+    assert position.estimated_wait_seconds == pytest.approx(1800 / 2)
+    assert 0 < await aredis.ttl(keys.task_key(task_id)) <= 60
 
 
 async def test_list_user_tasks_filters_and_prunes(aredis: Redis) -> None:
     ids = [(await enqueue(aredis, diagnostic_spec())).task_id for _ in range(5)]
-    await cancel(aredis, ids[1])
+    await cancel(aredis, ids[1], **RECORD_TTL)
     await aredis.delete(keys.task_key(ids[0]))  # expired hash
     listed = await list_user_tasks(aredis, "alice", limit=10)
     assert [r.task_id for r in listed] == ids[:0:-1]

@@ -22,6 +22,7 @@ from devskyy_operator.redisq import (
 from devskyy_operator.redisq.claim import leased_ids
 from devskyy_operator.redisq.scripts import disconnect
 from tests.queue.conftest import diagnostic_spec
+from tests.support.lifetimes import RECORD_TTL
 from tests.support.redis_server import RedisServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
@@ -133,8 +134,8 @@ async def test_release_and_reclaim_with_injected_clock(aredis: Redis) -> None:
     assert await release(aredis, "diagnostic", ids[0])  # its CR exists now
     assert await extend_lease(aredis, "diagnostic", ids[1], 100, now=1005.0)
     assert not await extend_lease(aredis, "diagnostic", ids[0], 100, now=1005.0)
-    assert await reclaim_expired(aredis, "diagnostic", now=1009.0) == 0
-    assert await reclaim_expired(aredis, "diagnostic", now=1011.0) == 1  # ids[2] only
+    assert await reclaim_expired(aredis, "diagnostic", now=1009.0, **RECORD_TTL) == 0
+    assert await reclaim_expired(aredis, "diagnostic", now=1011.0, **RECORD_TTL) == 1  # ids[2] only
     assert dict(await aredis.zrange(QUEUE, 0, -1, withscores=True)) == {ids[2]: scores[ids[2]]}
     assert await leased_ids(aredis, "diagnostic") == {ids[1]: 1105.0}
     assert await aredis.sismember(keys.user_queued_key("alice"), ids[2])
@@ -144,7 +145,7 @@ async def test_short_real_lease_expires_on_server_clock(aredis: Redis) -> None:
     task_id = (await enqueue(aredis, diagnostic_spec())).task_id
     await claim(aredis, "diagnostic", 1, 0.2)
     deadline = time.monotonic() + 10
-    while await reclaim_expired(aredis, "diagnostic") == 0:
+    while await reclaim_expired(aredis, "diagnostic", **RECORD_TTL) == 0:
         assert time.monotonic() < deadline, "lease never expired"
         await asyncio.sleep(0.02)
     assert await aredis.zrange(QUEUE, 0, -1) == [task_id]
@@ -153,8 +154,8 @@ async def test_short_real_lease_expires_on_server_clock(aredis: Redis) -> None:
 async def test_cancel_requested_lease_is_not_requeued(aredis: Redis) -> None:
     task_id = (await enqueue(aredis, diagnostic_spec())).task_id
     await claim(aredis, "diagnostic", 1, 10, now=1000.0)
-    assert await cancel(aredis, task_id) == "requested"
-    assert await reclaim_expired(aredis, "diagnostic", now=2000.0) == 0
+    assert await cancel(aredis, task_id, **RECORD_TTL) == "requested"
+    assert await reclaim_expired(aredis, "diagnostic", now=2000.0, **RECORD_TTL) == 0
     record = await aredis.hgetall(keys.task_key(task_id))
     assert record["status"] == "failed"
     assert record["cancelled"] == "1"
@@ -166,7 +167,7 @@ async def test_reclaim_handles_more_than_one_batch(aredis: Redis) -> None:
     for _ in range(1205):
         await enqueue(aredis, diagnostic_spec())
     await claim(aredis, "diagnostic", 2000, 1, now=1000.0)
-    assert await reclaim_expired(aredis, "diagnostic", now=1002.0) == 1205
+    assert await reclaim_expired(aredis, "diagnostic", now=1002.0, **RECORD_TTL) == 1205
     assert await aredis.zcard(QUEUE) == 1205
 
 
@@ -184,7 +185,7 @@ async def test_redis_restart_mid_claim_loses_nothing(own_redis: RedisServer) -> 
         assert queued | leased == ids
         assert not queued & leased
         await client.script_flush()  # the script cache is gone after a restart anyway
-        assert await reclaim_expired(client, "diagnostic", now=2000.0) == 5
+        assert await reclaim_expired(client, "diagnostic", now=2000.0, **RECORD_TTL) == 5
         assert set(await client.zrange(QUEUE, 0, -1)) == ids
         again = await claim(client, "diagnostic", 20, 10)
         assert {c.task_id for c in again} == ids

@@ -31,6 +31,7 @@ from devskyy_operator.redisq import (
 )
 from devskyy_operator.redisq.scripts import disconnect
 from tests.queue.conftest import diagnostic_spec
+from tests.support.lifetimes import RECORD_TTL
 from tests.support.redis_server import RedisServer
 
 TYPE = "diagnostic"
@@ -80,7 +81,7 @@ class ClaimProtocol(RuleBasedStateMachine):
 
     @rule()
     def sweeper_reclaims(self) -> None:
-        self.run(reclaim_expired(self.client, TYPE, now=self.now))
+        self.run(reclaim_expired(self.client, TYPE, now=self.now, **RECORD_TTL))
 
     @precondition(lambda self: bool(self.held))
     @rule(data=st.data())

@@ -15,6 +15,7 @@ from devskyy_operator.deadletter.store import (
 from devskyy_operator.redisq import DeadLetterChanged, Redis, TaskNotFound, claim, enqueue, get_task
 from devskyy_operator.redisq.task_store import mark_failed
 from tests.queue.conftest import diagnostic_spec
+from tests.support.lifetimes import DEFAULTS, FINISH
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
@@ -35,7 +36,9 @@ async def dead_letter(aredis: Redis, task_id: str, failed_epoch: float, user: st
         "task_type": "diagnostic",
         "user_id": user,
     }
-    await aredis.set(keys.dlq_key(task_id), json.dumps(record), ex=keys.DLQ_TTL_SECONDS, nx=True)
+    await aredis.set(
+        keys.dlq_key(task_id), json.dumps(record), ex=DEFAULTS.dlq_ttl_seconds, nx=True
+    )
     await aredis.zadd(keys.DLQ_INDEX, {task_id: failed_epoch})
 
 
@@ -61,7 +64,7 @@ async def test_list_and_show(aredis: Redis) -> None:
 async def test_retry_requeues_under_a_new_id_with_history(aredis: Redis) -> None:
     task_id = (await enqueue(aredis, diagnostic_spec(priority=250, exit_code=3))).task_id
     await claim(aredis, "diagnostic", 1, 30)
-    await mark_failed(aredis, task_id, "exit code 3", completed_at="t")
+    await mark_failed(aredis, task_id, "exit code 3", completed_at="t", **FINISH)
     await dead_letter(aredis, task_id, 1.0, "alice")
 
     retried = await retry_dead_letter(aredis, task_id)
@@ -83,7 +86,7 @@ async def test_retry_requeues_under_a_new_id_with_history(aredis: Redis) -> None
 
     # The retry fails again: the next retry is -r2 and carries both failures.
     await claim(aredis, "diagnostic", 1, 30)
-    await mark_failed(aredis, retried.task_id, "again", completed_at="t")
+    await mark_failed(aredis, retried.task_id, "again", completed_at="t", **FINISH)
     await dead_letter(aredis, retried.task_id, 2.0, "alice")
     second = await retry_dead_letter(aredis, retried.task_id)
     assert second.task_id == f"{task_id}-r2"

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
+from devskyy_agents.clock import epoch_iso
 from devskyy_agents.models import TASK_ID_RE
 from devskyy_operator import keys
 from devskyy_operator.redisq import (
-    EnqueueLimits,
     IdempotencyConflict,
     QueueFull,
     RateLimited,
@@ -21,6 +22,7 @@ from devskyy_operator.redisq import (
     lua,
     scripts,
 )
+from devskyy_operator.redisq.enqueue import NO_LIMITS
 from tests.queue.conftest import diagnostic_spec
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
@@ -86,7 +88,7 @@ async def test_caller_id_conflict_writes_nothing(aredis: Redis) -> None:
 
 
 async def test_queued_cap_and_rate_limit(aredis: Redis) -> None:
-    capped = EnqueueLimits(max_queued_per_user=2)
+    capped = replace(NO_LIMITS, max_queued_per_user=2)
     await enqueue(aredis, diagnostic_spec(), limits=capped)
     await enqueue(aredis, diagnostic_spec(), limits=capped)
     with pytest.raises(QueueFull):
@@ -94,7 +96,7 @@ async def test_queued_cap_and_rate_limit(aredis: Redis) -> None:
     await claim(aredis, "diagnostic", 1, 30)  # leaves the queue -> room again
     await enqueue(aredis, diagnostic_spec(), limits=capped)
 
-    limited = EnqueueLimits(rate_limit=3, rate_window_seconds=60)
+    limited = replace(NO_LIMITS, rate_limit=3, rate_window_seconds=60)
     for _ in range(3):
         await enqueue(aredis, diagnostic_spec(user="bob"), limits=limited)
     with pytest.raises(RateLimited) as caught:
@@ -106,6 +108,5 @@ async def test_queued_cap_and_rate_limit(aredis: Redis) -> None:
 async def test_lua_timestamps_match_python_format(aredis: Redis) -> None:
     probe = scripts.LuaScript("probe", "return iso_utc(tonumber(ARGV[1]))")
     for epoch in (0.0, 951_782_400.5, 1_767_614_400.123456, 4_102_444_799.999999):
-        expected = datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        assert await probe(aredis, [], [f"{epoch:.6f}"]) == expected
+        assert await probe(aredis, [], [f"{epoch:.6f}"]) == epoch_iso(epoch)
     assert "iso_utc" in lua.COMMON

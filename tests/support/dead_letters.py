@@ -7,6 +7,7 @@ import json
 import redis
 
 from devskyy_operator import keys
+from tests.support.lifetimes import DEFAULTS
 
 
 def seed_dead_letter(client: redis.Redis, task_id: str, user: str, failed: float) -> None:
@@ -25,5 +26,5 @@ def seed_dead_letter(client: redis.Redis, task_id: str, user: str, failed: float
         "task_type": "diagnostic",
         "user_id": user,
     }
-    client.set(keys.dlq_key(task_id), json.dumps(record), ex=keys.DLQ_TTL_SECONDS)
+    client.set(keys.dlq_key(task_id), json.dumps(record), ex=DEFAULTS.dlq_ttl_seconds)
     client.zadd(keys.DLQ_INDEX, {task_id: failed})

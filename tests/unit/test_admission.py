@@ -34,10 +34,11 @@ def test_free_slots_are_limit_minus_running_per_type() -> None:
     assert [t.name for t in chosen] == ["d-0"]
 
 
-def test_unknown_type_uses_default_limit() -> None:
-    tasks = [view("a"), view("b", created=_stamp(1))]
-    assert admit(tasks, {}, {}) == []
-    assert [t.name for t in admit(tasks, {}, {}, default_limit=1)] == ["a"]
+def test_a_limit_of_zero_holds_the_type() -> None:
+    tasks = [view("a"), view("b", created=_stamp(1)), view("m", "ml_training")]
+    assert [t.name for t in admit(tasks, {}, {"diagnostic": 0, "ml_training": 1})] == ["m"]
+    assert [t.name for t in admit(tasks, {}, {"ml_training": 1})] == ["m"]  # absent: held too
+    assert [t.name for t in admit(tasks, {}, {"diagnostic": 1, "ml_training": 1})] == ["a", "m"]
 
 
 def test_same_second_is_fifo_by_enqueue_annotation_then_name() -> None:

@@ -13,7 +13,6 @@ from devskyy_operator.crd.conditions import (
     TYPE_ADMITTED,
     TYPE_RUNNING,
     get_condition,
-    is_condition_true,
     set_condition,
 )
 from devskyy_operator.crd.task_view import parse_time, task_view_from_body
@@ -80,8 +79,6 @@ def test_order_is_kept_and_new_types_append() -> None:
     assert get_condition(both, "Running") == both[1]
     assert get_condition(both, "Failed") is None
     assert get_condition(None, "Failed") is None
-    assert is_condition_true(both, "Admitted")
-    assert not is_condition_true(both, "Failed")
 
 
 def test_times_are_utc_and_aware() -> None:

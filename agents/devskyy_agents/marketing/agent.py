@@ -6,8 +6,8 @@ schedule_at is the operator's business: by the time a pod runs, it is time.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 
+from devskyy_agents.clock import utc_iso
 from devskyy_agents.errors import ProviderTaskFailed
 from devskyy_agents.marketing import content, email, seo, social
 from devskyy_agents.models import (
@@ -41,7 +41,7 @@ class MarketingAgent:
             raise ProviderTaskFailed(
                 f"campaign {task_input.campaign_id}: all {failed} deliveries failed"
             )
-        now = datetime.now(UTC).isoformat()
+        now = utc_iso()
         return MarketingCampaignOutput(
             status="success",
             campaign_id=task_input.campaign_id,

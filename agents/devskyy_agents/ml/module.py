@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import importlib
 import logging
-from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from devskyy_agents.clock import utc_iso
 from devskyy_agents.ml.data import Hyper, load_table
 from devskyy_agents.ml.model_store import ModelStore
 from devskyy_agents.models import (
@@ -51,7 +51,7 @@ def store_for(root: Path) -> ModelStore:
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat()
+    return utc_iso()
 
 
 def train(task: MLTrainingInput, ctx: RunContext) -> MLTrainingOutput:

@@ -25,6 +25,7 @@ from devskyy_devcluster.pod_worker import PodWorker, _now
 from devskyy_devcluster.sandbox import root_entries
 from devskyy_operator.kube.client import ApiError, KubeClient, resource_path
 from devskyy_operator.kube.config import load_kubeconfig
+from devskyy_operator.kube.errors import api_error
 
 log = logging.getLogger("devskyy.node")
 HEARTBEAT_SECONDS = 20.0
@@ -228,7 +229,7 @@ async def _drain(watch: Any, agent: NodeAgent) -> None:
     async for event in watch:
         kind = event.get("type")
         if kind == "ERROR":
-            raise ApiError(int(event["object"].get("code", 500)), event["object"], "WATCH", "pods")
+            raise api_error(int(event["object"].get("code", 500)), event["object"], "WATCH", "pods")
         if kind == "BOOKMARK":
             continue
         await agent.handle(event["object"], deleted=kind == "DELETED")

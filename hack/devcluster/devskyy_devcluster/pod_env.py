@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devskyy_operator.kube.client import ApiError, KubeClient, resource_path
+from devskyy_operator.kube.client import KubeClient, resource_path
+from devskyy_operator.kube.errors import NotFound
 
 IMAGE_USER = 10001  # what our task and control images declare as USER
 _VAR_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
@@ -75,9 +76,7 @@ class PodEnvironment:
             plural = "secrets" if kind == "secret" else "configmaps"
             try:
                 obj = await self.kube.get(resource_path("v1", plural, self.namespace, name))
-            except ApiError as exc:
-                if not exc.is_not_found:
-                    raise
+            except NotFound:
                 self._cache[key] = None
                 return None
             data: dict[str, str] = dict(obj.get("data") or {})

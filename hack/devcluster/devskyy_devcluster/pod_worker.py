@@ -29,6 +29,7 @@ from devskyy_devcluster.pod_status import (
 )
 from devskyy_devcluster.sandbox import Mount, RootEntry, SandboxSpec, bwrap_argv
 from devskyy_operator.kube.client import ApiError, KubeClient, resource_path
+from devskyy_operator.kube.errors import NotFound
 
 log = logging.getLogger("devskyy.node")
 MAX_GRACE_SECONDS = 30
@@ -330,11 +331,10 @@ class PodWorker:
         async with self._report_lock:
             try:
                 await self.kube.patch(f"{self.path}/status", {"status": status}, "merge")
+            except NotFound:
+                pass  # the pod is gone: nobody reads its status any more
             except ApiError as exc:
-                if not exc.is_not_found:
-                    log.warning(
-                        "pod %s/%s: status update failed: %s", self.namespace, self.name, exc
-                    )
+                log.warning("pod %s/%s: status update failed: %s", self.namespace, self.name, exc)
             except httpx.HTTPError as exc:
                 log.warning("pod %s/%s: status update failed: %r", self.namespace, self.name, exc)
 

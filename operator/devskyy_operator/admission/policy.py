@@ -10,10 +10,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from devskyy_agents.models import MarketingCampaignInput
-from devskyy_operator.crd.conditions import PHASE_QUEUED
+from devskyy_operator.crd.conditions import WAITING_PHASES
 from devskyy_operator.crd.task_view import TaskView
-
-_WAITING_PHASES = frozenset({None, "", PHASE_QUEUED})
 
 
 def admission_key(task: TaskView) -> tuple[int, datetime, datetime, str]:
@@ -43,7 +41,7 @@ def is_due(task: TaskView, now: datetime | None) -> bool:
 
 def is_waiting(task: TaskView) -> bool:
     """Only tasks not yet admitted compete for slots."""
-    return task.phase in _WAITING_PHASES
+    return task.phase in WAITING_PHASES
 
 
 def admit(
@@ -51,14 +49,13 @@ def admit(
     running_by_type: Mapping[str, int],
     limits: Mapping[str, int],
     now: datetime | None = None,
-    *,
-    default_limit: int = 0,
 ) -> list[TaskView]:
     """The tasks to start now, in start order.
 
     Per type, free slots = limit - running (never negative); the best waiting,
-    due tasks of that type fill them. A type absent from `limits` gets
-    `default_limit` (0: nothing runs until configured). Duplicated names count once.
+    due tasks of that type fill them. A limit of 0 holds the type (its tasks
+    stay Queued), as does a type absent from `limits`; `Settings.concurrency`
+    always names every type. Duplicated names count once.
     """
     free: dict[str, int] = {}
     chosen: list[TaskView] = []
@@ -70,7 +67,7 @@ def admit(
         seen.add(identity)
         kind = task.task_type.value
         if kind not in free:
-            limit = limits.get(kind, default_limit)
+            limit = limits.get(kind, 0)
             free[kind] = max(0, limit - running_by_type.get(kind, 0))
         if free[kind] > 0:
             free[kind] -= 1

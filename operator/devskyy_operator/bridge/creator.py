@@ -20,7 +20,8 @@ from typing import Any
 import httpx
 
 from devskyy_operator.bridge.manifest import build_task_resource, same_task
-from devskyy_operator.kube.client import ApiError, KubeClient
+from devskyy_operator.kube.client import KubeClient
+from devskyy_operator.kube.errors import ApiError, Conflict, Invalid, ServerError, TooManyRequests
 from devskyy_operator.redisq.claim import ClaimedTask
 
 log = logging.getLogger("devskyy.bridge")
@@ -51,12 +52,12 @@ async def create_task(kube: KubeClient, path: str, task: ClaimedTask) -> CreateR
     try:
         created = await kube.create(path, build_task_resource(task))
         return CreateResult(task, Outcome.CREATED, created)
+    except Conflict:
+        return await _conflict(kube, path, task)
+    except Invalid as exc:
+        return CreateResult(task, Outcome.INVALID, message=exc.message or str(exc))
     except ApiError as exc:
-        if exc.is_conflict:
-            return await _conflict(kube, path, task)
-        if exc.status == 422:
-            return CreateResult(task, Outcome.INVALID, message=exc.message or str(exc))
-        if exc.status < 500 and exc.status != 429:
+        if not isinstance(exc, ServerError | TooManyRequests):
             log.error("create of task %s refused: %s; lease kept", task.task_id, exc)
         return CreateResult(task, Outcome.UNAVAILABLE, message=str(exc))
     except (httpx.TransportError, OSError) as exc:

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from devskyy_operator import keys
-from devskyy_operator.kube.client import ApiError, KubeClient, resource_path
+from devskyy_operator.crd.conditions import WAITING_PHASES
+from devskyy_operator.kube.client import KubeClient, resource_path
+from devskyy_operator.kube.errors import Gone, api_error
 
 log = logging.getLogger("devskyy.bridge")
 
-WAITING_PHASES = frozenset({None, "", "Queued"})
 LIST_PAGE = 500
 RELIST_SECONDS = 300.0  # a full relist now and then heals any drift of the cache
 
@@ -63,7 +64,7 @@ def _newer(candidate: str, current: str) -> bool:
 class TaskInformer:
     """List + watch of devskyytasks; `synced` is set once the first list landed."""
 
-    def __init__(self, kube: KubeClient, namespace: str, watch_timeout: int = 60) -> None:
+    def __init__(self, kube: KubeClient, namespace: str, watch_timeout: int) -> None:
         self.kube = kube
         self.path = resource_path(keys.API_VERSION, keys.PLURAL, namespace)
         self.watch_timeout = watch_timeout
@@ -118,14 +119,14 @@ class TaskInformer:
                 backoff = 0.2
             except asyncio.CancelledError:
                 raise
+            except Gone:
+                log.info("task watch expired (410); relisting")
+                self._resource_version = ""
             except Exception as exc:
-                if isinstance(exc, ApiError) and exc.status == 410:
-                    log.info("task watch expired (410); relisting")
-                else:
-                    log.warning("task watch failed (%s); relisting in %.1fs", exc, backoff)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), backoff)
-                    backoff = min(backoff * 2, 5.0)
+                log.warning("task watch failed (%s); relisting in %.1fs", exc, backoff)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), backoff)
+                backoff = min(backoff * 2, 5.0)
                 self._resource_version = ""
 
     async def _relist(self) -> None:
@@ -160,7 +161,7 @@ class TaskInformer:
     def _apply(self, event: Mapping[str, Any]) -> None:
         kind, obj = event.get("type"), event.get("object") or {}
         if kind == "ERROR":
-            raise ApiError(int(obj.get("code") or 500), obj, "WATCH", self.path)
+            raise api_error(int(obj.get("code") or 500), obj, "WATCH", self.path)
         meta = obj.get("metadata") or {}
         if meta.get("resourceVersion"):
             self._resource_version = str(meta["resourceVersion"])

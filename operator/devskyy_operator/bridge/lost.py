@@ -14,12 +14,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from devskyy_agents.clock import utc_iso
 from devskyy_operator.crd.conditions import REASON_CANCELLED
 from devskyy_operator.deadletter.final_failure import record_final_failure
 from devskyy_operator.deadletter.record import FinalFailure
 from devskyy_operator.metrics import TASKS_TOTAL
 from devskyy_operator.redisq import task_store
-from devskyy_operator.redisq.clock import utc_iso
 from devskyy_operator.redisq.scripts import Redis
 from devskyy_operator.settings import Settings
 

@@ -34,7 +34,7 @@ async def run(settings: Settings) -> int:
         loop.add_signal_handler(sig, stop.set)
     kube = KubeClient.from_env(settings.kubeconfig)
     redis = connect(settings.redis_url.get_secret_value(), socket_timeout=10.0)
-    informer = TaskInformer(kube, settings.namespace)
+    informer = TaskInformer(kube, settings.namespace, settings.watch_timeout_seconds)
     health = await serve_health(settings.health_port, informer.synced.is_set, "synced")
     bridge = Bridge(kube, redis, settings, informer)
     sweeper = Sweeper(kube, redis, settings, informer, grace_seconds=settings.sweep_grace_seconds)

@@ -13,12 +13,10 @@ from collections.abc import Sequence
 
 from redis.exceptions import NoScriptError
 
+from devskyy_agents.clock import utc_iso
 from devskyy_operator import keys
 from devskyy_operator.redisq.claim import ClaimedTask
-from devskyy_operator.redisq.clock import utc_iso
 from devskyy_operator.redisq.scripts import LuaScript, Redis
-
-BRIDGED_FIELD = "bridged_at"
 
 # KEYS: the type's leases, then one task hash per id. ARGV: bridged_at, then the ids
 # (ARGV[i] is the id of KEYS[i]). Each lease goes only together with its marker.

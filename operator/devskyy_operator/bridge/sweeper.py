@@ -33,7 +33,8 @@ from devskyy_operator import keys
 from devskyy_operator.bridge import store
 from devskyy_operator.bridge.informer import TaskInformer
 from devskyy_operator.bridge.lost import RECORD_FIELDS, record_lost
-from devskyy_operator.kube.client import ApiError, KubeClient, resource_path
+from devskyy_operator.kube.client import KubeClient, resource_path
+from devskyy_operator.kube.errors import NotFound
 from devskyy_operator.redisq.claim import reclaim_expired
 from devskyy_operator.redisq.records import TERMINAL_STATUSES
 from devskyy_operator.redisq.scripts import Redis
@@ -140,10 +141,8 @@ class Sweeper:
     async def _exists(self, task_id: str) -> bool:
         try:
             await self.kube.get(f"{self.tasks_path}/{task_id}")
-        except ApiError as exc:
-            if exc.is_not_found:
-                return False
-            raise
+        except NotFound:
+            return False
         return True
 
     async def _settle_orphan(

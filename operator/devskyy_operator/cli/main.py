@@ -11,14 +11,12 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
-
-Handler = Callable[[argparse.Namespace, "ApiClient"], Any]
 
 
 class CliError(Exception):

@@ -14,8 +14,9 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Protocol
+
+from devskyy_agents.clock import utc_iso
 
 CLEAR = "\x1b[H\x1b[2J"
 DETAILED_PENDING = 5  # per frame: each costs one GET (and one rate-limit token)
@@ -55,7 +56,7 @@ def fetch_snapshot(api: Api, user: str | None, limit: int = 10) -> Snapshot:
     ]
     failures = api.call("GET", "/v1/dlq", params={"limit": limit, "offset": 0})
     return Snapshot(
-        taken_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ"),
+        taken_at=utc_iso(timespec="seconds"),
         user=user or "(token's user)",
         queues=queues,
         running=running["tasks"],

@@ -63,7 +63,7 @@ class Admitter:
         settings = self.reconciler.settings
         waiting = [t for t in self.index.waiting() if t.phase == cond.PHASE_QUEUED]
         running = self.index.running_by_type()
-        chosen = admit(waiting, running, settings.concurrency, now, default_limit=10)
+        chosen = admit(waiting, running, settings.concurrency, now)
         self.publish_gauges(waiting, running, now)
         for task in chosen:
             if self.stopping:  # on SIGTERM, admit nothing more

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+from devskyy_agents.clock import utc_iso
 from devskyy_operator import keys
-from devskyy_operator.crd.conditions import rfc3339
 from devskyy_operator.crd.status import clip
 from devskyy_operator.crd.task_view import TaskIdentity
 from devskyy_operator.kube.client import ApiError, KubeClient, resource_path
@@ -19,7 +19,7 @@ def build_event(
     task: TaskIdentity, reason: str, message: str, now: datetime, warning: bool = False
 ) -> dict[str, object]:
     """A core/v1 Event about the task (pure)."""
-    stamp = rfc3339(now)
+    stamp = utc_iso(now, timespec="seconds")
     return {
         "apiVersion": "v1",
         "kind": "Event",

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from devskyy_operator.crd.conditions import PHASE_QUEUED, PHASE_RUNNING
+from devskyy_operator.crd.conditions import PHASE_RUNNING, WAITING_PHASES
 from devskyy_operator.crd.status import phase_rank
 from devskyy_operator.crd.task_view import TaskView
 
@@ -37,7 +37,7 @@ class TaskIndex:
         self.tasks[key] = task
         if body is not None:
             self.bodies[key] = body
-        if task.phase not in (None, PHASE_QUEUED):
+        if task.phase not in WAITING_PHASES:
             self.inflight.pop(key, None)
 
     def remember_body(self, body: Mapping[str, Any]) -> None:
@@ -61,7 +61,7 @@ class TaskIndex:
         return [
             t
             for key, t in self.tasks.items()
-            if t.phase in (None, PHASE_QUEUED) and key not in self.inflight
+            if t.phase in WAITING_PHASES and key not in self.inflight
         ]
 
     def running_by_type(self) -> dict[str, int]:

@@ -16,19 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from devskyy_agents.clock import utc_iso
+from devskyy_operator.crd.task_view import parse_time
 from devskyy_operator.kube.client import ApiError, KubeClient, resource_path
+from devskyy_operator.kube.errors import Conflict, NotFound
 
 log = logging.getLogger("devskyy.leader")
-
-
-def micro_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_micro_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 @dataclass
@@ -50,8 +43,8 @@ class LeaderElector:
         return {
             "holderIdentity": self.identity,
             "leaseDurationSeconds": self.lease_seconds,
-            "acquireTime": acquired or micro_time(now),
-            "renewTime": micro_time(now),
+            "acquireTime": acquired or utc_iso(now),  # metav1.MicroTime: microseconds
+            "renewTime": utc_iso(now),
             "leaseTransitions": transitions,
         }
 
@@ -60,9 +53,7 @@ class LeaderElector:
         now = datetime.now(UTC)
         try:
             lease = await self.kube.get(self.path)
-        except ApiError as exc:
-            if not exc.is_not_found:
-                raise
+        except NotFound:
             body = {
                 "apiVersion": "coordination.k8s.io/v1",
                 "kind": "Lease",
@@ -74,13 +65,11 @@ class LeaderElector:
                     resource_path("coordination.k8s.io/v1", "leases", self.namespace), body
                 )
                 return True
-            except ApiError as exc2:
-                if exc2.is_conflict:
-                    return False
-                raise
+            except Conflict:
+                return False
         spec = lease.get("spec") or {}
         holder = spec.get("holderIdentity") or ""
-        renewed = parse_micro_time(spec.get("renewTime"))
+        renewed = parse_time(spec.get("renewTime"))
         duration = int(spec.get("leaseDurationSeconds") or self.lease_seconds)
         expired = renewed is None or renewed + timedelta(seconds=duration) < now
         if holder and holder != self.identity and not expired:
@@ -90,10 +79,8 @@ class LeaderElector:
         lease["spec"] = self._spec(now, acquired, transitions)
         try:
             await self.kube.replace(self.path, lease)  # resourceVersion makes this a CAS
-        except ApiError as exc:
-            if exc.is_conflict:
-                return False
-            raise
+        except Conflict:
+            return False
         return True
 
     async def acquire(self, stop: asyncio.Event) -> bool:
@@ -136,5 +123,5 @@ class LeaderElector:
             lease = await self.kube.get(self.path)
             if (lease.get("spec") or {}).get("holderIdentity") == self.identity:
                 lease["spec"]["holderIdentity"] = ""
-                lease["spec"]["renewTime"] = micro_time(datetime(1970, 1, 1, tzinfo=UTC))
+                lease["spec"]["renewTime"] = utc_iso(datetime(1970, 1, 1, tzinfo=UTC))
                 await self.kube.replace(self.path, lease)

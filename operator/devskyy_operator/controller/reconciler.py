@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from devskyy_agents.clock import utc_iso
 from devskyy_agents.logs import task_context
 from devskyy_operator import keys
 from devskyy_operator.controller import decide as d
@@ -30,10 +31,10 @@ from devskyy_operator.crd.task_view import (
     task_view_from_body,
 )
 from devskyy_operator.deadletter.final_failure import record_final_failure
-from devskyy_operator.kube.client import ApiError, KubeClient, resource_path
+from devskyy_operator.kube.client import KubeClient, resource_path
+from devskyy_operator.kube.errors import Conflict, NotFound
 from devskyy_operator.metrics import RESOURCE_SECONDS, TASK_DURATION, TASKS_TOTAL
 from devskyy_operator.redisq import task_store
-from devskyy_operator.redisq.clock import utc_iso
 from devskyy_operator.redisq.scripts import Redis
 from devskyy_operator.settings import Settings
 
@@ -76,11 +77,9 @@ class TaskReconciler:
             updated = await self.kube.patch(
                 self.task_path(task.namespace, task.name, "status"), body
             )
-        except ApiError as exc:
-            if exc.is_not_found or exc.is_conflict:
-                log.debug("status of %s not patched: %s", task.name, exc.reason)
-                return False
-            raise
+        except (NotFound, Conflict) as exc:
+            log.debug("status of %s not patched: %s", task.name, exc.reason)
+            return False
         if self.on_patched is not None:
             self.on_patched(updated)
         return True
@@ -88,18 +87,14 @@ class TaskReconciler:
     async def get_job(self, task: TaskView) -> dict[str, Any] | None:
         try:
             return await self.kube.get(self.job_path(task.namespace, task.name))
-        except ApiError as exc:
-            if exc.is_not_found:
-                return None
-            raise
+        except NotFound:
+            return None
 
     async def get_task(self, task: TaskView) -> dict[str, Any] | None:
         try:
             return await self.kube.get(self.task_path(task.namespace, task.name))
-        except ApiError as exc:
-            if exc.is_not_found:
-                return None
-            raise
+        except NotFound:
+            return None
 
     # ----------------------------------------------------------------- reconcile
 

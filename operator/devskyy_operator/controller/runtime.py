@@ -17,7 +17,8 @@ from devskyy_operator.controller.decide import retention_expired
 from devskyy_operator.controller.index import TaskIndex
 from devskyy_operator.controller.reconciler import TaskReconciler
 from devskyy_operator.crd import conditions as cond
-from devskyy_operator.kube.client import ApiError, KubeClient, resource_path
+from devskyy_operator.kube.client import KubeClient, resource_path
+from devskyy_operator.kube.errors import NotFound
 from devskyy_operator.metrics import DLQ_SIZE
 from devskyy_operator.redisq.scripts import Redis
 from devskyy_operator.settings import Settings
@@ -58,10 +59,8 @@ class Runtime:
             self.reconciled_at[(namespace, name)] = time.monotonic()
             try:
                 body = await self.kube.get(TaskReconciler.task_path(namespace, name))
-            except ApiError as exc:
-                if exc.is_not_found:
-                    return
-                raise
+            except NotFound:
+                return
             await self.reconciler.reconcile(body)
 
     async def reconcile_with_job(
@@ -74,13 +73,11 @@ class Runtime:
             self.reconciled_at[(namespace, name)] = time.monotonic()
             body = self.index.bodies.get((namespace, name))
             phase = ((body or {}).get("status") or {}).get("phase")
-            if body is None or phase in (None, cond.PHASE_QUEUED):
+            if body is None or phase in cond.WAITING_PHASES:
                 try:
                     body = await self.kube.get(TaskReconciler.task_path(namespace, name))
-                except ApiError as exc:
-                    if exc.is_not_found:
-                        return
-                    raise
+                except NotFound:
+                    return
             await self.reconciler.reconcile(body, job=job)
 
     async def resync_loop(self, stop: asyncio.Event) -> None:

@@ -8,8 +8,10 @@ and alerts can match on them. Time is passed in, never read here.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final, Literal, get_args
+
+from devskyy_agents.clock import utc_iso
 
 # --- phases (status.phase; the status model and so the CRD enum use Phase). A
 # cancelled task has no phase of its own: cancelling deletes the resource.
@@ -20,6 +22,8 @@ PHASE_SUCCEEDED: Final = "Succeeded"
 PHASE_FAILED: Final = "Failed"
 PHASES: tuple[str, ...] = get_args(Phase)
 TERMINAL_PHASES = frozenset({PHASE_SUCCEEDED, PHASE_FAILED})
+# Not admitted yet: no phase (the operator has not seen the task) or Queued.
+WAITING_PHASES = frozenset({None, "", PHASE_QUEUED})
 
 # --- condition types
 #   Admitted      True once the task got a concurrency slot and its Job was created.
@@ -32,7 +36,6 @@ TYPE_RUNNING = "Running"
 TYPE_SUCCEEDED = "Succeeded"
 TYPE_FAILED = "Failed"
 TYPE_DEAD_LETTERED = "DeadLettered"
-CONDITION_TYPES = (TYPE_ADMITTED, TYPE_RUNNING, TYPE_SUCCEEDED, TYPE_FAILED, TYPE_DEAD_LETTERED)
 
 STATUS_TRUE = "True"
 STATUS_FALSE = "False"
@@ -53,11 +56,9 @@ REASON_CANCELLED = "Cancelled"
 REASON_DEAD_LETTERED = "DeadLettered"
 
 
-def rfc3339(now: datetime) -> str:
+def _timestamp(now: datetime) -> str:
     """RFC 3339 in UTC with second precision, as metav1.Time serialises."""
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_iso(now, timespec="seconds")
 
 
 def get_condition(
@@ -68,11 +69,6 @@ def get_condition(
         if condition.get("type") == type:
             return dict(condition)
     return None
-
-
-def is_condition_true(conditions: Sequence[Mapping[str, Any]] | None, type: str) -> bool:
-    condition = get_condition(conditions, type)
-    return condition is not None and condition.get("status") == STATUS_TRUE
 
 
 def set_condition(
@@ -100,7 +96,7 @@ def set_condition(
     ):
         transition = str(previous["lastTransitionTime"])
     else:
-        transition = rfc3339(now)
+        transition = _timestamp(now)
     updated = {
         "type": type,
         "status": status,

@@ -24,12 +24,12 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from devskyy_agents.clock import utc_iso
 from devskyy_operator.crd.conditions import (
     PHASE_QUEUED,
     PHASE_RUNNING,
     TERMINAL_PHASES,
     Phase,
-    rfc3339,
 )
 
 MAX_MESSAGE_CHARS = 1024  # status, condition and event messages, the DLQ error text
@@ -51,7 +51,11 @@ def _clip_text(value: Any) -> Any:
     return clip(value) if isinstance(value, str) else value
 
 
-Time = Annotated[datetime, AfterValidator(_aware), PlainSerializer(rfc3339, return_type=str)]
+def _metav1_time(moment: datetime) -> str:
+    return utc_iso(moment, timespec="seconds")
+
+
+Time = Annotated[datetime, AfterValidator(_aware), PlainSerializer(_metav1_time, return_type=str)]
 Int64 = Annotated[int, Field(json_schema_extra={"format": "int64"})]
 Message = Annotated[str, BeforeValidator(_clip_text), Field(max_length=32768)]
 

@@ -13,11 +13,11 @@ after this (the caller's write), so a terminal status always has its records.
 
 from __future__ import annotations
 
+from devskyy_agents.clock import utc_iso
 from devskyy_operator import keys
 from devskyy_operator.deadletter.record import DeadLetter, FinalFailure
 from devskyy_operator.metrics import DEAD_LETTERS_TOTAL, ERRORS_TOTAL, TASKS_TOTAL
 from devskyy_operator.redisq import task_store
-from devskyy_operator.redisq.clock import utc_iso
 from devskyy_operator.redisq.scripts import LuaScript, Redis
 from devskyy_operator.settings import Settings
 

@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from devskyy_agents.clock import utc_iso
 from devskyy_agents.errors import InvalidTaskInput
 from devskyy_operator.crd.status import clip
-from devskyy_operator.redisq.clock import utc_iso
 
 MAX_TERMINATION_CHARS = 4096  # what Kubernetes keeps of a termination message
 # The error class of a spec refused at a door (CRD or models), as the task pod names it.

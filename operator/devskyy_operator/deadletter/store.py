@@ -13,13 +13,18 @@ import json
 import time
 from typing import Any
 
+from devskyy_agents.clock import utc_iso
 from devskyy_agents.models import TaskSpec, parse_spec
 from devskyy_operator import keys
 from devskyy_operator.deadletter.record import DeadLetter
 from devskyy_operator.redisq import scripts
-from devskyy_operator.redisq.clock import utc_iso
 from devskyy_operator.redisq.enqueue import SCORE_SLOT, Enqueued, task_fields
-from devskyy_operator.redisq.errors import DeadLetterChanged, TaskExists, TaskNotFound
+from devskyy_operator.redisq.errors import (
+    DeadLetterChanged,
+    DeadLetterInvalid,
+    TaskExists,
+    TaskNotFound,
+)
 from devskyy_operator.redisq.ids import retry_task_id
 from devskyy_operator.redisq.scripts import Redis
 
@@ -66,14 +71,18 @@ def _retry_spec(letter: DeadLetter, old_hash: dict[str, str]) -> TaskSpec:
 async def retry_dead_letter(client: Redis, task_id: str) -> Enqueued:
     """Re-enqueue a dead letter under '<id>-r<n>' and drop its record and index entry.
 
-    Raises TaskNotFound, DeadLetterChanged (concurrent retry) or TaskExists.
+    Raises TaskNotFound, DeadLetterInvalid (the stored task no longer
+    validates), DeadLetterChanged (concurrent retry) or TaskExists.
     """
     text = await client.get(keys.dlq_key(task_id))
     if text is None:
         raise TaskNotFound(f"no dead letter for {task_id}")
-    letter = DeadLetter.from_json(task_id, text)
     old_hash = await client.hgetall(keys.task_key(task_id))
-    spec = _retry_spec(letter, old_hash)
+    try:
+        letter = DeadLetter.from_json(task_id, text)
+        spec = _retry_spec(letter, old_hash)
+    except ValueError as exc:  # json and pydantic errors are ValueErrors
+        raise DeadLetterInvalid(f"dead letter cannot be retried: {exc}") from None
     history: list[Any] = json.loads(old_hash.get("attempt_history") or "[]")
     history.append(letter.history_entry())
     new_id = retry_task_id(task_id, len(history))

@@ -18,24 +18,16 @@ from devskyy_operator.intake.deps import BEARER_SCHEME, Services
 from devskyy_operator.intake.errors import (
     ApiError,
     api_error_handler,
+    queue_error_handler,
     redis_down_handler,
     request_validation_handler,
 )
 from devskyy_operator.intake.observe import ObserveMiddleware
 from devskyy_operator.metrics import ApiMetrics
-from devskyy_operator.redisq import EnqueueLimits, connect
+from devskyy_operator.redisq import EnqueueLimits, QueueError, connect
 from devskyy_operator.redisq.batching import ScriptBatcher
 from devskyy_operator.redisq.scripts import disconnect
 from devskyy_operator.settings import Settings
-
-
-def limits_of(settings: Settings) -> EnqueueLimits:
-    return EnqueueLimits(
-        max_queued_per_user=settings.max_queued_per_user,
-        rate_limit=settings.rate_limit_per_minute,
-        rate_window_seconds=settings.rate_window_seconds,
-        idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
-    )
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -49,7 +41,7 @@ def create_app(settings: Settings) -> FastAPI:
             settings.api_tokens.get_secret_value() if settings.api_tokens else None
         ),
         metrics=ApiMetrics(),
-        limits=limits_of(settings),
+        limits=EnqueueLimits.from_settings(settings),
     )
 
     @asynccontextmanager
@@ -72,6 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(routes_dlq.router)
     app.include_router(routes_ops.router)
     app.add_exception_handler(ApiError, api_error_handler)
+    app.add_exception_handler(QueueError, queue_error_handler)
     app.add_exception_handler(RequestValidationError, request_validation_handler)
     app.add_exception_handler(RedisConnectionError, redis_down_handler)
     app.add_exception_handler(RedisTimeoutError, redis_down_handler)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -12,7 +11,7 @@ from devskyy_operator import keys
 from devskyy_operator.intake.auth import Principal, TokenTable
 from devskyy_operator.intake.errors import ApiError
 from devskyy_operator.metrics import ApiMetrics
-from devskyy_operator.redisq import EnqueueLimits, Redis, scripts
+from devskyy_operator.redisq import EnqueueLimits, RateLimited, Redis, scripts
 from devskyy_operator.redisq.batching import ScriptBatcher
 from devskyy_operator.settings import Settings
 
@@ -45,10 +44,6 @@ async def services_dependency(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(services_dependency)]
 
 
-def too_many(retry_after: float, detail: str) -> ApiError:
-    return ApiError(429, detail, headers={"Retry-After": str(max(1, math.ceil(retry_after)))})
-
-
 async def authenticated(request: Request) -> Principal:
     """The caller, or 401 with a WWW-Authenticate challenge.
 
@@ -77,7 +72,7 @@ async def rate_limited(request: Request) -> Principal:
         [svc.limits.rate_limit, svc.limits.rate_window_seconds],
     )
     if int(wait_ms) > 0:
-        raise too_many(int(wait_ms) / 1000, "rate limit exceeded")
+        raise RateLimited(int(wait_ms) / 1000)
     return principal
 
 

@@ -1,7 +1,14 @@
-"""One error shape (`Problem`) and the OpenAPI declaration of each status code."""
+"""One error shape (`Problem`), the exception handlers that produce it, and the
+OpenAPI declaration of each status code.
+
+Routes raise `ApiError` for what the HTTP layer decides (authentication,
+ownership, body limits) and let the queue's own refusals (`redisq.errors`)
+propagate: `queue_error_handler` answers each with the status it carries.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import Request
@@ -11,6 +18,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from devskyy_operator.intake.schemas import FieldError, Problem
+from devskyy_operator.redisq.errors import QueueError
 
 DESCRIPTIONS = {
     401: "Missing or unknown bearer token.",
@@ -57,11 +65,29 @@ def problem(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def retry_after(seconds: float) -> dict[str, str]:
+    """The Retry-After header: whole seconds, at least 1."""
+    return {"Retry-After": str(max(1, math.ceil(seconds)))}
+
+
+def _rejected(request: Request, detail: str) -> None:
+    if not getattr(request.state, "decision", None):
+        request.state.decision = f"rejected: {detail}"
+
+
 async def api_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    if not getattr(request.state, "decision", None):
-        request.state.decision = f"rejected: {exc.detail}"
+    _rejected(request, exc.detail)
     return problem(exc.status, exc.detail, exc.headers, exc.errors)
+
+
+async def queue_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Every refusal of the queue, with the status (and Retry-After) it carries."""
+    assert isinstance(exc, QueueError)
+    detail = str(exc)
+    _rejected(request, detail)
+    headers = None if exc.retry_after is None else retry_after(exc.retry_after)
+    return problem(exc.http_status, detail, headers)
 
 
 async def request_validation_handler(request: Request, exc: Exception) -> JSONResponse:

@@ -16,7 +16,6 @@ from devskyy_operator.intake.deps import RateLimitedCaller, ServicesDep
 from devskyy_operator.intake.errors import ApiError, responses
 from devskyy_operator.intake.routes_tasks import location_of
 from devskyy_operator.intake.schemas import DeadLetterList, DeadLetterView, TaskAccepted
-from devskyy_operator.redisq import DeadLetterChanged, TaskExists, TaskNotFound
 from devskyy_operator.redisq.ids import is_task_id
 
 router = APIRouter(prefix="/v1/dlq", tags=["dead letters"])
@@ -95,14 +94,7 @@ async def retry_dlq(
     request.state.task_id = task_id
     letter = await _owned_letter(svc, principal, task_id)
     request.state.task_type = letter.task_type
-    try:
-        done = await retry_dead_letter(svc.redis, task_id)
-    except TaskNotFound:
-        raise ApiError(404, f"no dead letter for {task_id}") from None
-    except (DeadLetterChanged, TaskExists) as exc:
-        raise ApiError(409, str(exc)) from None
-    except ValueError as exc:  # the stored input no longer validates
-        raise ApiError(422, f"dead letter cannot be retried: {exc}") from None
+    done = await retry_dead_letter(svc.redis, task_id)
     request.state.decision = f"retried as {done.task_id}"
     response.headers["Location"] = location_of(done.task_id)
     return TaskAccepted(id=done.task_id, status="pending", location=location_of(done.task_id))

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from devskyy_agents.models import TASK_ID_PATTERN, TaskSpec
 from devskyy_operator.intake.body import parse_task_spec, read_limited
-from devskyy_operator.intake.deps import Caller, RateLimitedCaller, ServicesDep, too_many
+from devskyy_operator.intake.deps import Caller, RateLimitedCaller, ServicesDep
 from devskyy_operator.intake.errors import ApiError, responses
 from devskyy_operator.intake.schemas import (
     CancelResult,
@@ -21,12 +21,6 @@ from devskyy_operator.intake.schemas import (
     TaskView,
 )
 from devskyy_operator.redisq import (
-    IdempotencyConflict,
-    QueueFull,
-    RateLimited,
-    TaskExists,
-    TaskFinished,
-    TaskNotFound,
     TaskRecord,
     cancel,
     enqueue,
@@ -85,20 +79,9 @@ async def create_task(
     request.state.task_type = spec.type.value
     if not principal.may_act_for(spec.user_id):
         raise ApiError(403, "input.user_id must be the authenticated user")
-    try:
-        done = await enqueue(
-            svc.batcher,
-            spec,
-            task_id=task_id,
-            idempotency_key=idempotency_key,
-            limits=svc.limits,
-        )
-    except RateLimited as exc:
-        raise too_many(exc.retry_after, "rate limit exceeded") from None
-    except QueueFull as exc:
-        raise too_many(svc.settings.rate_window_seconds, str(exc)) from None
-    except (TaskExists, IdempotencyConflict) as exc:
-        raise ApiError(409, str(exc)) from None
+    done = await enqueue(
+        svc.batcher, spec, task_id=task_id, idempotency_key=idempotency_key, limits=svc.limits
+    )
     request.state.task_id = done.task_id
     request.state.decision = "accepted" if done.created else "replayed"
     location = location_of(done.task_id)
@@ -201,13 +184,8 @@ async def cancel_task(
     request.state.task_id = task_id
     record = await _owned_task(svc, principal, task_id)
     request.state.task_type = record.task_type
-    try:
-        outcome = await cancel(
-            svc.redis, task_id, record_ttl_seconds=svc.settings.task_record_ttl_seconds
-        )
-    except TaskNotFound:
-        raise ApiError(404, f"task {task_id} not found") from None
-    except TaskFinished as exc:
-        raise ApiError(409, str(exc)) from None
+    outcome = await cancel(
+        svc.redis, task_id, record_ttl_seconds=svc.settings.task_record_ttl_seconds
+    )
     request.state.decision = f"cancel {outcome.value}"
     return CancelResult(id=task_id, outcome=outcome.value)

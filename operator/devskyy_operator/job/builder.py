@@ -4,8 +4,9 @@ The Job is the whole execution contract (DESIGN.md "The Job the operator
 creates"): retries are `backoffLimit`, the timeout is `activeDeadlineSeconds`,
 exit code 42 fails the Job at once, evictions do not burn retries, and the pod
 passes Pod Security "restricted". The task spec travels as compact JSON in
-DEVSKYY_TASK_SPEC: inputs are capped at 64 KiB by the models and the pod-spec
-limit is far larger (1.5 MiB objects), so no ConfigMap round trip is needed.
+DEVSKYY_TASK_SPEC (every name the pod reads is in `devskyy_agents.task_env`):
+inputs are capped at 64 KiB by the models and the pod-spec limit is far larger
+(1.5 MiB objects), so no ConfigMap round trip is needed.
 
 Volumes: /tmp and /data/artifacts everywhere; ML types also get /data/datasets
 (read-only) and /data/models (read-write for training, read-only for
@@ -22,6 +23,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+from devskyy_agents import task_env
 from devskyy_agents.errors import PERMANENT_EXIT_CODE
 from devskyy_agents.models import TaskType
 from devskyy_operator import keys
@@ -29,11 +31,7 @@ from devskyy_operator.crd.task_view import TaskView
 from devskyy_operator.job.resources import container_resources
 from devskyy_operator.settings import Settings
 
-TASK_CONTAINER = "task"
-TERMINATION_LOG = "/dev/termination-log"
-ARTIFACTS_DIR = "/data/artifacts"
-DATASETS_DIR = "/data/datasets"
-MODELS_DIR = "/data/models"
+TASK_CONTAINER = "task"  # the one container of a task pod (job/outcome.py reads its status)
 ML_TYPES = frozenset({TaskType.ML_TRAINING, TaskType.ML_PREDICTION})
 _LABEL_VALUE_BAD = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -77,15 +75,15 @@ def _env(task: TaskView, settings: Settings, now: datetime) -> list[dict[str, st
     timeout = task.spec.effective_timeout()
     deadline = int(now.timestamp()) + timeout + POD_DEADLINE_SLACK_SECONDS
     pairs = [
-        ("DEVSKYY_TASK_ID", task.name),
-        ("DEVSKYY_TASK_TYPE", task.task_type.value),
-        ("DEVSKYY_TASK_SPEC", spec_json(task)),
-        ("DEVSKYY_TASK_DEADLINE", str(deadline)),
-        ("DEVSKYY_TERMINATION_LOG", TERMINATION_LOG),
-        ("DEVSKYY_ARTIFACTS_DIR", ARTIFACTS_DIR),
-        ("DEVSKYY_DATASETS_DIR", DATASETS_DIR),
-        ("DEVSKYY_MODELS_DIR", MODELS_DIR),
-        ("LOG_FORMAT", settings.log_format),
+        (task_env.TASK_ID, task.name),
+        (task_env.TASK_TYPE, task.task_type.value),
+        (task_env.TASK_SPEC, spec_json(task)),
+        (task_env.TASK_DEADLINE, str(deadline)),
+        (task_env.TERMINATION_LOG, task_env.TERMINATION_LOG_PATH),
+        (task_env.ARTIFACTS_DIR, task_env.ARTIFACTS_PATH),
+        (task_env.DATASETS_DIR, task_env.DATASETS_PATH),
+        (task_env.MODELS_DIR, task_env.MODELS_PATH),
+        (task_env.LOG_FORMAT, settings.log_format),
     ]
     return [{"name": name, "value": value} for name, value in pairs]
 
@@ -112,12 +110,12 @@ def _volumes(
     """(volumes, volumeMounts) for the task type."""
     plan: list[tuple[str, str, str | None, bool]] = [
         ("tmp", "/tmp", None, False),  # noqa: S108 - an emptyDir, not the host's /tmp
-        ("artifacts", ARTIFACTS_DIR, settings.artifacts_claim, False),
+        ("artifacts", task_env.ARTIFACTS_PATH, settings.artifacts_claim, False),
     ]
     if task.task_type in ML_TYPES:
         training = task.task_type is TaskType.ML_TRAINING
-        plan.append(("datasets", DATASETS_DIR, settings.datasets_claim, True))
-        plan.append(("models", MODELS_DIR, settings.models_claim, not training))
+        plan.append(("datasets", task_env.DATASETS_PATH, settings.datasets_claim, True))
+        plan.append(("models", task_env.MODELS_PATH, settings.models_claim, not training))
     volumes = [_volume(name, claim, size_limit, ro) for name, _, claim, ro in plan]
     mounts = [
         {"name": name, "mountPath": path, "readOnly": ro}
@@ -142,7 +140,7 @@ def build_job(task: TaskView, settings: Settings, now: datetime) -> dict[str, An
         "env": _env(task, settings, now),
         "resources": resources,
         "volumeMounts": mounts,
-        "terminationMessagePath": TERMINATION_LOG,
+        "terminationMessagePath": task_env.TERMINATION_LOG_PATH,
         "terminationMessagePolicy": "File",
         "securityContext": {
             "allowPrivilegeEscalation": False,

@@ -23,6 +23,7 @@ from devskyy_operator.crd.conditions import (
     REASON_SUCCEEDED,
 )
 from devskyy_operator.crd.task_view import parse_time
+from devskyy_operator.job.builder import TASK_CONTAINER
 
 __all__ = [
     "REASON_BACKOFF_LIMIT",
@@ -36,7 +37,6 @@ __all__ = [
     "parse_termination_message",
 ]
 
-TASK_CONTAINER = "task"
 JOB_REASON_POD_FAILURE_POLICY = "PodFailurePolicy"
 _EPOCH = datetime.fromtimestamp(0, UTC)
 

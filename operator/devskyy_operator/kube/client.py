@@ -1,8 +1,9 @@
 """A small async Kubernetes API client over httpx.
 
 Manifests stay plain dicts built by pure builders; this module only moves them.
-Errors carry the API's Status so callers can treat 409 as "already there" and
-404 as "already gone" in one place (see `create_or_get`).
+A non-2xx answer raises the `errors.ApiError` subclass of its meaning
+(`NotFound`, `Conflict`, ...), so callers catch by type: 409 as "already there"
+(see `create_or_get`), 404 as "already gone" (see `delete`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from typing import Any, Literal
 import httpx
 
 from devskyy_operator.kube.config import KubeConfig, auto_config
+from devskyy_operator.kube.errors import ApiError, Conflict, NotFound, api_error
+
+__all__ = ["ApiError", "KubeClient", "PatchType", "resource_path"]
 
 PatchType = Literal["merge", "strategic", "json", "apply"]
 _PATCH_CONTENT_TYPES: dict[str, str] = {
@@ -22,25 +26,6 @@ _PATCH_CONTENT_TYPES: dict[str, str] = {
     "json": "application/json-patch+json",
     "apply": "application/apply-patch+yaml",
 }
-
-
-class ApiError(Exception):
-    """A non-2xx answer of the API server, with its Status object."""
-
-    def __init__(self, status: int, body: Mapping[str, Any] | None, method: str, path: str):
-        self.status = status
-        self.body = dict(body or {})
-        self.reason = str(self.body.get("reason", ""))
-        self.message = str(self.body.get("message", ""))
-        super().__init__(f"{method} {path}: {status} {self.reason}: {self.message}")
-
-    @property
-    def is_conflict(self) -> bool:
-        return self.status == 409
-
-    @property
-    def is_not_found(self) -> bool:
-        return self.status == 404
 
 
 def resource_path(
@@ -124,7 +109,7 @@ class KubeClient:
             except ValueError:
                 data = {"message": response.text[:500]}
         if response.status_code >= 400:
-            raise ApiError(response.status_code, data, method, path)
+            raise api_error(response.status_code, data, method, path)
         return data
 
     async def get(self, path: str, params: Mapping[str, str | int] | None = None) -> dict[str, Any]:
@@ -151,9 +136,8 @@ class KubeClient:
         """Create; on 409 return the existing object. Second item: created now."""
         try:
             return await self.create(path, body), True
-        except ApiError as exc:
-            if not exc.is_conflict:
-                raise
+        except Conflict:
+            pass
         name = body["metadata"]["name"]
         return await self.get(f"{path}/{name}"), False
 
@@ -183,16 +167,16 @@ class KubeClient:
             body["preconditions"] = dict(preconditions)
         try:
             return await self.request("DELETE", path, body=body)
-        except ApiError as exc:
-            if missing_ok and exc.is_not_found:
+        except NotFound:
+            if missing_ok:
                 return None
             raise
 
     async def watch(
         self,
         path: str,
-        resource_version: str | None = None,
-        timeout_seconds: int = 60,
+        resource_version: str | None,
+        timeout_seconds: int,
         **params: str,
     ) -> AsyncIterator[dict[str, Any]]:
         """Stream watch events until the server closes the watch."""
@@ -213,7 +197,7 @@ class KubeClient:
         ) as response:
             if response.status_code >= 400:
                 await response.aread()
-                raise ApiError(response.status_code, response.json(), "WATCH", path)
+                raise api_error(response.status_code, response.json(), "WATCH", path)
             async for line in response.aiter_lines():
                 if line.strip():
                     yield json.loads(line)

@@ -14,6 +14,7 @@ from devskyy_operator.redisq.claim import (
 from devskyy_operator.redisq.enqueue import Enqueued, EnqueueLimits, enqueue
 from devskyy_operator.redisq.errors import (
     DeadLetterChanged,
+    DeadLetterInvalid,
     IdempotencyConflict,
     QueueError,
     QueueFull,
@@ -30,6 +31,7 @@ __all__ = [
     "CancelOutcome",
     "ClaimedTask",
     "DeadLetterChanged",
+    "DeadLetterInvalid",
     "EnqueueLimits",
     "Enqueued",
     "IdempotencyConflict",

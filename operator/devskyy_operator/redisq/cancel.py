@@ -29,7 +29,7 @@ async def cancel(
     client: Redis,
     task_id: str,
     *,
-    record_ttl_seconds: int = 30 * 24 * 3600,
+    record_ttl_seconds: int,
     now: float | None = None,
 ) -> CancelOutcome:
     """Cancel or request cancellation; raises TaskNotFound or TaskFinished."""

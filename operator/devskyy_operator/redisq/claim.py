@@ -105,8 +105,8 @@ async def reclaim_expired(
     client: Redis,
     task_type: TaskType | str,
     *,
+    record_ttl_seconds: int,
     now: float | None = None,
-    record_ttl_seconds: int = 30 * 24 * 3600,
 ) -> int:
     """Return expired leases to the queue (original score); count the requeued ids.
 

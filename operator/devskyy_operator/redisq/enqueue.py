@@ -7,13 +7,13 @@ import hashlib
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from devskyy_agents.clock import utc_iso
 from devskyy_agents.models import TaskSpec
 from devskyy_operator import keys
 from devskyy_operator.redisq import scripts
-from devskyy_operator.redisq.clock import utc_iso
 from devskyy_operator.redisq.errors import (
     IdempotencyConflict,
     QueueFull,
@@ -21,6 +21,7 @@ from devskyy_operator.redisq.errors import (
     TaskExists,
 )
 from devskyy_operator.redisq.ids import new_task_id
+from devskyy_operator.settings import Settings
 
 if TYPE_CHECKING:
     from devskyy_operator.redisq.scripts import ScriptTarget
@@ -30,13 +31,26 @@ if TYPE_CHECKING:
 class EnqueueLimits:
     """Per-user admission limits checked inside the enqueue script (0 = unlimited)."""
 
-    max_queued_per_user: int = 0
-    rate_limit: int = 0
-    rate_window_seconds: int = 60
-    idempotency_ttl_seconds: int = 24 * 3600
+    max_queued_per_user: int
+    rate_limit: int
+    rate_window_seconds: int
+    idempotency_ttl_seconds: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EnqueueLimits:
+        return cls(
+            max_queued_per_user=settings.max_queued_per_user,
+            rate_limit=settings.rate_limit_per_minute,
+            rate_window_seconds=settings.rate_window_seconds,
+            idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
+        )
 
 
-NO_LIMITS = EnqueueLimits()
+# No per-user cap or rate limit (benchmarks, trusted callers); the windows are
+# the Settings defaults (`model_construct` reads no environment).
+NO_LIMITS = replace(
+    EnqueueLimits.from_settings(Settings.model_construct()), max_queued_per_user=0, rate_limit=0
+)
 
 # The first field pair of a queued task's hash: the enqueue script writes the
 # score it computes (priority, then arrival order) into this slot.
@@ -137,7 +151,7 @@ async def enqueue(
     if outcome == "exists":
         raise TaskExists(f"task {value} already exists")
     if outcome == "quota":
-        raise QueueFull(f"at most {value} queued tasks per user")
+        raise QueueFull(f"at most {value} queued tasks per user", limits.rate_window_seconds)
     if outcome == "rate":
         raise RateLimited(int(value) / 1000)
     raise RuntimeError(f"unexpected enqueue reply {reply!r}")

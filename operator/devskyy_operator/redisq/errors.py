@@ -1,18 +1,32 @@
-"""Why a queue operation was refused; the API maps each to one HTTP status."""
+"""Why a queue operation was refused, and the HTTP answer each refusal means.
+
+Each class carries its `http_status` (and, for the 429s, `retry_after`), so the
+API maps every one of them in one exception handler (`intake.errors`) instead
+of each route translating them again.
+"""
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 
 class QueueError(Exception):
     """Base of every refusal the queue reports (not Redis connection errors)."""
 
+    http_status: ClassVar[int] = 409
+    retry_after: float | None = None  # seconds; sent as Retry-After when set
+
 
 class TaskExists(QueueError):
-    """A caller-chosen task id is already taken (HTTP 409)."""
+    """A caller-chosen task id is already taken."""
+
+    http_status = 409
 
 
 class IdempotencyConflict(QueueError):
-    """The Idempotency-Key was used before with a different request (HTTP 409)."""
+    """The Idempotency-Key was used before with a different request."""
+
+    http_status = 409
 
     def __init__(self, task_id: str) -> None:
         super().__init__(f"Idempotency-Key already used for task {task_id} with another body")
@@ -20,23 +34,35 @@ class IdempotencyConflict(QueueError):
 
 
 class QueueFull(QueueError):
-    """The user already has the allowed number of queued tasks (HTTP 429)."""
+    """The user already has the allowed number of queued tasks."""
+
+    http_status = 429
+
+    def __init__(self, detail: str, retry_after: float) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class RateLimited(QueueError):
-    """Too many requests in the current window (HTTP 429 with Retry-After)."""
+    """Too many requests in the current window."""
+
+    http_status = 429
 
     def __init__(self, retry_after: float) -> None:
-        super().__init__(f"rate limit exceeded; retry after {retry_after:.1f}s")
+        super().__init__("rate limit exceeded")
         self.retry_after = retry_after
 
 
 class TaskNotFound(QueueError):
-    """No such task (or dead letter) (HTTP 404)."""
+    """No such task (or dead letter)."""
+
+    http_status = 404
 
 
 class TaskFinished(QueueError):
-    """The task already reached a terminal status (HTTP 409)."""
+    """The task already reached a terminal status."""
+
+    http_status = 409
 
     def __init__(self, task_id: str, status: str) -> None:
         super().__init__(f"task {task_id} already {status}")
@@ -44,4 +70,12 @@ class TaskFinished(QueueError):
 
 
 class DeadLetterChanged(QueueError):
-    """The dead letter changed or was retried concurrently (HTTP 409)."""
+    """The dead letter changed or was retried concurrently."""
+
+    http_status = 409
+
+
+class DeadLetterInvalid(QueueError):
+    """The dead letter's stored task no longer validates, so it cannot be retried."""
+
+    http_status = 422

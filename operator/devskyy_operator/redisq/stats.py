@@ -48,7 +48,7 @@ async def queue_position(
     task_type: TaskType | str,
     task_id: str,
     *,
-    window_seconds: float = 600.0,
+    window_seconds: float,
     now: float | None = None,
 ) -> QueuePosition | None:
     """Where a queued task stands; None when it is not in the queue."""

@@ -3,6 +3,11 @@
 Every function is idempotent and atomic (one script each): pending -> processing
 -> completed|failed, and a terminal status is never overwritten, so replayed or
 out-of-order events from the reconciler cannot move a task backwards.
+
+The record TTL and the throughput window have no defaults here: callers pass
+`Settings.task_record_ttl_seconds` and `Settings.throughput_window_seconds`,
+the window the API divides by (`stats.queue_position`), so the writers never
+prune completions the reader still counts.
 """
 
 from __future__ import annotations
@@ -16,9 +21,6 @@ from devskyy_operator.redisq import scripts
 from devskyy_operator.redisq.cancel import CANCEL_ERROR
 from devskyy_operator.redisq.enqueue import task_fields
 from devskyy_operator.redisq.scripts import Redis
-
-DEFAULT_RECORD_TTL = 30 * 24 * 3600
-DEFAULT_THROUGHPUT_WINDOW = 600.0
 
 
 class WriteOutcome(StrEnum):
@@ -60,8 +62,8 @@ async def mark_completed(
     result_json: str,
     completed_at: str,
     *,
-    record_ttl_seconds: int = DEFAULT_RECORD_TTL,
-    throughput_window_seconds: float = DEFAULT_THROUGHPUT_WINDOW,
+    record_ttl_seconds: int,
+    throughput_window_seconds: float,
     now: float | None = None,
 ) -> WriteOutcome:
     """-> completed with the result (the task's output JSON); counts toward throughput."""
@@ -82,8 +84,8 @@ async def mark_failed(
     exit_code: int | None = None,
     attempts: int | None = None,
     cancelled: bool = False,
-    record_ttl_seconds: int = DEFAULT_RECORD_TTL,
-    throughput_window_seconds: float = DEFAULT_THROUGHPUT_WINDOW,
+    record_ttl_seconds: int,
+    throughput_window_seconds: float,
     now: float | None = None,
 ) -> WriteOutcome:
     """-> failed (final failure or cancellation); counts toward throughput."""
