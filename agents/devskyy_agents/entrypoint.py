@@ -4,7 +4,8 @@ Environment contract (the operator's job builder sets these; names and default
 paths in `task_env`):
   DEVSKYY_TASK_ID          task id (required)
   DEVSKYY_TASK_SPEC        the CR spec as JSON, or
-  DEVSKYY_TASK_SPEC_FILE   a file holding it
+  DEVSKYY_TASK_SPEC_FILE   a file holding it (what the operator's Jobs use: a
+                           downward-API file of a pod-template annotation)
   DEVSKYY_TASK_DEADLINE    unix epoch seconds the task must finish by (optional)
   DEVSKYY_TERMINATION_LOG  result file (default /dev/termination-log, max 4096 bytes)
   DEVSKYY_ARTIFACTS_DIR    where results too large for the message go (default /data/artifacts)

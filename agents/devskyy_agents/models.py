@@ -21,6 +21,7 @@ from pydantic import (
     JsonValue,
     StringConstraints,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -62,6 +63,8 @@ MAX_RETRIES = 10
 MIN_PRIORITY = 0
 MAX_PRIORITY = 1_000
 DEFAULT_PRIORITY = 100
+# The one input size limit of every door, measured by `serialized_input`: the
+# bytes of the input inside the spec the task pod receives.
 MAX_INPUT_BYTES = 64 * 1024
 
 # A task id is the CR name, the Job name and the Redis key suffix: a DNS-1123
@@ -134,6 +137,7 @@ class MarketingCampaignInput(TaskInput):
     campaign_id: Slug = Field(description="Campaign identifier.")
     campaign_type: Literal["email", "social", "seo"] = Field(description="Delivery channel.")
     recipients: list[Annotated[str, StringConstraints(min_length=1, max_length=254)]] = Field(
+        min_length=1,
         max_length=10_000,
         description="Email addresses (email), channel names (social) or product ids/slugs (seo).",
     )
@@ -261,6 +265,14 @@ class TaskSpec(BaseModel):
         default=None, description="Container resources; the type defaults when absent."
     )
 
+    @field_validator("input")
+    @classmethod
+    def _input_fits(cls, value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+        size = len(serialized_input(value))
+        if size > MAX_INPUT_BYTES:
+            raise ValueError(f"larger than {MAX_INPUT_BYTES} bytes serialized ({size} bytes)")
+        return value
+
     @model_validator(mode="after")
     def _input_matches_type(self) -> TaskSpec:
         try:
@@ -279,6 +291,11 @@ class TaskSpec(BaseModel):
         """The input validated against the model of its type (JSON mode, see parse_spec)."""
         return parse_input(self.type, self.input)
 
+    def scheduled_for(self) -> datetime | None:
+        """The earliest start (marketing `schedule_at`), or None: due at once."""
+        parsed = self.parsed_input()
+        return parsed.schedule_at if isinstance(parsed, MarketingCampaignInput) else None
+
     @property
     def user_id(self) -> str:
         value = self.input.get("user_id")
@@ -289,6 +306,15 @@ class TaskSpec(BaseModel):
 
     def effective_retries(self) -> int:
         return self.retries if self.retries is not None else TASK_DEFAULTS[self.type].retries
+
+
+def serialized_input(value: Any) -> str:
+    """JSON as the task pod receives it (compact, ASCII): what MAX_INPUT_BYTES measures.
+
+    Non-ASCII characters count as their \\uXXXX escapes, so the limit bounds the
+    bytes that travel, whatever the script of the text.
+    """
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
 def parse_spec(raw: dict[str, Any]) -> TaskSpec:

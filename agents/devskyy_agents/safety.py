@@ -75,6 +75,10 @@ def check_relative_path(path: str) -> str:
     """Return `path` if it stays inside the volume it is relative to, else raise."""
     if "\x00" in path or "\\" in path:
         raise ValueError("path contains a forbidden character")
+    if "%" in path:
+        # Percent-encoding ("%2e%2e" is "..") means something else to every
+        # consumer that decodes it; the volume's file names never need it.
+        raise ValueError("path must not contain '%' (percent-encoding)")
     if path.startswith("/") or path.startswith("~"):
         raise ValueError("path must be relative to the datasets volume")
     if any(part == ".." for part in path.split("/")):

@@ -24,3 +24,7 @@ TERMINATION_LOG_PATH = "/dev/termination-log"
 ARTIFACTS_PATH = "/data/artifacts"
 DATASETS_PATH = "/data/datasets"
 MODELS_PATH = "/data/models"
+# The spec arrives as a file: a downward-API volume projects a pod-template annotation.
+SPEC_DIR_PATH = "/data/task"
+SPEC_FILE_NAME = "spec.json"
+SPEC_FILE_PATH = f"{SPEC_DIR_PATH}/{SPEC_FILE_NAME}"

@@ -92,3 +92,5 @@ LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "devskyy-operator"
 ANNOTATION_SOURCE = "devskyy.io/source"  # "api" (bridge) or absent (kubectl)
 ANNOTATION_ENQUEUED_AT = "devskyy.io/enqueued-at"
+# On the Job's pod template: the task spec, which a downward-API volume hands the pod.
+ANNOTATION_TASK_SPEC = "devskyy.io/task-spec"

@@ -18,14 +18,33 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from devskyy_agents.models import TaskType
+from devskyy_operator.quantity import parse_quantity
+
+# (Kubernetes resource name, ResourceAmounts attribute, ResourceDefaults prefix)
+RESOURCE_KINDS = (
+    ("cpu", "cpu", "cpu"),
+    ("memory", "memory", "memory"),
+    ("ephemeral-storage", "ephemeral_storage", "ephemeral"),
+)
 
 
 class ResourceDefaults(BaseModel):
-    """Container requests and limits for a task type when the task names none."""
+    """Container requests and limits of a task type: defaults when the task names
+    none, and the maxima it may ask for (each maximum bounds the request and the
+    limit). The maxima also become the CRD's CEL rules (`crd.rules.resource_rules`).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -35,10 +54,33 @@ class ResourceDefaults(BaseModel):
     cpu_limit: str = "1"
     memory_limit: str = "1Gi"
     ephemeral_limit: str = "1Gi"
+    cpu_max: str = "4"
+    memory_max: str = "8Gi"
+    ephemeral_max: str = "10Gi"
+
+    @model_validator(mode="after")
+    def _defaults_within_maxima(self) -> ResourceDefaults:
+        for _, _, prefix in RESOURCE_KINDS:
+            values = {}
+            for part in ("request", "limit", "max"):
+                name = f"{prefix}_{part}"
+                value = parse_quantity(getattr(self, name))
+                if value is None or value < 0:
+                    raise ValueError(f"{name}: not a Kubernetes quantity: {getattr(self, name)!r}")
+                values[part] = value
+            if not values["request"] <= values["limit"] <= values["max"]:
+                raise ValueError(
+                    f"{prefix}: the default request must not exceed the default limit, "
+                    f"nor the limit {prefix}_max"
+                )
+        return self
 
 
 def _default_resources() -> dict[str, ResourceDefaults]:
-    ml = ResourceDefaults(cpu_request="1", memory_request="1Gi", cpu_limit="2", memory_limit="4Gi")
+    ml = ResourceDefaults(
+        cpu_request="1", memory_request="1Gi", cpu_limit="2", memory_limit="4Gi",
+        cpu_max="8", memory_max="16Gi", ephemeral_max="20Gi",
+    )  # fmt: skip
     light = ResourceDefaults(cpu_request="100m", memory_request="128Mi", memory_limit="512Mi")
     return {t.value: ResourceDefaults() for t in TaskType} | {
         TaskType.ML_TRAINING.value: ml,
@@ -120,7 +162,12 @@ class Settings(BaseSettings):
     image_pull_policy: str = Field(default="IfNotPresent")
     resources: dict[str, ResourceDefaults] = Field(
         default_factory=_default_resources,
-        description="Default resources per task type (others use ResourceDefaults()).",
+        description="Default and maximum resources per task type (others use ResourceDefaults()).",
+    )
+    schedule_horizon_seconds: int = Field(
+        default=90 * 24 * 3600,
+        ge=60,
+        description="How far ahead a marketing schedule_at may lie (a past one means now).",
     )
     task_command: list[str] = Field(
         default_factory=lambda: ["devskyy-task"],

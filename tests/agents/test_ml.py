@@ -208,3 +208,33 @@ def test_training_and_prediction_through_the_entrypoint(tmp_path: Path) -> None:
     )
     assert missing.code == 42
     assert missing.message["error_type"] == "ModelNotFound"
+
+
+@pytest.mark.parametrize(
+    ("features", "named"),
+    [
+        (["sepal length (cm)", "income"], "'income'"),
+        (["sepal length (cm)", "region"], "'region'"),
+    ],
+)
+def test_segmentation_features_must_be_numeric_columns(
+    tmp_path: Path, features: list[str], named: str
+) -> None:
+    """A missing or non-numeric feature column is bad input (exit 42, no retry),
+    not a bare KeyError/ValueError that the Job would retry."""
+    frame = ml_data.iris().assign(region=lambda f: ["north", "south", "east"] * (len(f) // 3))
+    ml_data.write(tmp_path / "datasets", "customers.csv", frame)
+    spec = {
+        "type": "ml_training",
+        "input": {
+            "user_id": "u-1",
+            "model_id": "customer_segmentation",
+            "training_data_path": "customers.csv",
+            "hyperparameters": {"features": features},
+        },
+    }
+    run = run_task(tmp_path, spec, task_id="seg-bad")
+    assert run.code == 42, run.stderr
+    assert run.message["error_type"] == "InvalidTaskInput"
+    assert "hyperparameters.features" in run.message["error"]
+    assert named in run.message["error"]

@@ -11,6 +11,9 @@ import jsonschema
 import pytest
 import yaml
 
+from devskyy_agents.models import TaskType
+from devskyy_operator.crd.definition import build_crd
+from devskyy_operator.settings import ResourceDefaults
 from tests.chart.conftest import CHART, ROOT, RenderFn, helm_template
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -37,6 +40,34 @@ def test_crds_render_behind_the_switch(render: RenderFn) -> None:
     for crd in crds.values():
         assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     assert not render("no-crds").kind("CustomResourceDefinition")
+
+
+def test_crd_carries_the_maxima_of_the_values(render: RenderFn) -> None:
+    """The chart's CRD is what the generator makes for the values' maxima, so the
+    apiserver refuses exactly what the operator configured by them refuses."""
+    values = yaml.safe_load((CHART / "values.yaml").read_text())["taskTypes"]
+    small = yaml.safe_load((ROOT / "examples" / "values-small.yaml").read_text())["taskTypes"]
+    changed = [
+        "taskTypes.ml_training.resources.max.cpu=12",
+        "taskTypes.diagnostic.resources.max.memory=1Gi",
+    ]
+    rendered = render("small-cluster", set_values=changed).one("CustomResourceDefinition", "")
+    maxima = {}
+    for task_type in TaskType:
+        chosen = {
+            **values[task_type.value]["resources"]["max"],
+            **small[task_type.value]["resources"]["max"],
+        }
+        maxima[task_type.value] = ResourceDefaults(
+            cpu_request="0", memory_request="0", ephemeral_request="0",
+            cpu_limit="0", memory_limit="0", ephemeral_limit="0",
+            cpu_max=str(chosen["cpu"]), memory_max=str(chosen["memory"]),
+            ephemeral_max=str(chosen["ephemeral-storage"]),
+        )  # fmt: skip
+    maxima["ml_training"] = maxima["ml_training"].model_copy(update={"cpu_max": "12"})
+    maxima["diagnostic"] = maxima["diagnostic"].model_copy(update={"memory_max": "1Gi"})
+    assert rendered == build_crd(maxima)
+    assert rendered != build_crd()
 
 
 def test_renders_are_deterministic(helm: Path, scenario: str) -> None:

@@ -23,6 +23,9 @@ RESOURCE_FIELDS = {
     "CPU_LIMIT": ("limits", "cpu"),
     "MEMORY_LIMIT": ("limits", "memory"),
     "EPHEMERAL_LIMIT": ("limits", "ephemeral-storage"),
+    "CPU_MAX": ("max", "cpu"),
+    "MEMORY_MAX": ("max", "memory"),
+    "EPHEMERAL_MAX": ("max", "ephemeral-storage"),
 }
 
 
@@ -104,6 +107,21 @@ def test_rendered_environment_parses_to_the_values(render: RenderFn, scenario_na
         8000,
     )
     assert settings["task_record_ttl_seconds"] == 2592000  # no float formatting on the way
+    assert settings["schedule_horizon_seconds"] == values["settings"]["scheduleHorizonSeconds"]
+
+
+def test_chart_defaults_are_the_settings_defaults() -> None:
+    """The committed CRD is generated from the settings' built-in maxima, and the
+    chart renders it unchanged only when its default values say the same."""
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    built_in = Settings.model_fields["resources"].get_default(call_default_factory=True)
+    for task_type in TaskType:
+        defaults = built_in.get(task_type.value, ResourceDefaults())
+        spec = values["taskTypes"][task_type.value]["resources"]
+        for attr, (kind, key) in RESOURCE_FIELDS.items():
+            assert str(spec[kind][key]) == getattr(defaults, attr.lower()), (task_type, attr)
+    horizon = Settings.model_fields["schedule_horizon_seconds"].default
+    assert values["settings"]["scheduleHorizonSeconds"] == horizon
 
 
 def test_claims_and_watch_namespace_are_rendered(render: RenderFn) -> None:

@@ -1,9 +1,11 @@
 """The Kubernetes CEL library functions our CRD rules use, emulated for celpy.
 
 Follows the Go implementations (k8s.io/apiserver/pkg/cel/library urls.go,
-ip.go, cidr.go): url() parses like net/url (host kept as written), isIP()
-refuses IPv4-mapped IPv6, zones and leading zeros, isGlobalUnicast() follows
-net/netip. Good enough to check what our rules accept and refuse; the real
+ip.go, cidr.go, quantity.go, lists.go): url() parses like net/url (host kept as
+written), isIP() refuses IPv4-mapped IPv6, zones and leading zeros,
+isGlobalUnicast() follows net/netip, quantity() parses resource.Quantity's
+grammar (an invalid one is an error, as in Go) and compares exactly, sum() adds
+a list of ints. Good enough to check what our rules accept and refuse; the real
 apiserver stays the judge of syntax and cost.
 """
 
@@ -13,11 +15,14 @@ import functools
 import ipaddress
 import re
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import celpy
 from celpy import celtypes
 from celpy.adapter import json_to_cel
+
+from devskyy_operator.quantity import parse_quantity
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
@@ -106,6 +111,23 @@ def _contains_ip(cidr: _CIDR, other: Any) -> bool:
     )
 
 
+class _Quantity(celtypes.StringType):
+    value: Decimal
+
+
+def _quantity(text: Any) -> _Quantity:
+    parsed = parse_quantity(str(text))
+    if parsed is None:
+        raise ValueError(f"quantities must match the regular expression: {text!r}")
+    result = _Quantity(str(text))
+    result.value = parsed
+    return result
+
+
+def _compare(a: _Quantity, b: _Quantity) -> int:
+    return (a.value > b.value) - (a.value < b.value)
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "isURL": lambda s: celtypes.BoolType(_is_url(str(s))),
     "url": lambda s: _parse(str(s)),
@@ -118,6 +140,12 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "cidr": _cidr,
     "containsIP": lambda c, v: celtypes.BoolType(_contains_ip(c, v)),
     "trim": lambda s: celtypes.StringType(str(s).strip()),
+    "isQuantity": lambda s: celtypes.BoolType(parse_quantity(str(s)) is not None),
+    "quantity": _quantity,
+    "isGreaterThan": lambda a, b: celtypes.BoolType(_compare(a, b) > 0),
+    "isLessThan": lambda a, b: celtypes.BoolType(_compare(a, b) < 0),
+    "compareTo": lambda a, b: celtypes.IntType(_compare(a, b)),
+    "sum": lambda items: celtypes.IntType(sum(int(i) for i in items)),
 }
 
 
@@ -127,13 +155,24 @@ def _program(rule: str) -> Any:
     return env.program(env.compile(rule), functions=FUNCTIONS)
 
 
-def evaluate(rule: str, value: Any, old: Any = None) -> bool:
-    """Evaluate one x-kubernetes-validations rule with self (and oldSelf)."""
-    program = _program(rule)
+def _run(expression: str, value: Any, old: Any) -> Any:
     activation = {"self": json_to_cel(value)}
     if old is not None:
         activation["oldSelf"] = json_to_cel(old)
-    result = program.evaluate(activation)
+    return _program(expression).evaluate(activation)
+
+
+def evaluate(rule: str, value: Any, old: Any = None) -> bool:
+    """Evaluate one x-kubernetes-validations rule with self (and oldSelf)."""
+    result = _run(rule, value, old)
     if not isinstance(result, celtypes.BoolType):
         raise AssertionError(f"rule did not evaluate to a bool: {result!r}")
     return bool(result)
+
+
+def message(expression: str, value: Any) -> str:
+    """Evaluate a messageExpression (it must give a string)."""
+    result = _run(expression, value, None)
+    if not isinstance(result, str):
+        raise AssertionError(f"messageExpression did not give a string: {result!r}")
+    return str(result)

@@ -6,6 +6,7 @@ Needs cel-python and jsonschema from the dev extras.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import celpy
@@ -13,10 +14,12 @@ import jsonschema
 import pytest
 from pydantic import ValidationError
 
-from devskyy_agents.models import TASK_ID_PATTERN, parse_spec
+from devskyy_agents.models import MAX_INPUT_BYTES, TASK_ID_PATTERN, parse_spec, serialized_input
 from devskyy_agents.safety import check_public_https_url, check_relative_path
-from devskyy_operator.crd.rules import NAME_RULE, PATH_RULES, URL_RULES
-from tests.unit.cel_k8s import evaluate
+from devskyy_operator.admission.limits import limit_problems
+from devskyy_operator.crd.rules import NAME_RULE, PATH_RULES, URL_RULES, default_maxima
+from devskyy_operator.settings import Settings
+from tests.unit.cel_k8s import evaluate, message
 from tests.unit.factories import INPUTS
 from tests.unit.test_crd import INPUT, SCHEMA, SPEC, _nodes, _rules
 
@@ -48,11 +51,13 @@ def _spec_ok(spec: dict[str, Any]) -> bool:
 
 
 def _model_ok(spec: dict[str, Any]) -> bool:
+    """The API's and the operator's door: the models, then the limits of the
+    built-in settings (resource maxima, schedule horizon)."""
     try:
-        parse_spec(spec)
+        parsed = parse_spec(spec)
     except ValidationError:
         return False
-    return True
+    return not limit_problems(parsed, Settings(), datetime.now(UTC))
 
 
 @pytest.mark.parametrize("task_type", sorted(INPUTS))
@@ -86,6 +91,15 @@ BAD_SPECS = [
     {"type": "diagnostic", "input": INPUTS["diagnostic"], "priority": 1001},
     {"type": "diagnostic", "input": INPUTS["diagnostic"], "resources": {"limits": {"cpu": "lots"}}},
     {"type": "unknown", "input": INPUTS["diagnostic"]},
+    _with("ml_training", training_data_path="datasets/%2e%2e/%2e%2e/etc/passwd"),
+    _with("marketing_campaign", recipients=[]),
+    _with("marketing_campaign", campaign_type="social", recipients=[]),
+    # 300 recipients of 254 characters: over the input limit by what CEL can see.
+    _with("marketing_campaign", campaign_type="seo", recipients=["p" * 254] * 300),
+    {**_with("diagnostic"), "resources": {"requests": {"cpu": "1000000"}}},
+    {**_with("diagnostic"), "resources": {"requests": {"memory": "999999999Gi"}}},
+    {**_with("diagnostic"), "resources": {"limits": {"cpu": "1000000"}}},
+    {**_with("ml_training"), "resources": {"limits": {"ephemeralStorage": "21Gi"}}},
 ]
 
 
@@ -94,6 +108,9 @@ BAD_SPECS = [
 MODEL_ONLY = [
     _with("marketing_campaign", schedule_at="2026-01-05T12:00:00"),
     _with("ml_prediction", input_data=None),
+    # Free-form objects are invisible to CEL: the input size limit is the models'
+    # (and so the operator's) there.
+    _with("diagnostic", result={"x": "a" * 100_000}),
 ]
 
 
@@ -106,6 +123,42 @@ def test_bad_specs_fail_both_doors(spec: dict[str, Any]) -> None:
 @pytest.mark.parametrize("spec", MODEL_ONLY, ids=range(len(MODEL_ONLY)))
 def test_model_catches_what_cel_cannot(spec: dict[str, Any]) -> None:
     assert not _model_ok(spec)
+    assert _spec_ok(spec)
+
+
+def _largest(kind: str, task_type: str) -> str:
+    return str(getattr(default_maxima()[task_type], f"{kind}_max"))
+
+
+@pytest.mark.parametrize("task_type", sorted(INPUTS))
+@pytest.mark.parametrize("part", ["requests", "limits"])
+def test_resources_at_the_maximum_pass_and_above_it_fail_naming_it(
+    task_type: str, part: str
+) -> None:
+    for field, kind in (("cpu", "cpu"), ("memory", "memory"), ("ephemeralStorage", "ephemeral")):
+        maximum = _largest(kind, task_type)
+        at = {**_with(task_type), "resources": {part: {field: maximum}}}
+        assert _model_ok(at)
+        assert _spec_ok(at), (task_type, field, maximum)
+        over = f"{maximum}1" if maximum[-1].isdigit() else f"{maximum[:-2]}1{maximum[-2:]}"
+        above = {**_with(task_type), "resources": {part: {field: over}}}
+        (rule,) = [
+            r for r in SPEC["x-kubernetes-validations"]
+            if r.get("fieldPath") == f".resources.{part}.{field}"
+        ]  # fmt: skip
+        assert not evaluate(rule["rule"], above)
+        assert message(rule["messageExpression"], above) == (
+            f"must be at most {maximum} for type {task_type}"
+        )
+
+
+def test_cel_size_bound_never_refuses_what_the_model_accepts() -> None:
+    """The recipients rule is a lower bound of the serialized input: a list the
+    models accept (within 64 KiB serialized) passes it, also with non-ASCII."""
+    within = _with("marketing_campaign", campaign_type="seo", recipients=["é" * 200] * 50)
+    assert len(serialized_input(within["input"])) <= MAX_INPUT_BYTES
+    assert _model_ok(within)
+    assert _spec_ok(within)
 
 
 def test_spec_is_immutable() -> None:
@@ -179,6 +232,8 @@ def test_url_rules_refuse_address_literals(url: str) -> None:
         "a/..",
         "~/x",
         "a\\b",
+        "datasets/%2e%2e/%2e%2e/etc/passwd",
+        "a%2fb.csv",
     ],
 )
 def test_path_rules_agree_with_the_model(path: str) -> None:

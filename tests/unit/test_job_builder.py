@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from devskyy_agents.errors import PERMANENT_EXIT_CODE
-from devskyy_agents.models import parse_spec
+from devskyy_agents.models import MAX_INPUT_BYTES, parse_spec, serialized_input
 from devskyy_operator import keys
 from devskyy_operator.job.builder import build_job, label_value
 from devskyy_operator.job.resources import container_resources, parse_quantity
@@ -137,16 +137,53 @@ def test_retries_timeout_and_failure_policy() -> None:
     }
 
 
-def test_env_carries_the_spec_and_deadline_and_secrets_by_reference() -> None:
+def test_spec_reaches_the_pod_as_a_downward_api_file() -> None:
+    """No environment variable holds the spec (Linux caps one at 128 KiB)."""
+    task = view("t-1", "generate_3d", priority=7)
+    job = build_job(task, SETTINGS, T0)
+    env = _env(job)
+    assert "DEVSKYY_TASK_SPEC" not in env
+    template = job["spec"]["template"]
+    spec = template["metadata"]["annotations"][keys.ANNOTATION_TASK_SPEC]
+    assert parse_spec(json.loads(spec)) == task.spec
+    assert spec.startswith('{"input":{"prompt":"a black hoodie","user_id"')
+    assert ", " not in spec
+    assert "null" not in spec
+    directory, name = env["DEVSKYY_TASK_SPEC_FILE"].rsplit("/", 1)
+    mount = _mounts(job)[directory]
+    assert mount["readOnly"] is True
+    assert mount["volume"]["downwardAPI"]["items"] == [
+        {
+            "path": name,
+            "fieldRef": {"fieldPath": f"metadata.annotations['{keys.ANNOTATION_TASK_SPEC}']"},
+        }
+    ]
+
+
+def test_the_largest_accepted_spec_fits_the_annotation_limit() -> None:
+    """All annotations of an object may hold 256 KiB; the largest input any door
+    accepts, with every other spec field at its largest, stays far below."""
+    envelope = len(serialized_input({"user_id": "alice", "result": {"x": ""}}))
+    filler = "x" * (MAX_INPUT_BYTES - envelope)
+    task = view(
+        "t-" + "a" * 50, input={"user_id": "alice", "result": {"x": filler}}, priority=1000,
+        retries=10, timeoutSeconds=86_400,
+        resources={part: {"cpu": "1.125", "memory": "999Mi", "ephemeralStorage": "999Mi"}
+                   for part in ("requests", "limits")},
+    )  # fmt: skip
+    assert len(serialized_input(task.spec.input)) == MAX_INPUT_BYTES
+    annotations = build_job(task, SETTINGS, T0)["spec"]["template"]["metadata"]["annotations"]
+    total = sum(len(k) + len(v.encode()) for k, v in annotations.items())
+    assert MAX_INPUT_BYTES < total < MAX_INPUT_BYTES + 1024
+    assert total * 3.9 < 256 * 1024  # close to a 4x margin
+
+
+def test_env_carries_the_deadline_and_secrets_by_reference() -> None:
     task = view("t-1", "generate_3d", priority=7)
     job = build_job(task, SETTINGS, T0)
     env = _env(job)
     assert env["DEVSKYY_TASK_ID"] == "t-1"
     assert env["DEVSKYY_TASK_TYPE"] == "generate_3d"
-    assert parse_spec(json.loads(env["DEVSKYY_TASK_SPEC"])) == task.spec
-    assert env["DEVSKYY_TASK_SPEC"].startswith('{"input":{"prompt":"a black hoodie","user_id"')
-    assert ", " not in env["DEVSKYY_TASK_SPEC"]
-    assert "null" not in env["DEVSKYY_TASK_SPEC"]
     # Later than activeDeadlineSeconds: the Job controller's DeadlineExceeded wins.
     assert int(env["DEVSKYY_TASK_DEADLINE"]) == int(T0.timestamp()) + 600 + 15
     assert env["DEVSKYY_TERMINATION_LOG"] == "/dev/termination-log"
@@ -170,7 +207,7 @@ def _mounts(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_volumes_per_type() -> None:
     plain = _mounts(build_job(view("t-1", "generate_3d"), SETTINGS, T0))
-    assert set(plain) == {"/tmp", "/data/artifacts"}
+    assert set(plain) == {"/tmp", "/data/artifacts", "/data/task"}
     assert "emptyDir" in plain["/tmp"]["volume"]
     train = _mounts(build_job(view("t-2", "ml_training"), SETTINGS, T0))
     assert train["/data/datasets"]["readOnly"] is True
@@ -218,8 +255,10 @@ def test_parse_quantity(text: str, value: str) -> None:
     assert parse_quantity(text) == Decimal(value)
 
 
-def test_parse_quantity_refuses_other_forms() -> None:
-    assert parse_quantity("1e3") is None
+def test_parse_quantity_refuses_what_kubernetes_refuses() -> None:
+    assert parse_quantity("1e3") == Decimal(1000)
+    for text in ("lots", "1e", "200K", "Mi", "1,5", ""):
+        assert parse_quantity(text) is None, text
 
 
 @pytest.mark.parametrize(

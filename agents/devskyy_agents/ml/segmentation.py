@@ -22,7 +22,7 @@ from sklearn.preprocessing import StandardScaler
 
 from devskyy_agents.errors import InvalidTaskInput
 from devskyy_agents.ml.base import Trained
-from devskyy_agents.ml.data import Hyper
+from devskyy_agents.ml.data import Hyper, require_columns
 from devskyy_agents.ml.metrics import classification_metrics
 
 
@@ -42,7 +42,13 @@ def _matched(clusters: np.ndarray[Any, Any], labels: np.ndarray[Any, Any]) -> np
 
 
 def train(frame: pd.DataFrame, hyper: Hyper, epochs: int, seed: int) -> Trained:
-    columns = hyper.text_list("features") or [
+    chosen = hyper.text_list("features")
+    if chosen:
+        require_columns(frame, chosen, "hyperparameters.features")
+        text = [c for c in chosen if not pd.api.types.is_numeric_dtype(frame[c])]
+        if text:
+            raise InvalidTaskInput(f"hyperparameters.features: column(s) {text} are not numeric")
+    columns = chosen or [
         c for c in frame.columns if c != "label" and pd.api.types.is_numeric_dtype(frame[c])
     ]
     if not columns:

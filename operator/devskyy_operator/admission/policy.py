@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from devskyy_agents.models import MarketingCampaignInput
 from devskyy_operator.crd.conditions import WAITING_PHASES
 from devskyy_operator.crd.task_view import TaskView
 
@@ -21,10 +20,7 @@ def admission_key(task: TaskView) -> tuple[int, datetime, datetime, str]:
 
 def not_before(task: TaskView) -> datetime | None:
     """The earliest time the task may start (marketing `schedule_at`), or None."""
-    parsed = task.spec.parsed_input()
-    if isinstance(parsed, MarketingCampaignInput):
-        return parsed.schedule_at
-    return None
+    return task.spec.scheduled_for()
 
 
 def is_due(task: TaskView, now: datetime | None) -> bool:

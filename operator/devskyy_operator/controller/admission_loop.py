@@ -14,11 +14,13 @@ import logging
 from datetime import UTC, datetime
 
 from devskyy_agents.logs import task_context
+from devskyy_operator.admission.limits import describe, resource_problems
 from devskyy_operator.admission.policy import admit, is_due
-from devskyy_operator.controller.decide import admitted_status, owned_by
+from devskyy_operator.controller.decide import owned_by
 from devskyy_operator.controller.events import post_event
 from devskyy_operator.controller.index import TaskIndex
 from devskyy_operator.controller.reconciler import TaskReconciler
+from devskyy_operator.controller.statuses import admitted_status
 from devskyy_operator.crd import conditions as cond
 from devskyy_operator.crd.task_view import TaskView
 from devskyy_operator.job.builder import build_job
@@ -95,8 +97,20 @@ class Admitter:
             READY_BACKLOG.labels(kind).set(sum(1 for t in of_kind if is_due(t, now)))
 
     async def start(self, task: TaskView, now: datetime) -> bool:
-        """Create the Job and mark the task Running; False if it did not start."""
+        """Create the Job and mark the task Running; False if it did not start.
+
+        The resource maxima are checked again with the settings of now: they may
+        have changed since the task was queued. A task over them fails without a
+        Job (it keeps its slot until its Failed status is seen, a moment later).
+        """
         kube = self.reconciler.kube
+        problems = resource_problems(task.spec, self.reconciler.settings)
+        if problems:
+            body = self.index.bodies.get((task.namespace, task.name))
+            if body is None:
+                return False
+            await self.reconciler.refuse(body, describe(problems))
+            return True
         manifest = build_job(task, self.reconciler.settings, now)
         try:
             job, created = await kube.create_or_get(

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from devskyy_operator import keys
 from devskyy_operator.controller.runtime import Runtime
+from devskyy_operator.crd import conditions as cond
 from devskyy_operator.crd.task_view import task_view_from_body
 
 log = logging.getLogger("devskyy.operator")
@@ -49,8 +50,10 @@ def register(registry: kopf.OperatorRegistry) -> None:
             return
         with contextlib.suppress(ValidationError):  # reconcile() reports it on the task
             runtime.index.upsert(task_view_from_body(body), dict(body))
-        if not (body.get("status") or {}).get("phase"):
-            # New task: validate, record in Redis, mark Queued. Later phases are
+        phase = (body.get("status") or {}).get("phase")
+        if not phase or phase in cond.TERMINAL_PHASES:
+            # New task: validate, record in Redis, mark Queued. A terminal one:
+            # check that the outcome is ours (one Redis read). Other phases are
             # driven by the admission loop, Job events and the resync loop, so our
             # own status patches do not each cost another round of API reads.
             async with runtime.locks[(meta.get("namespace", ""), meta.get("name", ""))]:

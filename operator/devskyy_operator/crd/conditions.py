@@ -54,6 +54,7 @@ REASON_JOB_DELETED = "JobDeleted"  # the Job vanished before an outcome was reco
 REASON_INVALID_SPEC = "InvalidSpec"  # the spec failed the pydantic models
 REASON_CANCELLED = "Cancelled"
 REASON_DEAD_LETTERED = "DeadLettered"
+REASON_STATUS_OVERRIDDEN = "StatusOverridden"  # a terminal status the operator did not write
 
 
 def _timestamp(now: datetime) -> str:

@@ -5,20 +5,23 @@ field, before the operator sees it. These mirror the models and
 `devskyy_agents.safety`; where CEL cannot say as much (DNS rebinding, email
 syntax), the operator's model check still marks the task InvalidSpec.
 Library functions used (Kubernetes CEL): `url`, `isURL`, strings `trim`,
-`matches`. Every string they read has a maxLength, which is what keeps the
-apiserver's cost estimate in bounds. A `date-time` field is a timestamp in CEL
-and a field without a type (input_data) is invisible to it: the model checks those.
+`matches`, lists `sum`, `quantity` with `isGreaterThan`. Every string they read
+has a maxLength, which is what keeps the apiserver's cost estimate in bounds. A
+`date-time` field is a timestamp in CEL and a field without a type (input_data)
+is invisible to it: the model checks those.
 """
 
 from __future__ import annotations
 
+import json
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel
 
 from devskyy_agents import models, safety
+from devskyy_operator.settings import RESOURCE_KINDS, ResourceDefaults, Settings
 
 Rule = dict[str, str]
 
@@ -85,6 +88,10 @@ PATH_RULES: tuple[Rule, ...] = (
     {
         "rule": "!self.contains('\\\\') && !self.contains('\\u0000')",
         "message": "must not contain a backslash or NUL",
+    },
+    {
+        "rule": "!self.contains('%')",
+        "message": "must not contain '%' (percent-encoding such as %2e%2e)",
     },
 )
 
@@ -159,4 +166,73 @@ def type_rules(all_fields: list[str]) -> list[Rule]:
             "message": "type generate_3d requires input.prompt or input.image_url",
         }
     )
+    return rules
+
+
+# ------------------------------------------------------------------ input size
+
+
+# Whole-input size is beyond CEL: free-form objects (content, hyperparameters,
+# input_data, result) are invisible to it. What it can see it bounds: a list of
+# strings whose items alone can exceed the limit gets a rule on the sum of their
+# sizes, a lower bound of their serialized size (each item costs its characters,
+# two quotes and a comma), so the apiserver never refuses what the models accept.
+def size_rules(input_properties: Mapping[str, Any]) -> dict[str, tuple[Rule, ...]]:
+    rules: dict[str, tuple[Rule, ...]] = {}
+    for name, prop in input_properties.items():
+        items = prop.get("items") or {}
+        if prop.get("type") != "array" or items.get("type") != "string":
+            continue
+        worst = int(prop.get("maxItems", 0)) * (int(items.get("maxLength", 0)) + 3)
+        if worst <= models.MAX_INPUT_BYTES:
+            continue
+        rules[name] = (
+            {
+                "rule": f"self.map(item, size(item) + 3).sum() <= {models.MAX_INPUT_BYTES}",
+                "message": f"makes the input larger than {models.MAX_INPUT_BYTES} bytes "
+                "serialized, the limit of every task input",
+            },
+        )
+    return rules
+
+
+# ------------------------------------------------------------------ resource maxima
+
+
+def default_maxima() -> dict[str, ResourceDefaults]:
+    """The settings' built-in per-type resources (not the environment): what the
+    committed CRD is generated from."""
+    configured = Settings.model_fields["resources"].get_default(call_default_factory=True)
+    return {t.value: configured.get(t.value, ResourceDefaults()) for t in models.TaskType}
+
+
+def maxima_table(kind: str, prefix: str, resources: Mapping[str, ResourceDefaults]) -> str:
+    """A CEL map literal "<kind>/<type>" -> maximum, written as compact JSON with
+    sorted keys: exactly what Helm's toJson makes of the same map, which is how the
+    chart puts its values' maxima into the CRD (templates/crds.yaml)."""
+    table = {f"{kind}/{t}": str(getattr(r, f"{prefix}_max")) for t, r in resources.items()}
+    return json.dumps(table, sort_keys=True, separators=(",", ":"))
+
+
+def resource_rules(resources: Mapping[str, ResourceDefaults]) -> list[Rule]:
+    """Per request and limit: at most the maximum of the task's type (CEL quantities).
+
+    Double-quoted CEL strings only, so the tables stay verbatim in the YAML file.
+    """
+    rules: list[Rule] = []
+    for part in ("requests", "limits"):
+        for kind, attribute, prefix in RESOURCE_KINDS:
+            field = models.ResourceAmounts.model_fields[attribute].alias or attribute
+            path = f"self.resources.{part}.{field}"
+            maximum = f'{maxima_table(kind, prefix, resources)}["{kind}/" + self.type]'
+            rules.append(
+                {
+                    "rule": f"!has(self.resources) || !has(self.resources.{part}) || "
+                    f"!has({path}) || !quantity({path}).isGreaterThan(quantity({maximum}))",
+                    "messageExpression": f'"must be at most " + {maximum} + " for type " '
+                    "+ self.type",
+                    "message": "must not exceed the maximum of the task type",
+                    "fieldPath": f".resources.{part}.{field}",
+                }
+            )
     return rules

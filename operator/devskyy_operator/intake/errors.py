@@ -20,12 +20,17 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from devskyy_operator.intake.schemas import FieldError, Problem
 from devskyy_operator.redisq.errors import QueueError
 
+# An error reply lists this many field errors at most: 20,000 unknown fields must
+# not become a megabyte of reply. `errors_omitted` counts the rest.
+MAX_FIELD_ERRORS = 50
+
 DESCRIPTIONS = {
     401: "Missing or unknown bearer token.",
     403: "Authenticated, but not allowed to act for this user.",
     404: "No such task (or not yours).",
     409: "Conflict: id taken, Idempotency-Key reused with another body, or already finished.",
     413: "Request body larger than max_body_bytes.",
+    415: "The body is not declared as application/json.",
     422: "Invalid request; `errors` names each offending field.",
     429: "Rate limit or queued-task cap reached; see Retry-After.",
     503: "Redis unavailable.",
@@ -61,8 +66,13 @@ def problem(
     headers: dict[str, str] | None = None,
     errors: list[FieldError] | None = None,
 ) -> JSONResponse:
-    body = Problem(detail=detail, errors=errors).model_dump(exclude_none=True)
-    return JSONResponse(body, status_code=status, headers=headers)
+    omitted = None
+    if errors is not None and len(errors) > MAX_FIELD_ERRORS:
+        omitted = len(errors) - MAX_FIELD_ERRORS
+        errors = errors[:MAX_FIELD_ERRORS]
+        detail = f"{detail} ({omitted} more errors not listed)"
+    problem = Problem(detail=detail, errors=errors, errors_omitted=omitted)
+    return JSONResponse(problem.model_dump(exclude_none=True), status_code=status, headers=headers)
 
 
 def retry_after(seconds: float) -> dict[str, str]:

@@ -3,13 +3,14 @@ operator keeps each task hash in step, also for tasks created with kubectl."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from devskyy_agents.models import TASK_ID_PATTERN, TaskSpec
-from devskyy_operator.intake.body import parse_task_spec, read_limited
+from devskyy_operator.intake.body import parse_task_spec, read_limited, require_json
 from devskyy_operator.intake.deps import Caller, RateLimitedCaller, ServicesDep
 from devskyy_operator.intake.errors import ApiError, responses
 from devskyy_operator.intake.schemas import (
@@ -54,7 +55,7 @@ def location_of(task_id: str) -> str:
     status_code=202,
     response_model=TaskAccepted,
     openapi_extra=task_spec_body(),
-    responses=responses(401, 403, 409, 413, 422, 429, 503),
+    responses=responses(401, 403, 409, 413, 415, 422, 429, 503),
     summary="Queue a task",
 )
 async def create_task(
@@ -74,8 +75,9 @@ async def create_task(
         Query(pattern=TASK_ID_PATTERN, description="Choose the task id yourself."),
     ] = None,
 ) -> JSONResponse:
+    require_json(request)
     body = await read_limited(request, svc.settings.max_body_bytes)
-    spec: TaskSpec = parse_task_spec(body)
+    spec: TaskSpec = parse_task_spec(body, svc.settings, datetime.now(UTC))
     request.state.task_type = spec.type.value
     if not principal.may_act_for(spec.user_id):
         raise ApiError(403, "input.user_id must be the authenticated user")

@@ -19,6 +19,9 @@ class Problem(BaseModel):
 
     detail: str
     errors: list[FieldError] | None = None
+    errors_omitted: int | None = Field(
+        default=None, description="Field errors left out of `errors` (it lists the first ones)."
+    )
 
 
 class TaskAccepted(BaseModel):

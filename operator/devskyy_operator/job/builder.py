@@ -3,10 +3,16 @@
 The Job is the whole execution contract (DESIGN.md "The Job the operator
 creates"): retries are `backoffLimit`, the timeout is `activeDeadlineSeconds`,
 exit code 42 fails the Job at once, evictions do not burn retries, and the pod
-passes Pod Security "restricted". The task spec travels as compact JSON in
-DEVSKYY_TASK_SPEC (every name the pod reads is in `devskyy_agents.task_env`):
-inputs are capped at 64 KiB by the models and the pod-spec limit is far larger
-(1.5 MiB objects), so no ConfigMap round trip is needed.
+passes Pod Security "restricted".
+
+The task spec travels as compact JSON in a pod-template annotation that a
+downward-API volume projects into the file named by DEVSKYY_TASK_SPEC_FILE
+(every name the pod reads is in `devskyy_agents.task_env`): no extra
+object per task, and no environment variable (Linux caps one at 128 KiB, and
+environments show up in every `describe`). Inputs are capped at
+MAX_INPUT_BYTES (64 KiB) serialized at every door, the rest of the spec is a
+few hundred bytes, and an object's annotations may hold 256 KiB in all: close to a 4x
+margin for the largest spec any door accepts.
 
 Volumes: /tmp and /data/artifacts everywhere; ML types also get /data/datasets
 (read-only) and /data/models (read-write for training, read-only for
@@ -77,7 +83,7 @@ def _env(task: TaskView, settings: Settings, now: datetime) -> list[dict[str, st
     pairs = [
         (task_env.TASK_ID, task.name),
         (task_env.TASK_TYPE, task.task_type.value),
-        (task_env.TASK_SPEC, spec_json(task)),
+        (task_env.TASK_SPEC_FILE, task_env.SPEC_FILE_PATH),
         (task_env.TASK_DEADLINE, str(deadline)),
         (task_env.TERMINATION_LOG, task_env.TERMINATION_LOG_PATH),
         (task_env.ARTIFACTS_DIR, task_env.ARTIFACTS_PATH),
@@ -123,6 +129,16 @@ def _volumes(
         else {"name": name, "mountPath": path}
         for name, path, _, ro in plan
     ]
+    field = f"metadata.annotations['{keys.ANNOTATION_TASK_SPEC}']"
+    volumes.append(
+        {
+            "name": "spec",
+            "downwardAPI": {
+                "items": [{"path": task_env.SPEC_FILE_NAME, "fieldRef": {"fieldPath": field}}]
+            },
+        }
+    )
+    mounts.append({"name": "spec", "mountPath": task_env.SPEC_DIR_PATH, "readOnly": True})
     return volumes, mounts
 
 
@@ -208,6 +224,12 @@ def build_job(task: TaskView, settings: Settings, now: datetime) -> dict[str, An
                     },
                 ]
             },
-            "template": {"metadata": {"labels": dict(labels)}, "spec": pod_spec},
+            "template": {
+                "metadata": {
+                    "labels": dict(labels),
+                    "annotations": {keys.ANNOTATION_TASK_SPEC: spec_json(task)},
+                },
+                "spec": pod_spec,
+            },
         },
     }

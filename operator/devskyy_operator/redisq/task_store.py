@@ -46,6 +46,12 @@ async def ensure_record(
     return bool(created)
 
 
+async def record_status(client: Redis, task_id: str) -> str | None:
+    """The status field of the task hash (pending, processing, ...), None without a hash."""
+    value = await client.hget(keys.task_key(task_id), "status")
+    return None if value is None else str(value)
+
+
 async def mark_processing(
     client: Redis, task_id: str, started_at: str, worker_host: str, attempts: int
 ) -> WriteOutcome:
