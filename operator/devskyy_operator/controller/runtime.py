@@ -22,6 +22,7 @@ from devskyy_operator.kube.errors import NotFound
 from devskyy_operator.metrics import DLQ_SIZE
 from devskyy_operator.redisq.scripts import Redis
 from devskyy_operator.settings import Settings
+from devskyy_operator.shutdown import wait_or_timeout
 
 log = logging.getLogger("devskyy.operator")
 RETENTION_SWEEP_SECONDS = 30.0
@@ -82,11 +83,11 @@ class Runtime:
 
     async def resync_loop(self, stop: asyncio.Event) -> None:
         """Level-based safety net: re-read every unfinished task periodically."""
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.settings.resync_seconds)
+        while not await wait_or_timeout(stop, self.settings.resync_seconds):
             horizon = time.monotonic() - self.settings.resync_seconds
             for task in list(self.index.all()):
+                if stop.is_set():
+                    return  # the rest is level-based: the next leader resyncs it
                 if task.phase in cond.TERMINAL_PHASES or task.phase == cond.PHASE_QUEUED:
                     continue
                 if self.reconciled_at.get((task.namespace, task.name), 0.0) > horizon:
@@ -100,9 +101,7 @@ class Runtime:
 
     async def retention_loop(self, stop: asyncio.Event) -> None:
         """Delete finished Jobs once their outcome is recorded and retention passed."""
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), RETENTION_SWEEP_SECONDS)
+        while not await wait_or_timeout(stop, RETENTION_SWEEP_SECONDS):
             try:
                 await self.sweep_finished_jobs(datetime.now(UTC))
             except Exception:
