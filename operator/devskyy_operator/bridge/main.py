@@ -25,7 +25,6 @@ from devskyy_operator.redisq.scripts import connect, disconnect
 from devskyy_operator.settings import Settings
 
 log = logging.getLogger("devskyy.bridge")
-SWEEP_INTERVAL_SECONDS = 30.0
 
 
 async def run(settings: Settings) -> int:
@@ -38,10 +37,10 @@ async def run(settings: Settings) -> int:
     informer = TaskInformer(kube, settings.namespace, settings.watch_timeout_seconds)
     health = await serve_health(settings.health_port, informer.synced.is_set, "synced")
     bridge = Bridge(kube, redis, settings, informer)
-    sweeper = Sweeper(kube, redis, settings, informer)
+    sweeper = Sweeper(kube, redis, settings, informer, grace_seconds=settings.sweep_grace_seconds)
     background = [
         asyncio.ensure_future(informer.run(stop)),
-        asyncio.ensure_future(sweeper.run(stop, SWEEP_INTERVAL_SECONDS)),
+        asyncio.ensure_future(sweeper.run(stop, settings.sweep_interval_seconds)),
     ]
     try:
         await bridge.run(stop)  # returns after the cycle in progress once stop is set

@@ -13,13 +13,13 @@ import contextlib
 import logging
 from datetime import UTC, datetime
 
-from devskyy_agents.clock import utc_iso
 from devskyy_agents.logs import task_context
 from devskyy_operator.admission.limits import describe, resource_problems
 from devskyy_operator.admission.policy import admit, is_due
+from devskyy_operator.controller.decide import admitted_status, owned_by
 from devskyy_operator.controller.events import post_event
 from devskyy_operator.controller.index import TaskIndex
-from devskyy_operator.controller.reconciler import TaskReconciler, owned_by
+from devskyy_operator.controller.reconciler import TaskReconciler
 from devskyy_operator.crd import conditions as cond
 from devskyy_operator.crd.task_view import TaskView
 from devskyy_operator.job.builder import build_job
@@ -121,22 +121,7 @@ class Admitter:
         if not owned_by(job, task.uid):
             log.info("job %s exists for an older task of that name; waiting", task.name)
             return False
-        conditions = cond.set_condition(
-            task.status.get("conditions"), type=cond.TYPE_ADMITTED, status=cond.STATUS_TRUE,
-            reason=cond.REASON_ADMITTED, message=f"job {task.name} created",
-            now=now, observed_generation=task.generation,
-        )  # fmt: skip
-        admitted = await self.reconciler.patch_status(
-            task,
-            {
-                "phase": cond.PHASE_RUNNING,
-                "reason": cond.REASON_ADMITTED,
-                "jobName": task.name,
-                "attempts": 1,  # the Job's first pod is the first attempt
-                "admittedAt": utc_iso(now, timespec="seconds"),
-                "conditions": conditions,
-            },
-        )
+        admitted = await self.reconciler.patch_status(task, admitted_status(task, now))
         if created and admitted:
             ADMISSION_WAIT.labels(task.task_type.value).observe(
                 max(0.0, (now - task.queued_at).total_seconds())

@@ -11,12 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from devskyy_operator.crd.conditions import (
-    PHASE_QUEUED,
-    PHASE_RUNNING,
-    TERMINAL_PHASES,
-    WAITING_PHASES,
-)
+from devskyy_operator.crd.conditions import PHASE_RUNNING, WAITING_PHASES
+from devskyy_operator.crd.status import phase_rank
 from devskyy_operator.crd.task_view import TaskView
 
 
@@ -36,7 +32,7 @@ class TaskIndex:
         """
         key = (task.namespace, task.name)
         known = self.bodies.get(key)
-        if known is not None and _rank(_phase(known)) > _rank(task.phase):
+        if known is not None and phase_rank(_phase(known)) > phase_rank(task.phase):
             return
         self.tasks[key] = task
         if body is not None:
@@ -86,9 +82,3 @@ class TaskIndex:
 def _phase(body: Mapping[str, Any]) -> str | None:
     phase = (body.get("status") or {}).get("phase")
     return phase if isinstance(phase, str) else None
-
-
-def _rank(phase: str | None) -> int:
-    if phase in TERMINAL_PHASES:
-        return 3
-    return {None: 0, PHASE_QUEUED: 1, PHASE_RUNNING: 2}.get(phase, 0)

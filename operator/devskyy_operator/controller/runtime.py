@@ -8,15 +8,15 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from devskyy_operator import keys
 from devskyy_operator.controller.admission_loop import Admitter
+from devskyy_operator.controller.decide import retention_expired
 from devskyy_operator.controller.index import TaskIndex
 from devskyy_operator.controller.reconciler import TaskReconciler
 from devskyy_operator.crd import conditions as cond
-from devskyy_operator.crd.task_view import parse_time
 from devskyy_operator.kube.client import KubeClient, resource_path
 from devskyy_operator.kube.errors import NotFound
 from devskyy_operator.metrics import DLQ_SIZE
@@ -109,7 +109,6 @@ class Runtime:
                 log.exception("job retention sweep failed")
 
     async def sweep_finished_jobs(self, now: datetime) -> int:
-        retention = timedelta(seconds=self.settings.job_retention_seconds)
         jobs = await self.kube.list(
             resource_path("batch/v1", "jobs", self.settings.namespace),
             labelSelector=f"{keys.LABEL_MANAGED_BY}={keys.MANAGED_BY}",
@@ -118,10 +117,7 @@ class Runtime:
         for job in jobs:
             meta = job["metadata"]
             task = self.index.tasks.get((meta["namespace"], meta["name"]))
-            if task is None or task.phase not in cond.TERMINAL_PHASES:
-                continue  # outcome not recorded yet (or the owner is gone: GC's job)
-            completed = parse_time(task.status.get("completedAt"))
-            if completed is None or completed + retention > now:
+            if not retention_expired(task, now, self.settings.job_retention_seconds):
                 continue
             await self.kube.delete(
                 resource_path("batch/v1", "jobs", meta["namespace"], meta["name"]),
