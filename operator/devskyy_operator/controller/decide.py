@@ -110,6 +110,9 @@ class Plan:
     status: TaskStatus | None = None
     after: tuple[AfterAction, ...] = ()
     note: str | None = None  # why nothing is done, for the log
+    # The status is Queued and may wait for the next admission round: admitted
+    # there, the task gets one status write (Running) instead of two.
+    deferrable: bool = False
 
     @property
     def empty(self) -> bool:
@@ -215,7 +218,7 @@ def enqueue(task: TaskView, now: datetime, settings: Settings) -> Plan:
     )  # fmt: skip
     if delayed:
         status = status.updated(not_before=start)
-    return Plan(records=(record,), status=status)
+    return Plan(records=(record,), status=status, deferrable=not delayed)
 
 
 def _body_of(task: TaskView) -> dict[str, Any]:
@@ -239,6 +242,7 @@ def admitted_status(task: TaskView, now: datetime) -> TaskStatus:
     return TaskStatus(
         phase=cond.PHASE_RUNNING, reason=cond.REASON_ADMITTED, job_name=task.name,
         attempts=1,  # the Job's first pod is the first attempt
+        queued_at=task.queued_at,  # a task admitted at once was never written Queued
         admitted_at=now, conditions=conditions,
     )  # fmt: skip
 
@@ -293,7 +297,9 @@ def job_deleted(task: TaskView, now: datetime) -> Outcome:
 
 
 def finish(task: TaskView, outcome: Outcome, now: datetime, settings: Settings) -> Plan:
-    """A terminal outcome: Redis (the DLQ on failure), the status, an event, counters."""
+    """A terminal outcome: Redis (the DLQ on failure), the status, counters, and a
+    Warning event for a failure (a success has its condition; an event per task
+    would be one more API write for nothing a reader lacks)."""
     completed = outcome.completed_at or now
     succeeded = outcome.phase == "Succeeded"
     records: list[RecordAction] = []
@@ -312,16 +318,16 @@ def finish(task: TaskView, outcome: Outcome, now: datetime, settings: Settings) 
     if succeeded:
         records.append(MarkCompleted(outcome.result or {}, completed))
         status = succeeded_status(task, outcome, conditions, completed)
-        event = PostEvent(reason, _ended("succeeded", outcome))
+        after: tuple[AfterAction, ...] = ()  # the Succeeded condition says it all
     else:
         failure = failure_of(task, outcome, completed, settings)
         records.append(RecordFailure(failure))
         status = failed_status(
             conditions, failure, task.generation, condition_message=outcome.message or reason
         ).updated(started_at=outcome.started_at, worker_host=outcome.worker_host)
-        event = PostEvent(reason, _ended(f"failed ({reason})", outcome), warning=True)
+        after = (PostEvent(reason, _ended(f"failed ({reason})", outcome), warning=True),)
     ended = task_ended(task, succeeded, outcome.started_at, completed, settings)
-    return Plan(records=tuple(records), status=status, after=(event, ended))
+    return Plan(records=tuple(records), status=status, after=(*after, ended))
 
 
 def _ended(verb: str, outcome: Outcome) -> str:

@@ -43,6 +43,7 @@ class Runtime:
     def __post_init__(self) -> None:
         self.reconciler = TaskReconciler(self.kube, self.redis, self.settings)
         self.reconciler.on_patched = self.index.remember_body
+        self.reconciler.on_deferred = self.index.defer
         self.admitter = Admitter(self.reconciler, self.index)
 
     def forget(self, namespace: str, name: str) -> None:
