@@ -189,9 +189,8 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def complete_pods(kube: KubeClient, ns: str, expected: int) -> None:
-    """The fast node: mark every pod of the namespace Succeeded (once each)."""
-    done: set[str] = set()
+async def finish_pending_pods(kube: KubeClient, ns: str, done: set[str]) -> None:
+    """The fast node, one pass: mark every Pending pod Succeeded (once each)."""
     limit = asyncio.Semaphore(CONCURRENCY)
 
     async def finish(pod: dict[str, Any]) -> None:
@@ -202,16 +201,23 @@ async def complete_pods(kube: KubeClient, ns: str, expected: int) -> None:
                 return
             done.discard(pod["metadata"]["name"])
 
-    while len(done) < expected:
-        pending = []
-        for pod in await kube.list(resource_path("v1", "pods", ns)):
-            name = pod["metadata"]["name"]
-            if name not in done and (pod.get("status") or {}).get("phase") == "Pending":
-                done.add(name)
-                pending.append(finish(pod))
-        await asyncio.gather(*pending)
-        if len(done) < expected:
-            await asyncio.sleep(0.5)
+    pending = []
+    for pod in await kube.list(resource_path("v1", "pods", ns)):
+        name = pod["metadata"]["name"]
+        if name not in done and (pod.get("status") or {}).get("phase") == "Pending":
+            done.add(name)
+            pending.append(finish(pod))
+    await asyncio.gather(*pending)
+
+
+async def complete_pods(kube: KubeClient, ns: str, expected: int) -> None:
+    """The fast node until `expected` pods are finished."""
+    done: set[str] = set()
+    while True:
+        await finish_pending_pods(kube, ns, done)
+        if len(done) >= expected:
+            return
+        await asyncio.sleep(0.5)
 
 
 async def watch_phase(
@@ -242,6 +248,29 @@ def operator_writes(delta: Counter[tuple[str, str, str]], events: int) -> int:
     return jobs + status + events
 
 
+def operator_extra(concurrency: int) -> dict[str, str]:
+    return {
+        "DEVSKYY_CONCURRENCY__DIAGNOSTIC": str(concurrency),
+        "LOG_LEVEL": "WARNING",
+        # The deployed resync period, not the tests' 2 s (which re-reads every
+        # running task every 2 s: a test speed-up, not the operator's cost).
+        "DEVSKYY_RESYNC_SECONDS": str(Settings.model_fields["resync_seconds"].default),
+    }
+
+
+def install_crd(cluster: LocalCluster) -> None:
+    subprocess.run(
+        [kubectl_binary(), "--kubeconfig", str(cluster.kubeconfig), "apply",
+         "--server-side", "-f", str(CRD_FILE)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    subprocess.run(
+        [kubectl_binary(), "--kubeconfig", str(cluster.kubeconfig), "wait",
+         "--for=condition=Established", "crd/devskyytasks.devskyy.io"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+
+
 async def measure(
     cluster: LocalCluster, tasks: int, redis_url: str, logs: Path, profile: Path | None
 ) -> None:
@@ -268,14 +297,9 @@ async def measure(
         # The raw Jobs' pods must not land on the fast node: it comes after them.
         await kube.create(resource_path("v1", "nodes"), fast_node())
 
-        extra = {
-            "DEVSKYY_CONCURRENCY__DIAGNOSTIC": str(tasks * 2),
-            "LOG_LEVEL": "WARNING",
-            # The deployed resync period, not the tests' 2 s (which re-reads every
-            # running task every 2 s: a test speed-up, not the operator's cost).
-            "DEVSKYY_RESYNC_SECONDS": str(Settings.model_fields["resync_seconds"].default),
-        }
-        with running_operator(cluster, "bench-op", redis_url, logs, extra) as operator:
+        with running_operator(
+            cluster, "bench-op", redis_url, logs, operator_extra(tasks * 2)
+        ) as operator:
             pid = operator.process.pid
             for _ in range(300):  # leader election + first watch: not measured
                 if await asyncio.to_thread(operator.ready):
@@ -363,16 +387,7 @@ def main() -> None:
             LocalCluster(root / "cluster", node_agent=False) as cluster,
             running_redis(root / "redis") as redis,
         ):
-            subprocess.run(
-                [kubectl_binary(), "--kubeconfig", str(cluster.kubeconfig), "apply",
-                 "--server-side", "-f", str(CRD_FILE)],
-                check=True, capture_output=True,
-            )  # fmt: skip
-            subprocess.run(
-                [kubectl_binary(), "--kubeconfig", str(cluster.kubeconfig), "wait",
-                 "--for=condition=Established", "crd/devskyytasks.devskyy.io"],
-                check=True, capture_output=True,
-            )  # fmt: skip
+            install_crd(cluster)
             asyncio.run(measure(cluster, args.tasks, redis.url, root / "logs", args.profile))
 
 

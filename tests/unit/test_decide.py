@@ -126,6 +126,12 @@ TRANSITIONS: list[tuple[str, TaskView, dict[str, Any] | None, list[dict[str, Any
      job_body({"active": 1, "startTime": STARTED, "conditions": [job_condition(
          "FailureTarget", "DeadlineExceeded", "too long", ENDED)]}), [running_pod()],
      (("MarkProcessing",), ("Running", "DeadlineExceeded"), ())),
+    ("pod ended, not yet counted: still attempt 1, skip the write", task(**ADMITTED),
+     job_body({"active": 0, "startTime": STARTED,
+               "uncountedTerminatedPods": {"succeeded": ["pod-uid"]}}), [], NOTHING),
+    ("success verdict, pod ending: the Succeeded write follows", task(**ADMITTED),
+     job_body({"succeeded": 1, "startTime": STARTED, "conditions": [job_condition(
+         "SuccessCriteriaMet", "CompletionsReached", "done", ENDED)]}), [], NOTHING),
     ("completed", task(**ADMITTED), complete_job(), [ended_pod(0, OUTPUT)],
      (("MarkProcessing", "MarkCompleted"), ("Succeeded", "Succeeded"), ("TaskEnded",))),
     ("retries exhausted", task(**ADMITTED), failed_job("BackoffLimitExceeded", "backoff"),

@@ -250,7 +250,8 @@ def admitted_status(task: TaskView, now: datetime) -> TaskStatus:
 def running(task: TaskView, outcome: Outcome, now: datetime, settings: Settings) -> Plan:
     """The Job runs, or waits for its pod. The skip-a-write rule: nothing is written
     while nothing a reader needs changed, nor for a pod still Pending at the same
-    attempt."""
+    attempt, nor while the Job controller has yet to count an ended pod or to complete
+    after its success verdict."""
     status = TaskStatus(
         phase=cond.PHASE_RUNNING, job_name=task.name, attempts=outcome.attempts,
         started_at=outcome.started_at,
@@ -261,6 +262,10 @@ def running(task: TaskView, outcome: Outcome, now: datetime, settings: Settings)
         return Plan()
     if outcome.phase == "Pending" and task.status.get("attempts") == outcome.attempts:
         return Plan()  # nothing a reader needs until a pod runs: save the write
+    if outcome.succeeding or outcome.settling:
+        # A pod ended and the Job controller has not said what that means yet
+        # (Complete, a retry, Failed): its next update does, and we write then.
+        return Plan()
     pod_runs = outcome.phase == "Running"
     conditions = cond.set_condition(
         task.status.get("conditions"), type=cond.TYPE_RUNNING,

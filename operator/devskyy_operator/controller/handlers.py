@@ -74,6 +74,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
         runtime: Runtime = memo["runtime"]
         meta = body.get("metadata") or {}
         name = (meta.get("labels") or {}).get(keys.LABEL_TASK_ID) or meta.get("name")
+        runtime.note_job(type, body)
         job = None if type == "DELETED" else dict(body)  # gone: let reconcile look again
         await runtime.reconcile_with_job(meta.get("namespace", ""), str(name), job)
 
