@@ -144,7 +144,8 @@ class Settings(BaseSettings):
     )
     namespace: str = Field(default="default", description="Namespace of tasks and their Jobs.")
     kubeconfig: str | None = Field(
-        default=None, description="Kubeconfig path; in-cluster config when unset."
+        default=None,
+        description="Kubeconfig path(s); unset: $KUBECONFIG, then in-cluster, then ~/.kube/config.",
     )
 
     # -- admission

@@ -20,6 +20,7 @@ from cryptography.x509.oid import NameOID
 @dataclass(frozen=True)
 class ClusterPki:
     ca_cert: Path
+    ca_key: Path  # the apiserver trusts client certificates it signs (--client-ca-file)
     serving_cert: Path
     serving_key: Path
     sa_key: Path
@@ -99,12 +100,14 @@ def create_pki(directory: Path, service_ip: str = "10.96.0.1") -> ClusterPki:
     sa_key = _key()
     pki = ClusterPki(
         ca_cert=directory / "ca.crt",
+        ca_key=directory / "ca.key",
         serving_cert=directory / "apiserver.crt",
         serving_key=directory / "apiserver.key",
         sa_key=directory / "sa.key",
         sa_pub=directory / "sa.pub",
     )
     pki.ca_cert.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    _write_key(ca_key, pki.ca_key)
     pki.serving_cert.write_bytes(server.public_bytes(serialization.Encoding.PEM))
     _write_key(server_key, pki.serving_key)
     _write_key(sa_key, pki.sa_key)
@@ -114,3 +117,32 @@ def create_pki(directory: Path, service_ip: str = "10.96.0.1") -> ClusterPki:
         )
     )
     return pki
+
+
+def client_certificate(pki: ClusterPki, user: str, groups: tuple[str, ...] = ()) -> tuple[str, str]:
+    """A client certificate for `user` in `groups` (O=), signed by the cluster CA: PEM cert, key."""
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    if not isinstance(ca_key, rsa.RSAPrivateKey):
+        raise TypeError(f"{pki.ca_key}: not an RSA key")
+    ca = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    now = dt.datetime.now(dt.UTC)
+    key = _key()
+    subject = [x509.NameAttribute(NameOID.COMMON_NAME, user)]
+    subject += [x509.NameAttribute(NameOID.ORGANIZATION_NAME, g) for g in groups]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name(subject))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.ExtendedKeyUsage([x509.OID_CLIENT_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem.decode()

@@ -17,10 +17,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-import httpx
-
 from devskyy_operator.bridge.manifest import build_task_resource, same_task
-from devskyy_operator.kube.client import KubeClient
+from devskyy_operator.kube.client import TRANSPORT_ERRORS, KubeClient
 from devskyy_operator.kube.errors import ApiError, Conflict, Invalid, ServerError, TooManyRequests
 from devskyy_operator.redisq.claim import ClaimedTask
 
@@ -60,7 +58,7 @@ async def create_task(kube: KubeClient, path: str, task: ClaimedTask) -> CreateR
         if not isinstance(exc, ServerError | TooManyRequests):
             log.error("create of task %s refused: %s; lease kept", task.task_id, exc)
         return CreateResult(task, Outcome.UNAVAILABLE, message=str(exc))
-    except (httpx.TransportError, OSError) as exc:
+    except TRANSPORT_ERRORS as exc:
         return CreateResult(task, Outcome.UNAVAILABLE, message=f"{type(exc).__name__}: {exc}")
 
 
@@ -70,7 +68,7 @@ async def _conflict(kube: KubeClient, path: str, task: ClaimedTask) -> CreateRes
     except ApiError as exc:
         # Gone again between the POST and the GET (deleted): decide next time.
         return CreateResult(task, Outcome.UNAVAILABLE, message=str(exc))
-    except (httpx.TransportError, OSError) as exc:
+    except TRANSPORT_ERRORS as exc:
         return CreateResult(task, Outcome.UNAVAILABLE, message=f"{type(exc).__name__}: {exc}")
     if same_task(existing, task):
         return CreateResult(task, Outcome.SAME, existing)

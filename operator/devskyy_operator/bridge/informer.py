@@ -2,9 +2,10 @@
 
 The bridge asks it "how many CRs of this type wait for admission?" every cycle;
 answering from a cache keeps that O(1) in API calls however many tasks exist.
-A watch that ends is resumed from the last resourceVersion; 410 Gone (or any
-error) means relist. The bridge also feeds its own create responses in
-(`observe`), so a CR counts at once rather than when its watch event arrives.
+A watch that ends is resumed from the last resourceVersion it delivered (bookmarks
+included); 410 Gone (or any error) means relist. The bridge also feeds its own
+create responses in (`observe`), so a CR counts at once rather than when its
+watch event arrives.
 """
 
 from __future__ import annotations
@@ -26,14 +27,15 @@ log = logging.getLogger("devskyy.bridge")
 
 LIST_PAGE = 500
 RELIST_SECONDS = 300.0  # a full relist now and then heals any drift of the cache
+GONE_MEMORY = 10_000  # deleted uids remembered, so a late create response stays dead
 
 
 @dataclass(frozen=True)
 class CachedTask:
     name: str
+    uid: str
     task_type: str
     phase: str | None
-    resource_version: str
 
     @property
     def waiting(self) -> bool:
@@ -47,42 +49,41 @@ def cached_task(obj: Mapping[str, Any]) -> CachedTask:
     phase = (obj.get("status") or {}).get("phase")
     return CachedTask(
         name=str(meta.get("name", "")),
+        uid=str(meta.get("uid", "")),
         task_type=str(spec.get("type", "")),
         phase=phase if isinstance(phase, str) else None,
-        resource_version=str(meta.get("resourceVersion") or ""),
     )
 
 
-def _newer(candidate: str, current: str) -> bool:
-    """etcd resourceVersions are integers; compare them when both parse, else trust order."""
-    try:
-        return int(candidate) >= int(current)
-    except ValueError:
-        return True
+class TaskCache:
+    """The cache itself, without I/O: what the watch delivered, plus our own creates.
 
+    resourceVersions are opaque strings (the API contract forbids ordering by
+    them), so nothing here compares them. Order comes from the watch itself: its
+    events arrive in the server's order and always apply. A create response
+    (`observe`) is the first version of its object, so it never replaces what
+    the watch already delivered for the same uid, nor resurrects a uid the watch
+    saw deleted.
+    """
 
-class TaskInformer:
-    """List + watch of devskyytasks; `synced` is set once the first list landed."""
-
-    def __init__(self, kube: KubeClient, namespace: str, watch_timeout: int) -> None:
-        self.kube = kube
-        self.path = resource_path(keys.API_VERSION, keys.PLURAL, namespace)
-        self.watch_timeout = watch_timeout
+    def __init__(self) -> None:
         self.tasks: dict[str, CachedTask] = {}
         self._waiting: dict[str, set[str]] = {}  # type -> names not admitted yet
-        self.synced = asyncio.Event()
+        self._gone: dict[str, None] = {}  # uids the watch saw deleted, oldest first
         self.changed = asyncio.Event()  # a CR left the window (or anything moved)
-        self._resource_version = ""
-        self._listed_at = 0.0
 
     def waiting(self, task_type: str) -> int:
         return len(self._waiting.get(task_type, ()))
+
+    def has(self, name: str) -> bool:
+        return name in self.tasks
 
     def _put(self, task: CachedTask) -> None:
         self._drop(task.name)
         self.tasks[task.name] = task
         if task.waiting:
             self._waiting.setdefault(task.task_type, set()).add(task.name)
+        self.changed.set()
 
     def _drop(self, name: str) -> CachedTask | None:
         old = self.tasks.pop(name, None)
@@ -90,20 +91,50 @@ class TaskInformer:
             self._waiting.get(old.task_type, set()).discard(name)
         return old
 
-    def has(self, name: str) -> bool:
-        return name in self.tasks
-
-    def observe(self, obj: Mapping[str, Any]) -> None:
-        """Upsert unless the cache already holds a newer version of the object."""
-        task = cached_task(obj)
+    def observe(self, created: Mapping[str, Any]) -> None:
+        """Count a CR we just created, unless the watch already told us about it."""
+        task = cached_task(created)
         current = self.tasks.get(task.name)
-        if current is None or _newer(task.resource_version, current.resource_version):
-            self._put(task)
-            self.changed.set()
+        if (current is not None and current.uid == task.uid) or task.uid in self._gone:
+            return
+        self._put(task)
 
     def forget(self, name: str) -> None:
         if self._drop(name) is not None:
             self.changed.set()
+
+    def replace_all(self, tasks: list[CachedTask]) -> None:
+        """A fresh list: it is the whole truth at its resourceVersion."""
+        self.tasks, self._waiting = {}, {}
+        for task in tasks:
+            self._put(task)
+        self.changed.set()
+
+    def apply(self, kind: str, obj: Mapping[str, Any]) -> None:
+        """One watch event, in the watch's order: the newest word on its object."""
+        if kind == "DELETED":
+            task = cached_task(obj)
+            self._gone[task.uid] = None
+            if len(self._gone) > GONE_MEMORY:
+                del self._gone[next(iter(self._gone))]
+            current = self.tasks.get(task.name)
+            if current is not None and current.uid == task.uid:
+                self.forget(task.name)
+        elif kind in ("ADDED", "MODIFIED"):
+            self._put(cached_task(obj))
+
+
+class TaskInformer(TaskCache):
+    """List + watch of devskyytasks; `synced` is set once the first list landed."""
+
+    def __init__(self, kube: KubeClient, namespace: str, watch_timeout: int) -> None:
+        super().__init__()
+        self.kube = kube
+        self.path = resource_path(keys.API_VERSION, keys.PLURAL, namespace)
+        self.watch_timeout = watch_timeout
+        self.synced = asyncio.Event()
+        self._resource_version = ""  # where the watch resumes: opaque, never compared
+        self._listed_at = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Keep the cache current until `stop`; never raises (errors mean relist)."""
@@ -134,19 +165,15 @@ class TaskInformer:
         query: dict[str, str | int] = {"limit": LIST_PAGE}
         while True:
             page = await self.kube.get(self.path, query)
-            for item in page.get("items") or []:
-                fresh.append(cached_task(item))
+            fresh.extend(cached_task(item) for item in page.get("items") or [])
             meta = page.get("metadata") or {}
             if not meta.get("continue"):
                 self._resource_version = str(meta.get("resourceVersion") or "")
                 break
             query["continue"] = meta["continue"]
         self._listed_at = time.monotonic()
-        self.tasks, self._waiting = {}, {}
-        for task in fresh:
-            self._put(task)
+        self.replace_all(fresh)
         self.synced.set()
-        self.changed.set()
 
     async def _watch(self, stop: asyncio.Event) -> None:
         events = self.kube.watch(self.path, self._resource_version, self.watch_timeout)
@@ -162,10 +189,7 @@ class TaskInformer:
         kind, obj = event.get("type"), event.get("object") or {}
         if kind == "ERROR":
             raise api_error(int(obj.get("code") or 500), obj, "WATCH", self.path)
-        meta = obj.get("metadata") or {}
-        if meta.get("resourceVersion"):
-            self._resource_version = str(meta["resourceVersion"])
-        if kind == "DELETED":
-            self.forget(str(meta.get("name", "")))
-        elif kind in ("ADDED", "MODIFIED"):
-            self.observe(obj)
+        version = (obj.get("metadata") or {}).get("resourceVersion")
+        if version:  # every event, bookmarks included, moves the resume point
+            self._resource_version = str(version)
+        self.apply(str(kind), obj)

@@ -9,7 +9,7 @@ from devskyy_agents.clock import utc_iso
 from devskyy_operator import keys
 from devskyy_operator.crd.status import clip
 from devskyy_operator.crd.task_view import TaskIdentity
-from devskyy_operator.kube.client import ApiError, KubeClient, resource_path
+from devskyy_operator.kube.client import TRANSPORT_ERRORS, ApiError, KubeClient, resource_path
 
 log = logging.getLogger("devskyy.operator")
 COMPONENT = "devskyy-operator"
@@ -49,5 +49,7 @@ async def post_event(
     body = build_event(task, reason, message, datetime.now(UTC), warning)
     try:
         await kube.create(resource_path("v1", "events", task.namespace), body)
-    except (ApiError, OSError) as exc:
+    except ApiError as exc:
+        log.warning("event %s for %s not posted: %s", reason, task.name, exc)
+    except TRANSPORT_ERRORS as exc:  # the API server did not answer
         log.warning("event %s for %s not posted: %s", reason, task.name, exc)

@@ -17,6 +17,7 @@ import kopf
 from pydantic import ValidationError
 
 from devskyy_operator import keys
+from devskyy_operator.controller.login import KopfLogin
 from devskyy_operator.controller.runtime import Runtime
 from devskyy_operator.crd import conditions as cond
 from devskyy_operator.crd.task_view import task_view_from_body
@@ -27,18 +28,11 @@ log = logging.getLogger("devskyy.operator")
 def register(registry: kopf.OperatorRegistry) -> None:
     """Attach the handlers to `registry` (kept explicit: no import-time globals)."""
 
+    kopf_login = KopfLogin()
+
     @kopf.on.login(registry=registry)
-    def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
-        config = memo["runtime"].kube.config
-        return kopf.ConnectionInfo(
-            server=config.server,
-            ca_path=config.ca_file,
-            insecure=config.insecure,
-            token=config.bearer_token(),
-            certificate_path=config.client_cert_file,
-            private_key_path=config.client_key_file,
-            default_namespace=config.namespace,
-        )
+    async def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
+        return await kopf_login(memo["runtime"].kube.config)
 
     @kopf.on.event(keys.GROUP, keys.VERSION, keys.PLURAL, registry=registry)
     async def task_event(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:

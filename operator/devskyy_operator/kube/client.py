@@ -1,4 +1,4 @@
-"""A small async Kubernetes API client over httpx.
+"""A small async Kubernetes API client (aiohttp underneath, see kube/transport.py).
 
 Manifests stay plain dicts built by pure builders; this module only moves them.
 A non-2xx answer raises the `errors.ApiError` subclass of its meaning
@@ -12,12 +12,11 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
 
-import httpx
-
 from devskyy_operator.kube.config import KubeConfig, auto_config
 from devskyy_operator.kube.errors import ApiError, Conflict, NotFound, api_error
+from devskyy_operator.kube.transport import TRANSPORT_ERRORS, KubeTransport
 
-__all__ = ["ApiError", "KubeClient", "PatchType", "resource_path"]
+__all__ = ["TRANSPORT_ERRORS", "ApiError", "KubeClient", "PatchType", "resource_path"]
 
 PatchType = Literal["merge", "strategic", "json", "apply"]
 _PATCH_CONTENT_TYPES: dict[str, str] = {
@@ -53,22 +52,14 @@ class KubeClient:
 
     def __init__(self, config: KubeConfig, timeout: float = 30.0):
         self.config = config
-        self._http = httpx.AsyncClient(
-            base_url=config.server,
-            verify=config.ssl_context(),
-            timeout=httpx.Timeout(timeout, connect=10.0),
-            # HTTP/2 multiplexes every request over one connection: httpcore's
-            # per-request pool scan (costly with many HTTP/1.1 connections) stays cheap.
-            http2=True,
-            limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
-        )
+        self._transport = KubeTransport(config, read_timeout=timeout)
 
     @classmethod
     def from_env(cls, kubeconfig: str | None = None) -> KubeClient:
         return cls(auto_config(kubeconfig))
 
     async def close(self) -> None:
-        await self._http.aclose()
+        await self._transport.close()
 
     async def __aenter__(self) -> KubeClient:
         return self
@@ -78,9 +69,6 @@ class KubeClient:
 
     def _headers(self, content_type: str | None = None) -> dict[str, str]:
         headers = {"Accept": "application/json"}
-        token = self.config.bearer_token()
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
         if content_type:
             headers["Content-Type"] = content_type
         return headers
@@ -95,21 +83,19 @@ class KubeClient:
         content_type: str = "application/json",
     ) -> dict[str, Any]:
         content = None if body is None else json.dumps(body).encode()
-        response = await self._http.request(
-            method,
-            path,
-            content=content,
-            params=params,
-            headers=self._headers(content_type if content is not None else None),
-        )
+        headers = self._headers(content_type if content is not None else None)
+        async with self._transport.open(
+            method, path, data=content, params=params, headers=headers
+        ) as response:
+            status, raw = response.status, await response.read()
         data: dict[str, Any] = {}
-        if response.content:
+        if raw:
             try:
-                data = response.json()
+                data = json.loads(raw)
             except ValueError:
-                data = {"message": response.text[:500]}
-        if response.status_code >= 400:
-            raise api_error(response.status_code, data, method, path)
+                data = {"message": raw[:500].decode(errors="replace")}
+        if status >= 400:
+            raise api_error(status, data, method, path)
         return data
 
     async def get(self, path: str, params: Mapping[str, str | int] | None = None) -> dict[str, Any]:
@@ -188,16 +174,18 @@ class KubeClient:
         }
         if resource_version:
             query["resourceVersion"] = resource_version
-        async with self._http.stream(
-            "GET",
-            path,
-            params=query,
-            headers=self._headers(),
-            timeout=httpx.Timeout(timeout_seconds + 10, connect=10.0),
+        async with self._transport.open(
+            "GET", path, params=query, headers=self._headers(), read_timeout=timeout_seconds + 10
         ) as response:
-            if response.status_code >= 400:
-                await response.aread()
-                raise api_error(response.status_code, response.json(), "WATCH", path)
-            async for line in response.aiter_lines():
-                if line.strip():
-                    yield json.loads(line)
+            if response.status >= 400:
+                raw = await response.read()
+                raise api_error(response.status, json.loads(raw or b"{}"), "WATCH", path)
+            # Split lines ourselves: aiohttp's readline refuses lines over 128 KiB.
+            pending = b""
+            async for chunk in response.content.iter_any():
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        yield json.loads(line)
+            if pending.strip():
+                yield json.loads(pending)
