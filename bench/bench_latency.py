@@ -38,8 +38,8 @@ from tests.support.redis_server import running_redis
 
 from bench_operator import (
     TASK_PATH,
+    add_fast_node,
     create_all,
-    fast_node,
     finish_pending_pods,
     install_crd,
     namespace,
@@ -107,7 +107,7 @@ def report(label: str, answered: dict[str, float], seen: dict[str, float]) -> No
 async def measure(cluster: LocalCluster, redis_url: str, logs: Path, args: Any) -> None:
     async with KubeClient.from_env(str(cluster.kubeconfig)) as kube:
         await namespace(kube, NS)
-        await kube.create(resource_path("v1", "nodes"), fast_node())
+        await add_fast_node(kube)
         extra = operator_extra(100_000)
         with (
             running_operator(cluster, NS, redis_url, logs, extra) as operator,
