@@ -18,13 +18,17 @@ from devskyy_agents.clock import utc_iso
 from devskyy_agents.models import parse_spec
 from devskyy_operator.bridge.invalid import refused_by_crd
 from devskyy_operator.controller import decide as d
+from devskyy_operator.controller import plan as p
+from devskyy_operator.controller.forged import forged
 from devskyy_operator.controller.index import TaskIndex
+from devskyy_operator.controller.refusals import invalid
+from devskyy_operator.controller.statuses import MAX_STATUS_RESULT_BYTES, admitted_status
 from devskyy_operator.crd.conditions import get_condition
 from devskyy_operator.crd.status import phase_rank
 from devskyy_operator.crd.task_view import TaskView, parse_time, task_view_from_body
 from devskyy_operator.redisq.claim import ClaimedTask
 from devskyy_operator.settings import Settings
-from tests.unit.factories import T0, body, job_body, job_condition, pod_body
+from tests.unit.factories import INPUTS, T0, body, job_body, job_condition, pod_body
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(30)]
 
@@ -83,7 +87,7 @@ def ended_pod(exit_code: int, message: dict[str, Any] | None) -> dict[str, Any]:
 Summary = tuple[tuple[str, ...], tuple[str | None, str | None] | None, tuple[str, ...]]
 
 
-def summary(plan: d.Plan) -> Summary:
+def summary(plan: p.Plan) -> Summary:
     status = None if plan.status is None else (plan.status.phase, plan.status.reason)
     return (
         tuple(type(r).__name__ for r in plan.records),
@@ -162,7 +166,7 @@ def test_a_new_task_gets_its_record_then_queued() -> None:
                             "devskyy.io/enqueued-at": "2026-01-05T11:59:58.250000Z"})  # fmt: skip
     view = task_view_from_body(raw)
     plan = d.decide(view, None, [], NOW, SETTINGS)
-    assert plan.records == (d.EnsureRecord(view.spec, view.queued_at, "api"),)
+    assert plan.records == (p.EnsureRecord(view.spec, view.queued_at, "api"),)
     assert plan.status is not None
     patch = plan.status.patch()
     assert patch["queuedAt"] == "2026-01-05T11:59:58Z"
@@ -171,22 +175,21 @@ def test_a_new_task_gets_its_record_then_queued() -> None:
     assert admitted is not None
     assert (admitted["status"], admitted["reason"]) == ("False", "Queued")
     assert plan.deferrable, "admission may replace the Queued write with its own"
-    assert d.enqueue(task(), NOW, SETTINGS).records[0] == d.EnsureRecord(task().spec, T0, "kubectl")
+    assert d.enqueue(task(), NOW, SETTINGS).records[0] == p.EnsureRecord(task().spec, T0, "kubectl")
 
 
 def test_a_task_scheduled_ahead_is_written_queued_at_once_with_its_start() -> None:
     later = datetime(2026, 1, 5, 13, 0, tzinfo=UTC)
     campaign = body(task_type="marketing_campaign")
     campaign["spec"]["input"]["schedule_at"] = later.isoformat()
-    view = task_view_from_body(campaign)
-    plan = d.enqueue(view, NOW, SETTINGS)
+    plan = d.enqueue(task_view_from_body(campaign), NOW, SETTINGS)
     assert plan.status is not None
     assert not plan.deferrable
     assert plan.status.patch()["notBefore"] == "2026-01-05T13:00:00Z"
 
 
 def test_admitted_status() -> None:
-    patch = d.admitted_status(task("Queued"), NOW).patch()
+    patch = admitted_status(task("Queued"), NOW).patch()
     assert patch["queuedAt"] == utc_iso(T0, timespec="seconds")  # also if never written Queued
     assert {k: patch[k] for k in ("phase", "reason", "jobName", "attempts", "admittedAt")} == {
         "phase": "Running", "reason": "Admitted", "jobName": "task-1", "attempts": 1,
@@ -197,7 +200,7 @@ def test_admitted_status() -> None:
 
 def test_the_running_write_names_the_node_and_records_processing() -> None:
     plan = d.decide(task(**ADMITTED), running_job(), [running_pod("node-b")], NOW, SETTINGS)
-    assert plan.records == (d.MarkProcessing(parse_time(STARTED), "node-b", 1),)
+    assert plan.records == (p.MarkProcessing(parse_time(STARTED), "node-b", 1),)
     assert plan.status is not None
     patch = plan.status.patch()
     assert (patch["workerHost"], patch["startedAt"], patch["attempts"]) == ("node-b", STARTED, 1)
@@ -217,7 +220,7 @@ def test_a_pending_pod_is_written_as_pending_without_a_redis_write() -> None:
 
 def test_success_writes_the_result_and_counts_the_run() -> None:
     plan = d.decide(task(**ADMITTED), complete_job(), [ended_pod(0, OUTPUT)], NOW, SETTINGS)
-    assert d.MarkCompleted(OUTPUT, parse_time(ENDED)) in plan.records
+    assert p.MarkCompleted(OUTPUT, parse_time(ENDED)) in plan.records
     assert plan.status is not None
     patch = plan.status.patch()
     assert patch["result"] == OUTPUT
@@ -227,24 +230,24 @@ def test_success_writes_the_result_and_counts_the_run() -> None:
     assert get_condition(patch["conditions"], "DeadLettered") is None
     (ended,) = plan.after  # no Event: the Succeeded condition says it
     # diagnostic requests 100m cpu and 128Mi memory (Settings' defaults), for 40 s
-    assert ended == d.TaskEnded("diagnostic", "alice", True, 40.0,
+    assert ended == p.TaskEnded("diagnostic", "alice", True, 40.0,
                                 {"cpu": 0.1, "memory": 128 * 2**20})  # fmt: skip
 
 
 def test_a_result_too_large_for_the_status_stays_in_redis_only() -> None:
-    big = {**OUTPUT, "result": {"text": "x" * (d.MAX_STATUS_RESULT_BYTES + 1)}}
+    big = {**OUTPUT, "result": {"text": "x" * (MAX_STATUS_RESULT_BYTES + 1)}}
     pod = pod_body("a", STARTED, phase="Succeeded", exit_code=0, message=json.dumps(big))
     plan = d.decide(task(**ADMITTED), complete_job(), [pod], NOW, SETTINGS)
     assert plan.status is not None
     assert "result" not in plan.status.patch()
-    assert d.MarkCompleted(big, parse_time(ENDED)) in plan.records
+    assert p.MarkCompleted(big, parse_time(ENDED)) in plan.records
 
 
 def test_a_final_failure_has_one_set_of_facts_for_dlq_hash_and_status() -> None:
     view = task(**ADMITTED, workerHost="node-a")
     job = failed_job("PodFailurePolicy", "Container task failed with exit code 42")
     plan = d.decide(view, job, [ended_pod(42, FAILURE)], NOW, SETTINGS)
-    [failure] = [r.failure for r in plan.records if isinstance(r, d.RecordFailure)]
+    [failure] = [r.failure for r in plan.records if isinstance(r, p.RecordFailure)]
     assert failure.task_id == "task-1"
     assert (failure.task_type, failure.user_id, failure.namespace) == (
         "diagnostic",
@@ -273,7 +276,7 @@ def test_a_final_failure_has_one_set_of_facts_for_dlq_hash_and_status() -> None:
         "Container task failed with exit code 42",
     )
     assert (lettered["status"], lettered["message"]) == ("True", "devskyy:dlq:task-1")
-    assert plan.after[0] == d.PostEvent(
+    assert plan.after[0] == p.PostEvent(
         "PermanentFailure", "task failed (PermanentFailure) after 1 attempt(s)", warning=True
     )
 
@@ -281,7 +284,7 @@ def test_a_final_failure_has_one_set_of_facts_for_dlq_hash_and_status() -> None:
 def test_a_failure_without_the_tasks_words_uses_the_job_controllers() -> None:
     job = failed_job("BackoffLimitExceeded", "Job has reached the specified backoff limit")
     plan = d.decide(task(**ADMITTED), job, [ended_pod(75, None)], NOW, SETTINGS)
-    [failure] = [r.failure for r in plan.records if isinstance(r, d.RecordFailure)]
+    [failure] = [r.failure for r in plan.records if isinstance(r, p.RecordFailure)]
     assert failure.error == "Job has reached the specified backoff limit"
     assert failure.error_type == "BackoffLimitExceeded"
     assert failure.worker_host == "node-a"
@@ -290,12 +293,12 @@ def test_a_failure_without_the_tasks_words_uses_the_job_controllers() -> None:
 def test_a_deleted_job_fails_the_task_with_what_the_status_knew() -> None:
     view = task(**{**ADMITTED, "attempts": 2}, workerHost="node-c", startedAt=STARTED)
     plan = d.decide(view, None, [], NOW, SETTINGS)
-    [failure] = [r.failure for r in plan.records if isinstance(r, d.RecordFailure)]
+    [failure] = [r.failure for r in plan.records if isinstance(r, p.RecordFailure)]
     assert (failure.reason, failure.error_type, failure.attempts) == ("JobDeleted", "JobDeleted", 2)
     assert failure.error == "the task's Job was deleted before it finished"
     assert failure.failed_at == NOW
     assert failure.worker_host == "node-c"
-    assert plan.after[1] == d.TaskEnded("diagnostic", "alice", False, None)
+    assert plan.after[1] == p.TaskEnded("diagnostic", "alice", False, None)
 
 
 def test_an_invalid_spec_is_a_final_failure_with_the_dead_lettered_condition() -> None:
@@ -303,9 +306,9 @@ def test_an_invalid_spec_is_a_final_failure_with_the_dead_lettered_condition() -
     raw["metadata"]["resourceVersion"] = "7"
     with pytest.raises(ValidationError) as caught:
         task_view_from_body(raw)
-    plan = d.invalid(raw, caught.value, NOW, SETTINGS)
+    plan = invalid(raw, caught.value, NOW, SETTINGS)
     [record] = plan.records
-    assert isinstance(record, d.RecordFailure)
+    assert isinstance(record, p.RecordFailure)
     failure = record.failure
     assert (failure.reason, failure.error_type) == ("InvalidSpec", "InvalidTaskInput")
     assert "input.sleep_seconds" in failure.error
@@ -320,17 +323,17 @@ def test_an_invalid_spec_is_a_final_failure_with_the_dead_lettered_condition() -
     lettered = get_condition(patch["conditions"], "DeadLettered")
     assert lettered is not None
     assert lettered["status"] == "True"
-    assert plan.after == (d.PostEvent("InvalidSpec", f"invalid spec: {failure.error}", True),)
+    assert plan.after == (p.PostEvent("InvalidSpec", f"invalid spec: {failure.error}", True),)
     raw["status"] = {"phase": "Failed"}
-    assert d.invalid(raw, caught.value, NOW, SETTINGS).empty
+    assert invalid(raw, caught.value, NOW, SETTINGS).empty
 
 
 def test_a_spec_refused_by_the_crd_or_the_models_is_the_same_failure() -> None:
     raw = body(input={"user_id": "alice", "sleep_seconds": -1})
     with pytest.raises(ValidationError) as caught:
         task_view_from_body(raw)
-    [record] = d.invalid(raw, caught.value, NOW, SETTINGS).records
-    assert isinstance(record, d.RecordFailure)
+    [record] = invalid(raw, caught.value, NOW, SETTINGS).records
+    assert isinstance(record, p.RecordFailure)
     spec = parse_spec({"type": "diagnostic", "input": {"user_id": "alice"}})
     claimed = ClaimedTask("task-2", "diagnostic", spec.model_dump_json(), "alice", 0.0)
     refused = refused_by_crd(claimed, "priority: must be <= 1000", "tasks", "bridge-1", NOW)
@@ -345,18 +348,16 @@ def test_a_spec_refused_by_the_crd_or_the_models_is_the_same_failure() -> None:
 @pytest.mark.parametrize(
     ("status", "spec", "expected"),
     [
-        ({"phase": "Running"}, {"type": "ml_training"}, (d.MarkCancelled("ml_training"),)),
-        ({"phase": "Queued"}, {"type": "diagnostic"}, (d.MarkCancelled("diagnostic"),)),
-        ({}, {"type": "diagnostic"}, (d.MarkCancelled("diagnostic"),)),
-        ({}, {}, (d.MarkCancelled("unknown"),)),
-        # The record decides (a terminal record is never overwritten): a terminal
-        # status someone else wrote must not leave the record pending.
-        ({"phase": "Succeeded"}, {"type": "diagnostic"}, (d.MarkCancelled("diagnostic"),)),
-        ({"phase": "Failed"}, {"type": "diagnostic"}, (d.MarkCancelled("diagnostic"),)),
+        ({"phase": "Running"}, {"type": "ml_training"}, (p.MarkCancelled("ml_training"),)),
+        ({"phase": "Queued"}, {"type": "diagnostic"}, (p.MarkCancelled("diagnostic"),)),
+        ({}, {"type": "diagnostic"}, (p.MarkCancelled("diagnostic"),)),
+        ({}, {}, (p.MarkCancelled("unknown"),)),
+        ({"phase": "Succeeded"}, {"type": "diagnostic"}, ()),
+        ({"phase": "Failed"}, {"type": "diagnostic"}, ()),
     ],
 )
-def test_a_deleted_task_is_cancelled_in_redis_whatever_its_phase(
-    status: dict[str, Any], spec: dict[str, Any], expected: tuple[d.MarkCancelled, ...]
+def test_a_deleted_task_is_cancelled_unless_it_had_ended(
+    status: dict[str, Any], spec: dict[str, Any], expected: tuple[p.MarkCancelled, ...]
 ) -> None:
     plan = d.deleted({"metadata": {"name": "task-1"}, "spec": spec, "status": status})
     assert plan.records == expected
@@ -441,3 +442,96 @@ def test_the_index_never_moves_a_phase_back(
 def test_phase_rank() -> None:
     ranks = [phase_rank(p) for p in (None, "Queued", "Running", "Succeeded", "Failed")]
     assert ranks == [0, 1, 2, 3, 3]
+
+
+def campaign(schedule_at: str) -> TaskView:
+    raw = body(task_type="marketing_campaign", input={**INPUTS["marketing_campaign"],
+                                                      "schedule_at": schedule_at})  # fmt: skip
+    return task_view_from_body(raw)
+
+
+def test_a_scheduled_task_waits_with_not_before() -> None:
+    plan = d.enqueue(campaign("2026-01-05T13:00:00Z"), NOW, SETTINGS)
+    assert plan.status is not None
+    patch = plan.status.patch()
+    assert patch["notBefore"] == "2026-01-05T13:00:00Z"
+    assert condition(patch, "Admitted")["message"] == "scheduled for 2026-01-05T13:00:00Z"
+    due = d.enqueue(campaign("2026-01-05T12:05:00Z"), NOW, SETTINGS).status
+    assert due is not None
+    assert "notBefore" not in due.patch()  # already due: it waits for a slot only
+
+
+def test_a_task_over_the_current_limits_is_refused_after_its_record() -> None:
+    far = campaign("2027-01-05T12:00:00Z")  # beyond the 90-day schedule horizon
+    plan = d.enqueue(far, NOW, SETTINGS)
+    assert [type(r).__name__ for r in plan.records] == ["EnsureRecord", "RecordFailure"]
+    failure = plan.records[1].failure  # type: ignore[union-attr]
+    assert (failure.reason, failure.error_type) == ("InvalidSpec", "InvalidTaskInput")
+    assert failure.error.startswith("spec.input.schedule_at: more than 90 days ahead")
+    assert plan.status is not None
+    patch = plan.status.patch()
+    assert (patch["phase"], patch["reason"]) == ("Failed", "InvalidSpec")
+    assert condition(patch, "DeadLettered")["status"] == "True"
+
+
+ADMITTED_DONE: dict[str, Any] = {"jobName": "task-1", "attempts": 1, "reason": "SetByHand",
+                                 "completedAt": "2026-01-01T00:00:00Z"}  # fmt: skip
+OUTCOME_CONDITIONS = [
+    {"type": "Admitted", "status": "True", "reason": "Admitted", "message": "job task-1 created",
+     "lastTransitionTime": STARTED, "observedGeneration": 1},
+    {"type": "Failed", "status": "True", "reason": "SetByHand", "message": "x",
+     "lastTransitionTime": ENDED, "observedGeneration": 1},
+]  # fmt: skip
+
+# (case, phase, status, record, job) -> (records, phase after, reconcile again)
+FORGED: list[tuple[str, str, dict[str, Any], str, dict[str, Any] | None, Any]] = [
+    ("admitted, its Job runs: the Job decides", "Succeeded",
+     {**ADMITTED_DONE, "conditions": OUTCOME_CONDITIONS}, "processing", running_job(),
+     ((), "Running", True)),
+    ("never admitted: back to waiting", "Failed",
+     {"reason": "SetByHand", "conditions": OUTCOME_CONDITIONS[:1]}, "pending", None,
+     ((), None, True)),
+    ("admitted, Job gone, Failed: kept, a final failure", "Failed", ADMITTED_DONE, "processing",
+     None, (("RecordFailure",), "unchanged", False)),
+    ("admitted, Job gone, Succeeded: kept, completed", "Succeeded",
+     {**ADMITTED_DONE, "result": OUTPUT}, "processing", None,
+     (("MarkCompleted",), "unchanged", False)),
+    ("jobName set, only an older task's Job: kept", "Failed", ADMITTED_DONE, "pending",
+     job_body({"active": 1}, owner_uid="uid-else"), (("RecordFailure",), "unchanged", False)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("case", "phase", "status", "recorded", "job", "expected"), FORGED, ids=[f[0] for f in FORGED]
+)
+def test_a_terminal_status_the_operator_did_not_write(
+    case: str, phase: str, status: dict[str, Any], recorded: str,
+    job: dict[str, Any] | None, expected: Any,
+) -> None:  # fmt: skip
+    view = task(phase, **status)
+    plan = forged(view, recorded, job, NOW, SETTINGS)
+    records, phase_after, again = expected
+    assert tuple(type(r).__name__ for r in plan.records) == records
+    assert plan.reconcile_after is again
+    assert plan.after[0] == p.PostEvent("StatusOverridden", plan.after[0].message, warning=True)  # type: ignore[union-attr]
+    if phase_after == "unchanged":
+        assert plan.status is None  # the status stays as it is
+        return
+    assert plan.status is not None
+    patch = plan.status.patch()
+    assert patch["phase"] == phase_after
+    assert patch["reason"] == "StatusOverridden"
+    for cleared in ("completedAt", "result", "exitCode", "errorType", "deadLetteredAt", "message"):
+        assert patch[cleared] is None
+    assert [c["type"] for c in patch["conditions"]] == ["Admitted"]  # the outcome's go
+
+
+def test_a_kept_forged_failure_takes_its_facts_from_the_status() -> None:
+    view = task("Failed", **{**ADMITTED_DONE, "message": "stopped by hand", "attempts": 2})
+    [record] = forged(view, "processing", None, NOW, SETTINGS).records
+    assert isinstance(record, p.RecordFailure)
+    failure = record.failure
+    assert (failure.reason, failure.error, failure.error_type) == (
+        "SetByHand", "stopped by hand", "Failed",
+    )  # fmt: skip
+    assert (failure.attempts, failure.failed_at) == (2, parse_time("2026-01-01T00:00:00Z"))

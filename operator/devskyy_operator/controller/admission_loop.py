@@ -18,9 +18,10 @@ from typing import Any
 from devskyy_agents.logs import task_context
 from devskyy_operator.admission.limits import describe, resource_problems
 from devskyy_operator.admission.policy import admit, is_due
-from devskyy_operator.controller.decide import admitted_status, owned_by
+from devskyy_operator.controller.decide import owned_by
 from devskyy_operator.controller.index import TaskIndex
 from devskyy_operator.controller.reconciler import TaskReconciler
+from devskyy_operator.controller.statuses import admitted_status
 from devskyy_operator.crd.task_view import TaskView
 from devskyy_operator.job.builder import build_job
 from devskyy_operator.kube.client import ApiError

@@ -1,123 +1,42 @@
-"""What the reconciler does about one task, decided without I/O.
+"""What the reconciler does about one task with a valid spec, decided without I/O.
 
-Given the task, its Job, its pods and the time, `decide` returns a `Plan`; the
-reconciler carries it out. A plan has three parts, run in this order:
-
-1. `records`: Redis writes (task hash, the final failure's DLQ record), so a
-   terminal status always has its records and a crash replays to the same end;
-2. `status`: at most one status patch, made only if the task is unchanged
-   since it was read (resourceVersion precondition): one write per transition;
-3. `after`: events and counters, only once that patch went through, so a stale
-   decision that loses its write leaves no trace and the next one is counted.
-
-Every status the operator writes is built here (`admitted_status` for the
-admission loop) on the one status model.
+Given the task, its Job, its pods and the time, `decide` returns a `Plan`
+(`plan.py`) that the reconciler carries out; the statuses come from
+`statuses.py`, refusals from `refusals.py`, forged outcomes from `forged.py`.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
-
-from devskyy_agents.clock import utc_iso
-from devskyy_agents.models import TaskSpec
 from devskyy_operator import keys
 from devskyy_operator.admission.limits import describe, limit_problems
+from devskyy_operator.controller.plan import (
+    AfterAction,
+    EnsureRecord,
+    MarkCancelled,
+    MarkCompleted,
+    MarkProcessing,
+    Plan,
+    PostEvent,
+    RecordAction,
+    RecordFailure,
+    TaskEnded,
+)
+from devskyy_operator.controller.refusals import refusal
+from devskyy_operator.controller.statuses import failed_status, queued_status, succeeded_status
 from devskyy_operator.crd import conditions as cond
 from devskyy_operator.crd.status import TaskStatus, clip
 from devskyy_operator.crd.task_view import TaskView, parse_time
-from devskyy_operator.deadletter.record import ERROR_TYPE_INVALID_INPUT, FinalFailure
+from devskyy_operator.deadletter.record import FinalFailure
 from devskyy_operator.job.outcome import Outcome, job_outcome
 from devskyy_operator.job.resources import container_resources, parse_quantity
 from devskyy_operator.settings import Settings
 
-MAX_STATUS_RESULT_BYTES = 8 * 1024
 COUNTED_RESOURCES = ("cpu", "memory")
-
-# ----------------------------------------------------------------- actions
-
-
-@dataclass(frozen=True)
-class EnsureRecord:
-    """Create the task hash of a task that never passed the API (kubectl apply)."""
-
-    spec: TaskSpec
-    created_at: datetime
-    source: str
-
-
-@dataclass(frozen=True)
-class MarkProcessing:
-    """Task hash -> processing with this attempt's start, node and number."""
-
-    started_at: datetime
-    worker_host: str
-    attempts: int
-
-
-@dataclass(frozen=True)
-class MarkCompleted:
-    """Task hash -> completed with the task's output."""
-
-    result: Mapping[str, Any]
-    completed_at: datetime
-
-
-@dataclass(frozen=True)
-class RecordFailure:
-    """The one final-failure path: DLQ record, task hash -> failed, failure counters."""
-
-    failure: FinalFailure
-
-
-@dataclass(frozen=True)
-class MarkCancelled:
-    """Task hash -> failed/cancelled (the resource was deleted); counted if it changed."""
-
-    task_type: str
-
-
-@dataclass(frozen=True)
-class PostEvent:
-    reason: str
-    message: str
-    warning: bool = False
-
-
-@dataclass(frozen=True)
-class TaskEnded:
-    """Count a finished task: success counter, duration, requested resources x time."""
-
-    task_type: str
-    user_id: str
-    succeeded: bool
-    run_seconds: float | None  # None: it never started
-    requests: Mapping[str, float] = field(default_factory=dict)  # cores, bytes
-
-
-RecordAction = EnsureRecord | MarkProcessing | MarkCompleted | RecordFailure | MarkCancelled
-AfterAction = PostEvent | TaskEnded
-
-
-@dataclass(frozen=True)
-class Plan:
-    records: tuple[RecordAction, ...] = ()
-    status: TaskStatus | None = None
-    after: tuple[AfterAction, ...] = ()
-    note: str | None = None  # why nothing is done, for the log
-    # The status is Queued and may wait for the next admission round: admitted
-    # there, the task gets one status write (Running) instead of two.
-    deferrable: bool = False
-
-    @property
-    def empty(self) -> bool:
-        return not self.records and self.status is None and not self.after
-
 
 # ----------------------------------------------------------------- what the I/O side reads
 
@@ -188,70 +107,29 @@ def decide(
 
 
 def enqueue(task: TaskView, now: datetime, settings: Settings) -> Plan:
-    """A new task: a Redis record (also for kubectl-created tasks), phase Queued.
-
-    A task over the limits of the current settings fails here instead
-    (InvalidSpec, no Job): CEL has no clock for the schedule horizon, and the
-    CRD's maxima are only the settings' when the chart wrote both.
-    """
+    """A new task: a Redis record (also for kubectl-created tasks), then phase Queued,
+    or, over the limits of the current settings, InvalidSpec without a Job."""
     source = task.annotations.get(keys.ANNOTATION_SOURCE, "kubectl")
-    record = EnsureRecord(task.spec, task.queued_at, source)
+    ensure = EnsureRecord(task.spec, task.queued_at, source)
     problems = limit_problems(task.spec, settings, task.queued_at)
-    if problems:
-        refusal = refused(_body_of(task), describe(problems), now, settings)
-        return Plan(records=(record, *refusal.records), status=refusal.status, after=refusal.after)
-    start = task.spec.scheduled_for()
-    delayed = start is not None and start > now
-    message = (
-        f"scheduled for {utc_iso(start, timespec='seconds')}"
-        if delayed and start is not None
-        else "waiting for a concurrency slot"
-    )
-    conditions = cond.set_condition(
-        task.status.get("conditions"), type=cond.TYPE_ADMITTED, status=cond.STATUS_FALSE,
-        reason=cond.REASON_QUEUED, message=message,
-        now=now, observed_generation=task.generation,
+    if not problems:
+        status = queued_status(task, now)
+        # Due now: the admission round may admit it first and write Running only.
+        return Plan(records=(ensure,), status=status, deferrable=status.not_before is None)
+    refused = refusal(
+        task_id=task.name, namespace=task.namespace, generation=task.generation,
+        task_type=task.task_type.value, task_input=task.spec.input,
+        conditions=task.status.get("conditions"), problems=describe(problems), now=now,
+        settings=settings,
     )  # fmt: skip
-    status = TaskStatus(
-        phase=cond.PHASE_QUEUED, reason=cond.REASON_QUEUED, queued_at=task.queued_at,
-        attempts=0, conditions=conditions,
-    )  # fmt: skip
-    if delayed:
-        status = status.updated(not_before=start)
-    return Plan(records=(record,), status=status, deferrable=not delayed)
-
-
-def _body_of(task: TaskView) -> dict[str, Any]:
-    """The parts of a task body `refused` reads, from a view."""
-    return {
-        "metadata": {
-            "name": task.name, "namespace": task.namespace, "generation": task.generation,
-        },
-        "spec": {"type": task.task_type.value, "input": dict(task.spec.input)},
-        "status": dict(task.status),
-    }  # fmt: skip
-
-
-def admitted_status(task: TaskView, now: datetime) -> TaskStatus:
-    """The admission loop created the task's Job: Running, first attempt."""
-    conditions = cond.set_condition(
-        task.status.get("conditions"), type=cond.TYPE_ADMITTED, status=cond.STATUS_TRUE,
-        reason=cond.REASON_ADMITTED, message=f"job {task.name} created",
-        now=now, observed_generation=task.generation,
-    )  # fmt: skip
-    return TaskStatus(
-        phase=cond.PHASE_RUNNING, reason=cond.REASON_ADMITTED, job_name=task.name,
-        attempts=1,  # the Job's first pod is the first attempt
-        queued_at=task.queued_at,  # a task admitted at once was never written Queued
-        admitted_at=now, conditions=conditions,
-    )  # fmt: skip
+    return replace(refused, records=(ensure, *refused.records))
 
 
 def running(task: TaskView, outcome: Outcome, now: datetime, settings: Settings) -> Plan:
     """The Job runs, or waits for its pod. The skip-a-write rule: nothing is written
     while nothing a reader needs changed, nor for a pod still Pending at the same
-    attempt, nor while the Job controller has yet to count an ended pod or to complete
-    after its success verdict."""
+    attempt, nor while the Job controller has yet to count an ended pod or to
+    complete after its success verdict."""
     status = TaskStatus(
         phase=cond.PHASE_RUNNING, job_name=task.name, attempts=outcome.attempts,
         started_at=outcome.started_at,
@@ -339,50 +217,6 @@ def _ended(verb: str, outcome: Outcome) -> str:
     return f"task {verb} after {outcome.attempts} attempt(s)"
 
 
-def succeeded_status(
-    task: TaskView, outcome: Outcome, conditions: list[dict[str, Any]], completed: datetime
-) -> TaskStatus:
-    reason = outcome.reason or cond.REASON_SUCCEEDED
-    conditions = cond.set_condition(
-        conditions, type=cond.TYPE_SUCCEEDED, status=cond.STATUS_TRUE, reason=reason,
-        message=outcome.message or reason, now=completed, observed_generation=task.generation,
-    )  # fmt: skip
-    status = TaskStatus(
-        phase=cond.PHASE_SUCCEEDED, reason=reason, message=outcome.message or "",
-        attempts=outcome.attempts, exit_code=outcome.exit_code, completed_at=completed,
-        started_at=outcome.started_at, worker_host=outcome.worker_host, conditions=conditions,
-    )  # fmt: skip
-    result = outcome.result
-    if result is not None and len(json.dumps(result)) <= MAX_STATUS_RESULT_BYTES:
-        status = status.updated(result=result)
-    return status
-
-
-def failed_status(
-    conditions: Sequence[Mapping[str, Any]] | None,
-    failure: FinalFailure,
-    generation: int,
-    *,
-    condition_message: str,
-) -> TaskStatus:
-    """Failed with the Failed and DeadLettered conditions: the status of every final
-    failure, built from the same facts as its DLQ record."""
-    failed = cond.set_condition(
-        conditions, type=cond.TYPE_FAILED, status=cond.STATUS_TRUE, reason=failure.reason,
-        message=condition_message, now=failure.failed_at, observed_generation=generation,
-    )  # fmt: skip
-    lettered = cond.set_condition(
-        failed, type=cond.TYPE_DEAD_LETTERED, status=cond.STATUS_TRUE,
-        reason=cond.REASON_DEAD_LETTERED, message=keys.dlq_key(failure.task_id),
-        now=failure.failed_at, observed_generation=generation,
-    )  # fmt: skip
-    return TaskStatus(
-        phase=cond.PHASE_FAILED, reason=failure.reason, message=failure.error,
-        error_type=failure.error_type, attempts=failure.attempts, exit_code=failure.exit_code,
-        completed_at=failure.failed_at, dead_lettered_at=failure.failed_at, conditions=lettered,
-    )  # fmt: skip
-
-
 def failure_of(
     task: TaskView, outcome: Outcome, completed: datetime, settings: Settings
 ) -> FinalFailure:
@@ -416,49 +250,11 @@ def task_ended(
     return TaskEnded(kind, task.user_id, succeeded, seconds, amounts)
 
 
-def invalid(
-    body: Mapping[str, Any], exc: ValidationError, now: datetime, settings: Settings
-) -> Plan:
-    """A spec that passed the CRD schema but not the models."""
-    problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-    return refused(body, problems, now, settings)
-
-
-def refused(body: Mapping[str, Any], problems: str, now: datetime, settings: Settings) -> Plan:
-    """A task no door should have let in (the models or the current limits): a final
-    failure like any other (DLQ and hash first, then Failed with DeadLettered),
-    without a Job."""
-    status = body.get("status") or {}
-    if status.get("phase") in cond.TERMINAL_PHASES:
-        return Plan()
-    meta = body.get("metadata") or {}
-    spec = body.get("spec") or {}
-    given = spec.get("input")
-    raw_input: dict[str, Any] = dict(given) if isinstance(given, dict) else {}
-    problems = clip(problems)
-    failure = FinalFailure(
-        task_id=str(meta.get("name")), task_type=str(spec.get("type") or "unknown"),
-        user_id=str(raw_input.get("user_id") or ""), namespace=str(meta.get("namespace") or ""),
-        task_data=raw_input, reason=cond.REASON_INVALID_SPEC, error=problems,
-        error_type=ERROR_TYPE_INVALID_INPUT, failed_at=now, attempts=0,
-        worker_host=settings.worker_host or "",
-    )  # fmt: skip
-    generation = int(meta.get("generation") or 0)
-    failed = failed_status(
-        status.get("conditions"), failure, generation, condition_message=problems
-    )
-    event = PostEvent(cond.REASON_INVALID_SPEC, f"invalid spec: {problems}", warning=True)
-    return Plan(
-        records=(RecordFailure(failure),), status=failed, after=(event,),
-        note=f"invalid spec: {problems}",
-    )  # fmt: skip
-
-
 def deleted(body: Mapping[str, Any]) -> Plan:
     """The task resource was deleted: its Job goes with it (owner reference); the
-    Redis record says cancelled unless an outcome was already recorded. The record,
-    not the CR phase, decides: a terminal status someone else wrote must not leave
-    the record pending (a terminal record is never overwritten)."""
+    Redis record says cancelled unless an outcome was already recorded."""
+    if (body.get("status") or {}).get("phase") in cond.TERMINAL_PHASES:
+        return Plan()
     task_type = str((body.get("spec") or {}).get("type") or "unknown")
     return Plan(records=(MarkCancelled(task_type),))
 

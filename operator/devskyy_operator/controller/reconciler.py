@@ -21,14 +21,15 @@ from devskyy_agents.clock import utc_iso
 from devskyy_agents.logs import task_context
 from devskyy_operator import keys
 from devskyy_operator.controller import decide as d
+from devskyy_operator.controller import plan as p
 from devskyy_operator.controller.events import post_event
+from devskyy_operator.controller.forged import forged
+from devskyy_operator.controller.refusals import invalid, refused
 from devskyy_operator.crd import conditions as cond
-from devskyy_operator.crd.conditions import REASON_CANCELLED, TERMINAL_PHASES
 from devskyy_operator.crd.status import TaskStatus
 from devskyy_operator.crd.task_view import (
     TaskIdentity,
     TaskView,
-    parse_time,
     task_ref_from_body,
     task_view_from_body,
 )
@@ -42,9 +43,6 @@ from devskyy_operator.redisq.scripts import Redis
 from devskyy_operator.settings import Settings
 
 log = logging.getLogger("devskyy.operator")
-# Set only with a terminal phase: cleared when a terminal status was not ours.
-_OUTCOME_FIELDS = ("completedAt", "result", "exitCode", "errorType", "deadLetteredAt", "message")
-_OUTCOME_CONDITIONS = frozenset({cond.TYPE_SUCCEEDED, cond.TYPE_FAILED, cond.TYPE_DEAD_LETTERED})
 
 
 class TaskReconciler:
@@ -72,11 +70,15 @@ class TaskReconciler:
         return resource_path("batch/v1", "jobs", namespace, name)
 
     async def patch_status(self, task: TaskIdentity, status: TaskStatus) -> bool:
+        """Write `status` (the admission loop's write); False when skipped."""
+        return await self._patch(task, status) is not None
+
+    async def _patch(self, task: TaskIdentity, status: TaskStatus) -> dict[str, Any] | None:
         """The one status writer: patch only if the task is unchanged since it was read.
 
         The resourceVersion precondition makes a decision taken on a stale view
         fail with 409 instead of overwriting a newer status; the next
-        reconcile decides again on fresh data. False when skipped.
+        reconcile decides again on fresh data. The patched task, None when skipped.
         """
         stamped = status.updated(observed_generation=task.generation)
         body: dict[str, Any] = {"status": stamped.patch()}
@@ -88,10 +90,10 @@ class TaskReconciler:
             )
         except (NotFound, Conflict) as exc:
             log.debug("status of %s not patched: %s", task.name, exc.reason)
-            return False
+            return None
         if self.on_patched is not None:
             self.on_patched(updated)
-        return True
+        return updated
 
     async def get_job(self, task: TaskView) -> dict[str, Any] | None:
         try:
@@ -121,10 +123,10 @@ class TaskReconciler:
         try:
             task = task_view_from_body(body)
         except ValidationError as exc:
-            await self.run(d.invalid(body, exc, now, self.settings), task_ref_from_body(body))
+            await self.run(invalid(body, exc, now, self.settings), task_ref_from_body(body))
             return
-        if task.phase in TERMINAL_PHASES:
-            await self.verify_outcome(task, job)
+        if task.phase in cond.TERMINAL_PHASES:
+            await self.verify_outcome(task, job, now)
             return
         if d.needs_job(task):
             if job is None:
@@ -145,135 +147,74 @@ class TaskReconciler:
             )
         await self.run(d.decide(task, job, pods, now, self.settings), task)
 
-    async def cancelled(self, body: Mapping[str, Any]) -> None:
-        """The task resource was deleted (watch event or a fresh read)."""
-        await self.run(d.deleted(body), task_ref_from_body(body))
-
-    async def refuse(self, body: Mapping[str, Any], problems: str) -> None:
-        """Fail a task over the current limits (InvalidSpec, no Job)."""
-        plan = d.refused(body, problems, datetime.now(UTC), self.settings)
-        await self.run(plan, task_ref_from_body(body))
-
-    # ----------------------------------------------------------------- forged outcomes
-
-    async def verify_outcome(self, task: TaskView, job: Mapping[str, Any] | None) -> None:
-        """A terminal status is the operator's only if the task's Redis record is
-        terminal too: every outcome the operator records goes to Redis before the
-        status. One that is not (a status patch by an admin or another
-        controller) is undone: the outcome fields go, the phase becomes what the
-        Job says (Running when admitted, none when not), and the task is
-        reconciled from there, with a Warning event. An admitted task whose Job
-        is gone leaves nothing to reconcile from: its status is kept and the
-        record made to agree. A missing record (expired after
-        task_record_ttl_seconds, or never written) is left alone."""
+    async def verify_outcome(
+        self, task: TaskView, job: Mapping[str, Any] | None, now: datetime
+    ) -> None:
+        """A terminal status is ours only if the task record is terminal too (every
+        outcome goes to Redis first); `forged` decides when it is not. A missing
+        record (expired, or never written) is left alone."""
         recorded = await task_store.record_status(self.redis, task.name)
         if recorded is None or recorded in TERMINAL_STATUSES:
             return
         if job is None:
             job = await self.get_job(task)
-        if job is not None and not d.owned_by(job, task.uid):
-            job = None
-        admitted = job is not None or recorded == "processing" or bool(task.status.get("jobName"))
-        if job is None and admitted:
-            await self.record_status_as_outcome(task)
-            return
-        log.warning(
-            "task %s: terminal phase %s was not written by the operator (record: %s); "
-            "reconciling from the Job", task.name, task.phase, recorded,
-        )  # fmt: skip
-        kept = task.status.get("conditions") or ()
-        conditions = [c for c in kept if c.get("type") not in _OUTCOME_CONDITIONS]
-        undo: dict[str, Any] = dict.fromkeys(_OUTCOME_FIELDS)
-        undo |= {
-            "phase": cond.PHASE_RUNNING if admitted else None,
-            "reason": cond.REASON_STATUS_OVERRIDDEN,
-            "conditions": conditions,
-        }
-        body: dict[str, Any] = {"status": undo}
-        if task.resource_version:  # decided on this view: a newer status wins
-            body["metadata"] = {"resourceVersion": task.resource_version}
-        try:
-            updated = await self.kube.patch(
-                self.task_path(task.namespace, task.name, "status"), body
-            )
-        except (NotFound, Conflict):
-            return  # changed again meanwhile: the next event decides afresh
-        if self.on_patched is not None:
-            self.on_patched(updated)
-        await post_event(
-            self.kube, task, cond.REASON_STATUS_OVERRIDDEN,
-            f"phase {task.phase} was not written by the operator (the task record says "
-            f"{recorded}); status reconciled from the Job", warning=True,
-        )  # fmt: skip
-        await self.reconcile(updated, job)
+        plan = forged(task, recorded, job, now, self.settings)
+        updated = await self.run(plan, task)
+        if plan.reconcile_after and updated is not None:
+            await self.reconcile(updated, job)
 
-    async def record_status_as_outcome(self, task: TaskView) -> None:
-        """The record follows a terminal status that no Job can contradict any more."""
-        status = task.status
-        when = utc_iso(parse_time(status.get("completedAt")) or datetime.now(UTC))
-        ttl = self.settings.task_record_ttl_seconds
-        window = self.settings.throughput_window_seconds
-        if task.phase == cond.PHASE_SUCCEEDED:
-            result = json.dumps(status.get("result") or {}, separators=(",", ":"))
-            await task_store.mark_completed(
-                self.redis, task.name, result, when,
-                record_ttl_seconds=ttl, throughput_window_seconds=window,
-            )  # fmt: skip
-        else:
-            await task_store.mark_failed(
-                self.redis, task.name, str(status.get("message") or ""),
-                error_type=str(status.get("errorType") or task.phase), completed_at=when,
-                reason=str(status.get("reason") or ""), attempts=int(status.get("attempts") or 0),
-                record_ttl_seconds=ttl, throughput_window_seconds=window,
-            )  # fmt: skip
-        log.warning(
-            "task %s: terminal phase %s without a Job; the task record now says so",
-            task.name, task.phase,
-        )  # fmt: skip
-        await post_event(
-            self.kube, task, cond.REASON_STATUS_OVERRIDDEN,
-            f"phase {task.phase} was not recorded by the operator and the Job is gone; "
-            "kept, and written to the task record", warning=True,
-        )  # fmt: skip
+    async def refuse(self, body: Mapping[str, Any], problems: str) -> None:
+        """Fail a task no door should have let in (the admission loop's re-check)."""
+        plan = refused(body, problems, datetime.now(UTC), self.settings)
+        await self.run(plan, task_ref_from_body(body))
+
+    async def cancelled(self, body: Mapping[str, Any]) -> None:
+        """The task resource was deleted (watch event or a fresh read)."""
+        await self.run(d.deleted(body), task_ref_from_body(body))
 
     # ----------------------------------------------------------------- carrying out
 
-    async def run(self, plan: d.Plan, task: TaskIdentity) -> None:
-        """Records, then the one status write, then (only if it went through) the rest."""
+    async def run(self, plan: p.Plan, task: TaskIdentity) -> dict[str, Any] | None:
+        """Records, then the one status write, then (only if it went through) the rest.
+        The patched task, when there was a status to write and it was written."""
         if plan.note:
             log.info("task %s: %s", task.name, plan.note)
         for record in plan.records:
             await self.write_record(task.name, record)
         if plan.deferrable and plan.status is not None and self.on_deferred is not None:
             self.on_deferred(task, plan.status)
-            return
-        if plan.status is not None and not await self.patch_status(task, plan.status):
-            return  # a newer view exists; the next reconcile records it (idempotently)
+            return None
+        updated = None
+        if plan.status is not None:
+            updated = await self._patch(task, plan.status)
+            if updated is None:
+                return None  # a newer view exists; the next reconcile records it (idempotently)
         for action in plan.after:
-            if isinstance(action, d.PostEvent):
+            if isinstance(action, p.PostEvent):
                 await post_event(self.kube, task, action.reason, action.message, action.warning)
             else:
                 self.count_ended(task.name, action)
+        return updated
 
-    async def write_record(self, task_id: str, action: d.RecordAction) -> None:
+    async def write_record(self, task_id: str, action: p.RecordAction) -> None:
         settings = self.settings
-        if isinstance(action, d.RecordFailure):
+        if isinstance(action, p.RecordFailure):
             await record_final_failure(self.redis, action.failure, settings)
-        elif isinstance(action, d.MarkProcessing):
+        elif isinstance(action, p.MarkProcessing):
             await task_store.mark_processing(
                 self.redis, task_id, utc_iso(action.started_at), action.worker_host,
                 action.attempts,
             )  # fmt: skip
-        elif isinstance(action, d.MarkCompleted):
+        elif isinstance(action, p.MarkCompleted):
             await task_store.mark_completed(
                 self.redis, task_id, json.dumps(action.result, separators=(",", ":")),
                 utc_iso(action.completed_at), record_ttl_seconds=settings.task_record_ttl_seconds,
                 throughput_window_seconds=settings.throughput_window_seconds,
             )  # fmt: skip
-        elif isinstance(action, d.MarkCancelled):
+        elif isinstance(action, p.MarkCancelled):
             written = await task_store.mark_failed(
-                self.redis, task_id, "", error_type=REASON_CANCELLED, completed_at=utc_iso(),
-                reason=REASON_CANCELLED, cancelled=True,
+                self.redis, task_id, "", error_type=cond.REASON_CANCELLED, completed_at=utc_iso(),
+                reason=cond.REASON_CANCELLED, cancelled=True,
                 record_ttl_seconds=settings.task_record_ttl_seconds,
                 throughput_window_seconds=settings.throughput_window_seconds,
             )  # fmt: skip
@@ -285,7 +226,7 @@ class TaskReconciler:
                 created_at=utc_iso(action.created_at), source=action.source,
             )  # fmt: skip
 
-    def count_ended(self, task_id: str, ended: d.TaskEnded) -> None:
+    def count_ended(self, task_id: str, ended: p.TaskEnded) -> None:
         """Success counter (failures count where they are recorded), duration, cost."""
         kind = ended.task_type
         if ended.succeeded:
