@@ -104,7 +104,7 @@ async def add_fast_node(kube: KubeClient) -> None:
     await kube.create(resource_path("v1", "nodes"), fast_node())
     # TaintNodesByCondition taints a new node not-ready; no node controller runs
     # to lift it (the devcluster's node agent does the same).
-    await kube.patch(resource_path("v1", "nodes", NODE), {"spec": {"taints": None}})
+    await kube.patch(resource_path("v1", "nodes", None, NODE), {"spec": {"taints": None}})
 
 
 def _now() -> str:
