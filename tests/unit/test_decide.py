@@ -117,6 +117,8 @@ TRANSITIONS: list[tuple[str, TaskView, dict[str, Any] | None, list[dict[str, Any
     ("the Job of an older task of that name", task(**ADMITTED),
      job_body({"active": 1}, owner_uid="uid-someone-else"), [], NOTHING),
     ("pod pending, same attempt: skip the write", task(**ADMITTED), pending_job(), [], NOTHING),
+    ("a Job not synced yet (no status): still attempt 1", task(**ADMITTED), job_body({}), [],
+     NOTHING),
     ("pod pending, attempts unknown", task("Running", jobName="task-1"), pending_job(), [],
      ((), ("Running", "Running"), ())),
     ("first pod runs", task(**ADMITTED), running_job(), [running_pod()],

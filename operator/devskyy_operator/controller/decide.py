@@ -138,8 +138,11 @@ def running(task: TaskView, outcome: Outcome, now: datetime, settings: Settings)
     )  # fmt: skip
     if status.unchanged_in(task.status):
         return Plan()
-    if outcome.phase == "Pending" and task.status.get("attempts") == outcome.attempts:
-        return Plan()  # nothing a reader needs until a pod runs: save the write
+    known = task.status.get("attempts")
+    if outcome.phase == "Pending" and known is not None and outcome.attempts <= int(known):
+        # Nothing a reader needs until a pod runs: save the write. A Job the
+        # controller has not synced yet says 0 attempts; attempts never go back.
+        return Plan()
     if outcome.succeeding or outcome.settling:
         # A pod ended and the Job controller has not said what that means yet
         # (Complete, a retry, Failed): its next update does, and we write then.
