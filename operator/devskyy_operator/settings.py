@@ -6,7 +6,8 @@ control components lives here and nowhere else: lower layers take the values
 as arguments. Secrets are never values here: only the names of Kubernetes
 Secrets that hold them.
 
-The per-task-type maps (``concurrency``, ``images``, ``resources``) always hold
+The per-task-type maps (``concurrency``, ``images``, ``resources``,
+``scheduling``) always hold
 every task type: a variable such as ``DEVSKYY_CONCURRENCY__ML_TRAINING=2``
 changes that one entry (``DEVSKYY_RESOURCES__ML_TRAINING__CPU_LIMIT=3`` that
 one field) and the other entries keep their defaults; a key that is not a task
@@ -16,7 +17,7 @@ type is refused with its name.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -76,6 +77,55 @@ class ResourceDefaults(BaseModel):
         return self
 
 
+class Toleration(BaseModel):
+    """A pod toleration, in the Kubernetes field names (`core/v1 Toleration`)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    key: str | None = None
+    operator: Literal["Exists", "Equal"] = "Equal"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = Field(default=None, alias="tolerationSeconds")
+
+    @model_validator(mode="after")
+    def _valid_for_the_apiserver(self) -> Toleration:
+        # The apiserver's own rules: refused here at startup, not per Job.
+        if self.operator == "Exists" and self.value:
+            raise ValueError("a toleration with operator Exists takes no value")
+        if self.key is None and self.operator != "Exists":
+            raise ValueError("a toleration without a key needs operator Exists")
+        if self.toleration_seconds is not None and self.effect != "NoExecute":
+            raise ValueError("tolerationSeconds applies to effect NoExecute only")
+        return self
+
+
+class TaskScheduling(BaseModel):
+    """Where a task type's pods may run: a node selector and tolerations, so that
+    (for example) ML tasks land on a tainted pool the cluster autoscaler grows when
+    they are pending."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[Toleration] = Field(default_factory=list)
+
+    def pod_fields(self) -> dict[str, Any]:
+        """The pod spec fields, omitted when empty (the scheduler's default)."""
+        fields: dict[str, Any] = {}
+        if self.node_selector:
+            fields["nodeSelector"] = dict(self.node_selector)
+        if self.tolerations:
+            fields["tolerations"] = [
+                t.model_dump(by_alias=True, exclude_none=True) for t in self.tolerations
+            ]
+        return fields
+
+
+def _default_scheduling() -> dict[str, TaskScheduling]:
+    return {t.value: TaskScheduling() for t in TaskType}
+
+
 def _default_resources() -> dict[str, ResourceDefaults]:
     ml = ResourceDefaults(
         cpu_request="1", memory_request="1Gi", cpu_limit="2", memory_limit="4Gi",
@@ -111,6 +161,7 @@ _PER_TYPE_DEFAULTS: dict[str, Callable[[], Mapping[str, Any]]] = {
     "concurrency": _default_concurrency,
     "images": _default_images,
     "resources": _default_resources,
+    "scheduling": _default_scheduling,
 }
 
 
@@ -124,8 +175,8 @@ def _over_defaults(field: str, given: Any) -> Any:
     merged = dict(_PER_TYPE_DEFAULTS[field]())
     for task_type, value in given.items():
         default = merged[str(task_type)]
-        if isinstance(default, ResourceDefaults) and isinstance(value, Mapping):
-            value = ResourceDefaults.model_validate(default.model_dump() | dict(value))
+        if isinstance(default, BaseModel) and isinstance(value, Mapping):
+            value = type(default).model_validate(default.model_dump() | dict(value))
         merged[str(task_type)] = value
     return merged
 
@@ -164,6 +215,10 @@ class Settings(BaseSettings):
     resources: dict[str, ResourceDefaults] = Field(
         default_factory=_default_resources,
         description="Default and maximum resources per task type (others use ResourceDefaults()).",
+    )
+    scheduling: dict[str, TaskScheduling] = Field(
+        default_factory=_default_scheduling,
+        description="Node selector and tolerations of each task type's pods (none by default).",
     )
     schedule_horizon_seconds: int = Field(
         default=90 * 24 * 3600,
@@ -232,6 +287,13 @@ class Settings(BaseSettings):
         ge=0,
         description="How long a task must look orphaned before the sweeper acts on it.",
     )
+    bridge_stop_grace_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="On SIGTERM, how long the cycle in progress may still create CRs before it "
+        "is cut short and its claims go back to the queue (keep it below the pod's "
+        "termination grace period, 30 s in the chart).",
+    )
 
     # -- API
     api_tokens: SecretStr | None = Field(
@@ -241,6 +303,12 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(default=600, ge=1)
     max_queued_per_user: int = Field(default=10_000, ge=1)
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    max_batch_tasks: int = Field(
+        default=100, ge=1, le=10_000, description="Tasks one POST /v1/tasks:batch may carry."
+    )
+    max_batch_body_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, description="Largest POST /v1/tasks:batch body."
+    )
     rate_window_seconds: int = Field(
         default=60, ge=1, description="Fixed window of rate_limit_per_minute."
     )
@@ -252,13 +320,19 @@ class Settings(BaseSettings):
     )
     api_host: str = Field(default="127.0.0.1", description="Bind address of devskyy-api.")
     api_port: int = Field(default=8000, description="Port of devskyy-api.")
+    api_stop_grace_seconds: int = Field(
+        default=20,
+        ge=1,
+        description="On SIGTERM, how long requests in flight may still finish (keep it below "
+        "the pod's termination grace period, 30 s in the chart).",
+    )
 
     # -- observability
     log_format: str = Field(default="text", description='"text" (seed line format) or "json".')
     metrics_port: int = Field(default=9090)
     health_port: int = Field(default=8080)
 
-    @field_validator("concurrency", "images", "resources", mode="before")
+    @field_validator("concurrency", "images", "resources", "scheduling", mode="before")
     @classmethod
     def _every_task_type(cls, value: Any, info: ValidationInfo) -> Any:
         return _over_defaults(str(info.field_name), value)
@@ -273,6 +347,9 @@ class Settings(BaseSettings):
 
     def resources_for(self, task_type: TaskType | str) -> ResourceDefaults:
         return self.resources[str(task_type)]
+
+    def scheduling_for(self, task_type: TaskType | str) -> TaskScheduling:
+        return self.scheduling[str(task_type)]
 
     def image_for(self, task_type: TaskType | str) -> str:
         return self.images[str(task_type)]

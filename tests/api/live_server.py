@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -29,10 +30,15 @@ def api_tokens_setting() -> str:
 class LiveApi:
     url: str
     process: subprocess.Popen[bytes]
+    log_path: Path | None = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
 
 
 @contextmanager
-def running_api(redis_url: str, **settings: str) -> Iterator[LiveApi]:
+def running_api(redis_url: str, log_path: Path | None = None, **settings: str) -> Iterator[LiveApi]:
+    """The API on a free port; its output goes to `log_path` when given."""
     port = free_port()
     env = {
         **os.environ,
@@ -42,12 +48,13 @@ def running_api(redis_url: str, **settings: str) -> Iterator[LiveApi]:
         "DEVSKYY_API_HOST": "127.0.0.1",
         **{f"DEVSKYY_{name.upper()}": value for name, value in settings.items()},
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "devskyy_operator.intake"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    with log_path.open("ab") if log_path else open(os.devnull, "wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "devskyy_operator.intake"],
+            env={**env, "PYTHONUNBUFFERED": "1"},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -59,7 +66,7 @@ def running_api(redis_url: str, **settings: str) -> Iterator[LiveApi]:
             except httpx.TransportError:
                 assert time.monotonic() < deadline, "devskyy-api did not start"
                 time.sleep(0.05)
-        yield LiveApi(url=url, process=process)
+        yield LiveApi(url=url, process=process, log_path=log_path)
     finally:
         process.terminate()
         try:

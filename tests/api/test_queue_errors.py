@@ -14,6 +14,7 @@ from starlette.requests import Request
 from devskyy_operator import keys
 from devskyy_operator.intake.errors import DESCRIPTIONS, queue_error_handler
 from devskyy_operator.redisq.errors import (
+    BatchItemRefused,
     DeadLetterChanged,
     DeadLetterInvalid,
     IdempotencyConflict,
@@ -63,8 +64,26 @@ def test_every_refusal_is_listed_and_documented() -> None:
     def leaves(cls: type[QueueError]) -> set[type[QueueError]]:
         return {cls} | {c for sub in cls.__subclasses__() for c in leaves(sub)}
 
-    assert {type(exc) for exc, *_ in EXPECTED} == leaves(QueueError) - {QueueError}
+    # A batch's refusal is answered as the refusal of its item (below).
+    assert {type(exc) for exc, *_ in EXPECTED} == leaves(QueueError) - {
+        QueueError,
+        BatchItemRefused,
+    }
     assert {exc.http_status for exc, *_ in EXPECTED} <= set(DESCRIPTIONS)
+
+
+@pytest.mark.parametrize(("cause", "status", "detail", "retry_after"), EXPECTED)
+async def test_a_batch_refusal_is_answered_as_its_item_naming_it(
+    cause: QueueError, status: int, detail: str, retry_after: str | None
+) -> None:
+    request = Request({"type": "http", "method": "POST", "path": "/", "headers": []})
+    response = await queue_error_handler(request, BatchItemRefused(3, "task_id", cause))
+    assert response.status_code == status
+    assert json.loads(bytes(response.body)) == {
+        "detail": f"tasks.3: {detail}; no task of the batch was queued",
+        "errors": [{"field": "tasks.3.task_id", "message": detail}],
+    }
+    assert response.headers.get("retry-after") == retry_after
 
 
 @pytest.mark.parametrize(("exc", "status", "detail", "retry_after"), EXPECTED)

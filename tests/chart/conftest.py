@@ -29,6 +29,7 @@ SCENARIOS: dict[str, Path | None] = {
         p.name.removesuffix("-values.yaml"): p for p in sorted((CHART / "ci").glob("*-values.yaml"))
     },
     "small-cluster": ROOT / "examples" / "values-small.yaml",
+    "ml-pool": ROOT / "examples" / "autoscaling" / "values-ml-pool.yaml",
 }
 
 

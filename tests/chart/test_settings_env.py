@@ -110,6 +110,19 @@ def test_rendered_environment_parses_to_the_values(render: RenderFn, scenario_na
     assert settings["schedule_horizon_seconds"] == values["settings"]["scheduleHorizonSeconds"]
 
 
+def test_the_ml_pool_example_reaches_the_settings(render: RenderFn) -> None:
+    example = yaml.safe_load(SCENARIOS["ml-pool"].read_text())["taskTypes"]  # type: ignore[union-attr]
+    settings = _settings_from(control_env(render("ml-pool"), "-operator"))
+    for task_type in TaskType:
+        chosen = settings["scheduling"][task_type.value]
+        given = example.get(task_type.value, {"nodeSelector": {}, "tolerations": []})
+        assert chosen["node_selector"] == given["nodeSelector"]
+        parsed = Settings.model_validate({"scheduling": {task_type.value: chosen}})
+        pod = parsed.scheduling_for(task_type).pod_fields()
+        assert pod.get("tolerations", []) == given["tolerations"]
+    assert settings["scheduling"]["ml_training"]["node_selector"] == {"devskyy.io/pool": "ml"}
+
+
 def test_chart_defaults_are_the_settings_defaults() -> None:
     """The committed CRD is generated from the settings' built-in maxima, and the
     chart renders it unchanged only when its default values say the same."""
@@ -120,6 +133,12 @@ def test_chart_defaults_are_the_settings_defaults() -> None:
         spec = values["taskTypes"][task_type.value]["resources"]
         for attr, (kind, key) in RESOURCE_FIELDS.items():
             assert str(spec[kind][key]) == getattr(defaults, attr.lower()), (task_type, attr)
+    scheduling = Settings.model_fields["scheduling"].get_default(call_default_factory=True)
+    for task_type in TaskType:
+        pod = scheduling[task_type.value].pod_fields()
+        spec = values["taskTypes"][task_type.value]
+        assert spec["nodeSelector"] == pod.get("nodeSelector", {})
+        assert spec["tolerations"] == pod.get("tolerations", [])
     horizon = Settings.model_fields["schedule_horizon_seconds"].default
     assert values["settings"]["scheduleHorizonSeconds"] == horizon
 

@@ -77,3 +77,44 @@ def test_dlq_commands(devskyy: RunCli, redis_client: redis.Redis) -> None:
     retried = devskyy("dlq", "retry", "task-dead1")
     assert retried.stdout.startswith("task-dead1-r1 pending"), retried.stderr
     assert devskyy("dlq", "show", "task-dead1").returncode == 1
+
+
+def test_enqueue_a_multi_document_file_as_one_batch(
+    devskyy: RunCli, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    manifest = tmp_path / "tasks.yaml"
+    manifest.write_text(
+        "type: diagnostic\ninput: {user_id: alice}\n---\n"
+        "apiVersion: devskyy.io/v1alpha1\nkind: DevSkyyTask\nmetadata: {name: y}\n"
+        "spec: {type: diagnostic, priority: 9, input: {user_id: alice}}\n---\n"
+    )
+    done = devskyy("--json", "enqueue", "-f", str(manifest), "--idempotency-key", "run-1")
+    assert done.returncode == 0, done.stderr
+    ids = [t["id"] for t in json.loads(done.stdout)["tasks"]]
+    assert len(ids) == 2
+    assert redis_client.hget(keys.task_key(ids[1]), "priority") == "9"
+    again = devskyy("enqueue", "-f", str(manifest), "--idempotency-key", "run-1")
+    assert again.stdout.splitlines() == [
+        f"{task_id} pending /v1/tasks/{task_id} (replayed)" for task_id in ids
+    ]
+
+    manifest.write_text(manifest.read_text() + "type: diagnostic\ninput: {user_id: alice, x: 1}\n")
+    bad = devskyy("enqueue", "-f", str(manifest))
+    assert bad.returncode == 1
+    assert "tasks.2.spec.input.x" in bad.stderr
+    assert redis_client.zcard(keys.queue_key("diagnostic")) == 2
+    assert devskyy("enqueue", "-f", str(manifest), "--id", "one").returncode == 1
+
+
+def test_the_shipped_batch_example_is_queued_once(
+    devskyy: RunCli, redis_client: redis.Redis
+) -> None:
+    example = str(Path(__file__).resolve().parents[2] / "examples" / "batch" / "diagnostics.yaml")
+    done = devskyy("--json", "enqueue", "-f", example, "--idempotency-key", "smoke-1", user="ops")
+    assert done.returncode == 0, done.stderr
+    ids = [t["id"] for t in json.loads(done.stdout)["tasks"]]
+    queued = redis_client.zrange(keys.queue_key("diagnostic"), 0, -1)
+    assert queued == [ids[0], ids[1], ids[2]]  # priority 200, then 100 (default), then 50
+    again = devskyy("--json", "enqueue", "-f", example, "--idempotency-key", "smoke-1", user="ops")
+    assert [t["id"] for t in json.loads(again.stdout)["tasks"]] == ids
+    assert redis_client.zcard(keys.queue_key("diagnostic")) == 3

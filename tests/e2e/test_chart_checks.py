@@ -40,6 +40,7 @@ SCENARIOS: dict[str, Path | None] = {
         p.name.removesuffix("-values.yaml"): p for p in sorted((CHART / "ci").glob("*-values.yaml"))
     },
     "small-cluster": REPO_ROOT / "examples" / "values-small.yaml",
+    "ml-pool": REPO_ROOT / "examples" / "autoscaling" / "values-ml-pool.yaml",
 }
 # Kinds whose CRDs (Prometheus Operator) the local control plane does not serve;
 # tests/chart checks their content, tests/observability their rules.

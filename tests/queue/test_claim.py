@@ -19,7 +19,7 @@ from devskyy_operator.redisq import (
     reclaim_expired,
     release,
 )
-from devskyy_operator.redisq.claim import leased_ids
+from devskyy_operator.redisq.claim import hand_back, leased_ids
 from devskyy_operator.redisq.scripts import disconnect
 from tests.queue.conftest import diagnostic_spec
 from tests.support.lifetimes import RECORD_TTL
@@ -161,6 +161,23 @@ async def test_cancel_requested_lease_is_not_requeued(aredis: Redis) -> None:
     assert record["cancelled"] == "1"
     assert await aredis.zcard(QUEUE) == 0
     assert not await aredis.sismember(keys.CANCEL_REQUESTS, task_id)
+
+
+async def test_hand_back_returns_held_leases_now_and_honours_cancels(aredis: Redis) -> None:
+    ids = [(await enqueue(aredis, diagnostic_spec(priority=p))).task_id for p in (1, 2, 3, 4)]
+    before = dict(await aredis.zrange(QUEUE, 0, -1, withscores=True))
+    claimed = [c.task_id for c in await claim(aredis, "diagnostic", 4, 600)]  # 10 minutes
+    assert await cancel(aredis, claimed[0], **RECORD_TTL) == "requested"
+    gone = "not-leased-any-more"  # e.g. released meanwhile: hand_back must not invent it
+    back = await hand_back(aredis, "diagnostic", [*claimed[:3], gone], **RECORD_TTL)
+    assert back == 2  # the cancelled one is finished, not requeued
+    assert set(await leased_ids(aredis, "diagnostic")) == {claimed[3]}
+    queued = dict(await aredis.zrange(QUEUE, 0, -1, withscores=True))
+    assert queued == {i: before[i] for i in claimed[1:3]}  # original scores: same order
+    assert (await aredis.hgetall(keys.task_key(claimed[0])))["cancelled"] == "1"
+    assert not await aredis.exists(keys.task_key(gone))
+    assert await hand_back(aredis, "diagnostic", [], **RECORD_TTL) == 0
+    assert set(ids) == set(claimed)
 
 
 async def test_reclaim_handles_more_than_one_batch(aredis: Redis) -> None:

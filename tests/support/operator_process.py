@@ -45,6 +45,14 @@ class ComponentProcess:
             self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=30)
 
+    def alive(self) -> bool:
+        """/healthz answers: the process is up (an operator may still stand by)."""
+        try:
+            url = f"http://127.0.0.1:{self.health_port}/healthz"
+            return httpx.get(url, timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
     def ready(self) -> bool:
         try:
             url = f"http://127.0.0.1:{self.health_port}/readyz"

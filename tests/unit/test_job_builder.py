@@ -273,3 +273,45 @@ def test_label_value_is_valid(user: str) -> None:
 
 def test_long_user_ids_do_not_collide() -> None:
     assert label_value("a" * 100 + "1") != label_value("a" * 100 + "2")
+
+
+ML_POOL = {
+    "node_selector": {"devskyy.io/pool": "ml"},
+    "tolerations": [
+        {"key": "devskyy.io/pool", "operator": "Equal", "value": "ml", "effect": "NoSchedule"},
+        {"key": "gpu", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 60},
+    ],
+}
+
+
+def test_per_type_node_selector_and_tolerations() -> None:
+    settings = Settings(scheduling={"ml_training": ML_POOL})
+    pod = build_job(view("t-1", "ml_training"), settings, T0)["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"devskyy.io/pool": "ml"}
+    assert pod["tolerations"] == ML_POOL["tolerations"]  # Kubernetes field names, no nulls
+    other = build_job(view("t-2", "generate_3d"), settings, T0)["spec"]["template"]["spec"]
+    assert "nodeSelector" not in other
+    assert "tolerations" not in other
+    assert settings.scheduling_for("ml_prediction").pod_fields() == {}
+
+
+@pytest.mark.parametrize(
+    ("toleration", "message"),
+    [
+        ({"key": "k", "operator": "Exists", "value": "v"}, "takes no value"),
+        ({"operator": "Equal", "value": "v"}, "needs operator Exists"),
+        ({"key": "k", "effect": "NoSchedule", "tolerationSeconds": 5}, "NoExecute only"),
+        ({"key": "k", "effect": "Sometimes"}, "effect"),
+        ({"key": "k", "colour": "red"}, "colour"),
+    ],
+)
+def test_tolerations_the_apiserver_would_refuse_are_refused_at_startup(
+    toleration: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        Settings(scheduling={"ml_training": {"tolerations": [toleration]}})
+
+
+def test_scheduling_of_an_unknown_type_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown task type"):
+        Settings(scheduling={"gpu_training": {"node_selector": {"a": "b"}}})

@@ -13,4 +13,5 @@ class Trained:
     epochs_completed: int
     training_samples: int
     extra_metrics: dict[str, Any] = field(default_factory=dict)
+    per_class: dict[str, dict[str, float | int]] | None = None  # classifiers only
     metadata: dict[str, Any] = field(default_factory=dict)

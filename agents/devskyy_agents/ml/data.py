@@ -54,6 +54,12 @@ class Hyper:
             raise InvalidTaskInput(f"hyperparameters.{name} must be a number in [{lo}, {hi}]")
         return float(value)
 
+    def flag(self, name: str, default: bool) -> bool:
+        value = self._raw.get(name, default)
+        if not isinstance(value, bool):
+            raise InvalidTaskInput(f"hyperparameters.{name} must be true or false")
+        return value
+
     def text(self, name: str, default: str) -> str:
         value = self._raw.get(name, default)
         if not isinstance(value, str):

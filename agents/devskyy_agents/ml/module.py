@@ -67,6 +67,7 @@ def train(task: MLTrainingInput, ctx: RunContext) -> MLTrainingOutput:
         "random_state": seed,
         "metrics": trained.metrics,
         "extra_metrics": trained.extra_metrics,
+        "per_class": trained.per_class,
     }
     version = store_for(ctx.models_dir).save(task.model_id, trained.estimator, metadata)
     log.info("Trained %s version %s (%s)", task.model_id, version, trained.metrics)
@@ -78,6 +79,8 @@ def train(task: MLTrainingInput, ctx: RunContext) -> MLTrainingOutput:
             epochs_completed=trained.epochs_completed,
             training_samples=trained.training_samples,
             model_version=version,
+            macro_f1=trained.metrics["f1_score"] if trained.per_class is not None else None,
+            per_class=trained.per_class,  # plain dicts; pydantic builds ClassMetrics
             extra_metrics=trained.extra_metrics,
         ),
         completed_at=_now(),

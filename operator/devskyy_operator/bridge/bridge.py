@@ -30,7 +30,13 @@ from devskyy_operator.bridge.invalid import record_invalid
 from devskyy_operator.bridge.queue_metrics import publish_queue_metrics
 from devskyy_operator.kube.client import KubeClient, resource_path
 from devskyy_operator.metrics import BRIDGE_CREATED_TOTAL
-from devskyy_operator.redisq.claim import ClaimedTask, claim, extend_lease, reclaim_expired
+from devskyy_operator.redisq.claim import (
+    ClaimedTask,
+    claim,
+    extend_lease,
+    hand_back,
+    reclaim_expired,
+)
 from devskyy_operator.redisq.scripts import Redis
 from devskyy_operator.settings import Settings
 
@@ -59,6 +65,7 @@ class Bridge:
         self.tasks_path = resource_path(keys.API_VERSION, keys.PLURAL, settings.namespace)
         self.held: dict[str, list[ClaimedTask]] = {t: [] for t in self.task_types}
         self.unreleased: list[ClaimedTask] = []  # CR exists; the release did not reach Redis
+        self.in_flight: list[ClaimedTask] = []  # claims of the cycle in progress
         self.failures = 0
         self.host = socket.gethostname()
         self._limit = asyncio.Semaphore(CREATE_CONCURRENCY)
@@ -70,7 +77,7 @@ class Bridge:
             self.informer.changed.clear()
             progressed = False
             try:
-                progressed = await self.cycle(stop)
+                progressed = await self._cycle_within_grace(stop)
             except Exception as exc:
                 self.failures += 1
                 log.warning("bridge cycle failed (%s: %s)", type(exc).__name__, exc)
@@ -79,6 +86,40 @@ class Bridge:
                 await _wait_any(stop, timeout=min(interval * 2**self.failures, MAX_BACKOFF_SECONDS))
             elif not progressed:  # idle: a CR leaving the window wakes us early
                 await _wait_any(stop, self.informer.changed, timeout=interval)
+
+    async def _cycle_within_grace(self, stop: asyncio.Event) -> bool:
+        """One cycle; once `stop` is set it has `bridge_stop_grace_seconds` left."""
+        cycle = asyncio.ensure_future(self.cycle(stop))
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait([cycle, stopping], return_when=asyncio.FIRST_COMPLETED)
+            if not cycle.done():
+                await asyncio.wait([cycle], timeout=self.settings.bridge_stop_grace_seconds)
+        finally:
+            stopping.cancel()
+        if not cycle.done():
+            cycle.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await cycle
+            log.info("stopping: cycle cut short after %ss", self.settings.bridge_stop_grace_seconds)
+            return False
+        return cycle.result()
+
+    async def hand_back(self) -> int:
+        """On a clean stop: releases still owed, and every claim still held back to
+        the queue at once (another bridge takes them now, not when the leases expire)."""
+        if self.unreleased:
+            await self._release(self.unreleased)
+        pending = {t.task_id: t for t in self.in_flight}
+        pending.update((t.task_id, t) for held in self.held.values() for t in held)
+        self.in_flight, self.held = [], {t: [] for t in self.task_types}
+        by_type: dict[str, list[str]] = {}
+        for task in pending.values():
+            by_type.setdefault(task.task_type, []).append(task.task_id)
+        ttl = self.settings.task_record_ttl_seconds
+        for task_type, ids in by_type.items():
+            await hand_back(self.redis, task_type, ids, record_ttl_seconds=ttl)
+        return len(pending)
 
     async def cycle(self, stop: asyncio.Event) -> bool:
         """One pass over every type; True when something was created (go again at once)."""
@@ -104,8 +145,10 @@ class Bridge:
                 batch += fresh
             if not batch:
                 continue
+            self.in_flight = batch
             results = await asyncio.gather(*(self._create(t) for t in batch))
             created += await self._settle(task_type, results)
+            self.in_flight = []
             unavailable += sum(r.outcome is Outcome.UNAVAILABLE for r in results)
         await publish_queue_metrics(self.redis, self.task_types)
         self.failures = self.failures + 1 if unavailable else 0

@@ -1,9 +1,11 @@
 """`devskyy-bridge`: the informer, the claim loop and the sweeper in one process.
 
 Startup: settings -> logging -> /metrics and /healthz -> clients -> loops.
-SIGTERM/SIGINT stops claiming; the cycle in progress finishes its creates and
-releases, then the loops stop and the clients close. Leases of anything left
-unfinished expire and are re-claimed by any bridge, so even SIGKILL loses nothing.
+SIGTERM/SIGINT (every rollout, drain, scale-down) is a clean stop: no new
+claims; the cycle in progress finishes its creates and releases (for at most
+`bridge_stop_grace_seconds`); every claim still held goes back to the queue at once; the
+sweeper finishes its pass; one INFO line; exit code 0. Even after SIGKILL
+nothing is lost: leases left behind expire and any bridge re-claims them.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 
 from prometheus_client import start_http_server
 
@@ -23,36 +24,44 @@ from devskyy_operator.health import serve_health
 from devskyy_operator.kube.client import KubeClient
 from devskyy_operator.redisq.scripts import connect, disconnect
 from devskyy_operator.settings import Settings
+from devskyy_operator.shutdown import StopRequest
 
 log = logging.getLogger("devskyy.bridge")
 
 
 async def run(settings: Settings) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = StopRequest()
+    stop.install()
     kube = KubeClient.from_env(settings.kubeconfig)
     redis = connect(settings.redis_url.get_secret_value(), socket_timeout=10.0)
     informer = TaskInformer(kube, settings.namespace, settings.watch_timeout_seconds)
     health = await serve_health(settings.health_port, informer.synced.is_set, "synced")
     bridge = Bridge(kube, redis, settings, informer)
     sweeper = Sweeper(kube, redis, settings, informer, grace_seconds=settings.sweep_grace_seconds)
-    background = [
-        asyncio.ensure_future(informer.run(stop)),
-        asyncio.ensure_future(sweeper.run(stop, settings.sweep_interval_seconds)),
-    ]
+    watching = asyncio.ensure_future(informer.run(stop.event))
+    sweeping = asyncio.ensure_future(sweeper.run(stop.event, settings.sweep_interval_seconds))
+    handed_back: int | None = None
     try:
-        await bridge.run(stop)  # returns after the cycle in progress once stop is set
+        await bridge.run(stop.event)  # returns after the cycle in progress once stop is set
+        try:
+            handed_back = await bridge.hand_back()
+        except Exception as exc:  # Redis gone: the leases expire and are re-claimed
+            log.warning("claims not handed back (%s); their leases expire on their own", exc)
+        # The sweeper ends after the pass in progress; the informer is only a cache.
+        await asyncio.wait([sweeping], timeout=settings.bridge_stop_grace_seconds)
     finally:
-        for task in background:
+        stop.event.set()
+        for task in (watching, sweeping):
             task.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
+        await asyncio.gather(watching, sweeping, return_exceptions=True)
         await kube.close()
         await disconnect(redis)
         with contextlib.suppress(Exception):
             await health.cleanup()
-    log.info("devskyy bridge stopped")
+    log.info(
+        "devskyy bridge stopped on %s: %s claims handed back to the queue",
+        stop.cause, "no" if handed_back is None else handed_back,
+    )  # fmt: skip
     return 0
 
 

@@ -89,21 +89,31 @@ def _parse_value(text: str) -> Any:
         return text
 
 
-def _spec_from_args(args: argparse.Namespace) -> dict[str, Any]:
+def _specs_from_args(args: argparse.Namespace) -> list[dict[str, Any]]:
     try:
-        return _read_spec(args)
+        return _read_specs(args)
     except (OSError, ValueError, yaml.YAMLError) as exc:
         raise CliError(f"cannot read the task: {exc}") from None
 
 
-def _read_spec(args: argparse.Namespace) -> dict[str, Any]:
-    if args.file:
-        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
-        document = yaml.safe_load(text)
+def _read_specs(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """One spec from the flags, or one per YAML document of -f (empty ones skipped)."""
+    if not args.file:
+        return [_spec_from_flags(args)]
+    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+    specs: list[dict[str, Any]] = []
+    for number, document in enumerate(yaml.safe_load_all(text), start=1):
+        if document is None:
+            continue
         if not isinstance(document, dict):
-            raise CliError(f"{args.file}: expected a mapping")
-        spec: dict[str, Any] = document.get("spec", document)  # a DevSkyyTask CR, or a bare spec
-        return spec
+            raise CliError(f"{args.file}: document {number}: expected a mapping")
+        specs.append(document.get("spec", document))  # a DevSkyyTask CR, or a bare spec
+    if not specs:
+        raise CliError(f"{args.file}: no task in it")
+    return specs
+
+
+def _spec_from_flags(args: argparse.Namespace) -> dict[str, Any]:
     if not args.type:
         raise CliError("give --type (with --input/--set) or -f FILE")
     task_input: dict[str, Any] = json.loads(args.input) if args.input else {}
@@ -125,9 +135,25 @@ def _read_spec(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_enqueue(args: argparse.Namespace, api: ApiClient) -> Any:
+    specs = _specs_from_args(args)
+    if len(specs) > 1:
+        return _enqueue_batch(args, specs, api)
     headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else {}
     params = {"task_id": args.id} if args.id else {}
-    return api.call("POST", "/v1/tasks", json=_spec_from_args(args), headers=headers, params=params)
+    return api.call("POST", "/v1/tasks", json=specs[0], headers=headers, params=params)
+
+
+def _enqueue_batch(args: argparse.Namespace, specs: list[dict[str, Any]], api: ApiClient) -> Any:
+    """Several documents: one POST /v1/tasks:batch, all queued or none. With
+    --idempotency-key K, document i (from 0) gets the key K-i, so rerunning the
+    same file queues nothing twice."""
+    if args.id:
+        raise CliError("--id names one task; the file holds several")
+    items: list[dict[str, Any]] = [{"spec": spec} for spec in specs]
+    if args.idempotency_key:
+        for index, item in enumerate(items):
+            item["idempotency_key"] = f"{args.idempotency_key}-{index}"
+    return api.call("POST", "/v1/tasks:batch", json={"tasks": items})
 
 
 def cmd_status(args: argparse.Namespace, api: ApiClient) -> Any:
@@ -191,7 +217,15 @@ def render(command: str, body: Any) -> str:
         return key_values(body)
     if command == "cancel":
         return f"{body['id']}: {body['outcome']}"
-    return f"{body['id']} {body['status']} {body['location']}"  # enqueue, dlq retry
+    if command == "enqueue" and "tasks" in body:  # a batch
+        return "\n".join(
+            _accepted(t) + (" (replayed)" if t["replayed"] else "") for t in body["tasks"]
+        )
+    return _accepted(body)  # enqueue, dlq retry
+
+
+def _accepted(body: dict[str, Any]) -> str:
+    return f"{body['id']} {body['status']} {body['location']}"
 
 
 # ------------------------------------------------------------------ parser
@@ -208,7 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     enqueue = commands.add_parser("enqueue", help="queue a task")
-    enqueue.add_argument("-f", "--file", help="YAML/JSON TaskSpec or DevSkyyTask ('-' = stdin)")
+    enqueue.add_argument(
+        "-f",
+        "--file",
+        help="YAML/JSON TaskSpec or DevSkyyTask ('-' = stdin); several YAML documents"
+        " are queued as one batch, all or none",
+    )
     enqueue.add_argument("-t", "--type", help="task type, e.g. ml_training")
     enqueue.add_argument("-i", "--input", help="task input as a JSON object")
     enqueue.add_argument("-s", "--set", action="append", metavar="KEY=VALUE", help="input field")
@@ -217,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     enqueue.add_argument("--timeout", type=int, help="timeoutSeconds")
     enqueue.add_argument("--retries", type=int)
     enqueue.add_argument("--id", help="choose the task id")
-    enqueue.add_argument("--idempotency-key")
+    enqueue.add_argument("--idempotency-key", help="in a batch, document i gets KEY-i")
     enqueue.set_defaults(handler=cmd_enqueue, view="enqueue")
 
     for name, handler, text in (

@@ -9,7 +9,6 @@ retried or duplicated create gets 409 and adopts only a Job owned by the task.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Coroutine
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from devskyy_operator.crd.task_view import TaskView
 from devskyy_operator.job.builder import build_job
 from devskyy_operator.kube.client import ApiError
 from devskyy_operator.metrics import ADMISSION_WAIT, READY_BACKLOG, RUNNING_TASKS, WAITING_TASKS
+from devskyy_operator.shutdown import wait_or_timeout
 
 log = logging.getLogger("devskyy.operator")
 START_CONCURRENCY = 32
@@ -42,17 +42,28 @@ class Admitter:
         self.starting: set[asyncio.Future[object]] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Admit until `stop`; then finish the Job creations in flight and return.
+
+        Tasks not started yet stay Queued: the next leader admits them."""
         stopper = asyncio.ensure_future(stop.wait())
-        stopper.add_done_callback(lambda _: setattr(self, "stopping", True))
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.interval)
-            self.wake.clear()
-            try:
-                self.round()
-            except Exception:
-                log.exception("admission round failed; retrying")
+        stopper.add_done_callback(lambda _: self._stop())
+        try:
+            while not stop.is_set():
+                await wait_or_timeout(self.wake, self.interval)
+                self.wake.clear()
+                if stop.is_set():
+                    break
+                try:
+                    self.round()
+                except Exception:
+                    log.exception("admission round failed; retrying")
+        finally:
+            stopper.cancel()
         await asyncio.gather(*self.starting, return_exceptions=True)
+
+    def _stop(self) -> None:
+        self.stopping = True  # no new starts, even from a round in progress
+        self.wake.set()
 
     def round(self) -> None:
         """Decide, then start the chosen tasks in the background.
@@ -89,11 +100,16 @@ class Admitter:
 
     async def _start_bounded(self, task: TaskView, now: datetime) -> bool:
         async with self.limit:
-            try:
-                started = await self.start(task, now)
-            except Exception:
-                log.exception("admission of %s failed; it stays queued", task.name)
+            if self.stopping:
+                # Stopped while waiting for a start slot: it stays Queued and the
+                # next leader admits it, rather than the stop waiting for it.
                 started = False
+            else:
+                try:
+                    started = await self.start(task, now)
+                except Exception:
+                    log.exception("admission of %s failed; it stays queued", task.name)
+                    started = False
         if not started:
             # The slot goes back; the next round (next event, at most `interval`
             # later) retries, so a persistent conflict cannot spin.

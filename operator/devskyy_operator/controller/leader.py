@@ -10,7 +10,6 @@ kopf peering also lets replicas of equal priority act together.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +19,7 @@ from devskyy_agents.clock import utc_iso
 from devskyy_operator.crd.task_view import parse_time
 from devskyy_operator.kube.client import ApiError, KubeClient, resource_path
 from devskyy_operator.kube.errors import Conflict, NotFound
+from devskyy_operator.shutdown import wait_or_timeout
 
 log = logging.getLogger("devskyy.leader")
 
@@ -92,17 +92,14 @@ class LeaderElector:
                     return True
             except (ApiError, OSError) as exc:
                 log.warning("lease attempt failed: %s", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.retry_seconds)
+            await wait_or_timeout(stop, self.retry_seconds)
         return False
 
-    async def keep(self, stop: asyncio.Event) -> None:
-        """Renew until `stop`; set `stop` when leadership is lost."""
+    async def keep(self, until: asyncio.Event, lost: asyncio.Event) -> None:
+        """Renew until `until` is set; on losing the Lease set `self.lost` and `lost`."""
         last_ok = asyncio.get_running_loop().time()
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.renew_seconds)
-            if stop.is_set():
+        while not until.is_set():
+            if await wait_or_timeout(until, self.renew_seconds):
                 break
             try:
                 if await self.try_acquire():
@@ -115,13 +112,40 @@ class LeaderElector:
                     continue
                 log.error("lease not renewed within %ss: %s", self.lease_seconds, exc)
             self.lost = True
-            stop.set()
+            lost.set()
+            return
 
-    async def release(self) -> None:
-        """Hand over at once on a clean shutdown."""
-        with contextlib.suppress(ApiError, OSError):
-            lease = await self.kube.get(self.path)
-            if (lease.get("spec") or {}).get("holderIdentity") == self.identity:
-                lease["spec"]["holderIdentity"] = ""
-                lease["spec"]["renewTime"] = utc_iso(datetime(1970, 1, 1, tzinfo=UTC))
-                await self.kube.replace(self.path, lease)
+    async def release(self) -> bool:
+        """Hand the Lease over at once on a clean stop; True if released (or not ours).
+
+        As client-go's ReleaseOnCancel does: clear holderIdentity, set
+        leaseDurationSeconds to 1 and renewTime/acquireTime to now, keep
+        leaseTransitions. A standby takes an unheld Lease on its next attempt
+        instead of waiting out the lease duration. Only called once everything
+        the Lease protects has stopped."""
+        for _ in range(3):  # a conflict means the Lease moved: look again
+            try:
+                lease = await self.kube.get(self.path)
+                spec = lease.get("spec") or {}
+                if spec.get("holderIdentity") != self.identity:
+                    return True
+                now = utc_iso()
+                lease["spec"] = {
+                    **spec,
+                    "holderIdentity": "",
+                    "leaseDurationSeconds": 1,
+                    "acquireTime": now,
+                    "renewTime": now,
+                }
+                await self.kube.replace(self.path, lease)  # resourceVersion: a CAS
+                return True
+            except Conflict:
+                continue
+            except ApiError as exc:
+                log.warning("lease not released (it expires in %ss): %s", self.lease_seconds, exc)
+                return False
+            except OSError as exc:
+                log.warning("lease not released (it expires in %ss): %s", self.lease_seconds, exc)
+                return False
+        log.warning("lease not released after repeated conflicts; it expires on its own")
+        return False

@@ -1,9 +1,16 @@
 """`devskyy-operator`: wait for the Lease, then watch tasks and Jobs until SIGTERM.
 
 Startup order: settings -> logging -> health and metrics endpoints -> clients ->
-leader election -> kopf + admission + resync + retention loops. Shutdown on
-SIGTERM/SIGINT: stop the loops, release the Lease (a standby takes over at
-once), close the clients. Exit code 1 when leadership was lost.
+leader election -> kopf + admission + resync + retention loops.
+
+Stop on SIGTERM/SIGINT (every rollout, drain and scale-down): admit nothing
+more and finish the Job creations in flight, stop the resync and retention
+loops, then stop kopf (its handlers get kopf's exit timeout to finish the
+events they hold), then stop renewing and release the Lease, so a standby
+leads on its next attempt instead of after the lease duration. Running Jobs
+are left to run: status is level-based, the next leader records their outcome.
+One INFO line, exit code 0. Exit code 1 only when leadership was lost or a
+loop failed.
 """
 
 from __future__ import annotations
@@ -12,7 +19,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import socket
 import uuid
 from typing import Any
@@ -27,8 +33,9 @@ from devskyy_operator.controller.leader import LeaderElector
 from devskyy_operator.controller.runtime import Runtime
 from devskyy_operator.health import serve_health
 from devskyy_operator.kube.client import KubeClient
-from devskyy_operator.redisq.scripts import connect, disconnect
+from devskyy_operator.redisq.scripts import Redis, connect, disconnect
 from devskyy_operator.settings import Settings
+from devskyy_operator.shutdown import StopRequest
 
 log = logging.getLogger("devskyy.operator")
 
@@ -68,59 +75,85 @@ def configure_kopf(registry: kopf.OperatorRegistry, settings: Settings) -> None:
 
 
 async def run(settings: Settings) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = StopRequest()
+    stop.install()
     state = {"leader": False}
     health = await serve_health(settings.health_port, lambda: state["leader"], "leader")
     kube = KubeClient.from_env(settings.kubeconfig)
     redis = connect(settings.redis_url.get_secret_value())
     identity = f"{os.environ.get('HOSTNAME') or socket.gethostname()}-{uuid.uuid4().hex[:6]}"
     elector = LeaderElector(kube, settings.namespace, identity)
-    lost = False
+    released = False
     try:
-        if not await elector.acquire(stop):
+        if not await elector.acquire(stop.event):
+            log.info("devskyy operator stopped on %s while standing by", stop.cause)
             return 0
         state["leader"] = True
-        runtime = Runtime(kube, redis, settings)
-        registry = kopf.OperatorRegistry()
-        register(registry)
-        configure_kopf(registry, settings)
-        loops = [
-            kopf.operator(
-                registry=registry,
-                namespaces=[settings.namespace],
-                standalone=True,
-                # kopf would ask getpass for a name; uid 10001 in the image has none.
-                identity=Identity(identity),
-                stop_flag=stop,
-                memo=kopf.Memo(runtime=runtime),
-            ),
-            runtime.admitter.run(stop),
-            runtime.resync_loop(stop),
-            runtime.retention_loop(stop),
-            elector.keep(stop),
-        ]
-        tasks = [asyncio.ensure_future(c) for c in loops]
-        # kopf installs its own SIGTERM handler and stops itself; whichever ends
-        # first (our stop flag or kopf), everything else stops with it.
-        stopped = asyncio.ensure_future(stop.wait())
-        await asyncio.wait([stopped, tasks[0]], return_when=asyncio.FIRST_COMPLETED)
-        stop.set()
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-        failures = [r for r in results if isinstance(r, BaseException)]
+        failures = await lead(settings, kube, redis, identity, elector, stop)
+        state["leader"] = False
         for failure in failures:
             log.error("operator loop failed", exc_info=failure)
-        lost = elector.lost or bool(failures)
+        if elector.lost or failures:
+            return 1
+        released = await elector.release()
     finally:
         state["leader"] = False
-        await elector.release()
         await kube.close()
         await disconnect(redis)
         with contextlib.suppress(Exception):
             await health.cleanup()
-    return 1 if lost else 0
+    log.info(
+        "devskyy operator stopped on %s: in-flight admissions finished, lease %s",
+        stop.cause, "released" if released else "left to expire",
+    )  # fmt: skip
+    return 0
+
+
+async def lead(
+    settings: Settings,
+    kube: KubeClient,
+    redis: Redis,
+    identity: str,
+    elector: LeaderElector,
+    stop: StopRequest,
+) -> list[BaseException]:
+    """Act as the leader until a stop or a lost Lease; the failures of the loops."""
+    runtime = Runtime(kube, redis, settings)
+    registry = kopf.OperatorRegistry()
+    register(registry)
+    configure_kopf(registry, settings)
+    kopf_stop, renew_stop = asyncio.Event(), asyncio.Event()
+    keeper = asyncio.ensure_future(elector.keep(renew_stop, lost=stop.event))
+    try:
+        # On its way out kopf cancels every task that appeared after it started;
+        # the keeper is older, and the loops below are done before kopf stops.
+        existing = set(asyncio.all_tasks())
+        kopf_roots = await kopf.spawn_tasks(
+            registry=registry,
+            namespaces=[settings.namespace],
+            standalone=True,
+            # kopf would ask getpass for a name; uid 10001 in the image has none.
+            identity=Identity(identity),
+            stop_flag=kopf_stop,
+            memo=kopf.Memo(runtime=runtime),
+        )
+        stop.install()  # kopf took SIGTERM/SIGINT for itself: the stop order is ours
+        operator = asyncio.ensure_future(kopf.run_tasks(kopf_roots, ignored=existing))
+        work = [
+            asyncio.ensure_future(runtime.admitter.run(stop.event)),
+            asyncio.ensure_future(runtime.resync_loop(stop.event)),
+            asyncio.ensure_future(runtime.retention_loop(stop.event)),
+        ]
+        stopped = asyncio.ensure_future(stop.event.wait())
+        await asyncio.wait([stopped, operator], return_when=asyncio.FIRST_COMPLETED)
+        stop.event.set()  # kopf may have ended on its own: everything stops with it
+        results = await asyncio.gather(*work, return_exceptions=True)
+        kopf_stop.set()
+        results += await asyncio.gather(operator, return_exceptions=True)
+    finally:
+        renew_stop.set()  # renewed until everything the Lease guards has stopped
+        results_keeper = await asyncio.gather(keeper, return_exceptions=True)
+    return [r for r in [*results, *results_keeper] if isinstance(r, BaseException)]
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ from devskyy_operator.kube.errors import NotFound
 from devskyy_operator.metrics import DLQ_SIZE
 from devskyy_operator.redisq.scripts import Redis
 from devskyy_operator.settings import Settings
+from devskyy_operator.shutdown import wait_or_timeout
 
 log = logging.getLogger("devskyy.operator")
 RETENTION_SWEEP_SECONDS = 30.0
@@ -92,17 +93,15 @@ class Runtime:
 
     async def resync_loop(self, stop: asyncio.Event) -> None:
         """Level-based safety net: reconcile every unfinished task periodically."""
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.settings.resync_seconds)
+        while not await wait_or_timeout(stop, self.settings.resync_seconds):
             try:
-                await self.resync(time.monotonic() - self.settings.resync_seconds)
+                await self.resync(time.monotonic() - self.settings.resync_seconds, stop)
             except Exception:
                 log.exception("resync failed")
             with contextlib.suppress(Exception):
                 DLQ_SIZE.set(await self.redis.zcard(keys.DLQ_INDEX))
 
-    async def resync(self, horizon: float) -> None:
+    async def resync(self, horizon: float, stop: asyncio.Event) -> None:
         """Admitted tasks not reconciled since `horizon`, decided on the Jobs and
         task bodies the watches delivered (a GET of task and Job per task was 10 %
         of the operator's CPU with a few hundred tasks running; one LIST of all
@@ -119,6 +118,8 @@ class Runtime:
             ):
                 new.append(task)  # its first reconcile failed (Redis down?): again
         for task in new:
+            if stop.is_set():
+                return  # the rest is level-based: the next leader resyncs it
             try:
                 await self.reconcile_by_name(task.namespace, task.name)
             except Exception:
@@ -126,6 +127,8 @@ class Runtime:
         if not due:
             return
         for task in due:
+            if stop.is_set():
+                return
             key = (task.namespace, task.name)
             try:
                 await self.reconcile_with_job(task.namespace, task.name, self.jobs.get(key))
@@ -134,9 +137,7 @@ class Runtime:
 
     async def retention_loop(self, stop: asyncio.Event) -> None:
         """Delete finished Jobs once their outcome is recorded and retention passed."""
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), RETENTION_SWEEP_SECONDS)
+        while not await wait_or_timeout(stop, RETENTION_SWEEP_SECONDS):
             try:
                 await self.sweep_finished_jobs(datetime.now(UTC))
             except Exception:

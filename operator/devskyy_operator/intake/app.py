@@ -12,7 +12,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from devskyy_agents.models import TaskSpec
-from devskyy_operator.intake import routes_dlq, routes_ops, routes_tasks
+from devskyy_operator.intake import routes_batch, routes_dlq, routes_ops, routes_tasks
 from devskyy_operator.intake.auth import TokenTable
 from devskyy_operator.intake.deps import BEARER_SCHEME, Services
 from devskyy_operator.intake.errors import (
@@ -61,6 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.services = services
     app.include_router(routes_tasks.router)
+    app.include_router(routes_batch.router)
     app.include_router(routes_dlq.router)
     app.include_router(routes_ops.router)
     app.add_exception_handler(ApiError, api_error_handler)

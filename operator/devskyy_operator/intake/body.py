@@ -24,6 +24,8 @@ from devskyy_operator.intake.schemas import FieldError
 from devskyy_operator.settings import Settings
 
 JSON_MEDIA_TYPE = "application/json"
+# An Idempotency-Key: printable ASCII without spaces, as the header allows it.
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,200}$"
 
 
 def require_json(request: Request) -> None:

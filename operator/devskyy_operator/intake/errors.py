@@ -18,7 +18,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from devskyy_operator.intake.schemas import FieldError, Problem
-from devskyy_operator.redisq.errors import QueueError
+from devskyy_operator.redisq.errors import BatchItemRefused, QueueError
 
 # An error reply lists this many field errors at most: 20,000 unknown fields must
 # not become a megabyte of reply. `errors_omitted` counts the rest.
@@ -97,6 +97,9 @@ async def queue_error_handler(request: Request, exc: Exception) -> JSONResponse:
     detail = str(exc)
     _rejected(request, detail)
     headers = None if exc.retry_after is None else retry_after(exc.retry_after)
+    if isinstance(exc, BatchItemRefused):  # answered as its cause, naming the item
+        errors = [FieldError(field=exc.field, message=str(exc.cause))]
+        return problem(exc.cause.http_status, detail, headers, errors)
     return problem(exc.http_status, detail, headers)
 
 

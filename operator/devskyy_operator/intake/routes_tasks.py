@@ -10,7 +10,12 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from devskyy_agents.models import TASK_ID_PATTERN, TaskSpec
-from devskyy_operator.intake.body import parse_task_spec, read_limited, require_json
+from devskyy_operator.intake.body import (
+    IDEMPOTENCY_KEY_PATTERN,
+    parse_task_spec,
+    read_limited,
+    require_json,
+)
 from devskyy_operator.intake.deps import Caller, RateLimitedCaller, ServicesDep
 from devskyy_operator.intake.errors import ApiError, responses
 from devskyy_operator.intake.schemas import (
@@ -66,7 +71,7 @@ async def create_task(
         str | None,
         Header(
             alias="Idempotency-Key",
-            pattern=r"^[!-~]{1,200}$",
+            pattern=IDEMPOTENCY_KEY_PATTERN,
             description="Retrying with the same key returns the same task.",
         ),
     ] = None,

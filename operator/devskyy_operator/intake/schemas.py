@@ -30,6 +30,14 @@ class TaskAccepted(BaseModel):
     location: str
 
 
+class BatchItemAccepted(TaskAccepted):
+    replayed: bool = Field(description="True when its Idempotency-Key returned an earlier task.")
+
+
+class BatchAccepted(BaseModel):
+    tasks: list[BatchItemAccepted] = Field(description="In the order of the request's items.")
+
+
 class QueueInfo(BaseModel):
     position: int = Field(description="0 = claimed next.")
     queued: int = Field(description="Tasks in this type's queue.")

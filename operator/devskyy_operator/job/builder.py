@@ -184,6 +184,7 @@ def build_job(task: TaskView, settings: Settings, now: datetime) -> dict[str, An
     }
     if settings.task_service_account:
         pod_spec["serviceAccountName"] = settings.task_service_account
+    pod_spec |= settings.scheduling_for(task.task_type).pod_fields()
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

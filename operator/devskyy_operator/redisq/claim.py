@@ -130,6 +130,24 @@ async def reclaim_expired(
             return total
 
 
+async def hand_back(
+    client: Redis,
+    task_type: TaskType | str,
+    task_ids: list[str],
+    *,
+    record_ttl_seconds: int,
+) -> int:
+    """Return leases still held to the queue now, not when they expire (a clean stop).
+
+    They take the path of an expired lease (original score, cancel requests
+    honoured), so a create that reached the apiserver after all meets 409 for
+    the same task when the id is claimed again: nothing is created twice."""
+    if not task_ids:
+        return 0
+    await client.zadd(keys.leases_key(task_type), dict.fromkeys(task_ids, 0), xx=True)
+    return await reclaim_expired(client, task_type, record_ttl_seconds=record_ttl_seconds)
+
+
 async def leased_ids(client: Redis, task_type: TaskType | str) -> dict[str, float]:
     """Held leases and their expiry (for the sweeper and for tests)."""
     return dict(await client.zrange(keys.leases_key(task_type), 0, -1, withscores=True))

@@ -16,6 +16,7 @@ from devskyy_operator import keys
 from devskyy_operator.redisq import scripts
 from devskyy_operator.redisq.errors import (
     IdempotencyConflict,
+    QueueError,
     QueueFull,
     RateLimited,
     TaskExists,
@@ -90,6 +91,38 @@ def task_fields(
     return fields
 
 
+def request_fingerprint(task_id: str | None, spec_json: str) -> str:
+    """What an Idempotency-Key is bound to: the chosen id (if any) and the spec."""
+    return hashlib.sha256(f"{task_id or ''}\n{spec_json}".encode()).hexdigest()[:32]
+
+
+def task_keys(task_id: str, spec: TaskSpec, idempotency_key: str | None) -> list[str]:
+    """The keys one task's enqueue touches, in the order the scripts expect them:
+    task, queue, user tasks, user queued, idempotency, rate (the sequence apart)."""
+    user_id = spec.user_id
+    return [
+        keys.task_key(task_id),
+        keys.queue_key(spec.type),
+        keys.user_tasks_key(user_id),
+        keys.user_queued_key(user_id),
+        keys.idempotency_key(user_id, idempotency_key or ""),
+        keys.rate_key(user_id),
+    ]
+
+
+def refusal(outcome: str, value: str, limits: EnqueueLimits) -> QueueError:
+    """The error an enqueue script's refusal means."""
+    if outcome == "mismatch":
+        return IdempotencyConflict(value)
+    if outcome == "exists":
+        return TaskExists(f"task {value} already exists")
+    if outcome == "quota":
+        return QueueFull(f"at most {value} queued tasks per user", limits.rate_window_seconds)
+    if outcome == "rate":
+        return RateLimited(int(value) / 1000)
+    raise RuntimeError(f"unexpected enqueue reply {outcome!r} {value!r}")
+
+
 async def enqueue(
     client: ScriptTarget,
     spec: TaskSpec,
@@ -108,26 +141,15 @@ async def enqueue(
     one of those cases nothing but the rate counter was written.
     """
     chosen_id = task_id or new_task_id()
-    user_id = spec.user_id
     spec_json = spec.model_dump_json(by_alias=True)
     fields = task_fields(spec, utc_iso(), source, extra_fields, spec_json)
     fingerprint = ""
-    idem_key = ""
     if idempotency_key is not None:
-        idem_key = keys.idempotency_key(user_id, idempotency_key)
-        digest = hashlib.sha256(f"{task_id or ''}\n{spec_json}".encode())
-        fingerprint = digest.hexdigest()[:32]
+        fingerprint = request_fingerprint(task_id, spec_json)
+    task, queue, user_tasks, user_queued, idem, rate = task_keys(chosen_id, spec, idempotency_key)
     reply = await scripts.ENQUEUE(
         client,
-        [
-            keys.task_key(chosen_id),
-            keys.queue_key(spec.type),
-            keys.SEQUENCE_KEY,
-            keys.user_tasks_key(user_id),
-            keys.user_queued_key(user_id),
-            idem_key or keys.idempotency_key(user_id, ""),
-            keys.rate_key(user_id),
-        ],
+        [task, queue, keys.SEQUENCE_KEY, user_tasks, user_queued, idem, rate],
         [
             chosen_id,
             int(keys.queue_score(spec.priority, 0)),
@@ -146,12 +168,4 @@ async def enqueue(
         return Enqueued(chosen_id, created=True)
     if outcome == "replayed":
         return Enqueued(value, created=False)
-    if outcome == "mismatch":
-        raise IdempotencyConflict(value)
-    if outcome == "exists":
-        raise TaskExists(f"task {value} already exists")
-    if outcome == "quota":
-        raise QueueFull(f"at most {value} queued tasks per user", limits.rate_window_seconds)
-    if outcome == "rate":
-        raise RateLimited(int(value) / 1000)
-    raise RuntimeError(f"unexpected enqueue reply {reply!r}")
+    raise refusal(outcome, value, limits)

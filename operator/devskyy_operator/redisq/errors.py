@@ -53,6 +53,18 @@ class RateLimited(QueueError):
         self.retry_after = retry_after
 
 
+class BatchItemRefused(QueueError):
+    """One item of a batch was refused, so none was queued: the item's index, the
+    field at fault (``tasks.<index>.<field>``) and the refusal it stands for."""
+
+    def __init__(self, index: int, field: str, cause: QueueError) -> None:
+        super().__init__(f"tasks.{index}: {cause}; no task of the batch was queued")
+        self.index = index
+        self.field = f"tasks.{index}.{field}"
+        self.cause = cause  # its http_status and retry_after are the answer
+        self.retry_after = cause.retry_after
+
+
 class TaskNotFound(QueueError):
     """No such task (or dead letter)."""
 

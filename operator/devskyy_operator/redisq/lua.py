@@ -42,18 +42,36 @@ local function fmt(n) return string.format('%.6f', n) end
 local function is_terminal(status) return status == 'completed' or status == 'failed' end
 
 -- Writes the task hash, its queue entry and the user indexes; returns the score.
--- The hash fields are ARGV[from..]; they open with 'queue_score', '' (a slot the
--- score computed here fills), so HSET takes them straight from ARGV, uncopied.
+-- The hash fields are ARGV[from..to] (to: the last ARGV when nil); they open with
+-- 'queue_score', '' (a slot the score computed here fills), so HSET takes them
+-- straight from ARGV, uncopied.
 local function write_task(task_key, queue_key, seq_key, user_tasks_key, user_queued_key,
-                          task_id, score_base, created_epoch, from)
+                          task_id, score_base, created_epoch, from, to)
   local seq = redis.call('INCR', seq_key)
   local score = string.format('%.0f', tonumber(score_base) + seq)
   ARGV[from + 1] = score
-  redis.call('HSET', task_key, unpack(ARGV, from))
+  redis.call('HSET', task_key, unpack(ARGV, from, to))
   redis.call('ZADD', queue_key, score, task_id)
   redis.call('ZADD', user_tasks_key, created_epoch, task_id)
   redis.call('SADD', user_queued_key, task_id)
   return score
+end
+
+-- An Idempotency-Key seen before: {'replayed', id} for the same request (same
+-- fingerprint), {'mismatch', id} for another one; nil when the key is unused.
+local function idempotency_seen(idem_key, fingerprint)
+  if fingerprint == '' then return nil end
+  local seen = redis.call('GET', idem_key)
+  if not seen then return nil end
+  local seen_id, seen_fingerprint = string.match(seen, '^(%S+) (%S+)$')
+  if seen_fingerprint == fingerprint then return {'replayed', seen_id} end
+  return {'mismatch', seen_id or ''}
+end
+
+local function remember_idempotency(idem_key, fingerprint, task_id, ttl)
+  if fingerprint ~= '' then
+    redis.call('SET', idem_key, task_id .. ' ' .. fingerprint, 'EX', tonumber(ttl))
+  end
 end
 
 local function tail(from)
@@ -79,6 +97,22 @@ local function rate_hit(key, limit, window)
   end
   return 0
 end
+
+-- The milliseconds to wait if `n` more hits would exceed the limit, else 0;
+-- writes nothing (a batch checks every user before counting any).
+local function rate_room(key, limit, window, n)
+  if tonumber(limit) <= 0 then return 0 end
+  local count = tonumber(redis.call('GET', key) or '0')
+  if count + n <= tonumber(limit) then return 0 end
+  local ttl = redis.call('PTTL', key)
+  if ttl < 0 then return tonumber(window) * 1000 end
+  return ttl
+end
+
+local function rate_add(key, limit, window, n)
+  if tonumber(limit) <= 0 then return end
+  if redis.call('INCRBY', key, n) == n then redis.call('PEXPIRE', key, tonumber(window) * 1000) end
+end
 """
 
 RATE = (
@@ -98,24 +132,78 @@ ENQUEUE = (
     + r"""
 local wait = rate_hit(KEYS[7], ARGV[7], ARGV[8])
 if wait > 0 then return {'rate', tostring(wait)} end
-if ARGV[4] ~= '' then
-  local seen = redis.call('GET', KEYS[6])
-  if seen then
-    local seen_id, seen_fingerprint = string.match(seen, '^(%S+) (%S+)$')
-    if seen_fingerprint == ARGV[4] then return {'replayed', seen_id} end
-    return {'mismatch', seen_id or ''}
-  end
-end
+local seen = idempotency_seen(KEYS[6], ARGV[4])
+if seen then return seen end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'exists', ARGV[1]} end
 if tonumber(ARGV[6]) > 0 and redis.call('SCARD', KEYS[5]) >= tonumber(ARGV[6]) then
   return {'quota', ARGV[6]}
 end
 local score = write_task(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2],
   ARGV[3], 9)
-if ARGV[4] ~= '' then
-  redis.call('SET', KEYS[6], ARGV[1] .. ' ' .. ARGV[4], 'EX', tonumber(ARGV[5]))
-end
+remember_idempotency(KEYS[6], ARGV[4], ARGV[1], ARGV[5])
 return {'created', score}
+"""
+)
+
+# All or none: every item is checked (idempotency, existence, per-user quota and
+# rate, counting the batch's own items) before any is written; replayed items
+# (same Idempotency-Key and request) return their earlier id and are not written.
+# KEYS: 1 sequence, then BATCH_KEYS per item: task, queue, user tasks, user queued,
+#       idempotency, rate.
+# ARGV: 1 items, 2 created epoch, 3 idempotency ttl, 4 max queued (0 = none),
+#       5 rate limit (0 = none), 6 rate window, then per item: id, score base,
+#       fingerprint ('' = no idempotency), field count, the fields (score slot first).
+# Returns {'ok', outcome1, id1, ...} with 'created' or 'replayed' per item, or
+# {'refused', item number (1-based), reason, value}.
+BATCH_ENQUEUE = (
+    RATE_FN
+    + r"""
+local width = 6
+local items, at = {}, 7
+for i = 1, tonumber(ARGV[1]) do
+  local k = 1 + (i - 1) * width
+  local item = {id = ARGV[at], base = ARGV[at + 1], fingerprint = ARGV[at + 2],
+    from = at + 4, to = at + 3 + tonumber(ARGV[at + 3]), task = KEYS[k + 1],
+    queue = KEYS[k + 2], user_tasks = KEYS[k + 3], user_queued = KEYS[k + 4],
+    idem = KEYS[k + 5], rate = KEYS[k + 6]}
+  items[i] = item
+  at = item.to + 1
+end
+local hits, queued, ids = {}, {}, {}
+for i, item in ipairs(items) do
+  hits[item.rate] = (hits[item.rate] or 0) + 1
+  local wait = rate_room(item.rate, ARGV[5], ARGV[6], hits[item.rate])
+  if wait > 0 then return {'refused', i, 'rate', tostring(wait)} end
+  local seen = idempotency_seen(item.idem, item.fingerprint)
+  if seen and seen[1] == 'mismatch' then return {'refused', i, 'mismatch', seen[2]} end
+  item.replayed = seen and seen[2]
+  if not item.replayed then
+    if ids[item.id] or redis.call('EXISTS', item.task) == 1 then
+      return {'refused', i, 'exists', item.id}
+    end
+    ids[item.id] = true
+    if tonumber(ARGV[4]) > 0 then
+      queued[item.user_queued] = (queued[item.user_queued]
+        or redis.call('SCARD', item.user_queued)) + 1
+      if queued[item.user_queued] > tonumber(ARGV[4]) then
+        return {'refused', i, 'quota', ARGV[4]}
+      end
+    end
+  end
+end
+local reply = {'ok'}
+for _, item in ipairs(items) do
+  if item.replayed then
+    reply[#reply + 1], reply[#reply + 2] = 'replayed', item.replayed
+  else
+    write_task(item.task, item.queue, KEYS[1], item.user_tasks, item.user_queued, item.id,
+      item.base, ARGV[2], item.from, item.to)
+    remember_idempotency(item.idem, item.fingerprint, item.id, ARGV[3])
+    reply[#reply + 1], reply[#reply + 2] = 'created', item.id
+  end
+end
+for key, n in pairs(hits) do rate_add(key, ARGV[5], ARGV[6], n) end
+return reply
 """
 )
 

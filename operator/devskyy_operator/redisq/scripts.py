@@ -46,6 +46,7 @@ class LuaScript:
 
 
 ENQUEUE = LuaScript("enqueue", lua.ENQUEUE)
+BATCH_ENQUEUE = LuaScript("batch_enqueue", lua.BATCH_ENQUEUE)
 RATE = LuaScript("rate", lua.RATE)
 CLAIM = LuaScript("claim", lua.CLAIM)
 RECLAIM = LuaScript("reclaim", lua.RECLAIM)
