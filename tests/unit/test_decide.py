@@ -8,12 +8,13 @@ plan says is what the reconciler does (tests/e2e run the same plans for real).
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
+from devskyy_agents.clock import utc_iso
 from devskyy_agents.models import parse_spec
 from devskyy_operator.bridge.invalid import refused_by_crd
 from devskyy_operator.controller import decide as d
@@ -116,6 +117,8 @@ TRANSITIONS: list[tuple[str, TaskView, dict[str, Any] | None, list[dict[str, Any
     ("the Job of an older task of that name", task(**ADMITTED),
      job_body({"active": 1}, owner_uid="uid-someone-else"), [], NOTHING),
     ("pod pending, same attempt: skip the write", task(**ADMITTED), pending_job(), [], NOTHING),
+    ("a Job not synced yet (no status): still attempt 1", task(**ADMITTED), job_body({}), [],
+     NOTHING),
     ("pod pending, attempts unknown", task("Running", jobName="task-1"), pending_job(), [],
      ((), ("Running", "Running"), ())),
     ("first pod runs", task(**ADMITTED), running_job(), [running_pod()],
@@ -129,8 +132,14 @@ TRANSITIONS: list[tuple[str, TaskView, dict[str, Any] | None, list[dict[str, Any
      job_body({"active": 1, "startTime": STARTED, "conditions": [job_condition(
          "FailureTarget", "DeadlineExceeded", "too long", ENDED)]}), [running_pod()],
      (("MarkProcessing",), ("Running", "DeadlineExceeded"), ())),
+    ("pod ended, not yet counted: still attempt 1, skip the write", task(**ADMITTED),
+     job_body({"active": 0, "startTime": STARTED,
+               "uncountedTerminatedPods": {"succeeded": ["pod-uid"]}}), [], NOTHING),
+    ("success verdict, pod ending: the Succeeded write follows", task(**ADMITTED),
+     job_body({"succeeded": 1, "startTime": STARTED, "conditions": [job_condition(
+         "SuccessCriteriaMet", "CompletionsReached", "done", ENDED)]}), [], NOTHING),
     ("completed", task(**ADMITTED), complete_job(), [ended_pod(0, OUTPUT)],
-     (("MarkProcessing", "MarkCompleted"), ("Succeeded", "Succeeded"), ENDED_AFTER)),
+     (("MarkProcessing", "MarkCompleted"), ("Succeeded", "Succeeded"), ("TaskEnded",))),
     ("retries exhausted", task(**ADMITTED), failed_job("BackoffLimitExceeded", "backoff"),
      [ended_pod(75, None)],
      (("MarkProcessing", "RecordFailure"), ("Failed", "BackoffLimitExceeded"), ENDED_AFTER)),
@@ -167,11 +176,23 @@ def test_a_new_task_gets_its_record_then_queued() -> None:
     admitted = get_condition(patch["conditions"], "Admitted")
     assert admitted is not None
     assert (admitted["status"], admitted["reason"]) == ("False", "Queued")
+    assert plan.deferrable, "admission may replace the Queued write with its own"
     assert d.enqueue(task(), NOW, SETTINGS).records[0] == p.EnsureRecord(task().spec, T0, "kubectl")
+
+
+def test_a_task_scheduled_ahead_is_written_queued_at_once_with_its_start() -> None:
+    later = datetime(2026, 1, 5, 13, 0, tzinfo=UTC)
+    campaign = body(task_type="marketing_campaign")
+    campaign["spec"]["input"]["schedule_at"] = later.isoformat()
+    plan = d.enqueue(task_view_from_body(campaign), NOW, SETTINGS)
+    assert plan.status is not None
+    assert not plan.deferrable
+    assert plan.status.patch()["notBefore"] == "2026-01-05T13:00:00Z"
 
 
 def test_admitted_status() -> None:
     patch = admitted_status(task("Queued"), NOW).patch()
+    assert patch["queuedAt"] == utc_iso(T0, timespec="seconds")  # also if never written Queued
     assert {k: patch[k] for k in ("phase", "reason", "jobName", "attempts", "admittedAt")} == {
         "phase": "Running", "reason": "Admitted", "jobName": "task-1", "attempts": 1,
         "admittedAt": "2026-01-05T12:10:00Z",
@@ -209,8 +230,7 @@ def test_success_writes_the_result_and_counts_the_run() -> None:
     assert condition(patch, "Succeeded")["status"] == "True"
     assert condition(patch, "Running")["status"] == "False"
     assert get_condition(patch["conditions"], "DeadLettered") is None
-    event, ended = plan.after
-    assert event == p.PostEvent("Succeeded", "task succeeded after 1 attempt(s)")
+    (ended,) = plan.after  # no Event: the Succeeded condition says it
     # diagnostic requests 100m cpu and 128Mi memory (Settings' defaults), for 40 s
     assert ended == p.TaskEnded("diagnostic", "alice", True, 40.0,
                                 {"cpu": 0.1, "memory": 128 * 2**20})  # fmt: skip

@@ -15,6 +15,7 @@ from typing import Any
 from devskyy_operator import keys
 from devskyy_operator.admission.limits import describe, limit_problems
 from devskyy_operator.controller.plan import (
+    AfterAction,
     EnsureRecord,
     MarkCancelled,
     MarkCompleted,
@@ -112,7 +113,9 @@ def enqueue(task: TaskView, now: datetime, settings: Settings) -> Plan:
     ensure = EnsureRecord(task.spec, task.queued_at, source)
     problems = limit_problems(task.spec, settings, task.queued_at)
     if not problems:
-        return Plan(records=(ensure,), status=queued_status(task, now))
+        status = queued_status(task, now)
+        # Due now: the admission round may admit it first and write Running only.
+        return Plan(records=(ensure,), status=status, deferrable=status.not_before is None)
     refused = refusal(
         task_id=task.name, namespace=task.namespace, generation=task.generation,
         task_type=task.task_type.value, task_input=task.spec.input,
@@ -125,7 +128,8 @@ def enqueue(task: TaskView, now: datetime, settings: Settings) -> Plan:
 def running(task: TaskView, outcome: Outcome, now: datetime, settings: Settings) -> Plan:
     """The Job runs, or waits for its pod. The skip-a-write rule: nothing is written
     while nothing a reader needs changed, nor for a pod still Pending at the same
-    attempt."""
+    attempt, nor while the Job controller has yet to count an ended pod or to
+    complete after its success verdict."""
     status = TaskStatus(
         phase=cond.PHASE_RUNNING, job_name=task.name, attempts=outcome.attempts,
         started_at=outcome.started_at,
@@ -134,8 +138,15 @@ def running(task: TaskView, outcome: Outcome, now: datetime, settings: Settings)
     )  # fmt: skip
     if status.unchanged_in(task.status):
         return Plan()
-    if outcome.phase == "Pending" and task.status.get("attempts") == outcome.attempts:
-        return Plan()  # nothing a reader needs until a pod runs: save the write
+    known = task.status.get("attempts")
+    if outcome.phase == "Pending" and known is not None and outcome.attempts <= int(known):
+        # Nothing a reader needs until a pod runs: save the write. A Job the
+        # controller has not synced yet says 0 attempts; attempts never go back.
+        return Plan()
+    if outcome.succeeding or outcome.settling:
+        # A pod ended and the Job controller has not said what that means yet
+        # (Complete, a retry, Failed): its next update does, and we write then.
+        return Plan()
     pod_runs = outcome.phase == "Running"
     conditions = cond.set_condition(
         task.status.get("conditions"), type=cond.TYPE_RUNNING,
@@ -172,7 +183,9 @@ def job_deleted(task: TaskView, now: datetime) -> Outcome:
 
 
 def finish(task: TaskView, outcome: Outcome, now: datetime, settings: Settings) -> Plan:
-    """A terminal outcome: Redis (the DLQ on failure), the status, an event, counters."""
+    """A terminal outcome: Redis (the DLQ on failure), the status, counters, and a
+    Warning event for a failure (a success has its condition; an event per task
+    would be one more API write for nothing a reader lacks)."""
     completed = outcome.completed_at or now
     succeeded = outcome.phase == "Succeeded"
     records: list[RecordAction] = []
@@ -191,16 +204,16 @@ def finish(task: TaskView, outcome: Outcome, now: datetime, settings: Settings) 
     if succeeded:
         records.append(MarkCompleted(outcome.result or {}, completed))
         status = succeeded_status(task, outcome, conditions, completed)
-        event = PostEvent(reason, _ended("succeeded", outcome))
+        after: tuple[AfterAction, ...] = ()  # the Succeeded condition says it all
     else:
         failure = failure_of(task, outcome, completed, settings)
         records.append(RecordFailure(failure))
         status = failed_status(
             conditions, failure, task.generation, condition_message=outcome.message or reason
         ).updated(started_at=outcome.started_at, worker_host=outcome.worker_host)
-        event = PostEvent(reason, _ended(f"failed ({reason})", outcome), warning=True)
+        after = (PostEvent(reason, _ended(f"failed ({reason})", outcome), warning=True),)
     ended = task_ended(task, succeeded, outcome.started_at, completed, settings)
-    return Plan(records=tuple(records), status=status, after=(event, ended))
+    return Plan(records=tuple(records), status=status, after=(*after, ended))
 
 
 def _ended(verb: str, outcome: Outcome) -> str:

@@ -92,6 +92,9 @@ class Plan:
     after: tuple[AfterAction, ...] = ()
     note: str | None = None  # what was decided and why, for the log
     reconcile_after: bool = False  # decide again on the patched status (an undone outcome)
+    # The status is Queued and may wait for the next admission round: admitted
+    # there, the task gets one status write (Running) instead of two.
+    deferrable: bool = False
 
     @property
     def empty(self) -> bool:

@@ -55,6 +55,9 @@ class TaskReconciler:
         # Told about every task body a status patch returns, so a Job event that
         # follows at once need not read the task again.
         self.on_patched: Callable[[dict[str, Any]], None] | None = None
+        # Given a new task's Queued status that the next admission round writes
+        # only if it does not admit the task (None: written at once).
+        self.on_deferred: Callable[[TaskIdentity, TaskStatus], None] | None = None
 
     # ----------------------------------------------------------------- API paths
 
@@ -178,6 +181,9 @@ class TaskReconciler:
             log.info("task %s: %s", task.name, plan.note)
         for record in plan.records:
             await self.write_record(task.name, record)
+        if plan.deferrable and plan.status is not None and self.on_deferred is not None:
+            self.on_deferred(task, plan.status)
+            return None
         updated = None
         if plan.status is not None:
             updated = await self._patch(task, plan.status)

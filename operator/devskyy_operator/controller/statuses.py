@@ -52,6 +52,7 @@ def admitted_status(task: TaskView, now: datetime) -> TaskStatus:
     return TaskStatus(
         phase=cond.PHASE_RUNNING, reason=cond.REASON_ADMITTED, job_name=task.name,
         attempts=1,  # the Job's first pod is the first attempt
+        queued_at=task.queued_at,  # a task admitted at once was never written Queued
         admitted_at=now, conditions=conditions,
     )  # fmt: skip
 

@@ -58,6 +58,8 @@ class Outcome:
     completed_at: datetime | None
     worker_host: str | None
     terminating: bool = False  # verdict reached (FailureTarget/SuccessCriteriaMet), pods ending
+    succeeding: bool = False  # the verdict is SuccessCriteriaMet: Complete follows
+    settling: bool = False  # a pod ended that the Job controller has not counted yet
     task_error: str | None = None  # what the task said went wrong (its termination message)
     task_error_type: str | None = None  # the task's error class, e.g. MissingCredentials
 
@@ -160,7 +162,11 @@ def job_outcome(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> Ou
     failed_condition = _true_condition(job, "Failed")
     verdict = _true_condition(job, "SuccessCriteriaMet") or _true_condition(job, "FailureTarget")
     final = complete or failed_condition
-    attempts = succeeded + failed + (active if final is None else 0)
+    # Pods the controller saw end but has not counted yet are attempts too: without
+    # them a pod's end would briefly read as attempt 0 (and cost a status write).
+    uncounted = status.get("uncountedTerminatedPods") or {}
+    ended = sum(len(uncounted.get(k) or ()) for k in ("succeeded", "failed"))
+    attempts = succeeded + failed + ended + (active if final is None else 0)
 
     if final is not None:
         phase: Phase = "Succeeded" if complete is not None else "Failed"
@@ -186,7 +192,7 @@ def job_outcome(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> Ou
 
     running = (
         verdict is not None
-        or succeeded + failed > 0
+        or succeeded + failed + ended > 0
         or _int(status.get("ready")) > 0  # pods need not be listed to know one runs
         or any(
             (pod.get("status") or {}).get("phase") in ("Running", "Succeeded", "Failed")
@@ -205,6 +211,8 @@ def job_outcome(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> Ou
         completed_at=None,
         worker_host=worker_host,
         terminating=verdict is not None,
+        succeeding=_true_condition(job, "SuccessCriteriaMet") is not None,
+        settling=ended > 0,
         task_error=report.error,
         task_error_type=report.error_type,
     )
