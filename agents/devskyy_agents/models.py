@@ -205,6 +205,15 @@ class DiagnosticInput(TaskInput):
 
     sleep_seconds: float = Field(default=0.0, ge=0, le=3600, description="Seconds to sleep.")
     exit_code: int = Field(default=0, ge=0, le=255, description="Exit code of the task process.")
+    fail_attempts: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_RETRIES,
+        description=(
+            "Fail retryably on the first N attempts, then go on; the attempt number comes from "
+            "the task's ledger, so this needs a persistent artifacts volume."
+        ),
+    )
     result: dict[str, JsonValue] = Field(
         default_factory=dict, description="Result reported on success."
     )

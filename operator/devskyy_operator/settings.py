@@ -323,6 +323,14 @@ class Settings(BaseSettings):
     )
     lease_seconds: float = Field(default=30.0, gt=0, description="Claim lease lifetime.")
     bridge_interval_seconds: float = Field(default=0.5, gt=0)
+    sweep_interval_seconds: float = Field(
+        default=30.0, gt=0, description="Period of the bridge's sweeper passes."
+    )
+    sweep_grace_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a task must look orphaned before the sweeper acts on it.",
+    )
     bridge_stop_grace_seconds: float = Field(
         default=10.0,
         gt=0,

@@ -267,7 +267,7 @@ class PodWorker:
         for mount in spec.get("volumeMounts") or []:
             source = self._volumes[mount["name"]]
             if mount.get("subPath"):
-                source = source / mount["subPath"]
+                source = _sub_path(source, mount["subPath"])
             mounts.append(Mount(source, mount["mountPath"], bool(mount.get("readOnly", False))))
         return mounts
 
@@ -375,3 +375,18 @@ def _expand(value: str, env: Mapping[str, str]) -> str:
     for key, replacement in env.items():
         value = value.replace(f"$({key})", replacement)
     return value
+
+
+def _sub_path(volume: Path, sub_path: str) -> Path:
+    """The kubelet's subPath: created when missing, with the volume root's mode.
+
+    The apiserver already refuses absolute subPaths and `..`; a symlink inside
+    the volume must not lead out of it either.
+    """
+    source = volume / sub_path
+    if not source.exists():
+        source.mkdir(parents=True, exist_ok=True)
+        source.chmod(volume.stat().st_mode & 0o7777)
+    if not source.resolve().is_relative_to(volume.resolve()):
+        raise ValueError(f"subPath {sub_path!r} leaves its volume")
+    return source
