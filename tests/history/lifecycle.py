@@ -4,11 +4,13 @@ operator, the bridge and the API make (real Redis, real scripts)."""
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
 from typing import Any
 
 from devskyy_agents.clock import utc_iso
 from devskyy_agents.models import TaskSpec, parse_spec
-from devskyy_operator.deadletter.record import DeadLetterRecord, write_dead_letter
+from devskyy_operator.deadletter.final_failure import record_final_failure
+from devskyy_operator.deadletter.record import FinalFailure
 from devskyy_operator.redisq import Redis, cancel, enqueue, task_store
 from devskyy_operator.settings import Settings
 
@@ -53,18 +55,13 @@ async def fail_after_retry(redis: Redis, task_id: str, user: str = "alice") -> N
         redis, task_id, "2026-01-05T12:00:00.000000Z", "node-a", 2, failed_attempts=1,
         last_error="connection reset", last_exit_code=75,
     )  # fmt: skip
-    when = "2026-01-05T12:01:00.000000Z"
-    await task_store.mark_failed(
-        redis, task_id, "upstream 503", error_type="ProviderError", completed_at=when,
-        reason="BackoffLimitExceeded", exit_code=75, attempts=2, **LIFETIMES,
+    failure = FinalFailure(
+        task_id=task_id, task_type="diagnostic", user_id=user, namespace="default",
+        task_data={"user_id": user}, reason="BackoffLimitExceeded", error="upstream 503",
+        error_type="ProviderError", failed_at=datetime(2026, 1, 5, 12, 1, tzinfo=UTC),
+        attempts=2, exit_code=75, worker_host="node-a",
     )  # fmt: skip
-    record = DeadLetterRecord(
-        task_id=task_id, task_data={"user_id": user}, error="upstream 503",
-        error_type="ProviderError", failed_at=when, worker_host="node-a", attempts=2,
-        reason="BackoffLimitExceeded", exit_code=75, termination_message=None,
-        task_type="diagnostic", user_id=user, namespace="default",
-    )  # fmt: skip
-    assert await write_dead_letter(redis, record, 1767614460.0, 3600)
+    assert await record_final_failure(redis, failure, SETTINGS)
 
 
 async def cancelled(redis: Redis, task_id: str) -> None:

@@ -58,7 +58,7 @@ async def test_another_users_task_and_history_are_404(
     assert history.status_code == 200
     body = history.json()
     assert [e["kind"] for e in body["events"]] == [
-        "queued", "admitted", "running", "attempt_failed", "running", "failed", "dead_lettered",
+        "queued", "admitted", "running", "attempt_failed", "running", "dead_lettered", "failed",
     ]  # fmt: skip
     assert body["task"]["error"] == "upstream 503"
     assert body["task"]["reason"] == "BackoffLimitExceeded"
@@ -201,8 +201,8 @@ async def test_devskyy_history_cli(
         assert events.returncode == 0, events.stderr
         kinds = [line.split()[1] for line in events.stdout.splitlines()[2:]]
         assert kinds == [
-            "queued", "admitted", "running", "attempt_failed", "running", "failed",
-            "dead_lettered",
+            "queued", "admitted", "running", "attempt_failed", "running", "dead_lettered",
+            "failed",
         ]  # fmt: skip
         refused = devskyy("history", other)
         assert refused.returncode == 1

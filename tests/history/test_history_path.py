@@ -30,8 +30,8 @@ async def test_every_transition_arrives_once_with_its_facts(
     )
     expected = {
         ok: ["queued", "admitted", "running", "succeeded"],
-        bad: ["queued", "admitted", "running", "attempt_failed", "running", "failed",
-              "dead_lettered", "retried"],
+        bad: ["queued", "admitted", "running", "attempt_failed", "running", "dead_lettered",
+              "failed", "retried"],
         retried: ["queued"],
         dropped: ["queued", "cancelled"],
         "from-kubectl": ["queued"],

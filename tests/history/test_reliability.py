@@ -26,7 +26,7 @@ from tests.support.waiting import eventually
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 SUCCEEDED = ["queued", "admitted", "running", "succeeded"]
-FAILED = ["queued", "admitted", "running", "attempt_failed", "running", "failed", "dead_lettered"]
+FAILED = ["queued", "admitted", "running", "attempt_failed", "running", "dead_lettered", "failed"]
 CANCELLED = ["queued", "cancelled"]
 
 
