@@ -14,7 +14,7 @@ log() { printf '[setup %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 # Debian packages, buildah builds the Dockerfiles without a daemon; gcc and the
 # static libc build the pause binary.
 apt_packages=(
-  redis-server redis-tools util-linux iproute2 ca-certificates
+  redis-server redis-tools postgresql util-linux iproute2 ca-certificates
   containerd runc containernetworking-plugins iptables
   mmdebstrap buildah gcc libc6-dev
 )
@@ -28,8 +28,11 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# The distribution's redis-server service is not ours: tests start their own.
-if command -v systemctl >/dev/null 2>&1; then systemctl disable --now redis-server >/dev/null 2>&1 || true; fi
+# The distribution's redis-server and postgresql services are not ours: tests and
+# the dev stack start their own (PostgreSQL from /usr/lib/postgresql/<version>/bin).
+if command -v systemctl >/dev/null 2>&1; then
+  systemctl disable --now redis-server postgresql >/dev/null 2>&1 || true
+fi
 
 python=${PYTHON:-python3.11}
 command -v uv >/dev/null 2>&1 || { log "pip: installing uv"; "$python" -m pip install -q uv; }

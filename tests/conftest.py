@@ -12,7 +12,9 @@ import redis
 
 from devskyy_devcluster.images import ImageSet, ensure_images
 from devskyy_devcluster.launcher import LocalCluster
+from devskyy_devcluster.postgres import PostgresServer
 from devskyy_operator.kube.client import KubeClient, resource_path
+from tests.support.postgres_server import fresh_database, running_postgres
 from tests.support.redis_server import RedisServer, running_redis
 
 
@@ -42,6 +44,26 @@ def redis_url(redis_server: RedisServer, redis_client: redis.Redis) -> str:
 def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A private redis-server for tests that kill or restart it."""
     with running_redis(tmp_path / "redis") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """One real PostgreSQL for the session, with a migrated template database."""
+    with running_postgres(tmp_path_factory.mktemp("postgres")) as server:
+        yield server
+
+
+@pytest.fixture
+def database_url(postgres_server: PostgresServer) -> str:
+    """URL of a fresh, migrated database of its own."""
+    return fresh_database(postgres_server)
+
+
+@pytest.fixture
+def own_postgres(tmp_path: Path) -> Iterator[PostgresServer]:
+    """A private PostgreSQL (migrated template included) for tests that stop it."""
+    with running_postgres(tmp_path / "postgres") as server:
         yield server
 
 

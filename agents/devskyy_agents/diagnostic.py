@@ -1,7 +1,8 @@
 """diagnostic: sleep, then succeed with a result or exit with a chosen code.
 
 Smoke tests of a deployment use it to exercise success, retryable and permanent
-outcomes end to end without any provider.
+outcomes end to end without any provider; `fail_attempts` adds "failed, retried,
+then succeeded" (the attempt number comes from the task's ledger).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 from devskyy_agents.clock import utc_iso
 from devskyy_agents.errors import (
     PERMANENT_EXIT_CODE,
+    InvalidTaskInput,
     PermanentTaskError,
     RetryableTaskError,
     TaskError,
@@ -37,6 +39,17 @@ class DiagnosticExit(TaskError):
 class DiagnosticAgent:
     async def run(self, task_id: str, task_input: TaskInput, ctx: RunContext) -> DiagnosticOutput:
         assert isinstance(task_input, DiagnosticInput)
+        if task_input.fail_attempts:
+            if not ctx.ledger.persistent:
+                raise InvalidTaskInput(
+                    "fail_attempts needs a persistent artifacts volume (operator setting "
+                    "artifacts_claim): without it every attempt is attempt 1"
+                )
+            if ctx.attempt <= task_input.fail_attempts:
+                raise RetryableTaskError(
+                    f"diagnostic task asked to fail attempt {ctx.attempt} "
+                    f"of the first {task_input.fail_attempts}"
+                )
         if task_input.sleep_seconds:
             await asyncio.sleep(task_input.sleep_seconds)
         if task_input.exit_code != 0:

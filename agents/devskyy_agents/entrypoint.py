@@ -8,7 +8,10 @@ paths in `task_env`):
                            downward-API file of a pod-template annotation)
   DEVSKYY_TASK_DEADLINE    unix epoch seconds the task must finish by (optional)
   DEVSKYY_TERMINATION_LOG  result file (default /dev/termination-log, max 4096 bytes)
-  DEVSKYY_ARTIFACTS_DIR    where results too large for the message go (default /data/artifacts)
+  DEVSKYY_ARTIFACTS_DIR    where results too large for the message go (default /data/artifacts);
+                           <dir>/<task id>/ holds this task's ledger (ledger.py)
+  DEVSKYY_ARTIFACTS_PERSISTENT  "true" when that directory outlives the pod (a PVC)
+  DEVSKYY_TASK_RETRIES     the Job's backoffLimit: whether a failure now gets another attempt
 Exit codes: 0 success, 42 permanent failure, 75 retryable failure (errors.py).
 """
 
@@ -36,6 +39,7 @@ from devskyy_agents.errors import (
     InvalidTaskInput,
     TaskError,
 )
+from devskyy_agents.ledger import Ledger
 from devskyy_agents.logs import configure_logging, secret_values, task_context
 from devskyy_agents.models import TASK_ID_RE, OutputBase, TaskSpec, parse_spec
 from devskyy_agents.registry import RunContext, agent_for
@@ -150,13 +154,18 @@ def _execute(
     task_id = env.get(task_env.TASK_ID, "")
     try:
         task_id, spec = load_spec(env)
-        ctx = RunContext.from_env(env, parse_deadline(env))
+        deadline = parse_deadline(env)
+        persistent = env.get(task_env.ARTIFACTS_PERSISTENT, "").lower() == "true"
+        ledger = Ledger.open(artifacts_dir / task_id, persistent=persistent)
+        ctx = RunContext.from_env(env, deadline, ledger)
     except TaskError as exc:
         log.error("Task %s rejected: %s", task_id or "?", exc)
         write_failure(termination_log, task_id, exc, secrets)
         return exc.exit_code
     with task_context(task_id, spec.type.value, spec.user_id):
         log.info("Processing task %s (type: %s)", task_id, spec.type.value)
+        if ctx.attempt > 1:
+            log.info("Attempt %d of task %s: continuing from its ledger", ctx.attempt, task_id)
         try:
             output = asyncio.run(_run_guarded(task_id, spec, ctx))
         except TaskError as exc:

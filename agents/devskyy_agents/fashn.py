@@ -7,10 +7,14 @@ starting/in_queue/processing, then completed (output = image URLs) or
 failed/canceled (error = {"name", "message"}). The person and garment URLs are
 the user's: they were validated as public https by the model, and FASHN, not
 this pod, fetches them.
+
+The prediction id goes into the task's ledger as soon as /run returns it; a
+retry polls that prediction instead of starting (and paying for) another.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import httpx
@@ -22,10 +26,13 @@ from devskyy_agents.models import FashnTryonInput, FashnTryonOutput, FashnTryonR
 from devskyy_agents.poll import PollClock
 from devskyy_agents.registry import RunContext
 
+log = logging.getLogger(__name__)
+
 DEFAULT_BASE = "https://api.fashn.ai/v1"
 DEFAULT_MODEL = "tryon-v1.6"
 PROVIDER = "FASHN"
 FAILED = frozenset({"failed", "canceled", "cancelled"})
+PREDICTION_KEY = "fashn:prediction"
 
 
 async def _call(
@@ -38,6 +45,17 @@ async def _call(
     if not isinstance(body, dict):
         raise ProviderUnavailable(f"{PROVIDER} sent an unexpected body")
     return body
+
+
+async def _start(client: httpx.AsyncClient, payload: dict[str, Any], ctx: RunContext) -> str:
+    started = await _call(client, "POST", "/run", ctx, json=payload)
+    if started.get("error"):
+        raise ProviderTaskFailed(f"{PROVIDER} refused: {_error_text(started['error'])}")
+    prediction_id = started.get("id")
+    if not isinstance(prediction_id, str) or not prediction_id:
+        raise ProviderUnavailable(f"{PROVIDER} returned no prediction id")
+    ctx.ledger.record(PREDICTION_KEY, prediction_id)
+    return prediction_id
 
 
 def _error_text(error: Any) -> str:
@@ -64,12 +82,13 @@ class FashnTryonAgent:
             },
         }
         async with make_client(base, headers={"Authorization": f"Bearer {key}"}) as client:
-            started = await _call(client, "POST", "/run", ctx, json=payload)
-            if started.get("error"):
-                raise ProviderTaskFailed(f"{PROVIDER} refused: {_error_text(started['error'])}")
-            prediction_id = started.get("id")
-            if not isinstance(prediction_id, str) or not prediction_id:
-                raise ProviderUnavailable(f"{PROVIDER} returned no prediction id")
+            prediction_id = ctx.ledger.get(PREDICTION_KEY)
+            if not isinstance(prediction_id, str):
+                prediction_id = await _start(client, payload, ctx)
+            else:
+                log.info(
+                    "%s prediction %s was started by an earlier attempt", PROVIDER, prediction_id
+                )
             clock = PollClock(ctx.deadline, first_wait)
             while True:
                 status = await _call(client, "GET", f"/status/{prediction_id}", ctx)

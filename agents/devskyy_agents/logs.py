@@ -37,6 +37,8 @@ KNOWN_SECRET_VARS = frozenset(
 SECRET_SUFFIXES = ("_KEY", "_SECRET", "_PASSWORD", "_TOKEN")
 MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words and digits
 
+# The password of a connection URL (REDIS_URL, DATABASE_URL): scheme://user:***@host
+_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*:)[^\s@/]+(@)")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 _AUTH_HEADER = re.compile(r"(?i)\b((?:proxy-)?authorization\s*[:=]\s*)['\"]?[^'\"\n,}]+")
 
@@ -61,6 +63,7 @@ def redact(text: str, secrets: list[str]) -> str:
     for value in secrets:
         if value in text:
             text = text.replace(value, MASK)
+    text = _URL_PASSWORD.sub(lambda m: m.group(1) + MASK + m.group(2), text)
     text = _AUTH_HEADER.sub(lambda m: m.group(1) + MASK, text)
     return _BEARER.sub(lambda m: m.group(1) + " " + MASK, text)
 

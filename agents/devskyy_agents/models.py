@@ -131,8 +131,13 @@ class FashnTryonInput(TaskInput):
     num_samples: int = Field(default=1, ge=1, le=4, description="Images to generate.")
 
 
+# Who may write a campaign's copy; also the default fallback order.
+CONTENT_PROVIDERS = ("openai", "anthropic", "google")
+ContentProvider = Literal["openai", "anthropic", "google"]
+
+
 class MarketingCampaignInput(TaskInput):
-    """marketing_campaign: write campaign content with OpenAI and deliver it."""
+    """marketing_campaign: write the content (OpenAI, Anthropic or Google AI), deliver it."""
 
     campaign_id: Slug = Field(description="Campaign identifier.")
     campaign_type: Literal["email", "social", "seo"] = Field(description="Delivery channel.")
@@ -147,6 +152,11 @@ class MarketingCampaignInput(TaskInput):
     schedule_at: datetime | None = Field(
         default=None,
         description="ISO timestamp with zone; the operator holds the task until then.",
+    )
+    content_provider: ContentProvider | None = Field(
+        default=None,
+        description="Who writes the copy first; the other configured providers follow on "
+        "429/5xx (MARKETING_PROVIDER_ORDER). Default: that order.",
     )
 
     @model_validator(mode="after")
@@ -195,6 +205,15 @@ class DiagnosticInput(TaskInput):
 
     sleep_seconds: float = Field(default=0.0, ge=0, le=3600, description="Seconds to sleep.")
     exit_code: int = Field(default=0, ge=0, le=255, description="Exit code of the task process.")
+    fail_attempts: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_RETRIES,
+        description=(
+            "Fail retryably on the first N attempts, then go on; the attempt number comes from "
+            "the task's ledger, so this needs a persistent artifacts volume."
+        ),
+    )
     result: dict[str, JsonValue] = Field(
         default_factory=dict, description="Result reported on success."
     )

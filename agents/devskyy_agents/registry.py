@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from devskyy_agents import task_env
-from devskyy_agents.errors import MissingCredentials
+from devskyy_agents.errors import InvalidTaskInput, MissingCredentials
+from devskyy_agents.ledger import Ledger
 from devskyy_agents.models import OutputBase, TaskInput, TaskType
 
 if TYPE_CHECKING:
@@ -25,13 +26,16 @@ if TYPE_CHECKING:
 
 @dataclass
 class RunContext:
-    """What an agent may use: deadline (epoch s), config (env), volumes, clients."""
+    """What an agent may use: deadline (epoch s), config (env), volumes, clients, the ledger."""
 
     config: Mapping[str, str]
     deadline: float | None = None
     artifacts_dir: Path = Path(task_env.ARTIFACTS_PATH)
     datasets_dir: Path = Path(task_env.DATASETS_PATH)
     models_dir: Path = Path(task_env.MODELS_PATH)
+    # What earlier attempts of this task did (ledger.py); `retries` is the Job's backoffLimit.
+    ledger: Ledger = field(default_factory=Ledger.in_memory)
+    retries: int | None = None
     # The SSRF-guarded client for user-supplied URLs, created on first use: most
     # task types never fetch a user URL, and httpx + a TLS context cost ~0.2 s.
     _user_http: httpx.AsyncClient | None = field(default=None, repr=False)
@@ -49,14 +53,29 @@ class RunContext:
         self._user_http = client
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], deadline: float | None) -> RunContext:
+    def from_env(
+        cls, env: Mapping[str, str], deadline: float | None, ledger: Ledger | None = None
+    ) -> RunContext:
+        retries = env.get(task_env.TASK_RETRIES, "").strip()
+        if retries and not retries.isdigit():
+            raise InvalidTaskInput(f"{task_env.TASK_RETRIES} must be a non-negative integer")
         return cls(
             config=dict(env),
             deadline=deadline,
             artifacts_dir=Path(env.get(task_env.ARTIFACTS_DIR, task_env.ARTIFACTS_PATH)),
             datasets_dir=Path(env.get(task_env.DATASETS_DIR, task_env.DATASETS_PATH)),
             models_dir=Path(env.get(task_env.MODELS_DIR, task_env.MODELS_PATH)),
+            ledger=ledger or Ledger.in_memory(),
+            retries=int(retries) if retries else None,
         )
+
+    @property
+    def threads(self) -> int:
+        """Threads this task may use: WORKER_THREADS, which the Job sets (1 outside a Job)."""
+        try:
+            return max(1, int(self.config.get(task_env.WORKER_THREADS, "1")))
+        except ValueError:
+            return 1
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline, or None without one."""
@@ -68,6 +87,23 @@ class RunContext:
         raw = self.config.get("PLAIN_HTTP_HOSTS", "")
         return tuple(h.strip() for h in raw.split(",") if h.strip())
 
+    @property
+    def attempt(self) -> int:
+        """1 for the first pod of this task, 2 for the first retry, ... (from the ledger)."""
+        return self.ledger.attempt
+
+    def retry_left(self) -> bool:
+        """Whether the Job will run another attempt if this one fails (as far as we know).
+
+        Without a persistent ledger every pod is attempt 1, so this says yes;
+        evicted pods count as attempts here but not for the Job, so it errs towards no.
+        """
+        return self.retries is not None and self.attempt <= self.retries
+
+    def retry_continues(self) -> bool:
+        """Whether failing now is retried by an attempt that continues where this one stopped."""
+        return self.ledger.persistent and self.retry_left()
+
     def require(self, name: str, purpose: str) -> str:
         """A config value that must be set, else a permanent MissingCredentials."""
         value = self.config.get(name, "").strip()
@@ -78,6 +114,7 @@ class RunContext:
     async def aclose(self) -> None:
         if self._user_http is not None:
             await self._user_http.aclose()
+        self.ledger.close()
 
 
 class Agent(Protocol):

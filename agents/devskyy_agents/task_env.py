@@ -13,11 +13,18 @@ TASK_TYPE = "DEVSKYY_TASK_TYPE"
 TASK_SPEC = "DEVSKYY_TASK_SPEC"  # the CR spec as compact JSON, or
 TASK_SPEC_FILE = "DEVSKYY_TASK_SPEC_FILE"  # a file holding it
 TASK_DEADLINE = "DEVSKYY_TASK_DEADLINE"  # unix epoch seconds the task must finish by
+TASK_RETRIES = "DEVSKYY_TASK_RETRIES"  # the Job's backoffLimit: is there another attempt?
 TERMINATION_LOG = "DEVSKYY_TERMINATION_LOG"  # where the result goes (max 4096 bytes)
 ARTIFACTS_DIR = "DEVSKYY_ARTIFACTS_DIR"  # results too large for the termination message
+# "true" when the artifacts volume is a claim, so <dir>/<task id>/ and its ledger
+# outlive the pod; anything else: an emptyDir, a retry starts over.
+ARTIFACTS_PERSISTENT = "DEVSKYY_ARTIFACTS_PERSISTENT"
 DATASETS_DIR = "DEVSKYY_DATASETS_DIR"
 MODELS_DIR = "DEVSKYY_MODELS_DIR"
 LOG_FORMAT = "LOG_FORMAT"  # "text" (the seed's line format) or "json"
+WORKER_THREADS = "WORKER_THREADS"  # threads the task may use (the seed's name)
+# ... and the native thread pools (OpenMP, BLAS) start at that size.
+THREAD_POOLS = (WORKER_THREADS, "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 # --- paths in the pod (the defaults of the variables above)
 TERMINATION_LOG_PATH = "/dev/termination-log"

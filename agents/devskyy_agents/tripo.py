@@ -8,6 +8,11 @@ output.pbr_model and output.rendered_image URLs. POST /upload takes a multipart
 image and returns data.image_token, which image_to_model references. The user's
 image is fetched by this pod through the SSRF-guarded client and then uploaded,
 so Tripo never dereferences a user URL on our behalf.
+
+A Tripo task is paid for: its id goes into the task's ledger the moment Tripo
+returns it, and a retry polls that task instead of starting another. Whatever
+the provider then reports is final, as on a first attempt (a failed task fails
+ours permanently). Only a create whose answer was lost in transit can repeat.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ FAILED = frozenset({"failed", "cancelled", "banned", "expired"})
 IMAGE_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 MAX_PROMPT = 1024
 MAX_POLL_FAULTS = 3
+TASK_KEY = "tripo:task"
+CREATING_KEY = "tripo:creating"
 
 
 def build_prompt(task: Generate3DInput) -> str:
@@ -148,17 +155,13 @@ class TripoAssetAgent:
         first_wait = float(ctx.config.get("TRIPO_POLL_INTERVAL", "2"))
         async with make_client(base, headers={"Authorization": f"Bearer {key}"}) as client:
             tripo = TripoClient(client, ctx.deadline)
-            body: dict[str, Any]
-            if task_input.image_url is not None:
-                content, content_type = await fetch_user_url(
-                    ctx.user_http, task_input.image_url, deadline=ctx.deadline
+            tripo_id = ctx.ledger.get(TASK_KEY)
+            if isinstance(tripo_id, str):
+                log.info(
+                    "%s task %s was started by an earlier attempt: polling it", PROVIDER, tripo_id
                 )
-                token, kind = await tripo.upload(content, content_type)
-                body = {"type": "image_to_model", "file": {"type": kind, "file_token": token}}
             else:
-                body = {"type": "text_to_model", "prompt": build_prompt(task_input)}
-            tripo_id = await tripo.create(body)
-            log.info("%s task %s started (%s)", PROVIDER, tripo_id, body["type"])
+                tripo_id = await self._start(tripo, task_input, ctx)
             output = await tripo.wait(tripo_id, first_wait)
         result = Generate3DResult(
             task_id=tripo_id,
@@ -167,7 +170,7 @@ class TripoAssetAgent:
             preview_url=output.rendered_image,
         )
         if ctx.config.get("WORDPRESS_URL"):
-            media_ids = await publish_assets(ctx, task_input.product_name, result)
+            media_ids = await publish_assets(ctx, task_id, task_input.product_name, result)
             result = result.model_copy(update={"wordpress_media_ids": media_ids})
         return Generate3DOutput(
             status="success",
@@ -175,3 +178,22 @@ class TripoAssetAgent:
             result=result,
             completed_at=utc_iso(),
         )
+
+    async def _start(self, tripo: TripoClient, task_input: Generate3DInput, ctx: RunContext) -> str:
+        """Create the Tripo task and record its id before anything else can fail."""
+        body: dict[str, Any]
+        if task_input.image_url is not None:
+            content, content_type = await fetch_user_url(
+                ctx.user_http, task_input.image_url, deadline=ctx.deadline
+            )
+            token, kind = await tripo.upload(content, content_type)
+            body = {"type": "image_to_model", "file": {"type": kind, "file_token": token}}
+        else:
+            body = {"type": "text_to_model", "prompt": build_prompt(task_input)}
+        if ctx.ledger.get(CREATING_KEY):
+            log.warning("An earlier attempt's %s create may have gone through unanswered", PROVIDER)
+        ctx.ledger.record(CREATING_KEY, True)
+        tripo_id = await tripo.create(body)
+        ctx.ledger.record(TASK_KEY, tripo_id)
+        log.info("%s task %s started (%s)", PROVIDER, tripo_id, body["type"])
+        return tripo_id

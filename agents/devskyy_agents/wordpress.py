@@ -3,21 +3,30 @@
 WordPress REST (/wp-json/wp/v2/media) authenticates with an application password
 (WORDPRESS_USER + WORDPRESS_APP_PASSWORD, HTTP basic); WooCommerce REST
 (/wp-json/wc/v3/products) with its consumer key and secret (HTTP basic over https).
+
+Creates are not idempotent at these APIs, so each one has a stable key derived
+from the task id: a media item's slug, a product's SKU (which WooCommerce keeps
+unique). Publishing looks the key up before creating, sends a create once (no
+transport-level resend), and looks again when the answer was lost; the ids go
+into the task's ledger so a retry does not even look.
 """
 
 from __future__ import annotations
 
 import logging
 import posixpath
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 
 from devskyy_agents.errors import ProviderRequestRejected, ProviderUnavailable
-from devskyy_agents.http import check_config_url, json_body, make_client, request
+from devskyy_agents.http import RetryPolicy, check_config_url, json_body, make_client, request
 from devskyy_agents.models import Generate3DResult
 from devskyy_agents.registry import RunContext
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +34,39 @@ PROVIDER = "WordPress"
 MODEL_URL_META = "_devskyy_3d_model_url"
 TEXTURE_URL_META = "_devskyy_3d_texture_url"
 MAX_ASSET_BYTES = 100 * 1024 * 1024
+SEND_ONCE = RetryPolicy(max_attempts=1)
+ATTACHED_KEY = "woocommerce:attached"
+
+
+def media_slug(task_id: str, role: str) -> str:
+    """The stable key of one generated asset in the media library."""
+    return f"devskyy-{task_id}-{role}"
+
+
+def product_sku(task_id: str) -> str:
+    """The SKU of the draft product a task creates when no product has the given name."""
+    return f"devskyy-{task_id}"
+
+
+async def find_or_create(
+    lookup: Callable[[], Awaitable[T | None]], create: Callable[[], Awaitable[T]], what: str
+) -> T:
+    """Look up by a stable key; create only when absent; look again after an unanswered create.
+
+    A create answered with a transport error or 5xx may have happened, and one
+    refused as a duplicate (a taken SKU) certainly exists: both are looked up.
+    """
+    found = await lookup()
+    if found is not None:
+        return found
+    try:
+        return await create()
+    except (ProviderUnavailable, ProviderRequestRejected):
+        found = await lookup()
+        if found is None:
+            raise
+        log.info("%s was created by a request whose answer was lost: using it", what)
+        return found
 
 
 class WordPress:
@@ -59,21 +101,47 @@ class WordPress:
         )
         return json_body(response, PROVIDER)
 
-    async def upload_media(self, filename: str, content: bytes, content_type: str) -> int:
+    async def upload_media(
+        self, filename: str, content: bytes, content_type: str, slug: str
+    ) -> int:
+        """Create a media item, sent once (see find_or_create)."""
         body = await self._json(
             self._wp,
             "POST",
             "/wp-json/wp/v2/media",
             content=content,
+            params={"slug": slug, "title": slug},
             headers={
                 "Content-Type": content_type,
                 "Content-Disposition": f'attachment; filename="{filename}"',
             },
+            policy=SEND_ONCE,
         )
-        media_id = body.get("id") if isinstance(body, dict) else None
-        if not isinstance(media_id, int):
-            raise ProviderUnavailable(f"{PROVIDER} media upload returned no id")
-        return media_id
+        return _id_of(body, "media upload")
+
+    async def find_media(self, slug: str) -> int | None:
+        found = await self._json(self._wp, "GET", "/wp-json/wp/v2/media", params={"slug": slug})
+        if not isinstance(found, list):
+            raise ProviderUnavailable(f"{PROVIDER} media search returned no list")
+        for item in found:
+            if isinstance(item, dict) and item.get("slug") == slug:
+                return _id_of(item, "media search")
+        return None
+
+    async def find_product_by_sku(self, sku: str) -> dict[str, Any] | None:
+        found = await self._json(self._wc, "GET", "/wp-json/wc/v3/products", params={"sku": sku})
+        if not isinstance(found, list):
+            raise ProviderUnavailable(f"{PROVIDER} product search returned no list")
+        return next((p for p in found if isinstance(p, dict) and p.get("sku") == sku), None)
+
+    async def create_product(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Create a product, sent once (see find_or_create)."""
+        body = await self._json(
+            self._wc, "POST", "/wp-json/wc/v3/products", json=fields, policy=SEND_ONCE
+        )
+        _id_of(body, "product create")
+        product: dict[str, Any] = body
+        return product
 
     async def find_product(self, reference: str) -> dict[str, Any] | None:
         """A product by numeric id, exact slug, or exact name (search)."""
@@ -96,6 +164,13 @@ class WordPress:
         await self._json(self._wc, "PUT", f"/wp-json/wc/v3/products/{product_id}", json=changes)
 
 
+def _id_of(body: Any, what: str) -> int:
+    item_id = body.get("id") if isinstance(body, dict) else None
+    if not isinstance(item_id, int):
+        raise ProviderUnavailable(f"{PROVIDER} {what} returned no id")
+    return item_id
+
+
 def _filename(url: str, fallback: str) -> str:
     name = posixpath.basename(urlsplit(url).path)
     return name if name and "." in name else fallback
@@ -112,33 +187,71 @@ async def _download(
 
 
 async def publish_assets(
-    ctx: RunContext, product_name: str | None, result: Generate3DResult
+    ctx: RunContext, task_id: str, product_name: str | None, result: Generate3DResult
 ) -> list[int]:
-    """Upload preview and model to the media library; attach them to the product."""
+    """Upload preview and model to the media library; attach them to the product.
+
+    The product is the one named `product_name`, or a draft this task creates
+    (SKU `devskyy-<task id>`) when none has that name.
+    """
     media_ids: list[int] = []
     async with WordPress(ctx) as wp, make_client() as downloads:
-        assets = [(result.preview_url, "preview.webp"), (result.model_url, "model.glb")]
-        for url, fallback in assets:
-            if not url:
-                continue
-            content, content_type = await _download(downloads, url, ctx.deadline)
-            media_ids.append(await wp.upload_media(_filename(url, fallback), content, content_type))
-        if product_name is None:
+        assets = [
+            ("preview", result.preview_url, "preview.webp"),
+            ("model", result.model_url, "model.glb"),
+        ]
+        for role, url, fallback in assets:
+            if url:
+                media_ids.append(
+                    await _publish_media(ctx, wp, downloads, task_id, role, url, fallback)
+                )
+        if product_name is None or ctx.ledger.get(ATTACHED_KEY) is not None:
             return media_ids
-        product = await wp.find_product(product_name)
-        if product is None:
-            log.warning(
-                "No WooCommerce product named %r; assets left in the media library", product_name
-            )
-            return media_ids
-        images = [{"id": i["id"]} for i in product.get("images", []) if isinstance(i, dict)]
+        sku = product_sku(task_id)
+
+        async def lookup() -> dict[str, Any] | None:
+            return await wp.find_product_by_sku(sku) or await wp.find_product(product_name)
+
+        draft = {"name": product_name, "type": "simple", "status": "draft", "sku": sku}
+        product = await find_or_create(
+            lookup, lambda: wp.create_product(draft), f"WooCommerce product {sku}"
+        )
+        known = [i["id"] for i in product.get("images", []) if isinstance(i, dict)]
+        if result.preview_url and media_ids[0] not in known:
+            known.append(media_ids[0])
         changes = {
-            "images": images + ([{"id": media_ids[0]}] if result.preview_url else []),
+            "images": [{"id": i} for i in known],
             "meta_data": [
                 {"key": MODEL_URL_META, "value": result.model_url},
                 {"key": TEXTURE_URL_META, "value": result.texture_url},
             ],
         }
         await wp.update_product(int(product["id"]), changes)
+        ctx.ledger.record(ATTACHED_KEY, int(product["id"]))
         log.info("Attached assets to WooCommerce product %s", product["id"])
     return media_ids
+
+
+async def _publish_media(
+    ctx: RunContext,
+    wp: WordPress,
+    downloads: httpx.AsyncClient,
+    task_id: str,
+    role: str,
+    url: str,
+    fallback: str,
+) -> int:
+    """One asset in the media library, uploaded at most once per task."""
+    key = f"wordpress:media:{role}"
+    recorded = ctx.ledger.get(key)
+    if isinstance(recorded, int):
+        return recorded
+    slug = media_slug(task_id, role)
+
+    async def upload() -> int:
+        content, content_type = await _download(downloads, url, ctx.deadline)
+        return await wp.upload_media(_filename(url, fallback), content, content_type, slug)
+
+    media_id = await find_or_create(lambda: wp.find_media(slug), upload, f"media {slug}")
+    ctx.ledger.record(key, media_id)
+    return media_id

@@ -24,6 +24,10 @@ COMPLETIONS_PREFIX = "devskyy:completions:"  # ZSET per type: id -> finished epo
 SEQUENCE_KEY = "devskyy:sequence"  # INCR: FIFO tiebreak inside a priority
 CANCEL_REQUESTS = "devskyy:cancel-requests"  # SET of claimed/running ids the bridge must stop
 BRIDGED_PREFIX = "devskyy:bridged:"  # ZSET per type: ids the bridge claimed and not yet seen end
+# STREAM: one entry per task transition, appended by the scripts that make them
+# (only while it exists); the history writer's consumer group drains it.
+HISTORY_STREAM = "devskyy:history"
+HISTORY_GROUP = "history-writer"
 
 
 def queue_key(task_type: TaskType | str) -> str:

@@ -66,6 +66,29 @@ BRIDGE_CREATED_TOTAL = Counter(
     "devskyy_bridge_created_total", "DevSkyyTask resources the bridge created.", ["type"]
 )
 
+# History writer (Redis stream -> PostgreSQL).
+HISTORY_LAG = Gauge(
+    "devskyy_history_lag_seconds",
+    "Age of the oldest task transition not yet written to PostgreSQL (0 when caught up).",
+)
+HISTORY_BACKLOG = Gauge(
+    "devskyy_history_backlog_events", "Task transitions in the Redis stream not yet written."
+)
+HISTORY_WRITTEN = Counter(
+    "devskyy_history_events_written_total", "Transitions written to PostgreSQL.", ["kind"]
+)
+HISTORY_WRITE_ERRORS = Counter(
+    "devskyy_history_write_errors_total", "Failed attempts to write a batch to PostgreSQL."
+)
+HISTORY_DROPPED = Counter(
+    "devskyy_history_events_dropped_total",
+    "Stream entries never written: trimmed at the stream cap, or not a transition.",
+    ["reason"],
+)
+HISTORY_DELETED = Counter(
+    "devskyy_history_retention_deleted_total", "Tasks (with their events) deleted by retention."
+)
+
 
 class ApiMetrics:
     """The API's Prometheus collectors, in a registry of their own (one per app)."""
@@ -74,6 +97,12 @@ class ApiMetrics:
         self.registry = CollectorRegistry()
         self.queue_size = Gauge(
             "worker_queue_size", QUEUE_SIZE_HELP, ["type"], registry=self.registry
+        )
+        self.history_age = Gauge(
+            "devskyy_history_stream_age_seconds",
+            "Age of the oldest transition waiting in the history stream (read from Redis "
+            "on scrape: it grows also while no history writer runs).",
+            registry=self.registry,
         )
         self.requests = Counter(
             "devskyy_api_requests",

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -30,7 +31,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from devskyy_agents.models import TaskType
+from devskyy_agents.models import MAX_TIMEOUT_SECONDS, TaskType
 from devskyy_operator.quantity import parse_quantity
 
 # (Kubernetes resource name, ResourceAmounts attribute, ResourceDefaults prefix)
@@ -139,8 +140,17 @@ def _default_resources() -> dict[str, ResourceDefaults]:
     }
 
 
-def _default_concurrency() -> dict[str, int]:
-    return {t.value: 10 for t in TaskType} | {TaskType.ML_TRAINING.value: 2}
+DEFAULT_WORKER_PROCESSES = 10
+
+
+class _DeclaredDefault(dict[str, int]):
+    """The concurrency map nobody set: filled from WORKER_PROCESSES when validated."""
+
+
+def _default_concurrency(worker_processes: int = DEFAULT_WORKER_PROCESSES) -> dict[str, int]:
+    """WORKER_PROCESSES tasks of each type at once; ml_training has its own default."""
+    limits = {t.value: worker_processes for t in TaskType} | {TaskType.ML_TRAINING.value: 2}
+    return _DeclaredDefault(limits)
 
 
 def _default_images() -> dict[str, str]:
@@ -165,14 +175,14 @@ _PER_TYPE_DEFAULTS: dict[str, Callable[[], Mapping[str, Any]]] = {
 }
 
 
-def _over_defaults(field: str, given: Any) -> Any:
+def _over_defaults(field: str, given: Any, defaults: Mapping[str, Any] | None = None) -> Any:
     """`given` (a partial per-type map) laid over the field's defaults."""
     if not isinstance(given, Mapping):
         return given  # pydantic reports the wrong type
     unknown = sorted(str(k) for k in given if str(k) not in _TASK_TYPE_NAMES)
     if unknown:
         raise ValueError(f"{field}: unknown task type(s) {', '.join(unknown)}")
-    merged = dict(_PER_TYPE_DEFAULTS[field]())
+    merged = dict(_PER_TYPE_DEFAULTS[field]() if defaults is None else defaults)
     for task_type, value in given.items():
         default = merged[str(task_type)]
         if isinstance(default, BaseModel) and isinstance(value, Mapping):
@@ -185,13 +195,23 @@ class Settings(BaseSettings):
     """Configuration of the operator, the bridge and the API."""
 
     model_config = SettingsConfigDict(
-        env_prefix="DEVSKYY_", env_nested_delimiter="__", extra="ignore", frozen=True
+        env_prefix="DEVSKYY_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
     )
 
-    # -- where things are
+    # -- where things are (the seed's names first; DEVSKYY_* names are aliases)
     redis_url: SecretStr = Field(
         default=SecretStr("redis://127.0.0.1:6379/0"),
-        description="Redis URL (may hold a password, hence secret).",
+        validation_alias=AliasChoices("REDIS_URL", "DEVSKYY_REDIS_URL"),
+        description="Redis URL, REDIS_URL (may hold a password, hence secret).",
+    )
+    database_url: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "DEVSKYY_DATABASE_URL"),
+        description="PostgreSQL URL of the task history, DATABASE_URL; unset = no history.",
     )
     namespace: str = Field(default="default", description="Namespace of tasks and their Jobs.")
     kubeconfig: str | None = Field(
@@ -200,12 +220,36 @@ class Settings(BaseSettings):
     )
 
     # -- admission
+    worker_processes: int = Field(
+        default=DEFAULT_WORKER_PROCESSES,
+        ge=0,
+        validation_alias=AliasChoices("WORKER_PROCESSES", "DEVSKYY_WORKER_PROCESSES"),
+        description="WORKER_PROCESSES: the concurrency of every task type that `concurrency` "
+        "does not set (a Job per task: the seed's worker processes); ml_training: 2.",
+    )
     concurrency: dict[str, int] = Field(
         default_factory=_default_concurrency,
+        validate_default=True,  # so `_every_task_type` applies worker_processes
         description=(
             "Running tasks allowed at once, per task type. 0 holds the type: its tasks"
             " are accepted and stay Queued until the limit is raised."
         ),
+    )
+    task_timeout_seconds: int = Field(
+        default=600,
+        ge=1,
+        le=MAX_TIMEOUT_SECONDS,
+        validation_alias=AliasChoices("TASK_TIMEOUT", "DEVSKYY_TASK_TIMEOUT_SECONDS"),
+        description="TASK_TIMEOUT: the longest a task may run (its Job's activeDeadlineSeconds "
+        "is its own or its type's timeout, never more); the API refuses longer ones.",
+    )
+    task_threads: int = Field(
+        default=4,
+        ge=1,
+        le=256,
+        validation_alias=AliasChoices("WORKER_THREADS", "DEVSKYY_TASK_THREADS"),
+        description="WORKER_THREADS: threads inside a task pod (WORKER_THREADS, OMP/BLAS "
+        "thread pools, scikit-learn's n_jobs).",
     )
     # -- the Jobs
     images: dict[str, str] = Field(
@@ -279,6 +323,14 @@ class Settings(BaseSettings):
     )
     lease_seconds: float = Field(default=30.0, gt=0, description="Claim lease lifetime.")
     bridge_interval_seconds: float = Field(default=0.5, gt=0)
+    sweep_interval_seconds: float = Field(
+        default=30.0, gt=0, description="Period of the bridge's sweeper passes."
+    )
+    sweep_grace_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a task must look orphaned before the sweeper acts on it.",
+    )
     bridge_stop_grace_seconds: float = Field(
         default=10.0,
         gt=0,
@@ -319,6 +371,36 @@ class Settings(BaseSettings):
         "the pod's termination grace period, 30 s in the chart).",
     )
 
+    # -- history (devskyy-history: Redis stream -> PostgreSQL)
+    history_batch_size: int = Field(
+        default=500, ge=1, le=10_000, description="Transitions written per transaction."
+    )
+    history_claim_idle_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Entries a stopped writer held are taken over after this long.",
+    )
+    history_retry_max_seconds: float = Field(
+        default=5.0, gt=0, description="Longest pause between writes while PostgreSQL is down."
+    )
+    history_stream_max_events: int = Field(
+        default=1_000_000,
+        ge=1000,
+        description="Unwritten transitions Redis keeps at most; beyond, the oldest are dropped.",
+    )
+    history_retention_days: int = Field(
+        default=400, ge=0, description="Keep tasks this long after their last change (0 = ever)."
+    )
+    history_retention_batch: int = Field(
+        default=1000, ge=1, description="Tasks deleted per retention transaction."
+    )
+    history_retention_interval_seconds: float = Field(
+        default=3600.0, gt=0, description="Pause between retention runs."
+    )
+    history_consumer: str | None = Field(
+        default=None, description="Consumer name of this writer; the host (pod) name when unset."
+    )
+
     # -- observability
     log_format: str = Field(default="text", description='"text" (seed line format) or "json".')
     metrics_port: int = Field(default=9090)
@@ -327,6 +409,10 @@ class Settings(BaseSettings):
     @field_validator("concurrency", "images", "resources", "scheduling", mode="before")
     @classmethod
     def _every_task_type(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.field_name == "concurrency":
+            workers = info.data.get("worker_processes", DEFAULT_WORKER_PROCESSES)
+            given = {} if isinstance(value, _DeclaredDefault) else value
+            return dict(_over_defaults("concurrency", given, _default_concurrency(workers)))
         return _over_defaults(str(info.field_name), value)
 
     @field_validator("concurrency")

@@ -78,6 +78,13 @@ def test_secrets_are_redacted_from_messages_and_tracebacks(
 
 def test_redact_patterns() -> None:
     assert redact("Authorization: Basic dXNlcjpwYXNz", []) == "Authorization: ***"
+    assert (
+        redact("connecting to postgresql://devskyy:s3cr3t-pw@db:5432/devskyy", [])
+        == "connecting to postgresql://devskyy:***@db:5432/devskyy"
+    )
+    assert redact("redis://:pw-123@redis:6379/0 and redis://localhost:6379/0", []) == (
+        "redis://:***@redis:6379/0 and redis://localhost:6379/0"
+    )
     assert redact("got bearer abc.DEF_123 back", []) == "got bearer *** back"
     assert redact("SMTP says pw", ["pw12"]) == "SMTP says pw"
     assert redact("value pw12 here", ["pw12"]) == "value *** here"

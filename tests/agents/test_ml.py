@@ -78,7 +78,8 @@ def test_training_is_reproducible_with_a_seed(tmp_path: Path) -> None:
     ctx = context(tmp_path)
     path = ml_data.write(ctx.datasets_dir, "sunspots.csv", ml_data.sunspots())
     first = train(training("trend_predictor", path, random_state=7), ctx)
-    second = train(training("trend_predictor", path, random_state=7), ctx)
+    # A second task (its own ledger) on the same volumes trains again.
+    second = train(training("trend_predictor", path, random_state=7), context(tmp_path))
     assert first.result.model_dump(exclude={"model_version"}) == second.result.model_dump(
         exclude={"model_version"}
     )
@@ -242,3 +243,25 @@ def test_segmentation_features_must_be_numeric_columns(
     assert run.message["error_type"] == "InvalidTaskInput"
     assert "hyperparameters.features" in run.message["error"]
     assert named in run.message["error"]
+
+
+@pytest.mark.parametrize("threads", ["1", "3"])
+def test_worker_threads_bound_the_training_thread_pools(tmp_path: Path, threads: str) -> None:
+    """WORKER_THREADS (set on every task pod by the Job builder): the native pools
+    the training runs in report that size, recorded with the model version."""
+    ml_data.write(tmp_path / "datasets", "iris.csv", ml_data.iris())
+    spec = {
+        "type": "ml_training",
+        "input": {
+            "user_id": "u-1",
+            "model_id": "customer_segmentation",
+            "training_data_path": "iris.csv",
+        },
+    }
+    trained = run_task(tmp_path, spec, task_id="train-threads", WORKER_THREADS=threads)
+    assert trained.code == 0, trained.stderr
+    version = trained.message["result"]["model_version"]
+    meta = json.loads(
+        (tmp_path / "models" / "customer_segmentation" / version / "metadata.json").read_text()
+    )
+    assert meta["threads"] == int(threads)

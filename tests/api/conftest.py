@@ -12,7 +12,6 @@ import pytest
 from pydantic import SecretStr
 
 from devskyy_operator.intake.app import create_app
-from devskyy_operator.redisq.scripts import disconnect
 from devskyy_operator.settings import Settings
 from tests.api.live_server import TOKENS, LiveApi, api_tokens_setting, running_api
 from tests.support.redis_server import RedisServer
@@ -39,7 +38,7 @@ async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
             yield client
     finally:
-        await disconnect(app.state.services.redis)
+        await app.state.services.aclose()
 
 
 @pytest.fixture

@@ -16,12 +16,18 @@ import httpx
 from devskyy_operator.intake.auth import token_digest
 from tests.support.ports import free_port
 
-TOKENS = {"alice": "alice-secret-token", "bob": "bob-secret-token", "ops": "ops-secret-token"}
+TOKENS = {
+    "alice": "alice-secret-token",
+    "bob": "bob-secret-token",
+    "ops": "ops-secret-token",
+    "watch": "watch-secret-token",
+}
+ROLES = {"ops": "admin", "watch": "operator"}
 
 
 def api_tokens_setting() -> str:
     return ",".join(
-        f"{user}:{token_digest(token)}" + (":admin" if user == "ops" else "")
+        f"{user}:{token_digest(token)}" + (f":{ROLES[user]}" if user in ROLES else "")
         for user, token in TOKENS.items()
     )
 
@@ -37,12 +43,20 @@ class LiveApi:
 
 
 @contextmanager
-def running_api(redis_url: str, log_path: Path | None = None, **settings: str) -> Iterator[LiveApi]:
-    """The API on a free port; its output goes to `log_path` when given."""
+def running_api(
+    redis_url: str | None,
+    log_path: Path | None = None,
+    *,
+    raw_env: dict[str, str] | None = None,
+    **settings: str,
+) -> Iterator[LiveApi]:
+    """The API on a free port; its output goes to `log_path` when given. `raw_env`:
+    variables as given (e.g. the seed's REDIS_URL, with redis_url None)."""
     port = free_port()
     env = {
         **os.environ,
-        "DEVSKYY_REDIS_URL": redis_url,
+        **({"DEVSKYY_REDIS_URL": redis_url} if redis_url is not None else {}),
+        **(raw_env or {}),
         "DEVSKYY_API_TOKENS": api_tokens_setting(),
         "DEVSKYY_API_PORT": str(port),
         "DEVSKYY_API_HOST": "127.0.0.1",

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from pydantic import SecretStr
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -16,8 +17,10 @@ from schemathesis.specs.openapi.checks import (
 )
 from starlette.testclient import TestClient
 
+from devskyy_devcluster.postgres import PostgresServer
 from devskyy_operator.intake.app import create_app
 from tests.api.conftest import TOKENS, settings_for
+from tests.support.postgres_server import fresh_database
 from tests.support.redis_server import RedisServer
 
 CHECKS = [
@@ -29,8 +32,14 @@ CHECKS = [
 
 
 @pytest.fixture(scope="module")
-def fuzzed_app(redis_server: RedisServer) -> Iterator[object]:
-    app = create_app(settings_for(redis_server.url, rate_limit_per_minute=1_000_000))
+def fuzzed_app(redis_server: RedisServer, postgres_server: PostgresServer) -> Iterator[object]:
+    app = create_app(
+        settings_for(
+            redis_server.url,
+            rate_limit_per_minute=1_000_000,
+            database_url=SecretStr(fresh_database(postgres_server)),
+        )
+    )
     with TestClient(app):  # runs the lifespan, closing Redis at the end
         yield app
 

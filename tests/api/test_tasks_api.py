@@ -95,7 +95,10 @@ async def test_auth_and_ownership(api: httpx.AsyncClient, redis_client: redis.Re
     assert for_bob.status_code == 202
     listed = (await api.get("/v1/tasks?user_id=bob", headers=auth("ops"))).json()["tasks"]
     assert [t["id"] for t in listed] == [for_bob.json()["id"]]
-    assert (await api.get("/v1/tasks", headers=auth("alice"))).json() == {"tasks": []}
+    assert (await api.get("/v1/tasks", headers=auth("alice"))).json() == {
+        "tasks": [],
+        "next_cursor": None,
+    }
 
 
 async def test_list_and_cancel(api: httpx.AsyncClient, redis_url: str) -> None:

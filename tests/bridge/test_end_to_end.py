@@ -79,10 +79,11 @@ async def test_spec_rejected_by_the_crd_is_failed_and_dead_lettered(
         await wait_resource(kube, namespace, good)
     record = await get_task(aredis, bad)
     assert record is not None
-    assert record.raw["error_type"] == "InvalidSpec"
+    # The same reason and error type as a spec the operator's models refuse.
+    assert record.raw["error_type"] == "InvalidTaskInput"
     assert record.raw["reason"] == "InvalidSpec"
     dead = json.loads(await aredis.get(keys.dlq_key(bad)) or "{}")
-    assert dead["reason"] == "InvalidSpec"
+    assert (dead["reason"], dead["error_type"]) == ("InvalidSpec", "InvalidTaskInput")
     assert dead["task_id"] == bad
     assert await aredis.zscore(keys.DLQ_INDEX, bad) is not None
     assert await aredis.zcard(keys.leases_key("diagnostic")) == 0

@@ -94,7 +94,8 @@ class Render:
 
     def pod_specs(self) -> list[tuple[str, dict[str, Any]]]:
         return [
-            (d["metadata"]["name"], d["spec"]["template"]["spec"]) for d in self.kind("Deployment")
+            (d["metadata"]["name"], d["spec"]["template"]["spec"])
+            for d in self.kind("Deployment") + self.kind("Job")
         ]
 
 

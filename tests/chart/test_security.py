@@ -109,15 +109,18 @@ def test_only_operator_and_bridge_mount_a_token(render: RenderFn, scenario: str)
 
 def test_secrets_arrive_only_by_reference(render: RenderFn, scenario: str) -> None:
     r = render(scenario)
-    secret_names = {"DEVSKYY_REDIS_URL", "DEVSKYY_API_TOKENS", "REDIS_PASSWORD"}
+    urls = {"REDIS_URL": "$(REDIS_PASSWORD)", "DATABASE_URL": "$(POSTGRES_PASSWORD)"}
+    secret_names = {*urls, "DEVSKYY_API_TOKENS", "REDIS_PASSWORD", "POSTGRES_PASSWORD"}
     for name, spec in r.pod_specs():
         for c in spec["containers"]:
             for env in c.get("env", []):
-                if env["name"] in secret_names and env["name"] != "DEVSKYY_REDIS_URL":
+                if env["name"] in secret_names and env["name"] not in urls:
                     assert "secretKeyRef" in env["valueFrom"], (name, env)
-                if env["name"] == "DEVSKYY_REDIS_URL" and "value" in env:
-                    # In-chart Redis: the kubelet expands the password from its Secret.
-                    assert "$(REDIS_PASSWORD)" in env["value"], (name, env)
+                if env["name"] in urls and "value" in env:
+                    # In-chart store: the kubelet expands the password from its Secret.
+                    assert urls[env["name"]] in env["value"], (name, env)
+                elif env["name"] in urls:
+                    assert "secretKeyRef" in env["valueFrom"], (name, env)
     for cm in r.kind("ConfigMap"):
         for key in cm["data"]:
             assert not key.endswith(("_KEY", "_SECRET", "_PASSWORD", "_TOKENS")), (cm, key)

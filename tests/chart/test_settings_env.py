@@ -63,7 +63,7 @@ def test_every_rendered_variable_is_a_settings_field(render: RenderFn, scenario:
 def _settings_from(env: dict[str, Any]) -> dict[str, Any]:
     """Build Settings in a fresh interpreter whose environment is exactly `env`."""
     literal = {k: v for k, v in env.items() if isinstance(v, str)}
-    literal["DEVSKYY_REDIS_URL"] = "redis://:pw@redis:6379/0"  # by reference in the pod
+    literal["REDIS_URL"] = "redis://:pw@redis:6379/0"  # by reference in the pod
     code = (
         "import json; from devskyy_operator.settings import Settings; "
         "print(Settings().model_dump_json())"
@@ -166,6 +166,9 @@ def test_task_config_map_holds_only_the_documented_keys(render: RenderFn) -> Non
     data = render("defaults").one("ConfigMap", "-task-config")["data"]
     assert set(data) == {
         "OPENAI_BASE_URL",
+        "ANTHROPIC_BASE_URL",
+        "GOOGLE_AI_BASE_URL",
+        "MARKETING_PROVIDER_ORDER",
         "TRIPO_API_BASE",
         "FASHN_API_BASE",
         "WORDPRESS_URL",
@@ -219,3 +222,13 @@ def test_the_chart_defaults_are_the_settings_defaults(render: RenderFn) -> None:
         rendered = _settings_from(control_env(r, suffix))
         drifted = {name for name in declared if rendered[name] != declared[name]}
         assert drifted <= CHART_CHOICES, {n: (rendered[n], declared[n]) for n in drifted}
+
+
+def test_seed_variables_reach_the_settings(render: RenderFn) -> None:
+    """settings.taskTimeout / workerThreads render as the seed's TASK_TIMEOUT and
+    WORKER_THREADS, which Settings reads."""
+    r = render(set_values=["settings.taskTimeout=120", "settings.workerThreads=2"])
+    env = control_env(r, "-operator")
+    assert (env["TASK_TIMEOUT"], env["WORKER_THREADS"]) == ("120", "2")
+    parsed = _settings_from(env)
+    assert (parsed["task_timeout_seconds"], parsed["task_threads"]) == (120, 2)

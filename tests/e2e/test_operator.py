@@ -23,7 +23,15 @@ from devskyy_operator.kube.client import KubeClient, resource_path
 from devskyy_operator.kube.errors import Invalid
 from tests.support.cluster import job_pods, kubectl
 from tests.support.operator_process import OperatorProcess, running_operator, start_operator
-from tests.support.tasks import create_task, diagnostic, get_task, jobs_of, tasks_path, wait_phase
+from tests.support.tasks import (
+    create_task,
+    diagnostic,
+    get_task,
+    jobs_of,
+    task_body,
+    tasks_path,
+    wait_phase,
+)
 from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240), pytest.mark.usefixtures("devskyy_crd")]
@@ -198,6 +206,31 @@ async def test_job_deleted_by_hand_fails_task_once(
     assert task["status"]["reason"] == "JobDeleted"
     assert dlq(redis_client, "orphan")["reason"] == "JobDeleted"
     assert redis_client.zcount("devskyy:dlq-index", "-inf", "+inf") == 1
+
+
+@pytest.mark.usefixtures("operator")
+async def test_spec_the_models_refuse_is_a_final_failure_like_any_other(
+    kube: KubeClient, namespace: str, redis_client: redis.Redis
+) -> None:
+    """The CRD cannot check that email recipients are addresses; the models do."""
+    campaign = {"user_id": "alice", "campaign_id": "c1", "campaign_type": "email",
+                "recipients": ["not-an-address"]}  # fmt: skip
+    await create_task(kube, namespace, task_body("no-address", "marketing_campaign", campaign))
+    task = await wait_phase(kube, namespace, "no-address", "Failed", "Succeeded", "Running")
+    status = task["status"]
+    assert (status["phase"], status["reason"]) == ("Failed", "InvalidSpec"), status
+    assert status["errorType"] == "InvalidTaskInput"
+    assert "not an email address" in status["message"]
+    assert status["deadLetteredAt"] == status["completedAt"]
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert conditions["Failed"]["status"] == "True"
+    assert (conditions["DeadLettered"]["status"], conditions["DeadLettered"]["message"]) == (
+        "True", "devskyy:dlq:no-address",
+    )  # fmt: skip
+    record = dlq(redis_client, "no-address")
+    assert (record["reason"], record["error_type"]) == ("InvalidSpec", "InvalidTaskInput")
+    assert record["task_data"]["campaign_id"] == "c1"
+    assert await jobs_of(kube, namespace) == []
 
 
 @pytest.mark.usefixtures("operator")

@@ -45,7 +45,7 @@ def our_collectors() -> list[MetricWrapperBase]:
     """Every collector in devskyy_operator.metrics, plus the API's own registry."""
     found = [v for v in vars(metrics).values() if isinstance(v, MetricWrapperBase)]
     api = ApiMetrics()
-    found += [api.queue_size, api.requests, api.latency]
+    found += [api.queue_size, api.history_age, api.requests, api.latency]
     return found
 
 

@@ -27,6 +27,8 @@ EXPECTED_ALERTS = {
     "DevSkyyOperatorDown",
     "DevSkyyDeadLetterQueueGrowing",
     "DevSkyyHighFailureRatio",
+    "DevSkyyHistoryLagHigh",
+    "DevSkyyHistoryEventsDropped",
 }
 
 

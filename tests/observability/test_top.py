@@ -7,13 +7,16 @@ import os
 import signal
 import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
 from devskyy_operator.cli.top import CLEAR, Snapshot, render
-from devskyy_operator.deadletter.record import DeadLetterRecord, write_dead_letter
+from devskyy_operator.deadletter.final_failure import record_final_failure
+from devskyy_operator.deadletter.record import FinalFailure
 from devskyy_operator.redisq import Redis, claim, enqueue
 from devskyy_operator.redisq.task_store import mark_processing
+from devskyy_operator.settings import Settings
 from tests.api.live_server import TOKENS, LiveApi, running_api
 from tests.cli.conftest import DEVSKYY
 from tests.queue.conftest import aredis, diagnostic_spec
@@ -119,13 +122,13 @@ async def seeded(aredis: Redis) -> list[str]:
     ids = [(await enqueue(aredis, diagnostic_spec(priority=p))).task_id for p in (5, 3, 1)]
     [running] = await claim(aredis, "diagnostic", 1, 300)
     await mark_processing(aredis, running.task_id, "2026-01-05T12:00:00Z", "node-z", 1)
-    record = DeadLetterRecord(
-        task_id="task-dead1", task_data={}, error="boom", error_type="Crash",
-        failed_at="2026-01-05T11:00:00Z", worker_host="node-z", attempts=3,
-        reason="BackoffLimitExceeded", exit_code=3, termination_message=None,
-        task_type="diagnostic", user_id="alice", namespace="ns",
+    failure = FinalFailure(
+        task_id="task-dead1", task_type="diagnostic", user_id="alice", namespace="ns",
+        task_data={}, reason="BackoffLimitExceeded", error="boom", error_type="Crash",
+        failed_at=datetime(2026, 1, 5, 11, 0, tzinfo=UTC), attempts=3, exit_code=3,
+        worker_host="node-z",
     )  # fmt: skip
-    assert await write_dead_letter(aredis, record, 1767610800.0, 3600)
+    assert await record_final_failure(aredis, failure, Settings())
     return ids
 
 
@@ -149,7 +152,7 @@ def test_top_once_shows_queues_running_pending_and_failures(
     assert [
         "task-dead1",
         "diagnostic",
-        "2026-01-05T11:00:00Z",
+        "2026-01-05T11:00:00.000000Z",  # the task hash's format (devskyy_agents.clock)
         "BackoffLimitExceeded",
         "boom",
     ] in rows

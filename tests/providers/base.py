@@ -2,8 +2,10 @@
 
 Each provider subclasses `Provider` and implements `route`. Tests queue faults
 (`fail_next`) that the next matching requests answer with instead: a status with
-headers (401, 429 + Retry-After, 500), malformed JSON, or a hang that only ends
-when the client gives up or the server stops.
+headers (401, 429 + Retry-After, 500), malformed JSON, a hang that only ends
+when the client gives up or the server stops, or a dropped connection (no answer
+at all). A `route` may also return `Reply.dropped()`: the effect happened, the
+answer is lost, as when a connection dies between server and client.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 HANG_LIMIT = 30.0
+RETRY_NOW = {"Retry-After": "0"}  # headers of a fault the client may retry at once
 
 
 @dataclass
@@ -38,6 +41,11 @@ class Reply:
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False  # close the connection instead of answering
+
+    @classmethod
+    def dropped(cls) -> Reply:
+        return cls(drop=True)
 
     @classmethod
     def json(cls, data: Any, status: int = 200, **headers: str) -> Reply:
@@ -48,10 +56,14 @@ class Reply:
 
 @dataclass
 class Fault:
-    kind: str  # "status" | "malformed" | "hang"
+    kind: str  # "status" | "malformed" | "hang" | "drop"
     status: int = 500
     headers: dict[str, str] = field(default_factory=dict)
     path_prefix: str = ""
+    method: str = ""  # any method when empty
+
+    def matches(self, request: Request) -> bool:
+        return request.path.startswith(self.path_prefix) and self.method in ("", request.method)
 
 
 class Provider:
@@ -71,15 +83,16 @@ class Provider:
         times: int = 1,
         path_prefix: str = "",
         headers: dict[str, str] | None = None,
+        method: str = "",
     ) -> None:
         with self.lock:
             for _ in range(times):
-                self.faults.append(Fault(kind, status, dict(headers or {}), path_prefix))
+                self.faults.append(Fault(kind, status, dict(headers or {}), path_prefix, method))
 
-    def _take_fault(self, path: str) -> Fault | None:
+    def _take_fault(self, request: Request) -> Fault | None:
         with self.lock:
             for fault in self.faults:
-                if path.startswith(fault.path_prefix):
+                if fault.matches(request):
                     self.faults.remove(fault)
                     return fault
         return None
@@ -87,11 +100,13 @@ class Provider:
     def handle(self, request: Request) -> Reply:
         with self.lock:
             self.requests.append(request)
-        fault = self._take_fault(request.path)
+        fault = self._take_fault(request)
         if fault is not None:
             if fault.kind == "hang":
                 self.stopping.wait(HANG_LIMIT)
                 return Reply(504)
+            if fault.kind == "drop":
+                return Reply.dropped()
             if fault.kind == "malformed":
                 return Reply(200, b'{"code": 0, "data": {', {"Content-Type": "application/json"})
             return Reply.json(
@@ -119,6 +134,9 @@ class _Handler(BaseHTTPRequestHandler):
             body,
         )
         reply = self.server.provider.handle(request)
+        if reply.drop:
+            self.close_connection = True
+            return
         self.send_response(reply.status)
         for name, value in reply.headers.items():
             self.send_header(name, value)

@@ -1,4 +1,8 @@
-"""FASHN API v1 on loopback: POST /v1/run, GET /v1/status/{id}."""
+"""FASHN API v1 on loopback: POST /v1/run, GET /v1/status/{id}.
+
+A prediction whose garment image URL contains one of `hold_marks` stays
+`processing` until the test removes the mark.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,13 @@ class FashnServer(Provider):
         self.polls: dict[str, int] = {}
         self.polls_until_done = 2
         self.final_status = "completed"
+        self.hold_marks: set[str] = set()
+        self.garments: dict[str, str] = {}  # prediction id -> garment image URL
         self._ids = itertools.count(1)
+
+    def started(self, mark: str) -> list[str]:
+        """Ids of the predictions started for a garment URL containing `mark`."""
+        return [p for p, garment in self.garments.items() if mark in garment]
 
     def route(self, request: Request) -> Reply:
         if bearer(request) != self.api_key:
@@ -31,12 +41,18 @@ class FashnServer(Provider):
                 )
             prediction = f"pred-{next(self._ids)}"
             self.polls[prediction] = 0
+            self.garments[prediction] = str(inputs["garment_image"])
             return Reply.json({"id": prediction, "error": None})
         if request.method == "GET" and request.path.startswith("/v1/status/"):
             prediction = request.path.removeprefix("/v1/status/")
             if prediction not in self.polls:
                 return Reply.json({"error": "NotFound"}, 404)
             self.polls[prediction] += 1
+            garment = self.garments[prediction]
+            if any(mark in garment for mark in set(self.hold_marks)):
+                return Reply.json(
+                    {"id": prediction, "status": "processing", "output": None, "error": None}
+                )
             if self.polls[prediction] <= self.polls_until_done:
                 state = "in_queue" if self.polls[prediction] == 1 else "processing"
                 return Reply.json(

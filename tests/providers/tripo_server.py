@@ -1,4 +1,8 @@
-"""Tripo3D v2 OpenAPI on loopback: /task, /task/{id}, /upload, plus the file host."""
+"""Tripo3D v2 OpenAPI on loopback: /task, /task/{id}, /upload, plus the file host.
+
+A task whose prompt contains one of `hold_marks` stays `running` until the test
+removes the mark: the test decides when a generation ends.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +28,16 @@ class TripoServer(Provider):
         self.tasks: dict[str, TripoTask] = {}
         self.polls_until_done = 2
         self.final_status = "success"
+        self.hold_marks: set[str] = set()
         self._ids = itertools.count(1)
+
+    def created(self, mark: str) -> list[str]:
+        """Ids of the tasks created with `mark` in their prompt."""
+        return [t for t, task in self.tasks.items() if mark in str(task.body.get("prompt", ""))]
+
+    def _held(self, task: TripoTask) -> bool:
+        prompt = str(task.body.get("prompt", ""))
+        return any(mark in prompt for mark in set(self.hold_marks))
 
     def route(self, request: Request) -> Reply:
         if request.path.startswith("/files/"):
@@ -50,6 +63,9 @@ class TripoServer(Provider):
             if task is None:
                 return Reply.json({"code": 2001, "message": "task not found"}, 404)
             task.polls += 1
+            if self._held(task):
+                data = {"task_id": task_id, "type": task.body["type"], "status": "running"}
+                return Reply.json({"code": 0, "data": {**data, "progress": 50}})
             status = "queued" if task.polls == 1 else "running"
             data: dict[str, object] = {
                 "task_id": task_id,

@@ -188,6 +188,8 @@ def test_env_carries_the_deadline_and_secrets_by_reference() -> None:
     assert int(env["DEVSKYY_TASK_DEADLINE"]) == int(T0.timestamp()) + 600 + 15
     assert env["DEVSKYY_TERMINATION_LOG"] == "/dev/termination-log"
     assert env["DEVSKYY_ARTIFACTS_DIR"] == "/data/artifacts"
+    assert env["DEVSKYY_TASK_RETRIES"] == "3"  # the seed's generate_3d default = backoffLimit
+    assert env["DEVSKYY_TASK_RETRIES"] == str(job["spec"]["backoffLimit"])
     assert env["LOG_FORMAT"] == SETTINGS.log_format
     assert _container(job)["envFrom"] == [
         {"secretRef": {"name": "task-secrets", "optional": True}},
@@ -207,7 +209,7 @@ def _mounts(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_volumes_per_type() -> None:
     plain = _mounts(build_job(view("t-1", "generate_3d"), SETTINGS, T0))
-    assert set(plain) == {"/tmp", "/data/artifacts", "/data/task"}
+    assert set(plain) == {"/tmp", "/data/artifacts/t-1", "/data/task"}
     assert "emptyDir" in plain["/tmp"]["volume"]
     train = _mounts(build_job(view("t-2", "ml_training"), SETTINGS, T0))
     assert train["/data/datasets"]["readOnly"] is True
@@ -219,7 +221,19 @@ def test_volumes_per_type() -> None:
     assert "emptyDir" in unclaimed["/data/models"]["volume"]
     assert "emptyDir" in unclaimed["/data/datasets"]["volume"]
     claimed = _mounts(build_job(view("t-5"), Settings(artifacts_claim="art"), T0))
-    assert claimed["/data/artifacts"]["volume"]["persistentVolumeClaim"]["claimName"] == "art"
+    assert claimed["/data/artifacts/t-5"]["volume"]["persistentVolumeClaim"]["claimName"] == "art"
+
+
+def test_a_pod_sees_only_its_own_task_directory_of_the_artifacts_volume() -> None:
+    """subPath = task id: the ledger of one task is out of reach of every other task."""
+    for settings, persistent in ((Settings(artifacts_claim="art"), "true"), (Settings(), "false")):
+        job = build_job(view("t-6"), settings, T0)
+        mount = _mounts(job)["/data/artifacts/t-6"]
+        assert mount["subPath"] == "t-6"
+        assert not mount.get("readOnly", False)
+        others = [m for m in _container(job)["volumeMounts"] if m["name"] != "artifacts"]
+        assert all("subPath" not in m for m in others)
+        assert _env(job)["DEVSKYY_ARTIFACTS_PERSISTENT"] == persistent
 
 
 def test_resources_override_type_defaults() -> None:

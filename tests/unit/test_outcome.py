@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
@@ -14,7 +13,9 @@ from devskyy_operator.job.outcome import (
     REASON_PERMANENT,
     REASON_SUCCEEDED,
     job_outcome,
+    parse_termination_message,
 )
+from tests.unit.factories import job_body, job_condition, pod_body
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(30)]
 
@@ -26,93 +27,8 @@ RESULT = {
 }
 
 
-def _condition(type: str, reason: str, message: str, at: str) -> dict[str, Any]:
-    return {
-        "type": type,
-        "status": "True",
-        "reason": reason,
-        "message": message,
-        "lastProbeTime": at,
-        "lastTransitionTime": at,
-    }
-
-
-def _job(status: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": "task-1",
-            "namespace": "tasks",
-            "uid": "0f6c3a47-2b3e-4c4e-9d55-1a2b3c4d5e6f",
-            "generation": 1,
-            "labels": {"devskyy.io/task-id": "task-1"},
-        },
-        "spec": {"backoffLimit": 2, "activeDeadlineSeconds": 300, "completions": 1},
-        "status": status,
-    }
-
-
-def _pod(
-    suffix: str,
-    created: str,
-    *,
-    phase: str,
-    exit_code: int | None = None,
-    message: str | None = None,
-    node: str | None = "node-a",
-) -> dict[str, Any]:
-    state: dict[str, Any]
-    if exit_code is None:
-        state = {"running": {"startedAt": created}}
-    else:
-        terminated: dict[str, Any] = {
-            "exitCode": exit_code,
-            "reason": "Completed" if exit_code == 0 else "Error",
-            "startedAt": created,
-            "finishedAt": created,
-            "containerID": f"containerd://{suffix}",
-        }
-        if message is not None:
-            terminated["message"] = message
-        state = {"terminated": terminated}
-    spec: dict[str, Any] = {
-        "containers": [{"name": "task", "image": "img"}],
-        "restartPolicy": "Never",
-    }
-    if node:
-        spec["nodeName"] = node
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": f"task-1-{suffix}",
-            "namespace": "tasks",
-            "creationTimestamp": created,
-            "labels": {"batch.kubernetes.io/job-name": "task-1", "job-name": "task-1"},
-        },
-        "spec": spec,
-        "status": {
-            "phase": phase,
-            "startTime": created,
-            "containerStatuses": [
-                {
-                    "name": "task",
-                    "image": "img",
-                    "imageID": "",
-                    "ready": exit_code is None and phase == "Running",
-                    "restartCount": 0,
-                    "started": exit_code is None,
-                    "state": state,
-                    "lastState": {},
-                }
-            ],
-        },
-    }
-
-
 def test_pending_job_without_pods() -> None:
-    job = _job(
+    job = job_body(
         {
             "active": 1,
             "ready": 0,
@@ -121,7 +37,7 @@ def test_pending_job_without_pods() -> None:
             "uncountedTerminatedPods": {},
         }
     )
-    pod = _pod("a", "2026-01-05T12:00:01Z", phase="Pending", node=None)
+    pod = pod_body("a", "2026-01-05T12:00:01Z", phase="Pending", node=None)
     pod["status"]["containerStatuses"][0]["state"] = {"waiting": {"reason": "ContainerCreating"}}
     outcome = job_outcome(job, [pod])
     assert outcome.phase == "Pending"
@@ -132,7 +48,7 @@ def test_pending_job_without_pods() -> None:
 
 
 def test_running_after_a_failed_attempt() -> None:
-    job = _job(
+    job = job_body(
         {
             "active": 1,
             "failed": 1,
@@ -143,12 +59,13 @@ def test_running_after_a_failed_attempt() -> None:
         }
     )
     pods = [
-        _pod("b", "2026-01-05T12:00:20Z", phase="Running", node="node-b"),
-        _pod("a", "2026-01-05T12:00:01Z", phase="Failed", exit_code=75, message="boom"),
+        pod_body("b", "2026-01-05T12:00:20Z", phase="Running", node="node-b"),
+        pod_body("a", "2026-01-05T12:00:01Z", phase="Failed", exit_code=75, message="boom"),
     ]
     outcome = job_outcome(job, pods)
     assert outcome.phase == "Running"
     assert outcome.attempts == 2
+    assert outcome.failed_attempts == 1  # retried: the history's attempt_failed
     assert outcome.exit_code == 75
     assert outcome.termination_message == "boom"
     assert outcome.worker_host == "node-b"
@@ -156,16 +73,16 @@ def test_running_after_a_failed_attempt() -> None:
 
 def test_complete_with_success_criteria_met_first() -> None:
     at = "2026-01-05T12:00:10Z"
-    job = _job(
+    job = job_body(
         {
             "conditions": [
-                _condition(
+                job_condition(
                     "SuccessCriteriaMet",
                     "CompletionsReached",
                     "Reached expected number of succeeded pods",
                     at,
                 ),
-                _condition(
+                job_condition(
                     "Complete",
                     "CompletionsReached",
                     "Reached expected number of succeeded pods",
@@ -180,7 +97,7 @@ def test_complete_with_success_criteria_met_first() -> None:
             "uncountedTerminatedPods": {},
         }
     )
-    pod = _pod(
+    pod = pod_body(
         "a", "2026-01-05T12:00:01Z", phase="Succeeded", exit_code=0, message=json.dumps(RESULT)
     )
     outcome = job_outcome(job, [pod])
@@ -190,16 +107,17 @@ def test_complete_with_success_criteria_met_first() -> None:
     assert outcome.result == RESULT
     assert outcome.exit_code == 0
     assert outcome.attempts == 1
+    assert outcome.failed_attempts == 0
     assert outcome.completed_at == datetime(2026, 1, 5, 12, 0, 10, tzinfo=UTC)
     assert outcome.worker_host == "node-a"
 
 
 def test_success_criteria_met_alone_is_not_terminal() -> None:
     at = "2026-01-05T12:00:10Z"
-    job = _job(
+    job = job_body(
         {
             "conditions": [
-                _condition(
+                job_condition(
                     "SuccessCriteriaMet",
                     "CompletionsReached",
                     "Reached expected number of succeeded pods",
@@ -222,14 +140,14 @@ def test_success_criteria_met_alone_is_not_terminal() -> None:
 
 def test_non_json_termination_message_is_kept_raw() -> None:
     at = "2026-01-05T12:00:10Z"
-    job = _job(
+    job = job_body(
         {
-            "conditions": [_condition("Complete", "CompletionsReached", "done", at)],
+            "conditions": [job_condition("Complete", "CompletionsReached", "done", at)],
             "succeeded": 1,
             "completionTime": at,
         }
     )
-    pod = _pod("a", at, phase="Succeeded", exit_code=0, message="not json {")
+    pod = pod_body("a", at, phase="Succeeded", exit_code=0, message="not json {")
     outcome = job_outcome(job, [pod])
     assert outcome.result is None
     assert outcome.termination_message == "not json {"
@@ -255,11 +173,11 @@ def test_non_json_termination_message_is_kept_raw() -> None:
 )
 def test_failed_reasons(job_reason: str, message: str, expected: str) -> None:
     target_at, failed_at = "2026-01-05T12:05:00Z", "2026-01-05T12:05:03Z"
-    job = _job(
+    job = job_body(
         {
             "conditions": [
-                _condition("FailureTarget", job_reason, message, target_at),
-                _condition("Failed", job_reason, message, failed_at),
+                job_condition("FailureTarget", job_reason, message, target_at),
+                job_condition("Failed", job_reason, message, failed_at),
             ],
             "startTime": "2026-01-05T12:00:01Z",
             "failed": 3,
@@ -269,9 +187,9 @@ def test_failed_reasons(job_reason: str, message: str, expected: str) -> None:
         }
     )
     pods = [
-        _pod("a", "2026-01-05T12:00:01Z", phase="Failed", exit_code=75, message="first"),
-        _pod("c", "2026-01-05T12:01:01Z", phase="Failed", exit_code=42, message="last"),
-        _pod("b", "2026-01-05T12:00:31Z", phase="Failed", exit_code=75, message="second"),
+        pod_body("a", "2026-01-05T12:00:01Z", phase="Failed", exit_code=75, message="first"),
+        pod_body("c", "2026-01-05T12:01:01Z", phase="Failed", exit_code=42, message="last"),
+        pod_body("b", "2026-01-05T12:00:31Z", phase="Failed", exit_code=75, message="second"),
     ]
     outcome = job_outcome(job, pods)
     assert outcome.phase == "Failed"
@@ -279,6 +197,7 @@ def test_failed_reasons(job_reason: str, message: str, expected: str) -> None:
     assert outcome.reason == expected
     assert outcome.message == message
     assert outcome.attempts == 3
+    assert outcome.failed_attempts == 2  # the third failure is the final one, not retried
     assert (outcome.exit_code, outcome.termination_message) == (42, "last")
     assert outcome.result is None
     assert outcome.completed_at == datetime(2026, 1, 5, 12, 5, 3, tzinfo=UTC)
@@ -286,10 +205,10 @@ def test_failed_reasons(job_reason: str, message: str, expected: str) -> None:
 
 def test_failure_target_waits_for_pods_to_terminate() -> None:
     at = "2026-01-05T12:05:00Z"
-    job = _job(
+    job = job_body(
         {
             "conditions": [
-                _condition(
+                job_condition(
                     "FailureTarget",
                     "DeadlineExceeded",
                     "Job was active longer than specified deadline",
@@ -303,7 +222,7 @@ def test_failure_target_waits_for_pods_to_terminate() -> None:
             "uncountedTerminatedPods": {},
         }
     )
-    outcome = job_outcome(job, [_pod("a", "2026-01-05T12:00:01Z", phase="Running")])
+    outcome = job_outcome(job, [pod_body("a", "2026-01-05T12:00:01Z", phase="Running")])
     assert outcome.phase == "Running"
     assert outcome.terminating
     assert outcome.reason == REASON_DEADLINE
@@ -311,19 +230,65 @@ def test_failure_target_waits_for_pods_to_terminate() -> None:
 
 
 def test_false_conditions_are_ignored() -> None:
-    condition = _condition("Failed", "BackoffLimitExceeded", "x", "2026-01-05T12:05:00Z")
+    condition = job_condition("Failed", "BackoffLimitExceeded", "x", "2026-01-05T12:05:00Z")
     condition["status"] = "False"
-    outcome = job_outcome(_job({"conditions": [condition], "active": 1}), [])
+    outcome = job_outcome(job_body({"conditions": [condition], "active": 1}), [])
     assert outcome.phase == "Pending"
     assert not outcome.terminal
 
 
 def test_suspended_condition_is_not_terminal() -> None:
-    job = _job(
+    job = job_body(
         {
             "conditions": [
-                _condition("Suspended", "JobSuspended", "Job suspended", "2026-01-05T12:00:00Z")
+                job_condition("Suspended", "JobSuspended", "Job suspended", "2026-01-05T12:00:00Z")
             ]
         }
     )
     assert job_outcome(job, []).phase == "Pending"
+
+
+FAILURE = {
+    "status": "failed",
+    "task_id": "task-1",
+    "error": "TRIPO_API_KEY is not configured",
+    "error_type": "MissingCredentials",
+    "retryable": False,
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "data", "error", "error_type"),
+    [
+        (json.dumps(FAILURE), FAILURE, "TRIPO_API_KEY is not configured", "MissingCredentials"),
+        (json.dumps(RESULT), RESULT, None, None),  # a success output has no error
+        ("Traceback: boom", None, "Traceback: boom", None),  # not JSON: the text is the error
+        ('["a list"]', None, '["a list"]', None),  # JSON, but not our record
+        (json.dumps({"error": "", "error_type": 3}), {"error": "", "error_type": 3}, None, None),
+        ("", None, None, None),
+        (None, None, None, None),
+    ],
+)
+def test_the_one_termination_message_parser(
+    text: str | None, data: object, error: str | None, error_type: str | None
+) -> None:
+    message = parse_termination_message(text)
+    assert message.data == data
+    assert (message.error, message.error_type) == (error, error_type)
+
+
+def test_outcome_carries_the_tasks_error_from_the_last_pod() -> None:
+    at = "2026-01-05T12:05:03Z"
+    job = job_body(
+        {
+            "conditions": [job_condition("Failed", "PodFailurePolicy", "exit code 42", at)],
+            "failed": 1,
+            "startTime": "2026-01-05T12:00:01Z",
+        }
+    )
+    pod = pod_body("a", at, phase="Failed", exit_code=42, message=json.dumps(FAILURE))
+    outcome = job_outcome(job, [pod])
+    assert outcome.reason == REASON_PERMANENT
+    assert outcome.task_error == "TRIPO_API_KEY is not configured"
+    assert outcome.task_error_type == "MissingCredentials"
+    assert outcome.result is None  # a failure's record is not a result

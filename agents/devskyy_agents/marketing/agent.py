@@ -27,9 +27,11 @@ class MarketingAgent:
     ) -> MarketingCampaignOutput:
         assert isinstance(task_input, MarketingCampaignInput)
         recipients = list(dict.fromkeys(task_input.recipients))  # no one gets it twice
-        written = await content.generate(ctx, task_input)
+        written = await content.generate_once(ctx, task_input)
         if task_input.campaign_type == "email":
-            sent, failed = await email.send_campaign(ctx, written, recipients)
+            sent, failed = await email.send_campaign(
+                ctx, task_input.campaign_id, written, recipients
+            )
         elif task_input.campaign_type == "social":
             sent, failed = await social.post_campaign(
                 ctx, task_input.campaign_id, written, recipients

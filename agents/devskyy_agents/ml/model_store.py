@@ -99,6 +99,14 @@ class ModelStore:
 
     def save(self, model_id: str, estimator: Any, metadata: dict[str, Any]) -> str:
         """Store a new version and point `latest` at it; returns the version."""
+        version, _ = self.save_version(model_id, estimator, metadata)
+        self.point_latest(model_id, version)
+        return version
+
+    def save_version(
+        self, model_id: str, estimator: Any, metadata: dict[str, Any]
+    ) -> tuple[str, str]:
+        """Write a new version (model, then metadata), read it back; (version, sha256)."""
         payload = sio.dumps(estimator)
         version = new_version(payload)
         directory = self.root / model_id / version
@@ -106,8 +114,30 @@ class ModelStore:
         _write_atomic(directory / MODEL_FILE, payload)
         meta = {**metadata, "model_id": model_id, "version": version, "format": "skops"}
         _write_atomic(directory / METADATA_FILE, json.dumps(meta, indent=2).encode())
+        digest = hashlib.sha256(payload).hexdigest()
+        if not self.verify(model_id, version, digest):
+            raise OSError(f"model {model_id}@{version} does not read back as written")
+        return version, digest
+
+    def verify(self, model_id: str, version: str, sha256: str) -> bool:
+        """Whether the stored model file of `version` is intact (same bytes as written)."""
+        if not VERSION_RE.match(version):
+            return False
+        try:
+            payload = (self.root / model_id / version / MODEL_FILE).read_bytes()
+        except OSError:
+            return False
+        return hashlib.sha256(payload).hexdigest() == sha256
+
+    def point_latest(self, model_id: str, version: str) -> None:
+        """Make `version` the latest, unless a newer one already is (versions sort by time)."""
+        try:
+            current = (self.root / model_id / LATEST_FILE).read_text().strip()
+        except FileNotFoundError:
+            current = ""
+        if VERSION_RE.match(current) and current > version:
+            return
         _write_atomic(self.root / model_id / LATEST_FILE, version.encode())
-        return version
 
     def latest_version(self, model_id: str) -> str:
         try:

@@ -50,7 +50,7 @@ def train(frame: pd.DataFrame, hyper: Hyper, epochs: int, seed: int) -> Trained:
         max_depth=hyper.integer("max_depth", 8, 1, 64),
         min_samples_leaf=hyper.integer("min_samples_leaf", 2, 1, 100),
         random_state=seed,
-        n_jobs=1,
+        n_jobs=None,  # joblib's parallel_config: WORKER_THREADS (module.worker_threads)
     )
     model.fit(x[:split], y[:split])
     metrics = classification_metrics(y[split:], model.predict(x[split:]))

@@ -1,9 +1,10 @@
 """`devskyy-devcluster up`: the whole stack locally, sample tasks, live progress.
 
-Brings up the local cluster, Redis, the operator, bridge and API; submits one
-sample task of every type (kubectl apply for most, the HTTP API for one, so
-both doors are shown); prints each task's transitions until all have ended;
-then prints how to look around and keeps running until Ctrl-C.
+Brings up the local cluster, Redis, PostgreSQL, the operator, bridge, API and
+history writer; submits one sample task of every type (kubectl apply for most,
+the HTTP API for one, so both doors are shown); prints each task's transitions
+until all have ended, then `devskyy history` (the long-term record in
+PostgreSQL); then prints how to look around and keeps running until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -76,6 +79,32 @@ def follow(
     return tasks
 
 
+def devskyy(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real `devskyy` CLI against the stack's API."""
+    env = {**os.environ, "DEVSKYY_API_URL": stack.api_url, "DEVSKYY_API_TOKEN": stack.api_token}
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "devskyy"), *args],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def history(stack: LocalStack, names: set[str], timeout: float = 60.0) -> str:
+    """`devskyy history` once every sample task's ending reached PostgreSQL."""
+    deadline = time.monotonic() + timeout
+    while True:
+        listed = devskyy(stack, "--json", "history", "--all", "-n", "500")
+        if listed.returncode == 0:
+            ended = {
+                t["id"] for t in json.loads(listed.stdout)["tasks"]
+                if t["status"] in ("completed", "failed")
+            }  # fmt: skip
+            if names <= ended or time.monotonic() > deadline:
+                return devskyy(stack, "history", "--all").stdout
+        elif time.monotonic() > deadline:
+            return listed.stderr
+        time.sleep(1.0)
+
+
 def summary(stack: LocalStack, tasks: list[dict[str, Any]]) -> str:
     assert stack.cluster is not None
     rows = "\n".join(
@@ -98,7 +127,9 @@ Look around (in another terminal):
   curl -s -H 'Authorization: Bearer {stack.api_token}' {stack.api_url}/v1/tasks/sample-diagnostic
   curl -s http://127.0.0.1:{stack.ports["operator-metrics"]}/metrics | grep ^worker_
   .venv/bin/devskyy --api-url {stack.api_url} --token {stack.api_token} queues
-Logs: {stack.logs}/ (operator, bridge, api)
+  .venv/bin/devskyy --api-url {stack.api_url} --token {stack.api_token} history sample-ml-training
+  psql '{stack.postgres.url if stack.postgres else ""}'   # tables tasks, task_events
+Logs: {stack.logs}/ (operator, bridge, api, history, postgres)
       kubectl logs -n {NAMESPACE} job/sample-ml-training (task pods; the node's own
       daemons log to {stack.cluster.logs}/)
 Images: built from task_images/, in the node's registry ({registry} from here);
@@ -139,6 +170,8 @@ def up(args: argparse.Namespace) -> int:
             stack.kubectl("apply", "-n", NAMESPACE, "-f", str(EXAMPLES / name))
         say("submitted the prediction task (uses the model trained above)")
         tasks = follow(stack, len(FIRST_WAVE) + 1 + len(SECOND_WAVE), args.timeout, seen)
+        say("task history in PostgreSQL (devskyy history):")
+        print(history(stack, {t["name"] for t in tasks}), flush=True)
         print(summary(stack, tasks), flush=True)
         if args.json:
             print(json.dumps(tasks, indent=2))

@@ -46,14 +46,16 @@ CONTROLLERS = ",".join(
         "ttl-after-finished-controller",
         "pod-garbage-collector-controller",
         "persistentvolume-binder-controller",
-        # A real node: NotReady taints and evictions, Service endpoints for kube-proxy.
-        "node-lifecycle-controller",
-        "taint-eviction-controller",
+        # Service endpoints, for kube-proxy and CoreDNS.
         "endpoints-controller",
         "endpointslice-controller",
         "endpointslice-mirroring-controller",
     ]
 )
+# With a real node only: NotReady taints and evictions. Without one, a Node that
+# a benchmark registers itself (a "fast node" without kubelet) would be tainted
+# unreachable and its pods evicted.
+NODE_CONTROLLERS = "node-lifecycle-controller,taint-eviction-controller"
 SERVICE_CIDR = node_config.SERVICE_CIDR
 NODE_NAME = "devskyy-local"
 STOP_GRACE_SECONDS = 2.0
@@ -260,7 +262,7 @@ class LocalCluster:
                 "--secure-port",
                 str(free_port()),
                 "--controllers",
-                CONTROLLERS,
+                f"{CONTROLLERS},{NODE_CONTROLLERS}" if self.node else CONTROLLERS,
                 "--service-account-private-key-file",
                 self.pki.sa_key,
                 "--root-ca-file",

@@ -1,11 +1,13 @@
-"""The whole system on one machine: cluster, Redis, storage, operator, bridge, API.
+"""The whole system on one machine: cluster, Redis, PostgreSQL, storage, operator,
+bridge, API and history writer.
 
 Everything is a real process started here and stopped with the stack: the
 cluster with its node (launcher; task pods run our images there), redis-server,
-and the three control components, run on this host exactly as their
-Deployments would run them (same console scripts, same settings), talking to
-the apiserver through the kubeconfig. (The Helm install test runs them as
-containers from the control image instead.)
+PostgreSQL (Debian's server, as a non-root user), and the control components,
+run on this host exactly as their Deployments would run them (same console
+scripts, same settings, the schema migrated by `devskyy-history migrate` as the
+chart's hook Job does), talking to the apiserver through the kubeconfig. (The
+Helm install test runs operator, bridge and API as containers instead.)
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import httpx
 import redis
 
 from devskyy_devcluster.launcher import LocalCluster, free_port
+from devskyy_devcluster.postgres import PostgresServer
 from devskyy_devcluster.processes import spawn, stop
 from devskyy_operator.kube.client import ApiError, KubeClient, resource_path
 
@@ -51,6 +54,7 @@ class LocalStack:
     task_env: dict[str, str] = field(default_factory=dict)  # non-secret task settings
     task_secrets: dict[str, str] = field(default_factory=dict)
     cluster: LocalCluster | None = None
+    postgres: PostgresServer | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     redis_port: int = 0
     api_port: int = 0
@@ -83,6 +87,8 @@ class LocalStack:
         try:
             self.cluster = LocalCluster(self.workdir / "cluster").start()
             self._start_redis()
+            self.postgres = PostgresServer(self.logs / "postgres").init()
+            self._migrate()
             self.kubectl("apply", "--server-side", "-f", str(CRD_FILE))
             self.kubectl("wait", "--for=condition=Established", "crd/devskyytasks.devskyy.io")
             asyncio.run(self._prepare_namespace())
@@ -113,6 +119,15 @@ class LocalStack:
                     raise
                 time.sleep(0.05)
         client.close()
+
+    def _migrate(self) -> None:
+        """The history schema and the stream's consumer group, before any task runs."""
+        bin_dir = Path(sys.executable).parent
+        with (self.logs / "migrate.log").open("ab") as log:
+            subprocess.run(
+                [bin_dir / "devskyy-history", "migrate"], env=self.component_env(0, 0),
+                stdout=log, stderr=subprocess.STDOUT, check=True, timeout=120,
+            )  # fmt: skip
 
     async def _prepare_namespace(self) -> None:
         """Namespace (Pod Security restricted), task config and secret, storage claims."""
@@ -174,6 +189,7 @@ class LocalStack:
 
     def component_env(self, health: int, metrics: int) -> dict[str, str]:
         assert self.cluster is not None
+        assert self.postgres is not None
         import hashlib
 
         digest = hashlib.sha256(self.api_token.encode()).hexdigest()
@@ -184,7 +200,8 @@ class LocalStack:
             "PYTHONUNBUFFERED": "1",
             "DEVSKYY_KUBECONFIG": str(self.cluster.kubeconfig),
             "DEVSKYY_NAMESPACE": NAMESPACE,
-            "DEVSKYY_REDIS_URL": self.redis_url,
+            "REDIS_URL": self.redis_url,  # the seed's names
+            "DATABASE_URL": self.postgres.url,
             "DEVSKYY_HEALTH_PORT": str(health),
             "DEVSKYY_METRICS_PORT": str(metrics),
             "DEVSKYY_API_PORT": str(self.api_port),
@@ -201,7 +218,7 @@ class LocalStack:
     def _start_components(self) -> None:
         self.api_port = free_port()
         bin_dir = Path(sys.executable).parent
-        for name in ("operator", "bridge", "api"):
+        for name in ("operator", "bridge", "api", "history"):
             health, metrics = free_port(), free_port()
             self.ports[f"{name}-metrics"] = metrics if name != "api" else self.api_port
             self.ports[f"{name}-health"] = health if name != "api" else self.api_port
@@ -232,6 +249,8 @@ class LocalStack:
     def stop(self) -> None:
         for name in reversed(list(self.processes)):
             stop(self.processes.pop(name))
+        if self.postgres is not None:
+            self.postgres.destroy()
         if self.cluster is not None:
             self.cluster.stop()
 

@@ -1,5 +1,5 @@
-"""What the current settings let a task ask for: per-type resource maxima and the
-schedule horizon. Pure; time is passed in.
+"""What the current settings let a task ask for: per-type resource maxima, the
+longest timeout (TASK_TIMEOUT) and the schedule horizon. Pure; time is passed in.
 
 The models decide what a task is; these limits depend on the deployment
 (settings, chart values), so the models cannot hold them. The API answers 422
@@ -82,11 +82,24 @@ def schedule_problems(
     ]
 
 
+def timeout_problems(spec: TaskSpec, settings: Settings) -> list[LimitProblem]:
+    """A timeoutSeconds above TASK_TIMEOUT (a type's default above it is only capped,
+    by the Job builder: the task did not ask for more)."""
+    ceiling = settings.task_timeout_seconds
+    if spec.timeout_seconds is None or spec.timeout_seconds <= ceiling:
+        return []
+    return [LimitProblem("timeoutSeconds", f"at most {ceiling} s here (TASK_TIMEOUT)")]
+
+
 def limit_problems(
     spec: TaskSpec, settings: Settings, submitted_at: datetime
 ) -> list[LimitProblem]:
     """Every limit the task breaks, resources first."""
-    return resource_problems(spec, settings) + schedule_problems(spec, settings, submitted_at)
+    return (
+        resource_problems(spec, settings)
+        + timeout_problems(spec, settings)
+        + schedule_problems(spec, settings, submitted_at)
+    )
 
 
 def describe(problems: list[LimitProblem]) -> str:

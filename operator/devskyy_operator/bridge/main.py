@@ -27,7 +27,6 @@ from devskyy_operator.settings import Settings
 from devskyy_operator.shutdown import StopRequest
 
 log = logging.getLogger("devskyy.bridge")
-SWEEP_INTERVAL_SECONDS = 30.0
 
 
 async def run(settings: Settings) -> int:
@@ -38,9 +37,9 @@ async def run(settings: Settings) -> int:
     informer = TaskInformer(kube, settings.namespace, settings.watch_timeout_seconds)
     health = await serve_health(settings.health_port, informer.synced.is_set, "synced")
     bridge = Bridge(kube, redis, settings, informer)
-    sweeper = Sweeper(kube, redis, settings, informer)
+    sweeper = Sweeper(kube, redis, settings, informer, grace_seconds=settings.sweep_grace_seconds)
     watching = asyncio.ensure_future(informer.run(stop.event))
-    sweeping = asyncio.ensure_future(sweeper.run(stop.event, SWEEP_INTERVAL_SECONDS))
+    sweeping = asyncio.ensure_future(sweeper.run(stop.event, settings.sweep_interval_seconds))
     handed_back: int | None = None
     try:
         await bridge.run(stop.event)  # returns after the cycle in progress once stop is set

@@ -32,7 +32,7 @@ from devskyy_agents.models import TaskType
 from devskyy_operator import keys
 from devskyy_operator.bridge import store
 from devskyy_operator.bridge.informer import TaskInformer
-from devskyy_operator.bridge.lost import record_lost
+from devskyy_operator.bridge.lost import RECORD_FIELDS, record_lost
 from devskyy_operator.kube.client import KubeClient, resource_path
 from devskyy_operator.kube.errors import NotFound
 from devskyy_operator.redisq.claim import reclaim_expired
@@ -43,7 +43,7 @@ from devskyy_operator.settings import Settings
 log = logging.getLogger("devskyy.bridge")
 ALL_TYPES = tuple(t.value for t in TaskType)
 
-FIELDS = ("status", "bridged_at", "cancel_requested", "source", "user_id", "data")
+FIELDS = ("status", "bridged_at", "cancel_requested", "source", *RECORD_FIELDS)
 
 
 @dataclass
@@ -63,7 +63,7 @@ class Sweeper:
         informer: TaskInformer,
         *,
         batch: int = 200,
-        grace_seconds: float = 30.0,
+        grace_seconds: float,
         task_types: Sequence[str] = ALL_TYPES,
     ) -> None:
         self.kube = kube
@@ -77,7 +77,7 @@ class Sweeper:
         self.cursor: dict[str, int] = {}
         self.suspects: dict[str, float] = {}  # id -> monotonic time first seen orphaned
 
-    async def run(self, stop: asyncio.Event, interval: float = 30.0) -> None:
+    async def run(self, stop: asyncio.Event, interval: float) -> None:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)

@@ -165,6 +165,29 @@ def cmd_list(args: argparse.Namespace, api: ApiClient) -> Any:
     return api.call("GET", "/v1/tasks", params={k: v for k, v in params.items() if v})
 
 
+def cmd_history(args: argparse.Namespace, api: ApiClient) -> Any:
+    """A task's transitions, or the task list with the API's filters (--all: every page)."""
+    if args.task_id:
+        args.view = "history task"
+        return api.call("GET", f"/v1/tasks/{args.task_id}/history")
+    params = {
+        "user_id": args.user,
+        "type": args.type,
+        "status": args.status,
+        "created_after": args.created_after,
+        "created_before": args.created_before,
+        "limit": args.limit,
+        "cursor": args.cursor,
+    }
+    params = {k: v for k, v in params.items() if v is not None}
+    page = api.call("GET", "/v1/tasks", params=params)
+    tasks = list(page["tasks"])
+    while args.all and page.get("next_cursor"):
+        page = api.call("GET", "/v1/tasks", params={**params, "cursor": page["next_cursor"]})
+        tasks += page["tasks"]
+    return {"tasks": tasks, "next_cursor": page.get("next_cursor")}
+
+
 def cmd_cancel(args: argparse.Namespace, api: ApiClient) -> Any:
     return api.call("DELETE", f"/v1/tasks/{args.task_id}")
 
@@ -204,6 +227,17 @@ def render(command: str, body: Any) -> str:
     if command == "list":
         columns = ["id", "type", "status", "priority", "created_at", "error"]
         return table(body["tasks"], columns)
+    if command == "history":
+        columns = ["id", "type", "status", "user_id", "attempts", "created_at", "run_seconds"]
+        lines = [table(body["tasks"], [*columns, "reason"])]
+        if body.get("next_cursor"):
+            lines.append(f"more: --cursor {body['next_cursor']}")
+        return "\n".join(lines)
+    if command == "history task":
+        task = body["task"]
+        head = f"{task['id']}  {task['type']}  {task['status']}  user {task['user_id']}"
+        columns = ["at", "kind", "attempts", "attempt", "reason", "exit_code", "error"]
+        return head + "\n" + table(body["events"], columns)
     if command == "top":
         from devskyy_operator.cli import top
 
@@ -272,6 +306,20 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--status", choices=["pending", "processing", "completed", "failed"])
     listing.add_argument("-n", "--limit", type=int, default=50)
     listing.set_defaults(handler=cmd_list, view="list")
+
+    history = commands.add_parser(
+        "history", help="task history: the list (filters as the API's) or one task's transitions"
+    )
+    history.add_argument("task_id", nargs="?", help="show this task's transitions")
+    history.add_argument("-u", "--user", help="one user (operator/admin tokens)")
+    history.add_argument("-t", "--type", help="task type")
+    history.add_argument("--status", choices=["pending", "processing", "completed", "failed"])
+    history.add_argument("--created-after", metavar="ISO8601")
+    history.add_argument("--created-before", metavar="ISO8601")
+    history.add_argument("-n", "--limit", type=int, default=50, help="per page")
+    history.add_argument("--cursor", help="continue after a previous page")
+    history.add_argument("--all", action="store_true", help="follow the cursor to the end")
+    history.set_defaults(handler=cmd_history, view="history")
 
     commands.add_parser("queues", help="queued and leased tasks per type").set_defaults(
         handler=cmd_queues, view="queues"

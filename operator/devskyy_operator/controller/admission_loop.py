@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from datetime import UTC, datetime
+from typing import Any
 
 from devskyy_agents.clock import utc_iso
 from devskyy_agents.logs import task_context
+from devskyy_agents.models import TaskType
 from devskyy_operator.admission.limits import describe, resource_problems
 from devskyy_operator.admission.policy import admit, is_due
-from devskyy_operator.controller.events import post_event
+from devskyy_operator.controller.decide import owned_by
 from devskyy_operator.controller.index import TaskIndex
-from devskyy_operator.controller.reconciler import TaskReconciler, owned_by
-from devskyy_operator.crd import conditions as cond
+from devskyy_operator.controller.reconciler import TaskReconciler
+from devskyy_operator.controller.statuses import admitted_status
 from devskyy_operator.crd.task_view import TaskView
 from devskyy_operator.job.builder import build_job
 from devskyy_operator.kube.client import ApiError
 from devskyy_operator.metrics import ADMISSION_WAIT, READY_BACKLOG, RUNNING_TASKS, WAITING_TASKS
+from devskyy_operator.redisq import task_store
 from devskyy_operator.shutdown import wait_or_timeout
 
 log = logging.getLogger("devskyy.operator")
@@ -38,7 +42,7 @@ class Admitter:
         self.wake = asyncio.Event()
         self.stopping = False
         self.limit = asyncio.Semaphore(START_CONCURRENCY)
-        self.starting: set[asyncio.Future[None]] = set()
+        self.starting: set[asyncio.Future[object]] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Admit until `stop`; then finish the Job creations in flight and return.
@@ -73,19 +77,31 @@ class Admitter:
         """
         now = datetime.now(UTC)
         settings = self.reconciler.settings
-        waiting = [t for t in self.index.waiting() if t.phase == cond.PHASE_QUEUED]
+        waiting = self.index.waiting()
         running = self.index.running_by_type()
         chosen = admit(waiting, running, settings.concurrency, now)
         self.publish_gauges(waiting, running, now)
+        if self.stopping:  # on SIGTERM, admit nothing more
+            return
         for task in chosen:
-            if self.stopping:  # on SIGTERM, admit nothing more
-                return
             self.index.mark_admitted(task)
-            starting = asyncio.ensure_future(self._start_bounded(task, now))
-            self.starting.add(starting)
-            starting.add_done_callback(self.starting.discard)
+            self._spawn(self._start_bounded(task, now))
+        # New tasks that must wait: now they are written Queued (one write each).
+        picked = {(t.namespace, t.name) for t in chosen}
+        for task in waiting:
+            key = (task.namespace, task.name)
+            if key in picked or task.phase:
+                continue
+            queued = self.index.deferred.pop(key, None)
+            if queued is not None:
+                self._spawn(self.reconciler.patch_status(task, queued))
 
-    async def _start_bounded(self, task: TaskView, now: datetime) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
+        future = asyncio.ensure_future(work)
+        self.starting.add(future)
+        future.add_done_callback(self.starting.discard)
+
+    async def _start_bounded(self, task: TaskView, now: datetime) -> bool:
         async with self.limit:
             if self.stopping:
                 # Stopped while waiting for a start slot: it stays Queued and the
@@ -101,11 +117,12 @@ class Admitter:
             # The slot goes back; the next round (next event, at most `interval`
             # later) retries, so a persistent conflict cannot spin.
             self.index.release(task)
+        return started
 
     def publish_gauges(
         self, waiting: list[TaskView], running: dict[str, int], now: datetime
     ) -> None:
-        for kind in self.reconciler.settings.concurrency:
+        for kind in (t.value for t in TaskType):
             RUNNING_TASKS.labels(kind).set(running.get(kind, 0))
             of_kind = [t for t in waiting if t.task_type.value == kind]
             WAITING_TASKS.labels(kind).set(len(of_kind))
@@ -137,27 +154,18 @@ class Admitter:
         if not owned_by(job, task.uid):
             log.info("job %s exists for an older task of that name; waiting", task.name)
             return False
-        conditions = cond.set_condition(
-            task.status.get("conditions"), type=cond.TYPE_ADMITTED, status=cond.STATUS_TRUE,
-            reason=cond.REASON_ADMITTED, message=f"job {task.name} created",
-            now=now, observed_generation=task.generation,
-        )  # fmt: skip
-        admitted = await self.reconciler.patch_status(
-            task,
-            {
-                "phase": cond.PHASE_RUNNING,
-                "reason": cond.REASON_ADMITTED,
-                "jobName": task.name,
-                "attempts": 1,  # the Job's first pod is the first attempt
-                "admittedAt": utc_iso(now, timespec="seconds"),
-                "conditions": conditions,
-            },
-        )
+        admitted = await self.reconciler.patch_status(task, admitted_status(task, now))
+        if admitted:
+            self.index.deferred.pop((task.namespace, task.name), None)
+            container = manifest["spec"]["template"]["spec"]["containers"][0]
+            await task_store.mark_admitted(
+                self.reconciler.redis, task.name, utc_iso(now), container.get("resources") or {}
+            )
         if created and admitted:
+            # No Event: the Admitted condition says it (one API write per task less).
             ADMISSION_WAIT.labels(task.task_type.value).observe(
                 max(0.0, (now - task.queued_at).total_seconds())
             )
             with task_context(task.name, task.task_type.value, task.user_id):
                 log.info("Processing task %s (type: %s)", task.name, task.task_type.value)
-            await post_event(kube, task, cond.REASON_ADMITTED, f"job {task.name} created")
         return admitted

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 from devskyy_agents.clock import utc_iso
 from devskyy_operator import keys
-from devskyy_operator.crd.task_view import TaskView
+from devskyy_operator.crd.status import clip
+from devskyy_operator.crd.task_view import TaskIdentity
 from devskyy_operator.kube.client import TRANSPORT_ERRORS, ApiError, KubeClient, resource_path
 
 log = logging.getLogger("devskyy.operator")
@@ -15,7 +16,7 @@ COMPONENT = "devskyy-operator"
 
 
 def build_event(
-    task: TaskView, reason: str, message: str, now: datetime, warning: bool = False
+    task: TaskIdentity, reason: str, message: str, now: datetime, warning: bool = False
 ) -> dict[str, object]:
     """A core/v1 Event about the task (pure)."""
     stamp = utc_iso(now, timespec="seconds")
@@ -31,7 +32,7 @@ def build_event(
             "uid": task.uid,
         },
         "reason": reason,
-        "message": message[:1024],
+        "message": clip(message),
         "type": "Warning" if warning else "Normal",
         "firstTimestamp": stamp,
         "lastTimestamp": stamp,
@@ -42,7 +43,7 @@ def build_event(
 
 
 async def post_event(
-    kube: KubeClient, task: TaskView, reason: str, message: str, warning: bool = False
+    kube: KubeClient, task: TaskIdentity, reason: str, message: str, warning: bool = False
 ) -> None:
     """Best effort: an event that cannot be posted never blocks the task."""
     body = build_event(task, reason, message, datetime.now(UTC), warning)

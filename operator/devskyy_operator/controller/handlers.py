@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -42,15 +43,21 @@ def register(registry: kopf.OperatorRegistry) -> None:
             await runtime.reconciler.cancelled(dict(body))
             runtime.admitter.wake.set()
             return
+        key = (meta.get("namespace", ""), meta.get("name", ""))
+        ours = _written_by_us(runtime.index.bodies.get(key), body)
         with contextlib.suppress(ValidationError):  # reconcile() reports it on the task
             runtime.index.upsert(task_view_from_body(body), dict(body))
         phase = (body.get("status") or {}).get("phase")
-        if not phase or phase in cond.TERMINAL_PHASES:
-            # New task: validate, record in Redis, mark Queued. A terminal one:
-            # check that the outcome is ours (one Redis read). Other phases are
-            # driven by the admission loop, Job events and the resync loop, so our
-            # own status patches do not each cost another round of API reads.
-            async with runtime.locks[(meta.get("namespace", ""), meta.get("name", ""))]:
+        if (not phase and key not in runtime.index.deferred) or (
+            phase in cond.TERMINAL_PHASES and not ours
+        ):
+            # New task: validate, record in Redis, hand to admission (which writes
+            # Queued only if it cannot admit it at once). A terminal one someone
+            # else wrote: check that the outcome is ours (one Redis read). Other
+            # phases are driven by the admission loop, Job events and the resync
+            # loop, so our own status patches do not each cost another round of
+            # API reads.
+            async with runtime.locks[key]:
                 await runtime.reconciler.reconcile(dict(body))
         runtime.admitter.wake.set()
 
@@ -61,5 +68,14 @@ def register(registry: kopf.OperatorRegistry) -> None:
         runtime: Runtime = memo["runtime"]
         meta = body.get("metadata") or {}
         name = (meta.get("labels") or {}).get(keys.LABEL_TASK_ID) or meta.get("name")
+        runtime.note_job(type, body)
         job = None if type == "DELETED" else dict(body)  # gone: let reconcile look again
         await runtime.reconcile_with_job(meta.get("namespace", ""), str(name), job)
+
+
+def _written_by_us(known: Mapping[str, Any] | None, body: Mapping[str, Any]) -> bool:
+    """The event shows the very version our own status patch returned."""
+    if known is None:
+        return False
+    version = (body.get("metadata") or {}).get("resourceVersion")
+    return bool(version) and version == (known.get("metadata") or {}).get("resourceVersion")

@@ -11,13 +11,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from devskyy_operator.crd.conditions import (
-    PHASE_QUEUED,
-    PHASE_RUNNING,
-    TERMINAL_PHASES,
-    WAITING_PHASES,
-)
-from devskyy_operator.crd.task_view import TaskView
+from devskyy_operator.crd.conditions import PHASE_QUEUED, PHASE_RUNNING, WAITING_PHASES
+from devskyy_operator.crd.status import TaskStatus, phase_rank
+from devskyy_operator.crd.task_view import TaskIdentity, TaskView
 
 
 @dataclass
@@ -26,6 +22,9 @@ class TaskIndex:
     bodies: dict[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
     # Admitted by this process but not yet seen as Running in a watch event.
     inflight: dict[tuple[str, str], str] = field(default_factory=dict)
+    # New tasks with their Redis record written and their Queued status not yet:
+    # the next admission round admits them (one status write) or writes it.
+    deferred: dict[tuple[str, str], TaskStatus] = field(default_factory=dict)
 
     def upsert(self, task: TaskView, body: Mapping[str, Any] | None = None) -> None:
         """Take a watch event's view, unless we already know a later phase.
@@ -36,13 +35,18 @@ class TaskIndex:
         """
         key = (task.namespace, task.name)
         known = self.bodies.get(key)
-        if known is not None and _rank(_phase(known)) > _rank(task.phase):
+        if known is not None and phase_rank(_phase(known)) > phase_rank(task.phase):
             return
         self.tasks[key] = task
         if body is not None:
             self.bodies[key] = body
         if task.phase not in WAITING_PHASES:
             self.inflight.pop(key, None)
+        if task.phase:
+            self.deferred.pop(key, None)
+
+    def defer(self, task: TaskIdentity, queued: TaskStatus) -> None:
+        self.deferred[(task.namespace, task.name)] = queued
 
     def remember_body(self, body: Mapping[str, Any]) -> None:
         """Keep the newest body we wrote ourselves (the watch event follows later)."""
@@ -53,6 +57,7 @@ class TaskIndex:
         self.tasks.pop((namespace, name), None)
         self.bodies.pop((namespace, name), None)
         self.inflight.pop((namespace, name), None)
+        self.deferred.pop((namespace, name), None)
 
     def mark_admitted(self, task: TaskView) -> None:
         self.inflight[(task.namespace, task.name)] = task.task_type.value
@@ -62,10 +67,12 @@ class TaskIndex:
         self.inflight.pop((task.namespace, task.name), None)
 
     def waiting(self) -> list[TaskView]:
+        """Queued tasks and new ones whose record is written, not being admitted."""
         return [
             t
             for key, t in self.tasks.items()
-            if t.phase in WAITING_PHASES and key not in self.inflight
+            if (t.phase == PHASE_QUEUED or (not t.phase and key in self.deferred))
+            and key not in self.inflight
         ]
 
     def running_by_type(self) -> dict[str, int]:
@@ -86,9 +93,3 @@ class TaskIndex:
 def _phase(body: Mapping[str, Any]) -> str | None:
     phase = (body.get("status") or {}).get("phase")
     return phase if isinstance(phase, str) else None
-
-
-def _rank(phase: str | None) -> int:
-    if phase in TERMINAL_PHASES:
-        return 3
-    return {None: 0, PHASE_QUEUED: 1, PHASE_RUNNING: 2}.get(phase, 0)

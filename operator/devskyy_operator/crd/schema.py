@@ -29,8 +29,10 @@ _COPIED = (
     "maxItems",
     "minProperties",
     "maxProperties",
+    "x-kubernetes-list-type",
+    "x-kubernetes-list-map-keys",
 )
-_FORMATS = frozenset({"date-time"})
+_FORMATS = frozenset({"date-time", "int64"})
 
 
 def _resolve(node: Mapping[str, Any], defs: Mapping[str, Any]) -> dict[str, Any]:

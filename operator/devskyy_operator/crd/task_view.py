@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from devskyy_agents.models import TaskSpec, TaskType, parse_spec
 from devskyy_operator import keys
@@ -39,6 +39,43 @@ def parse_time(value: Any) -> datetime | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+class TaskIdentity(Protocol):
+    """What a status patch or an event needs to know about its task."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def uid(self) -> str: ...
+    @property
+    def generation(self) -> int: ...
+    @property
+    def resource_version(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    """A task's identity, readable even when its spec breaks the models."""
+
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    resource_version: str = ""
+
+
+def task_ref_from_body(body: Mapping[str, Any]) -> TaskRef:
+    metadata: Mapping[str, Any] = body.get("metadata") or {}
+    return TaskRef(
+        name=str(metadata.get("name", "")),
+        namespace=str(metadata.get("namespace", "")),
+        uid=str(metadata.get("uid", "")),
+        generation=int(metadata.get("generation") or 0),
+        resource_version=str(metadata.get("resourceVersion") or ""),
+    )
 
 
 @dataclass(frozen=True)

@@ -1,67 +1,124 @@
-"""The operator's write side of the dead-letter queue: one record per failed task.
+"""The facts of a final failure and the dead-letter record made from them (pure).
 
-`devskyy:dlq:<id>` is a JSON string (the seed's fields plus attempts, reason,
-exit code and termination message) that expires after `Settings.dlq_ttl_seconds`
-(7 days unless configured); SET NX makes a replayed final failure a no-op, and
-the same script indexes the id in `keys.DLQ_INDEX` (pruning entries older than
-the TTL) so listing never needs KEYS.
+`FinalFailure` is what every door that ends a task for good knows about it: the
+operator (a failed Job, a deleted Job, a spec the models refuse) and the bridge
+(a spec the CRD refuses, a resource lost). `DeadLetter` is the JSON string at
+`devskyy:dlq:<id>`: the seed's fields (task_id, task_data, error, error_type,
+failed_at, worker_host) plus attempts, reason, exit code, termination message,
+type, user and namespace. The same type is written and read back.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
-from devskyy_operator import keys
-from devskyy_operator.redisq.scripts import LuaScript, Redis
+from devskyy_agents.clock import utc_iso
+from devskyy_agents.errors import InvalidTaskInput
+from devskyy_operator.crd.status import clip
 
-MAX_MESSAGE_CHARS = 4096
-
-_WRITE = LuaScript(
-    "dead_letter_write",
-    """
-local written = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', tonumber(ARGV[2]))
-if written then
-  redis.call('ZADD', KEYS[2], tonumber(ARGV[3]), ARGV[4])
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', tonumber(ARGV[3]) - tonumber(ARGV[2]))
-  return 1
-end
-return 0
-""",
-)
+MAX_TERMINATION_CHARS = 4096  # what Kubernetes keeps of a termination message
+# The error class of a spec refused at a door (CRD or models), as the task pod names it.
+ERROR_TYPE_INVALID_INPUT = InvalidTaskInput.__name__
+HISTORY_FIELDS = (
+    "task_id", "error", "error_type", "failed_at", "worker_host", "attempts", "reason",
+    "exit_code",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
-class DeadLetterRecord:
+class FinalFailure:
+    """Everything recorded about a task that failed for good."""
+
     task_id: str
+    task_type: str
+    user_id: str
+    namespace: str
     task_data: dict[str, Any]
+    reason: str  # CamelCase: BackoffLimitExceeded, InvalidSpec, Lost, ...
+    error: str  # what went wrong, for a human
+    error_type: str  # the error class, as in the task's failure record
+    failed_at: datetime
+    attempts: int = 0
+    exit_code: int | None = None
+    termination_message: str | None = None
+    worker_host: str = ""
+
+    def dead_letter(self) -> DeadLetter:
+        return DeadLetter(
+            task_id=self.task_id,
+            task_data=self.task_data,
+            error=clip(self.error),
+            error_type=self.error_type,
+            failed_at=utc_iso(self.failed_at),
+            worker_host=self.worker_host,
+            attempts=self.attempts,
+            reason=self.reason,
+            exit_code=self.exit_code,
+            termination_message=(self.termination_message or "")[:MAX_TERMINATION_CHARS],
+            task_type=self.task_type,
+            user_id=self.user_id,
+            namespace=self.namespace,
+        )
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One `devskyy:dlq:<id>` record. Reading is lenient: records written by older
+    versions may lack the extras."""
+
+    task_id: str
+    task_data: Any
     error: str
     error_type: str
     failed_at: str
     worker_host: str
-    attempts: int
-    reason: str
-    exit_code: int | None
-    termination_message: str | None
-    task_type: str
-    user_id: str
-    namespace: str
+    attempts: int | None = None
+    reason: str = ""
+    exit_code: int | None = None
+    termination_message: str = ""
+    task_type: str = ""
+    user_id: str = ""
+    namespace: str = ""
 
     def to_json(self) -> str:
-        record = asdict(self)
-        if self.termination_message:
-            record["termination_message"] = self.termination_message[:MAX_MESSAGE_CHARS]
-        return json.dumps(record, separators=(",", ":"), sort_keys=True)
+        return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
 
+    @classmethod
+    def from_json(cls, task_id: str, text: str) -> DeadLetter:
+        """Parse a stored record; `task_id` is the key's id (used when the record has none)."""
+        record = json.loads(text)
+        if not isinstance(record, dict):
+            raise ValueError(f"DLQ record of {task_id} is not an object")
+        data = record.get("task_data")
+        user = record.get("user_id") or (data.get("user_id") if isinstance(data, dict) else "")
 
-async def write_dead_letter(
-    client: Redis, record: DeadLetterRecord, failed_epoch: float, ttl_seconds: int
-) -> bool:
-    """Write the record once; False when it already existed (a replay)."""
-    written = await _WRITE(
-        client,
-        [keys.dlq_key(record.task_id), keys.DLQ_INDEX],
-        [record.to_json(), ttl_seconds, f"{failed_epoch:.6f}", record.task_id],
-    )
-    return bool(written)
+        def text_of(name: str) -> str:
+            return str(record.get(name) or "")
+
+        def int_of(name: str) -> int | None:
+            value = record.get(name)
+            return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+        return cls(
+            task_id=str(record.get("task_id") or task_id),
+            task_data=data,
+            error=text_of("error"),
+            error_type=text_of("error_type"),
+            failed_at=text_of("failed_at"),
+            worker_host=text_of("worker_host"),
+            attempts=int_of("attempts"),
+            reason=text_of("reason"),
+            exit_code=int_of("exit_code"),
+            termination_message=text_of("termination_message"),
+            task_type=text_of("task_type"),
+            user_id=str(user or ""),
+            namespace=text_of("namespace"),
+        )
+
+    def history_entry(self) -> dict[str, Any]:
+        """What a retry keeps of this failure in the new task's `attempt_history`."""
+        fields = asdict(self)
+        return {name: fields[name] for name in HISTORY_FIELDS}

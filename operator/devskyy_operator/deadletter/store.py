@@ -1,4 +1,4 @@
-"""Reading and retrying dead letters. The operator writes them (SET NX, 7 days,
+"""Reading and retrying dead letters. `final_failure.py` writes them (SET NX, 7 days,
 plus an entry in `keys.DLQ_INDEX`); this side lists them through the index, never
 KEYS/SCAN, and re-enqueues one atomically with the removal of its record.
 
@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from devskyy_agents.clock import utc_iso
 from devskyy_agents.models import TaskSpec, parse_spec
 from devskyy_operator import keys
+from devskyy_operator.deadletter.record import DeadLetter
 from devskyy_operator.redisq import scripts
 from devskyy_operator.redisq.enqueue import SCORE_SLOT, Enqueued, task_fields
 from devskyy_operator.redisq.errors import (
@@ -28,62 +28,10 @@ from devskyy_operator.redisq.errors import (
 from devskyy_operator.redisq.ids import retry_task_id
 from devskyy_operator.redisq.scripts import Redis
 
-HISTORY_FIELDS = (
-    "task_id", "error", "error_type", "failed_at", "worker_host", "attempts", "reason",
-    "exit_code",
-)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """A DLQ record: the seed's fields plus the operator's extras."""
-
-    task_id: str
-    task_data: Any
-    error: str
-    error_type: str
-    failed_at: str
-    worker_host: str
-    attempts: int | None
-    reason: str
-    exit_code: int | None
-    termination_message: str
-    task_type: str
-    user_id: str
-    record: dict[str, Any] = field(repr=False)
-
-
-def parse_dead_letter(task_id: str, text: str) -> DeadLetter:
-    record: dict[str, Any] = json.loads(text)
-    if not isinstance(record, dict):
-        raise ValueError(f"DLQ record of {task_id} is not an object")
-    data = record.get("task_data")
-    user = record.get("user_id") or (data.get("user_id") if isinstance(data, dict) else "")
-
-    def _opt_int(name: str) -> int | None:
-        value = record.get(name)
-        return value if isinstance(value, int) else None
-
-    return DeadLetter(
-        task_id=str(record.get("task_id") or task_id),
-        task_data=data,
-        error=str(record.get("error") or ""),
-        error_type=str(record.get("error_type") or ""),
-        failed_at=str(record.get("failed_at") or ""),
-        worker_host=str(record.get("worker_host") or ""),
-        attempts=_opt_int("attempts"),
-        reason=str(record.get("reason") or ""),
-        exit_code=_opt_int("exit_code"),
-        termination_message=str(record.get("termination_message") or ""),
-        task_type=str(record.get("task_type") or ""),
-        user_id=str(user or ""),
-        record=record,
-    )
-
 
 async def get_dead_letter(client: Redis, task_id: str) -> DeadLetter | None:
     text = await client.get(keys.dlq_key(task_id))
-    return parse_dead_letter(task_id, text) if text is not None else None
+    return DeadLetter.from_json(task_id, text) if text is not None else None
 
 
 async def list_dead_letters(
@@ -104,7 +52,7 @@ async def list_dead_letters(
         for task_id, text in zip(ids, texts, strict=True):
             if text is None:
                 continue
-            letter = parse_dead_letter(task_id, text)
+            letter = DeadLetter.from_json(task_id, text)
             if user_id is None or letter.user_id == user_id:
                 found.append(letter)
         start += page
@@ -131,12 +79,12 @@ async def retry_dead_letter(client: Redis, task_id: str) -> Enqueued:
         raise TaskNotFound(f"no dead letter for {task_id}")
     old_hash = await client.hgetall(keys.task_key(task_id))
     try:
-        letter = parse_dead_letter(task_id, text)
+        letter = DeadLetter.from_json(task_id, text)
         spec = _retry_spec(letter, old_hash)
     except ValueError as exc:  # json and pydantic errors are ValueErrors
         raise DeadLetterInvalid(f"dead letter cannot be retried: {exc}") from None
     history: list[Any] = json.loads(old_hash.get("attempt_history") or "[]")
-    history.append({name: letter.record.get(name) for name in HISTORY_FIELDS})
+    history.append(letter.history_entry())
     new_id = retry_task_id(task_id, len(history))
     extra = {"attempt_history": json.dumps(history), "retry_of": task_id}
     fields = task_fields(spec, utc_iso(), "dlq-retry", extra)
@@ -150,6 +98,8 @@ async def retry_dead_letter(client: Redis, task_id: str) -> Enqueued:
             keys.SEQUENCE_KEY,
             keys.user_tasks_key(spec.user_id),
             keys.user_queued_key(spec.user_id),
+            keys.task_key(task_id),
+            keys.HISTORY_STREAM,
         ],
         [
             task_id,

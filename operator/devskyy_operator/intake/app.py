@@ -6,18 +6,28 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from psycopg_pool import PoolTimeout
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from devskyy_agents.models import TaskSpec
-from devskyy_operator.intake import routes_batch, routes_dlq, routes_ops, routes_tasks
+from devskyy_operator.history.store import HistoryReader
+from devskyy_operator.intake import (
+    routes_batch,
+    routes_dlq,
+    routes_history,
+    routes_ops,
+    routes_tasks,
+)
 from devskyy_operator.intake.auth import TokenTable
 from devskyy_operator.intake.deps import BEARER_SCHEME, Services
 from devskyy_operator.intake.errors import (
     ApiError,
     api_error_handler,
+    history_down_handler,
     queue_error_handler,
     redis_down_handler,
     request_validation_handler,
@@ -26,7 +36,6 @@ from devskyy_operator.intake.observe import ObserveMiddleware
 from devskyy_operator.metrics import ApiMetrics
 from devskyy_operator.redisq import EnqueueLimits, QueueError, connect
 from devskyy_operator.redisq.batching import ScriptBatcher
-from devskyy_operator.redisq.scripts import disconnect
 from devskyy_operator.settings import Settings
 
 
@@ -42,13 +51,17 @@ def create_app(settings: Settings) -> FastAPI:
         ),
         metrics=ApiMetrics(),
         limits=EnqueueLimits.from_settings(settings),
+        history=(
+            HistoryReader(settings.database_url.get_secret_value())
+            if settings.database_url is not None
+            else None
+        ),
     )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
-        await services.batcher.aclose()
-        await disconnect(services.redis)
+        await services.aclose()
 
     app = FastAPI(
         title="DevSkyy Task API",
@@ -61,6 +74,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.services = services
     app.include_router(routes_tasks.router)
+    app.include_router(routes_history.router)
     app.include_router(routes_batch.router)
     app.include_router(routes_dlq.router)
     app.include_router(routes_ops.router)
@@ -69,6 +83,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(RequestValidationError, request_validation_handler)
     app.add_exception_handler(RedisConnectionError, redis_down_handler)
     app.add_exception_handler(RedisTimeoutError, redis_down_handler)
+    app.add_exception_handler(psycopg.Error, history_down_handler)
+    app.add_exception_handler(PoolTimeout, history_down_handler)
     app.add_middleware(ObserveMiddleware, metrics=services.metrics)
     _register_task_spec_schema(app)
     return app

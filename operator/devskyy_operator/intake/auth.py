@@ -1,6 +1,8 @@
 """Bearer tokens: the settings hold only SHA-256 hashes, never tokens.
 
 ``DEVSKYY_API_TOKENS="alice:<sha256hex(token)>,ops:<sha256hex(token)>:admin"``.
+Roles: none (a user: their own tasks), ``operator`` (reads every user's tasks and
+history, acts only for itself), ``admin`` (reads and acts for every user).
 Every presented token is hashed and compared with every entry in constant time,
 so neither a match nor its position leaks through timing.
 """
@@ -12,15 +14,24 @@ import hmac
 from dataclasses import dataclass
 
 ADMIN_ROLE = "admin"
+OPERATOR_ROLE = "operator"
 
 
 @dataclass(frozen=True)
 class Principal:
     user_id: str
     admin: bool = False
+    operator: bool = False
+
+    @property
+    def sees_all(self) -> bool:
+        return self.admin or self.operator
 
     def may_act_for(self, user_id: str) -> bool:
         return self.admin or hmac.compare_digest(self.user_id, user_id)
+
+    def may_read(self, user_id: str) -> bool:
+        return self.sees_all or hmac.compare_digest(self.user_id, user_id)
 
 
 @dataclass(frozen=True)
@@ -46,9 +57,11 @@ class TokenTable:
             if len(parts) not in (2, 3) or len(parts[1]) != 64:
                 raise ValueError("api_tokens entries are user_id:sha256hex[:admin]")
             role = parts[2] if len(parts) == 3 else ""
-            if role not in ("", ADMIN_ROLE):
+            if role not in ("", ADMIN_ROLE, OPERATOR_ROLE):
                 raise ValueError(f"unknown role {role!r} in api_tokens")
-            principal = Principal(user_id=parts[0], admin=role == ADMIN_ROLE)
+            principal = Principal(
+                user_id=parts[0], admin=role == ADMIN_ROLE, operator=role == OPERATOR_ROLE
+            )
             entries.append(_Entry(bytes.fromhex(parts[1]), principal))
         return cls(entries)
 

@@ -8,11 +8,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from devskyy_operator import keys
+from devskyy_operator.history.store import HistoryReader
 from devskyy_operator.intake.auth import Principal, TokenTable
 from devskyy_operator.intake.errors import ApiError
 from devskyy_operator.metrics import ApiMetrics
 from devskyy_operator.redisq import EnqueueLimits, RateLimited, Redis, scripts
 from devskyy_operator.redisq.batching import ScriptBatcher
+from devskyy_operator.redisq.scripts import disconnect
 from devskyy_operator.settings import Settings
 
 BEARER_SCHEME = {"type": "http", "scheme": "bearer", "description": "Per-user API token."}
@@ -28,6 +30,13 @@ class Services:
     tokens: TokenTable
     metrics: ApiMetrics
     limits: EnqueueLimits
+    history: HistoryReader | None = None  # None without DATABASE_URL
+
+    async def aclose(self) -> None:
+        await self.batcher.aclose()
+        await disconnect(self.redis)
+        if self.history is not None:
+            await self.history.close()
 
 
 def services(request: Request) -> Services:

@@ -33,7 +33,7 @@ DESCRIPTIONS = {
     415: "The body is not declared as application/json.",
     422: "Invalid request; `errors` names each offending field.",
     429: "Rate limit or queued-task cap reached; see Retry-After.",
-    503: "Redis unavailable.",
+    503: "Redis or (for the list and histories) the history store unavailable.",
 }
 
 
@@ -117,3 +117,9 @@ async def redis_down_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RedisConnectionError | RedisTimeoutError)
     request.state.decision = "error: redis unavailable"
     return problem(503, "task store unavailable", {"Retry-After": "5"})
+
+
+async def history_down_handler(request: Request, exc: Exception) -> JSONResponse:
+    """PostgreSQL is down or refused: only the history reads fail, tasks carry on."""
+    request.state.decision = "error: history store unavailable"
+    return problem(503, "task history unavailable", {"Retry-After": "5"})

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from devskyy_operator.deadletter.record import DeadLetter
 from devskyy_operator.deadletter.store import (
-    DeadLetter,
     get_dead_letter,
     list_dead_letters,
     retry_dead_letter,

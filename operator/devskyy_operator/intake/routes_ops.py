@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -73,4 +76,8 @@ async def metrics(svc: ServicesDep) -> Response:
         sizes = {}
     for name, size in sizes.items():
         svc.metrics.queue_size.labels(name).set(size)
+    with contextlib.suppress(RedisError):
+        oldest = await svc.redis.xrange(keys.HISTORY_STREAM, count=1)
+        ms = int(oldest[0][0].partition("-")[0]) if oldest else None
+        svc.metrics.history_age.set(0.0 if ms is None else max(0.0, time.time() - ms / 1000))
     return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)

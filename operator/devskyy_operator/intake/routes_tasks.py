@@ -1,5 +1,6 @@
-"""/v1/tasks: enqueue, read, list and cancel. Reads come from Redis only: the
-operator keeps each task hash in step, also for tasks created with kubectl."""
+"""/v1/tasks: enqueue, read and cancel. Reads come from Redis, which the operator
+keeps in step (also for tasks created with kubectl); a task Redis has forgotten
+is read from the history store. The list and the history: `routes_history`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from devskyy_agents.models import TASK_ID_PATTERN, TaskSpec
+from devskyy_operator.history import store as history_store
 from devskyy_operator.intake.body import (
     IDEMPOTENCY_KEY_PATTERN,
     parse_task_spec,
@@ -22,16 +24,14 @@ from devskyy_operator.intake.schemas import (
     CancelResult,
     QueueInfo,
     TaskAccepted,
-    TaskList,
-    TaskStatus,
     TaskView,
 )
+from devskyy_operator.intake.views import history_task, view_of
 from devskyy_operator.redisq import (
     TaskRecord,
     cancel,
     enqueue,
     get_task,
-    list_user_tasks,
     queue_position,
 )
 from devskyy_operator.redisq.ids import is_task_id
@@ -101,32 +101,28 @@ async def create_task(
     return JSONResponse(accepted, status_code=202, headers=headers)
 
 
-def view_of(record: TaskRecord, queue: QueueInfo | None = None) -> TaskView:
-    return TaskView(
-        id=record.task_id,
-        type=record.task_type,
-        status=record.status,
-        user_id=record.user_id,
-        priority=record.priority,
-        created_at=record.created_at,
-        started_at=record.started_at,
-        completed_at=record.completed_at,
-        worker_host=record.worker_host,
-        attempts=record.attempts,
-        result=record.result,
-        error=record.error,
-        cancelled=record.cancelled,
-        cancel_requested=record.cancel_requested,
-        queue=queue,
-    )
-
-
-async def _owned_task(svc: ServicesDep, principal: Caller, task_id: str) -> TaskRecord:
-    """The task if the caller may see it; another user's task is reported as absent."""
+async def _owned_task(
+    svc: ServicesDep, principal: Caller, task_id: str, *, to_act: bool = False
+) -> TaskRecord:
+    """The task if the caller may see it (`to_act`: act on it); another user's task
+    is reported as absent."""
     record = await get_task(svc.redis, task_id) if is_task_id(task_id) else None
-    if record is None or not principal.may_act_for(record.user_id):
+    allowed = principal.may_act_for if to_act else principal.may_read
+    if record is None or not allowed(record.user_id):
         raise ApiError(404, f"task {task_id} not found")
     return record
+
+
+async def _remembered_task(svc: ServicesDep, principal: Caller, task_id: str) -> TaskView:
+    """A task Redis has forgotten (its record expired), from the history store."""
+    absent = ApiError(404, f"task {task_id} not found")
+    if svc.history is None or not is_task_id(task_id):
+        raise absent
+    async with svc.history.connection() as conn:
+        row = await history_store.get_task(conn, task_id)
+    if row is None or not principal.may_read(row["user_id"]):
+        raise absent
+    return history_task(row)
 
 
 @router.get(
@@ -139,7 +135,11 @@ async def read_task(
     request: Request, principal: RateLimitedCaller, svc: ServicesDep, task_id: TaskIdPath
 ) -> TaskView:
     request.state.task_id = task_id
-    record = await _owned_task(svc, principal, task_id)
+    record = await get_task(svc.redis, task_id) if is_task_id(task_id) else None
+    if record is None:
+        return await _remembered_task(svc, principal, task_id)
+    if not principal.may_read(record.user_id):
+        raise ApiError(404, f"task {task_id} not found")
     request.state.task_type = record.task_type
     queue = None
     if record.status == "pending":
@@ -158,26 +158,6 @@ async def read_task(
     return view_of(record, queue)
 
 
-@router.get(
-    "",
-    response_model=TaskList,
-    responses=responses(401, 403, 429, 503),
-    summary="A user's tasks, newest first",
-)
-async def list_tasks(
-    principal: RateLimitedCaller,
-    svc: ServicesDep,
-    user_id: Annotated[str | None, Query(max_length=128)] = None,
-    status: Annotated[TaskStatus | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> TaskList:
-    user = user_id or principal.user_id
-    if not principal.may_act_for(user):
-        raise ApiError(403, "you may list only your own tasks")
-    records = await list_user_tasks(svc.redis, user, status=status, limit=limit)
-    return TaskList(tasks=[view_of(r) for r in records])
-
-
 @router.delete(
     "/{task_id}",
     status_code=202,
@@ -189,7 +169,7 @@ async def cancel_task(
     request: Request, principal: RateLimitedCaller, svc: ServicesDep, task_id: TaskIdPath
 ) -> CancelResult:
     request.state.task_id = task_id
-    record = await _owned_task(svc, principal, task_id)
+    record = await _owned_task(svc, principal, task_id, to_act=True)
     request.state.task_type = record.task_type
     outcome = await cancel(
         svc.redis, task_id, record_ttl_seconds=svc.settings.task_record_ttl_seconds

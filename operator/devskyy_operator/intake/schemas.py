@@ -64,8 +64,50 @@ class TaskView(BaseModel):
     queue: QueueInfo | None = None
 
 
-class TaskList(BaseModel):
-    tasks: list[TaskView]
+class HistoryTask(TaskView):
+    """A task as the history store keeps it: the live view's fields and the outcome's."""
+
+    source: str = ""
+    admitted_at: str = ""
+    reason: str = ""
+    error_type: str = ""
+    exit_code: int | None = None
+    run_seconds: float | None = Field(default=None, description="Job start to end.")
+    resources: Any = Field(default=None, description="Container requests and limits it ran with.")
+    retry_of: str = ""
+    retried_as: str = ""
+    dead_lettered_at: str = ""
+
+
+class TaskPage(BaseModel):
+    tasks: list[HistoryTask]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next (older) page; null on the last page."
+    )
+
+
+class TaskEventView(BaseModel):
+    kind: Literal[
+        "queued", "admitted", "running", "attempt_failed", "succeeded", "failed", "cancelled",
+        "dead_lettered", "retried",
+    ]  # fmt: skip
+    at: str
+    attempts: int | None = None
+    attempt: int | None = Field(default=None, description="Its attempt (running, attempt_failed).")
+    reason: str = ""
+    error: str = ""
+    error_type: str = ""
+    exit_code: int | None = None
+    worker_host: str = ""
+    result: Any = None
+    resources: Any = None
+    run_seconds: float | None = None
+    retried_as: str = ""
+
+
+class TaskHistory(BaseModel):
+    task: HistoryTask
+    events: list[TaskEventView]
 
 
 class CancelResult(BaseModel):

@@ -14,11 +14,16 @@ MAX_INPUT_BYTES (64 KiB) serialized at every door, the rest of the spec is a
 few hundred bytes, and an object's annotations may hold 256 KiB in all: close to a 4x
 margin for the largest spec any door accepts.
 
-Volumes: /tmp and /data/artifacts everywhere; ML types also get /data/datasets
-(read-only) and /data/models (read-write for training, read-only for
-prediction). A volume whose claim setting is None becomes an emptyDir, so the
+Volumes: /tmp and the task's artifacts directory everywhere; ML types also get
+/data/datasets (read-only) and /data/models (read-write for training, read-only
+for prediction). A volume whose claim setting is None becomes an emptyDir, so the
 paths always exist and a missing dataset fails as "file not found" inside the
 task rather than as an unschedulable pod.
+
+The artifacts volume is mounted with `subPath` = the task id at
+/data/artifacts/<task id>: a pod sees its own task's directory (its ledger and
+large results) and nothing of any other task's, and every attempt of the task
+sees the same directory when the volume is a claim.
 """
 
 from __future__ import annotations
@@ -77,19 +82,28 @@ def spec_json(task: TaskView) -> str:
 POD_DEADLINE_SLACK_SECONDS = 15
 
 
+def task_timeout(task: TaskView, settings: Settings) -> int:
+    """The task's own or its type's timeout, never above TASK_TIMEOUT."""
+    return min(task.spec.effective_timeout(), settings.task_timeout_seconds)
+
+
 def _env(task: TaskView, settings: Settings, now: datetime) -> list[dict[str, str]]:
-    timeout = task.spec.effective_timeout()
+    timeout = task_timeout(task, settings)
     deadline = int(now.timestamp()) + timeout + POD_DEADLINE_SLACK_SECONDS
     pairs = [
         (task_env.TASK_ID, task.name),
         (task_env.TASK_TYPE, task.task_type.value),
         (task_env.TASK_SPEC_FILE, task_env.SPEC_FILE_PATH),
         (task_env.TASK_DEADLINE, str(deadline)),
+        (task_env.TASK_RETRIES, str(task.spec.effective_retries())),
         (task_env.TERMINATION_LOG, task_env.TERMINATION_LOG_PATH),
         (task_env.ARTIFACTS_DIR, task_env.ARTIFACTS_PATH),
+        # The task's ledger outlives the pod only on a claim (an emptyDir dies with it).
+        (task_env.ARTIFACTS_PERSISTENT, "true" if settings.artifacts_claim else "false"),
         (task_env.DATASETS_DIR, task_env.DATASETS_PATH),
         (task_env.MODELS_DIR, task_env.MODELS_PATH),
         (task_env.LOG_FORMAT, settings.log_format),
+        *((name, str(settings.task_threads)) for name in task_env.THREAD_POOLS),
     ]
     return [{"name": name, "value": value} for name, value in pairs]
 
@@ -116,19 +130,21 @@ def _volumes(
     """(volumes, volumeMounts) for the task type."""
     plan: list[tuple[str, str, str | None, bool]] = [
         ("tmp", "/tmp", None, False),  # noqa: S108 - an emptyDir, not the host's /tmp
-        ("artifacts", task_env.ARTIFACTS_PATH, settings.artifacts_claim, False),
+        ("artifacts", task_artifacts_dir(task.name), settings.artifacts_claim, False),
     ]
     if task.task_type in ML_TYPES:
         training = task.task_type is TaskType.ML_TRAINING
         plan.append(("datasets", task_env.DATASETS_PATH, settings.datasets_claim, True))
         plan.append(("models", task_env.MODELS_PATH, settings.models_claim, not training))
     volumes = [_volume(name, claim, size_limit, ro) for name, _, claim, ro in plan]
-    mounts = [
-        {"name": name, "mountPath": path, "readOnly": ro}
-        if ro
-        else {"name": name, "mountPath": path}
-        for name, path, _, ro in plan
-    ]
+    mounts: list[dict[str, Any]] = []
+    for name, path, _, ro in plan:
+        mount: dict[str, Any] = {"name": name, "mountPath": path}
+        if ro:
+            mount["readOnly"] = True
+        if name == "artifacts":
+            mount["subPath"] = task.name
+        mounts.append(mount)
     field = f"metadata.annotations['{keys.ANNOTATION_TASK_SPEC}']"
     volumes.append(
         {
@@ -140,6 +156,11 @@ def _volumes(
     )
     mounts.append({"name": "spec", "mountPath": task_env.SPEC_DIR_PATH, "readOnly": True})
     return volumes, mounts
+
+
+def task_artifacts_dir(task_id: str) -> str:
+    """Where a task's own directory of the artifacts volume appears in its pod."""
+    return f"{task_env.ARTIFACTS_PATH}/{task_id}"
 
 
 def build_job(task: TaskView, settings: Settings, now: datetime) -> dict[str, Any]:
@@ -205,7 +226,7 @@ def build_job(task: TaskView, settings: Settings, now: datetime) -> dict[str, An
         },
         "spec": {
             "backoffLimit": task.spec.effective_retries(),
-            "activeDeadlineSeconds": task.spec.effective_timeout(),
+            "activeDeadlineSeconds": task_timeout(task, settings),
             "podReplacementPolicy": "Failed",
             "podFailurePolicy": {
                 "rules": [

@@ -32,7 +32,9 @@ __all__ = [
     "REASON_SUCCEEDED",
     "TASK_CONTAINER",
     "Outcome",
+    "TerminationMessage",
     "job_outcome",
+    "parse_termination_message",
 ]
 
 JOB_REASON_POD_FAILURE_POLICY = "PodFailurePolicy"
@@ -56,6 +58,12 @@ class Outcome:
     completed_at: datetime | None
     worker_host: str | None
     terminating: bool = False  # verdict reached (FailureTarget/SuccessCriteriaMet), pods ending
+    # Attempts that failed and were retried (a final failure is not one of them).
+    failed_attempts: int = 0
+    succeeding: bool = False  # the verdict is SuccessCriteriaMet: Complete follows
+    settling: bool = False  # a pod ended that the Job controller has not counted yet
+    task_error: str | None = None  # what the task said went wrong (its termination message)
+    task_error_type: str | None = None  # the task's error class, e.g. MissingCredentials
 
     @property
     def terminal(self) -> bool:
@@ -89,15 +97,37 @@ def _terminated_state(pod: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return None
 
 
-def parse_result(message: str | None) -> dict[str, Any] | None:
-    """The task's result object from its termination message, when that is a JSON object."""
-    if not message:
-        return None
+@dataclass(frozen=True)
+class TerminationMessage:
+    """What a task pod left in /dev/termination-log: its output JSON on success,
+    its failure record (`error`, `error_type`) on failure, or plain text from a
+    process that never reached our entrypoint."""
+
+    text: str | None
+    data: dict[str, Any] | None  # the message when it is a JSON object
+
+    @property
+    def error(self) -> str | None:
+        if self.data is None:
+            return self.text or None
+        error = self.data.get("error")
+        return str(error) if error else None
+
+    @property
+    def error_type(self) -> str | None:
+        value = (self.data or {}).get("error_type")
+        return value if isinstance(value, str) and value else None
+
+
+def parse_termination_message(text: str | None) -> TerminationMessage:
+    """The one reader of the termination message (agents' termination.py writes it)."""
+    if not text:
+        return TerminationMessage(None, None)
     try:
-        value = json.loads(message)
+        value = json.loads(text)
     except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
+        return TerminationMessage(text, None)
+    return TerminationMessage(text, value if isinstance(value, dict) else None)
 
 
 def _task_reason(condition: Mapping[str, Any]) -> str | None:
@@ -128,12 +158,17 @@ def job_outcome(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> Ou
     hosts = [(pod.get("spec") or {}).get("nodeName") for pod in ordered]
     worker_host = next((host for host in reversed(hosts) if host), None)
     started_at = parse_time(status.get("startTime"))
+    report = parse_termination_message(termination_message)
 
     complete = _true_condition(job, "Complete")
     failed_condition = _true_condition(job, "Failed")
     verdict = _true_condition(job, "SuccessCriteriaMet") or _true_condition(job, "FailureTarget")
     final = complete or failed_condition
-    attempts = succeeded + failed + (active if final is None else 0)
+    # Pods the controller saw end but has not counted yet are attempts too: without
+    # them a pod's end would briefly read as attempt 0 (and cost a status write).
+    uncounted = status.get("uncountedTerminatedPods") or {}
+    ended = sum(len(uncounted.get(k) or ()) for k in ("succeeded", "failed"))
+    attempts = succeeded + failed + ended + (active if final is None else 0)
 
     if final is not None:
         phase: Phase = "Succeeded" if complete is not None else "Failed"
@@ -141,7 +176,7 @@ def job_outcome(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> Ou
         completed_at = parse_time(status.get("completionTime")) or parse_time(
             final.get("lastTransitionTime")
         )
-        result = parse_result(termination_message) if complete is not None else None
+        result = report.data if complete is not None else None
         return Outcome(
             phase=phase,
             reason=reason,
@@ -153,11 +188,14 @@ def job_outcome(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> Ou
             started_at=started_at,
             completed_at=completed_at,
             worker_host=worker_host,
+            failed_attempts=max(0, failed - 1) if complete is None else failed,
+            task_error=report.error,
+            task_error_type=report.error_type,
         )
 
     running = (
         verdict is not None
-        or succeeded + failed > 0
+        or succeeded + failed + ended > 0
         or _int(status.get("ready")) > 0  # pods need not be listed to know one runs
         or any(
             (pod.get("status") or {}).get("phase") in ("Running", "Succeeded", "Failed")
@@ -176,4 +214,9 @@ def job_outcome(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> Ou
         completed_at=None,
         worker_host=worker_host,
         terminating=verdict is not None,
+        failed_attempts=failed,
+        succeeding=_true_condition(job, "SuccessCriteriaMet") is not None,
+        settling=ended > 0,
+        task_error=report.error,
+        task_error_type=report.error_type,
     )

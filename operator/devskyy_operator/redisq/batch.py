@@ -89,6 +89,7 @@ async def enqueue_batch(
             len(fields),
             *fields,
         ]
+    script_keys.append(keys.HISTORY_STREAM)
     reply = await scripts.BATCH_ENQUEUE(client, script_keys, args)
     if reply[0] == "refused":
         index, outcome, value = int(reply[1]) - 1, reply[2], reply[3]

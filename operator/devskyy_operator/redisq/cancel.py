@@ -35,7 +35,7 @@ async def cancel(
     """Cancel or request cancellation; raises TaskNotFound or TaskFinished."""
     outcome, status = await scripts.CANCEL(
         client,
-        [keys.task_key(task_id), keys.CANCEL_REQUESTS],
+        [keys.task_key(task_id), keys.CANCEL_REQUESTS, keys.HISTORY_STREAM],
         [
             task_id,
             keys.QUEUE_PREFIX,

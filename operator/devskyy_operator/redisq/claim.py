@@ -116,7 +116,12 @@ async def reclaim_expired(
     while True:
         requeued, seen = await scripts.RECLAIM(
             client,
-            [keys.leases_key(task_type), keys.queue_key(task_type), keys.CANCEL_REQUESTS],
+            [
+                keys.leases_key(task_type),
+                keys.queue_key(task_type),
+                keys.CANCEL_REQUESTS,
+                keys.HISTORY_STREAM,
+            ],
             [
                 keys.TASK_PREFIX,
                 keys.USER_QUEUED_PREFIX,

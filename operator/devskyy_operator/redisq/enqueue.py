@@ -149,7 +149,7 @@ async def enqueue(
     task, queue, user_tasks, user_queued, idem, rate = task_keys(chosen_id, spec, idempotency_key)
     reply = await scripts.ENQUEUE(
         client,
-        [task, queue, keys.SEQUENCE_KEY, user_tasks, user_queued, idem, rate],
+        [task, queue, keys.SEQUENCE_KEY, user_tasks, user_queued, idem, rate, keys.HISTORY_STREAM],
         [
             chosen_id,
             int(keys.queue_score(spec.priority, 0)),

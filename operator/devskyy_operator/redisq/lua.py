@@ -57,6 +57,35 @@ local function write_task(task_key, queue_key, seq_key, user_tasks_key, user_que
   return score
 end
 
+-- History: one stream entry per task transition, appended by the script that makes
+-- the transition, so the record is as durable as the change itself. Only while the
+-- stream exists (a history writer created it with its consumer group): without a
+-- history store nothing accumulates. An entry is the task id, the transition, its
+-- time and a snapshot of the hash fields the history keeps; `extra` (name, value,
+-- ...) adds or overrides fields.
+local HISTORY_FIELDS = {'task_type', 'user_id', 'priority', 'attempts', 'status', 'source',
+  'created_at', 'admitted_at', 'started_at', 'completed_at', 'worker_host', 'reason', 'error',
+  'error_type', 'exit_code', 'result', 'resources', 'retry_of', 'cancelled'}
+
+local function history(stream, task_key, task_id, kind, now, extra)
+  if redis.call('EXISTS', stream) == 0 then return end
+  local fields = {}
+  local values = redis.call('HMGET', task_key, unpack(HISTORY_FIELDS))
+  for i, name in ipairs(HISTORY_FIELDS) do
+    if values[i] and values[i] ~= '' then fields[name] = values[i] end
+  end
+  for i = 1, #(extra or {}), 2 do
+    if extra[i + 1] and extra[i + 1] ~= '' then fields[extra[i]] = extra[i + 1] end
+  end
+  local entry = {'task_id', task_id, 'kind', kind, 'at', iso_utc(now)}
+  for name, value in pairs(fields) do entry[#entry + 1] = name; entry[#entry + 1] = value end
+  redis.call('XADD', stream, '*', unpack(entry))
+end
+
+local function history_queued(stream, task_key, task_id, now)
+  history(stream, task_key, task_id, 'queued', now, {'data', redis.call('HGET', task_key, 'data')})
+end
+
 -- An Idempotency-Key seen before: {'replayed', id} for the same request (same
 -- fingerprint), {'mismatch', id} for another one; nil when the key is unused.
 local function idempotency_seen(idem_key, fingerprint)
@@ -123,7 +152,7 @@ return rate_hit(KEYS[1], ARGV[1], ARGV[2])
 """
 )
 
-# KEYS: task, queue, sequence, user tasks, user queued, idempotency, rate.
+# KEYS: task, queue, sequence, user tasks, user queued, idempotency, rate, history stream.
 # ARGV: 1 id, 2 score base, 3 created epoch, 4 request fingerprint ('' = no idempotency),
 #       5 idempotency ttl, 6 max queued (0 = none), 7 rate limit (0 = none),
 #       8 rate window, 9.. hash field/value pairs, opening with the score slot.
@@ -141,6 +170,7 @@ end
 local score = write_task(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2],
   ARGV[3], 9)
 remember_idempotency(KEYS[6], ARGV[4], ARGV[1], ARGV[5])
+history_queued(KEYS[8], KEYS[1], ARGV[1], tonumber(ARGV[3]))
 return {'created', score}
 """
 )
@@ -149,7 +179,7 @@ return {'created', score}
 # rate, counting the batch's own items) before any is written; replayed items
 # (same Idempotency-Key and request) return their earlier id and are not written.
 # KEYS: 1 sequence, then BATCH_KEYS per item: task, queue, user tasks, user queued,
-#       idempotency, rate.
+#       idempotency, rate; last the history stream.
 # ARGV: 1 items, 2 created epoch, 3 idempotency ttl, 4 max queued (0 = none),
 #       5 rate limit (0 = none), 6 rate window, then per item: id, score base,
 #       fingerprint ('' = no idempotency), field count, the fields (score slot first).
@@ -199,6 +229,7 @@ for _, item in ipairs(items) do
     write_task(item.task, item.queue, KEYS[1], item.user_tasks, item.user_queued, item.id,
       item.base, ARGV[2], item.from, item.to)
     remember_idempotency(item.idem, item.fingerprint, item.id, ARGV[3])
+    history_queued(KEYS[#KEYS], item.task, item.id, tonumber(ARGV[2]))
     reply[#reply + 1], reply[#reply + 2] = 'created', item.id
   end
 end
@@ -263,8 +294,8 @@ for user, mine in pairs(by_user) do call_in_chunks('SREM', ARGV[4] .. user, mine
 return rows
 """
 
-# KEYS: leases, queue, cancel requests. ARGV: task prefix, user-queued prefix, now,
-# record ttl, max per call.
+# KEYS: leases, queue, cancel requests, history stream.
+# ARGV: task prefix, user-queued prefix, now, record ttl, max per call.
 RECLAIM = r"""
 local now = clock(ARGV[3])
 local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. fmt(now), 'LIMIT', 0,
@@ -279,6 +310,7 @@ for _, id in ipairs(expired) do
       'error_type', 'Cancelled', 'cancelled', '1', 'completed_at', iso_utc(now))
     redis.call('EXPIRE', task_key, tonumber(ARGV[4]))
     redis.call('SREM', KEYS[3], id)
+    history(KEYS[4], task_key, id, 'cancelled', now)
   elseif rec[1] == 'pending' and rec[2] then
     redis.call('ZADD', KEYS[2], rec[2], id)
     redis.call('HINCRBY', task_key, 'reclaims', 1)
@@ -295,7 +327,8 @@ local now = clock(ARGV[3])
 return redis.call('ZADD', KEYS[1], 'XX', 'CH', fmt(now + tonumber(ARGV[2])), ARGV[1])
 """
 
-# KEYS: task, cancel requests. ARGV: id, queue prefix, user-queued prefix, now, record ttl.
+# KEYS: task, cancel requests, history stream. ARGV: id, queue prefix, user-queued prefix, now,
+# record ttl.
 CANCEL = r"""
 local rec = redis.call('HMGET', KEYS[1], 'status', 'task_type', 'user_id')
 if not rec[1] then return {'missing', ''} end
@@ -306,6 +339,7 @@ if rec[1] == 'pending' and redis.call('ZREM', ARGV[2] .. (rec[2] or ''), ARGV[1]
     'error_type', 'Cancelled', 'cancelled', '1', 'completed_at', iso_utc(now))
   redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]))
   if rec[3] then redis.call('SREM', ARGV[3] .. rec[3], ARGV[1]) end
+  history(KEYS[3], KEYS[1], ARGV[1], 'cancelled', now)
   return {'cancelled', 'failed'}
 end
 redis.call('HSET', KEYS[1], 'cancel_requested', '1')
@@ -313,7 +347,7 @@ redis.call('SADD', KEYS[2], ARGV[1])
 return {'requested', rec[1]}
 """
 
-# KEYS: dlq record, dlq index, then the ENQUEUE keys 1..5.
+# KEYS: dlq record, dlq index, then the ENQUEUE keys 1..5, the old task, history stream.
 # ARGV: 1 old id, 2 expected record, 3 new id, 4 score base, 5 created epoch,
 #       6.. fields, opening with the score slot.
 RETRY_DEAD_LETTER = r"""
@@ -323,21 +357,62 @@ local score = write_task(KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[3], A
   ARGV[5], 6)
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
+local now = tonumber(ARGV[5])
+local new = redis.call('HMGET', KEYS[3], 'user_id', 'task_type', 'priority')
+history(KEYS[9], KEYS[8], ARGV[1], 'retried', now,
+  {'retried_as', ARGV[3], 'user_id', new[1], 'task_type', new[2], 'priority', new[3]})
+history_queued(KEYS[9], KEYS[3], ARGV[3], now)
 return {'created', score}
 """
 
-# KEYS: task. ARGV: started_at, worker_host, attempts.
+# KEYS: task, history stream. ARGV: 1 started_at, 2 worker_host, 3 attempts, 4 now, 5 id,
+# 6 error and 7 exit code of the last failed attempt ('' when unknown), 8 failed attempts
+# so far (retried ones: the Job's failed pods).
+# A first look at a running task, or more failed attempts than before, is a
+# transition: 'running' and 'attempt_failed' per new failure (also for attempts
+# that began and ended between two looks), then 'running' (the current attempt).
+# Repeated looks record nothing.
 MARK_PROCESSING = r"""
-local status = redis.call('HGET', KEYS[1], 'status')
+local rec = redis.call('HMGET', KEYS[1], 'status', 'failed_attempts')
+local status = rec[1]
 if not status then return 'missing' end
 if is_terminal(status) then return 'terminal' end
+local before = tonumber(rec[2]) or 0
+local failed = tonumber(ARGV[8]) or 0
 redis.call('HSET', KEYS[1], 'status', 'processing', 'started_at', ARGV[1],
-  'worker_host', ARGV[2], 'attempts', ARGV[3])
+  'worker_host', ARGV[2], 'attempts', ARGV[3], 'failed_attempts', math.max(before, failed))
+if status ~= 'processing' or failed > before then
+  local now = clock(ARGV[4])
+  for attempt = before + 1, failed do
+    -- An attempt never seen running (it began and failed between two looks) still
+    -- gets its 'running', so every attempt reads running -> its end.
+    if attempt > before + 1 or status ~= 'processing' then
+      history(KEYS[2], KEYS[1], ARGV[5], 'running', now, {'attempt', tostring(attempt)})
+    end
+    local last = attempt == failed
+    history(KEYS[2], KEYS[1], ARGV[5], 'attempt_failed', now, {'attempt', tostring(attempt),
+      'attempt_error', last and ARGV[6] or '', 'attempt_exit_code', last and ARGV[7] or ''})
+  end
+  history(KEYS[2], KEYS[1], ARGV[5], 'running', now, {'attempt', tostring(failed + 1)})
+end
 return 'ok'
 """
 
-# KEYS: task, cancel requests. ARGV: 1 id, 2 status, 3 completions prefix, 4 ttl, 5 now,
-# 6 throughput window, 7.. field/value pairs.
+# KEYS: task, history stream. ARGV: 1 id, 2 admitted_at, 3 resources (JSON), 4 now.
+# The Job exists: the task holds a concurrency slot. Recorded once per task.
+MARK_ADMITTED = r"""
+local rec = redis.call('HMGET', KEYS[1], 'status', 'admitted_at')
+if not rec[1] then return 'missing' end
+if is_terminal(rec[1]) then return 'terminal' end
+if rec[2] and rec[2] ~= '' then return 'ok' end
+redis.call('HSET', KEYS[1], 'admitted_at', ARGV[2], 'resources', ARGV[3])
+history(KEYS[2], KEYS[1], ARGV[1], 'admitted', clock(ARGV[4]))
+return 'ok'
+"""
+
+# KEYS: task, cancel requests, history stream.
+# ARGV: 1 id, 2 status, 3 completions prefix, 4 ttl, 5 now, 6 throughput window,
+#       7.. field/value pairs.
 MARK_FINISHED = r"""
 local rec = redis.call('HMGET', KEYS[1], 'status', 'task_type')
 if not rec[1] then return 'missing' end
@@ -352,13 +427,19 @@ redis.call('SREM', KEYS[2], ARGV[1])
 local done = ARGV[3] .. (rec[2] or '')
 redis.call('ZADD', done, fmt(now), ARGV[1])
 redis.call('ZREMRANGEBYSCORE', done, '-inf', '(' .. fmt(now - tonumber(ARGV[6])))
+local kind = 'succeeded'
+if ARGV[2] ~= 'completed' then
+  kind = redis.call('HGET', KEYS[1], 'cancelled') == '1' and 'cancelled' or 'failed'
+end
+history(KEYS[3], KEYS[1], ARGV[1], kind, now)
 return 'ok'
 """
 
-# KEYS: task, user tasks. ARGV: created epoch, id, field/value pairs from 3.
+# KEYS: task, user tasks, history stream. ARGV: created epoch, id, field/value pairs from 3.
 ENSURE_RECORD = r"""
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], unpack(tail(3)))
 redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
+history_queued(KEYS[3], KEYS[1], ARGV[2], tonumber(ARGV[1]))
 return 1
 """

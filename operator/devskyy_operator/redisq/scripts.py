@@ -54,6 +54,7 @@ EXTEND_LEASE = LuaScript("extend_lease", lua.EXTEND_LEASE)
 CANCEL = LuaScript("cancel", lua.CANCEL)
 RETRY_DEAD_LETTER = LuaScript("retry_dead_letter", lua.RETRY_DEAD_LETTER)
 MARK_PROCESSING = LuaScript("mark_processing", lua.MARK_PROCESSING)
+MARK_ADMITTED = LuaScript("mark_admitted", lua.MARK_ADMITTED)
 MARK_FINISHED = LuaScript("mark_finished", lua.MARK_FINISHED)
 ENSURE_RECORD = LuaScript("ensure_record", lua.ENSURE_RECORD)
 

@@ -12,8 +12,11 @@ prune completions the reader still counts.
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any
 
 from devskyy_agents.models import TaskSpec
 from devskyy_operator import keys
@@ -40,7 +43,7 @@ async def ensure_record(
     """Create the hash of a task that never passed the API (kubectl apply); True if created."""
     created = await scripts.ENSURE_RECORD(
         client,
-        [keys.task_key(task_id), keys.user_tasks_key(spec.user_id)],
+        [keys.task_key(task_id), keys.user_tasks_key(spec.user_id), keys.HISTORY_STREAM],
         [f"{time.time():.6f}", task_id, *task_fields(spec, created_at, source)],
     )
     return bool(created)
@@ -52,12 +55,54 @@ async def record_status(client: Redis, task_id: str) -> str | None:
     return None if value is None else str(value)
 
 
-async def mark_processing(
-    client: Redis, task_id: str, started_at: str, worker_host: str, attempts: int
+async def mark_admitted(
+    client: Redis,
+    task_id: str,
+    admitted_at: str,
+    resources: Mapping[str, Any],
+    *,
+    now: float | None = None,
 ) -> WriteOutcome:
-    """pending|processing -> processing with the current attempt."""
+    """The task's Job exists: note when, and the container resources it got (once)."""
+    reply = await scripts.MARK_ADMITTED(
+        client,
+        [keys.task_key(task_id), keys.HISTORY_STREAM],
+        [task_id, admitted_at, _compact(resources), _now(now)],
+    )
+    return WriteOutcome(reply)
+
+
+async def mark_processing(
+    client: Redis,
+    task_id: str,
+    started_at: str,
+    worker_host: str,
+    attempts: int,
+    *,
+    failed_attempts: int = 0,
+    last_error: str = "",
+    last_exit_code: int | None = None,
+    now: float | None = None,
+) -> WriteOutcome:
+    """pending|processing -> processing with the current attempt.
+
+    `failed_attempts`: attempts that failed and were retried so far (the Job's
+    failed pods); each new one is an `attempt_failed` in the history, the last
+    with `last_error` / `last_exit_code` when the caller knows them.
+    """
     reply = await scripts.MARK_PROCESSING(
-        client, [keys.task_key(task_id)], [started_at, worker_host, attempts]
+        client,
+        [keys.task_key(task_id), keys.HISTORY_STREAM],
+        [
+            started_at,
+            worker_host,
+            attempts,
+            _now(now),
+            task_id,
+            last_error,
+            "" if last_exit_code is None else str(last_exit_code),
+            failed_attempts,
+        ],
     )
     return WriteOutcome(reply)
 
@@ -119,15 +164,24 @@ async def _finish(
 ) -> WriteOutcome:
     reply = await scripts.MARK_FINISHED(
         client,
-        [keys.task_key(task_id), keys.CANCEL_REQUESTS],
+        [keys.task_key(task_id), keys.CANCEL_REQUESTS, keys.HISTORY_STREAM],
         [
             task_id,
             status,
             keys.COMPLETIONS_PREFIX,
             ttl,
-            "" if now is None else f"{now:.6f}",
+            _now(now),
             window,
             *fields,
         ],
     )
     return WriteOutcome(reply)
+
+
+def _now(now: float | None) -> str:
+    """The scripts' time argument: '' lets them read the server clock."""
+    return "" if now is None else f"{now:.6f}"
+
+
+def _compact(value: Mapping[str, Any]) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)

@@ -97,29 +97,58 @@ seccompProfile:
 
 {{/*
 Environment of the control containers: the non-secret settings ConfigMap plus
-the Redis URL by reference. With the in-chart Redis the URL is assembled by the
-kubelet from the password Secret ($(VAR) expansion), so it is never stored.
+the Redis URL (and, with the history, the PostgreSQL URL) by reference, under
+the seed's names. With an in-chart store the URL is assembled by the kubelet
+from the password Secret ($(VAR) expansion), so it is never stored.
 */}}
 {{- define "devskyy.controlEnv" -}}
 envFrom:
   - configMapRef:
       name: {{ include "devskyy.componentName" (dict "root" . "component" "settings") }}
 env:
+{{- include "devskyy.redisEnv" . }}
+{{- end -}}
+
+{{- define "devskyy.redisEnv" -}}
 {{- if .Values.redis.internal.enabled }}
   - name: REDIS_PASSWORD
     valueFrom:
       secretKeyRef:
         name: {{ include "devskyy.redisPasswordSecret" . }}
         key: {{ .Values.redis.internal.auth.passwordKey }}
-  - name: DEVSKYY_REDIS_URL
+  - name: REDIS_URL
     value: {{ printf "redis://:$(REDIS_PASSWORD)@%s:6379/0" (include "devskyy.componentName" (dict "root" . "component" "redis")) | quote }}
 {{- else }}
-  - name: DEVSKYY_REDIS_URL
+  - name: REDIS_URL
     valueFrom:
       secretKeyRef:
         name: {{ required "redis.existingSecret is required unless redis.internal.enabled" .Values.redis.existingSecret }}
         key: {{ .Values.redis.urlKey }}
 {{- end }}
+{{- end -}}
+
+{{/* DATABASE_URL (env list items), for the writer, the migrations and the API. */}}
+{{- define "devskyy.databaseEnv" -}}
+{{- if .Values.database.internal.enabled }}
+  - name: POSTGRES_PASSWORD
+    valueFrom:
+      secretKeyRef:
+        name: {{ include "devskyy.postgresPasswordSecret" . }}
+        key: {{ .Values.database.internal.auth.passwordKey }}
+  - name: DATABASE_URL
+    value: {{ printf "postgresql://devskyy:$(POSTGRES_PASSWORD)@%s:5432/devskyy" (include "devskyy.componentName" (dict "root" . "component" "postgres")) | quote }}
+{{- else }}
+  - name: DATABASE_URL
+    valueFrom:
+      secretKeyRef:
+        name: {{ required "database.existingSecret is required unless database.internal.enabled" .Values.database.existingSecret }}
+        key: {{ .Values.database.urlKey }}
+{{- end }}
+{{- end -}}
+
+{{/* Secret that holds the in-chart PostgreSQL password. */}}
+{{- define "devskyy.postgresPasswordSecret" -}}
+{{- default (include "devskyy.componentName" (dict "root" . "component" "postgres")) .Values.database.internal.auth.existingSecret -}}
 {{- end -}}
 
 {{/* Writable /tmp for a read-only root filesystem. */}}

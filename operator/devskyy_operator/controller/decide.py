@@ -1,0 +1,276 @@
+"""What the reconciler does about one task with a valid spec, decided without I/O.
+
+Given the task, its Job, its pods and the time, `decide` returns a `Plan`
+(`plan.py`) that the reconciler carries out; the statuses come from
+`statuses.py`, refusals from `refusals.py`, forged outcomes from `forged.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from devskyy_operator import keys
+from devskyy_operator.admission.limits import describe, limit_problems
+from devskyy_operator.controller.plan import (
+    AfterAction,
+    EnsureRecord,
+    MarkCancelled,
+    MarkCompleted,
+    MarkProcessing,
+    Plan,
+    PostEvent,
+    RecordAction,
+    RecordFailure,
+    TaskEnded,
+)
+from devskyy_operator.controller.refusals import refusal
+from devskyy_operator.controller.statuses import failed_status, queued_status, succeeded_status
+from devskyy_operator.crd import conditions as cond
+from devskyy_operator.crd.status import TaskStatus, clip
+from devskyy_operator.crd.task_view import TaskView, parse_time
+from devskyy_operator.deadletter.record import FinalFailure
+from devskyy_operator.job.outcome import Outcome, job_outcome
+from devskyy_operator.job.resources import container_resources, parse_quantity
+from devskyy_operator.settings import Settings
+
+COUNTED_RESOURCES = ("cpu", "memory")
+
+# ----------------------------------------------------------------- what the I/O side reads
+
+
+def owned_by(obj: Mapping[str, Any], uid: str) -> bool:
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return any(ref.get("uid") == uid and ref.get("controller") for ref in refs)
+
+
+def admitted(task: TaskView) -> bool:
+    return task.phase == cond.PHASE_RUNNING or bool(task.status.get("jobName"))
+
+
+def needs_job(task: TaskView) -> bool:
+    """Only an admitted, unfinished task is decided from its Job."""
+    return task.phase not in (None, cond.PHASE_QUEUED, *cond.TERMINAL_PHASES)
+
+
+def job_finished(job: Mapping[str, Any]) -> bool:
+    conditions = (job.get("status") or {}).get("conditions") or []
+    return any(
+        c.get("type") in ("Complete", "Failed") and c.get("status") == "True" for c in conditions
+    )
+
+
+def wants_pods(task: TaskView, job: Mapping[str, Any] | None) -> bool:
+    """Pods are listed only when their details matter: at the end (exit code,
+    termination message) and when the first pod starts (its node)."""
+    if job is None or not owned_by(job, task.uid):
+        return False
+    ready = int((job.get("status") or {}).get("ready") or 0)
+    return job_finished(job) or (ready > 0 and not task.status.get("workerHost"))
+
+
+def task_is_gone(fresh: Mapping[str, Any] | None, uid: str) -> bool:
+    """A fresh read says the task was deleted (or replaced): its Job went with it."""
+    if fresh is None:
+        return True
+    meta = fresh.get("metadata") or {}
+    return meta.get("uid") != uid or bool(meta.get("deletionTimestamp"))
+
+
+# ----------------------------------------------------------------- decisions
+
+
+def decide(
+    task: TaskView,
+    job: Mapping[str, Any] | None,
+    pods: Sequence[Mapping[str, Any]],
+    now: datetime,
+    settings: Settings,
+) -> Plan:
+    """The plan for a task whose spec is valid; `job` None means looked for, not there."""
+    if task.phase in cond.TERMINAL_PHASES:
+        return Plan()
+    if task.phase is None:
+        return enqueue(task, now, settings)
+    if task.phase == cond.PHASE_QUEUED:
+        return Plan()  # the admission loop owns Queued tasks (and adopts a Job left by a crash)
+    if job is not None and not owned_by(job, task.uid):
+        return Plan(note=f"job {task.name} belongs to an older task of that name; waiting for GC")
+    if job is None:
+        return finish(task, job_deleted(task, now), now, settings) if admitted(task) else Plan()
+    outcome = job_outcome(job, pods)
+    if outcome.terminal:
+        return finish(task, outcome, now, settings)
+    return running(task, outcome, now, settings)
+
+
+def enqueue(task: TaskView, now: datetime, settings: Settings) -> Plan:
+    """A new task: a Redis record (also for kubectl-created tasks), then phase Queued,
+    or, over the limits of the current settings, InvalidSpec without a Job."""
+    source = task.annotations.get(keys.ANNOTATION_SOURCE, "kubectl")
+    ensure = EnsureRecord(task.spec, task.queued_at, source)
+    problems = limit_problems(task.spec, settings, task.queued_at)
+    if not problems:
+        status = queued_status(task, now)
+        # Due now: the admission round may admit it first and write Running only.
+        return Plan(records=(ensure,), status=status, deferrable=status.not_before is None)
+    refused = refusal(
+        task_id=task.name, namespace=task.namespace, generation=task.generation,
+        task_type=task.task_type.value, task_input=task.spec.input,
+        conditions=task.status.get("conditions"), problems=describe(problems), now=now,
+        settings=settings,
+    )  # fmt: skip
+    return replace(refused, records=(ensure, *refused.records))
+
+
+def running(task: TaskView, outcome: Outcome, now: datetime, settings: Settings) -> Plan:
+    """The Job runs, or waits for its pod. The skip-a-write rule: nothing is written
+    while nothing a reader needs changed, nor for a pod still Pending at the same
+    attempt, nor while the Job controller has yet to count an ended pod or to
+    complete after its success verdict."""
+    status = TaskStatus(
+        phase=cond.PHASE_RUNNING, job_name=task.name, attempts=outcome.attempts,
+        started_at=outcome.started_at,
+        worker_host=outcome.worker_host or task.status.get("workerHost"),
+        reason=outcome.reason or cond.REASON_RUNNING,
+    )  # fmt: skip
+    if status.unchanged_in(task.status):
+        return Plan()
+    known = task.status.get("attempts")
+    if outcome.phase == "Pending" and known is not None and outcome.attempts <= int(known):
+        # Nothing a reader needs until a pod runs: save the write. A Job the
+        # controller has not synced yet says 0 attempts; attempts never go back.
+        return Plan()
+    if outcome.succeeding or outcome.settling:
+        # A pod ended and the Job controller has not said what that means yet
+        # (Complete, a retry, Failed): its next update does, and we write then.
+        return Plan()
+    pod_runs = outcome.phase == "Running"
+    conditions = cond.set_condition(
+        task.status.get("conditions"), type=cond.TYPE_RUNNING,
+        status=cond.STATUS_TRUE if pod_runs else cond.STATUS_FALSE,
+        reason=cond.REASON_RUNNING if pod_runs else "PodPending",
+        message=f"attempt {outcome.attempts}", now=now, observed_generation=task.generation,
+    )  # fmt: skip
+    records: tuple[RecordAction, ...] = ()
+    if pod_runs:
+        # A finished pod of a running Job is a failed earlier attempt.
+        failed_before = outcome.failed_attempts > 0 and outcome.exit_code is not None
+        records = (MarkProcessing(outcome.started_at or now, _host(task, outcome, settings),
+                                  outcome.attempts, outcome.failed_attempts,
+                                  (outcome.task_error or "") if failed_before else "",
+                                  outcome.exit_code if failed_before else None),)  # fmt: skip
+    return Plan(records=records, status=status.updated(conditions=conditions))
+
+
+def _host(task: TaskView, outcome: Outcome, settings: Settings) -> str:
+    """The node for the task hash: the pod's, else the one seen before, else the default."""
+    return outcome.worker_host or task.status.get("workerHost") or settings.worker_host or ""
+
+
+def job_deleted(task: TaskView, now: datetime) -> Outcome:
+    """The Job vanished before its outcome was recorded: a human stop.
+
+    We fail the task (reason JobDeleted, one DLQ record) instead of recreating the
+    Job: deleting a Job is an explicit action, and the DLQ retry re-runs the task
+    on purpose.
+    """
+    return Outcome(
+        phase="Failed", reason=cond.REASON_JOB_DELETED,
+        message="the task's Job was deleted before it finished",
+        attempts=int(task.status.get("attempts") or 0), exit_code=None,
+        termination_message=None, result=None, started_at=None, completed_at=now,
+        worker_host=task.status.get("workerHost"),
+    )  # fmt: skip
+
+
+def finish(task: TaskView, outcome: Outcome, now: datetime, settings: Settings) -> Plan:
+    """A terminal outcome: Redis (the DLQ on failure), the status, counters, and a
+    Warning event for a failure (a success has its condition; an event per task
+    would be one more API write for nothing a reader lacks)."""
+    completed = outcome.completed_at or now
+    succeeded = outcome.phase == "Succeeded"
+    records: list[RecordAction] = []
+    if outcome.started_at is not None:
+        # A Job can finish between two looks: record the processing facts
+        # (start, node, attempts) the task never got to report as running.
+        host = _host(task, outcome, settings)
+        records.append(
+            MarkProcessing(outcome.started_at, host, outcome.attempts, outcome.failed_attempts)
+        )
+    reason = outcome.reason or (cond.REASON_SUCCEEDED if succeeded else cond.REASON_FAILED)
+    conditions = cond.set_condition(
+        task.status.get("conditions"), type=cond.TYPE_RUNNING, status=cond.STATUS_FALSE,
+        reason=reason, message="job finished", now=completed,
+        observed_generation=task.generation,
+    )  # fmt: skip
+    status: TaskStatus
+    if succeeded:
+        records.append(MarkCompleted(outcome.result or {}, completed))
+        status = succeeded_status(task, outcome, conditions, completed)
+        after: tuple[AfterAction, ...] = ()  # the Succeeded condition says it all
+    else:
+        failure = failure_of(task, outcome, completed, settings)
+        records.append(RecordFailure(failure))
+        status = failed_status(
+            conditions, failure, task.generation, condition_message=outcome.message or reason
+        ).updated(started_at=outcome.started_at, worker_host=outcome.worker_host)
+        after = (PostEvent(reason, _ended(f"failed ({reason})", outcome), warning=True),)
+    ended = task_ended(task, succeeded, outcome.started_at, completed, settings)
+    return Plan(records=tuple(records), status=status, after=(*after, ended))
+
+
+def _ended(verb: str, outcome: Outcome) -> str:
+    return f"task {verb} after {outcome.attempts} attempt(s)"
+
+
+def failure_of(
+    task: TaskView, outcome: Outcome, completed: datetime, settings: Settings
+) -> FinalFailure:
+    """The facts of a failed Job. The task's own error ("TRIPO_API_KEY is not
+    configured") says more than the Job controller's generic message."""
+    reason = outcome.reason or cond.REASON_FAILED
+    return FinalFailure(
+        task_id=task.name, task_type=task.task_type.value, user_id=task.user_id,
+        namespace=task.namespace, task_data=dict(task.spec.input), reason=reason,
+        error=clip(outcome.task_error or outcome.message or reason),
+        error_type=outcome.task_error_type or reason, failed_at=completed,
+        attempts=outcome.attempts, exit_code=outcome.exit_code,
+        termination_message=outcome.termination_message,
+        worker_host=outcome.worker_host or settings.worker_host or "",
+    )  # fmt: skip
+
+
+def task_ended(
+    task: TaskView,
+    succeeded: bool,
+    started_at: datetime | None,
+    completed: datetime,
+    settings: Settings,
+) -> TaskEnded:
+    kind = task.task_type.value
+    if started_at is None:
+        return TaskEnded(kind, task.user_id, succeeded, None)
+    seconds = max(0.0, (completed - started_at).total_seconds())
+    requested = container_resources(task.spec, settings.resources_for(kind))["requests"]
+    amounts = {r: float(parse_quantity(requested.get(r, "0")) or 0) for r in COUNTED_RESOURCES}
+    return TaskEnded(kind, task.user_id, succeeded, seconds, amounts)
+
+
+def deleted(body: Mapping[str, Any]) -> Plan:
+    """The task resource was deleted: its Job goes with it (owner reference); the
+    Redis record says cancelled unless an outcome was already recorded."""
+    if (body.get("status") or {}).get("phase") in cond.TERMINAL_PHASES:
+        return Plan()
+    task_type = str((body.get("spec") or {}).get("type") or "unknown")
+    return Plan(records=(MarkCancelled(task_type),))
+
+
+def retention_expired(task: TaskView | None, now: datetime, retention_seconds: float) -> bool:
+    """A finished Job may go once its task's outcome is recorded and retention passed."""
+    if task is None or task.phase not in cond.TERMINAL_PHASES:
+        return False  # outcome not recorded yet (or the owner is gone: GC's job)
+    completed = parse_time(task.status.get("completedAt"))
+    return completed is not None and (now - completed).total_seconds() >= retention_seconds
