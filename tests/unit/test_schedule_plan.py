@@ -244,3 +244,10 @@ def test_bad_specs_name_the_field(fields: dict[str, Any], where: str) -> None:
         spec(**fields)
     locations = [".".join(str(p) for p in e["loc"]) for e in raised.value.errors()]
     assert any(loc.startswith(where) for loc in locations), locations
+
+
+def test_the_active_list_is_clipped_and_the_count_is_not() -> None:
+    runs = tuple(Run(f"nightly-{i}", t(0) - timedelta(minutes=i), "Running") for i in range(150))
+    decided = plan(spec(), t(5, 1), t(4), runs)
+    assert decided.status.active_count == 151
+    assert len(decided.status.active or []) == 100

@@ -20,7 +20,13 @@ from zoneinfo import ZoneInfo
 
 from devskyy_operator import keys
 from devskyy_operator.crd.conditions import PHASE_SUCCEEDED, TERMINAL_PHASES
-from devskyy_operator.crd.schedule import FORBID, REPLACE, ScheduleSpec, ScheduleStatus
+from devskyy_operator.crd.schedule import (
+    FORBID,
+    MAX_ACTIVE_LISTED,
+    REPLACE,
+    ScheduleSpec,
+    ScheduleStatus,
+)
 from devskyy_operator.crd.task_view import parse_time
 from devskyy_operator.cron import Cron
 
@@ -197,7 +203,7 @@ def _status(
     return ScheduleStatus.model_validate(
         {
             **fields,
-            "active": list(active),
+            "active": list(active)[:MAX_ACTIVE_LISTED],  # activeCount has them all
             "active_count": len(active),
             "next_schedule_time": following,
             "reason": reason,
