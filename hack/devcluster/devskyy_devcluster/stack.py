@@ -93,9 +93,7 @@ class LocalStack:
             self.kubectl("apply", "--server-side", "-f", str(CRD_FILE))
             self.kubectl("wait", "--for=condition=Established", "crd/devskyytasks.devskyy.io")
             self.kubectl("apply", "--server-side", "-f", str(SCHEDULE_CRD_FILE))
-            self.kubectl(
-                "wait", "--for=condition=Established", "crd/devskyyschedules.devskyy.io"
-            )
+            self.kubectl("wait", "--for=condition=Established", "crd/devskyyschedules.devskyy.io")
             asyncio.run(self._prepare_namespace())
             self._start_components()
         except BaseException:

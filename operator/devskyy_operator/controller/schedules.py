@@ -102,6 +102,7 @@ class ScheduleController:
                     self.due[name] = now + timedelta(seconds=SYNC_RETRY_SECONDS)
                 except Exception:
                     log.exception("schedule %s not synced", name)
+                    self.due[name] = now + timedelta(seconds=SYNC_RETRY_SECONDS)
             await self._sleep(stop)
 
     async def _sleep(self, stop: asyncio.Event) -> None:
