@@ -47,11 +47,11 @@ class FashnServer(Provider):
             prediction = f"pred-{next(self._ids)}"
             self.polls[prediction] = 0
             self.garments[prediction] = str(inputs["garment_image"])
-            samples = int(inputs.get("num_samples", 1))
-            headers = {"x-fashn-credits-used": str(samples * self.credits_per_sample)}
-            return Reply.json(
-                {"id": prediction, "error": None}, **(headers if self.report_credits else {})
-            )
+            reply = Reply.json({"id": prediction, "error": None})
+            if self.report_credits:
+                samples = int(inputs.get("num_samples", 1))
+                reply.headers["x-fashn-credits-used"] = str(samples * self.credits_per_sample)
+            return reply
         if request.method == "GET" and request.path.startswith("/v1/status/"):
             prediction = request.path.removeprefix("/v1/status/")
             if prediction not in self.polls:
