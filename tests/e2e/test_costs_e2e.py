@@ -29,9 +29,10 @@ from devskyy_operator.kube.client import KubeClient, resource_path
 from devskyy_operator.quantity import parse_quantity
 from tests.api.conftest import app_client, auth, settings_for
 from tests.e2e.test_task_types import make_namespace
+from tests.observability.exposition import value
 from tests.providers.base import Provider, Reply, Request, serving
 from tests.providers.openai_server import OpenAIServer
-from tests.support.operator_process import running_operator
+from tests.support.operator_process import OperatorProcess, running_operator
 from tests.support.providers_env import (
     openai_config,
     openai_secret,
@@ -89,6 +90,7 @@ class CostWorld:
     webhook: Webhook
     redis: redis.Redis[str]
     redis_url: str
+    operator: OperatorProcess
 
 
 @pytest_asyncio.fixture
@@ -110,8 +112,10 @@ async def cost_world(
             config = openai_config(openai) | plain_http(host) | {"SOCIAL_WEBHOOKS": hooks}
             await put_config_map(kube, namespace, config)
             extra = operator_task_env() | PRICE_ENV
-            with running_operator(cluster, namespace, redis_server.url, tmp_path, extra):
-                yield CostWorld(namespace, openai, webhook, client, redis_server.url)
+            with running_operator(
+                cluster, namespace, redis_server.url, tmp_path, extra
+            ) as operator:
+                yield CostWorld(namespace, openai, webhook, client, redis_server.url, operator)
     finally:
         client.close()
         await kube.delete(resource_path("v1", "namespaces", name=namespace))
@@ -157,6 +161,7 @@ async def test_task_costs_are_usage_and_requests_at_the_configured_prices(
     for body in (campaign, diagnostic):
         await create_task(kube, cost_world.namespace, body)
     totals: dict[str, int] = {}
+    providers = 0
     for body in (campaign, diagnostic):
         name, task_type = body["metadata"]["name"], body["spec"]["type"]
         task = await wait_phase(
@@ -167,7 +172,6 @@ async def test_task_costs_are_usage_and_requests_at_the_configured_prices(
         cost = status["cost"]
         resource = expected_resource(await requests_of(kube, cost_world.namespace, name), status)
         assert resource > 0
-        providers = 0
         if task_type == "marketing_campaign":
             (line,) = cost["providerLines"]
             assert (line["provider"], line["model"], line["calls"]) == ("openai", "gpt-4o-mini", 1)
@@ -178,15 +182,30 @@ async def test_task_costs_are_usage_and_requests_at_the_configured_prices(
             assert line["amount"] == amount(providers)
         else:
             assert cost["providerLines"] == []
+        spent = providers if task_type == "marketing_campaign" else 0
         assert cost["currency"] == "EUR"
-        assert (cost["resource"], cost["providers"]) == (amount(resource), amount(providers))
-        assert cost["total"] == amount(resource + providers)
+        assert (cost["resource"], cost["providers"]) == (amount(resource), amount(spent))
+        assert cost["total"] == amount(resource + spent)
         assert "usage" not in status["result"]  # priced, not kept as output
         record = await redis_cost(cost_world.redis, name)
         assert (record["total"], record["resource"]) == (cost["total"], cost["resource"])
-        totals[task_type] = resource + providers
+        totals[task_type] = resource + spent
     chats = [r for r in cost_world.openai.requests if r.path == "/v1/chat/completions"]
     assert len(chats) == 1
+
+    # devskyy_task_cost_total{type, component, currency}: this operator's tasks only,
+    # counted just after their status was written.
+    async def counted() -> str | None:
+        text = cost_world.operator.metrics()
+        done = all(value(text, "devskyy_task_cost_total", type=t) > 0 for t in totals)
+        return text if done else None
+
+    metrics = await eventually(counted, timeout=10, what="cost counters")
+    for task_type, total in totals.items():
+        counted = value(metrics, "devskyy_task_cost_total", type=task_type, currency="EUR")
+        assert counted == pytest.approx(float(amount(total)), abs=1e-9)
+    openai_spend = value(metrics, "devskyy_task_cost_total", component="openai")
+    assert openai_spend == pytest.approx(float(amount(providers)), abs=1e-9)
 
     settings = settings_for(cost_world.redis_url, cost=PRICE_ENV_SETTINGS)
     async with app_client(settings) as api:
