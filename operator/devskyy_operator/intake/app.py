@@ -21,6 +21,7 @@ from devskyy_operator.intake import (
     routes_dlq,
     routes_history,
     routes_ops,
+    routes_schedules,
     routes_tasks,
 )
 from devskyy_operator.intake.auth import TokenTable
@@ -80,6 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(routes_dlq.router)
     app.include_router(routes_ops.router)
     app.include_router(routes_costs.router)
+    app.include_router(routes_schedules.router)
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(QueueError, queue_error_handler)
     app.add_exception_handler(RequestValidationError, request_validation_handler)
