@@ -41,7 +41,8 @@ async def test_create_read_patch_delete(api: httpx.AsyncClient, redis_client: re
     assert view["user_id"] == "alice"
     assert view["spec"]["concurrencyPolicy"] == "Allow"  # the CR's defaults, filled in
     assert view["spec"]["timeZone"] == "Europe/Berlin"
-    assert view["applied"] is False and view["status"] is None
+    assert view["applied"] is False
+    assert view["status"] is None
     first_revision = redis_client.hget(keys.SCHEDULE_CHANGES, "nightly")
     assert first_revision is not None
 
@@ -61,7 +62,8 @@ async def test_create_read_patch_delete(api: httpx.AsyncClient, redis_client: re
     redis_client.hset(keys.SCHEDULE_STATUS, "nightly", json.dumps({"active": ["nightly-1"]}))
     redis_client.hdel(keys.SCHEDULE_CHANGES, "nightly")
     shown = (await api.get("/v1/schedules/nightly", headers=auth("alice"))).json()
-    assert shown["status"] == {"active": ["nightly-1"]} and shown["applied"] is True
+    assert shown["status"] == {"active": ["nightly-1"]}
+    assert shown["applied"] is True
 
     deleted = await api.delete("/v1/schedules/nightly", headers=auth("alice"))
     assert deleted.status_code == 204
@@ -96,14 +98,17 @@ async def test_bad_schedule_is_422_naming_the_field(
 
 
 async def test_bad_name_and_bad_patch_are_422(api: httpx.AsyncClient) -> None:
-    bad_name = await api.post("/v1/schedules", json=new_schedule("Not_A_Name"), headers=auth("alice"))
+    bad_name = await api.post(
+        "/v1/schedules", json=new_schedule("Not_A_Name"), headers=auth("alice")
+    )
     assert fields_of(bad_name) == ["name"]
     assert (await api.post("/v1/schedules", json=new_schedule(), headers=auth("alice"))).is_success
     for patch, field in (({"suspend": "yes"}, "suspend"), ({"timeZone": "Nowhere/X"}, "timeZone")):
         response = await api.patch("/v1/schedules/nightly", json=patch, headers=auth("alice"))
         assert field in fields_of(response)
     still = (await api.get("/v1/schedules/nightly", headers=auth("alice"))).json()
-    assert still["spec"]["suspend"] is False and still["spec"]["timeZone"] == "Europe/Berlin"
+    assert still["spec"]["suspend"] is False
+    assert still["spec"]["timeZone"] == "Europe/Berlin"
 
 
 async def test_ownership(api: httpx.AsyncClient) -> None:
@@ -114,7 +119,8 @@ async def test_ownership(api: httpx.AsyncClient) -> None:
     by_admin = await api.post(
         "/v1/schedules", json=new_schedule("b-one", user="bob"), headers=auth("ops")
     )
-    assert by_admin.status_code == 201 and by_admin.json()["user_id"] == "bob"
+    assert by_admin.status_code == 201
+    assert by_admin.json()["user_id"] == "bob"
 
     listed = (await api.get("/v1/schedules", headers=auth("alice"))).json()["schedules"]
     assert [s["name"] for s in listed] == ["a-one"]
