@@ -386,6 +386,12 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(
         default=30.0, gt=0, description="Period of the bridge's sweeper passes."
     )
+    schedule_status_interval_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often the bridge copies DevSkyySchedule statuses into Redis for "
+        "GET /v1/schedules (also right after it applied a change).",
+    )
     sweep_grace_seconds: float = Field(
         default=30.0,
         ge=0,

@@ -80,7 +80,10 @@ def test_operator_and_bridge_rules_are_the_contract(render: RenderFn) -> None:
     assert named["resourceNames"] == ["devskyy-operator"]
     assert set(named["verbs"]) == {"get", "update"}
     bridge = _rules(r.one("Role", "-bridge"))
-    assert bridge == {("devskyy.io", "devskyytasks"): {"create", "get", "list", "watch", "delete"}}
+    assert bridge == {
+        ("devskyy.io", "devskyytasks"): {"create", "get", "list", "watch", "delete"},
+        ("devskyy.io", "devskyyschedules"): {"create", "get", "list", "patch", "delete"},
+    }
 
 
 def test_cluster_wide_rbac_uses_cluster_roles(render: RenderFn) -> None:
