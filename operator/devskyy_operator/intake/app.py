@@ -35,6 +35,7 @@ from devskyy_operator.intake.errors import (
     request_validation_handler,
 )
 from devskyy_operator.intake.observe import ObserveMiddleware
+from devskyy_operator.intake.schedule_body import NewSchedule
 from devskyy_operator.metrics import ApiMetrics
 from devskyy_operator.redisq import EnqueueLimits, QueueError, connect
 from devskyy_operator.redisq.batching import ScriptBatcher
@@ -95,20 +96,21 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 def _register_task_spec_schema(app: FastAPI) -> None:
-    """Publish TaskSpec (read by hand from the body) and the bearer scheme."""
+    """Publish TaskSpec and NewSchedule (read by hand from the body) and the bearer scheme."""
     base_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
             return app.openapi_schema
         schema = base_openapi()
-        spec_schema = TaskSpec.model_json_schema(
-            by_alias=True, ref_template="#/components/schemas/{model}"
-        )
         components = schema.setdefault("components", {})
         schemas = components.setdefault("schemas", {})
-        schemas.update(spec_schema.pop("$defs", {}))
-        schemas["TaskSpec"] = spec_schema
+        for model in (TaskSpec, NewSchedule):
+            body_schema = model.model_json_schema(
+                by_alias=True, ref_template="#/components/schemas/{model}"
+            )
+            schemas.update(body_schema.pop("$defs", {}))
+            schemas[model.__name__] = body_schema
         components["securitySchemes"] = {"bearer": BEARER_SCHEME}
         for path, operations in schema["paths"].items():
             if path.startswith("/v1/"):

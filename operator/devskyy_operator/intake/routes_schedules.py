@@ -22,7 +22,6 @@ from devskyy_operator.intake.body import JSON_MEDIA_TYPE, read_limited, require_
 from devskyy_operator.intake.deps import RateLimitedCaller, ServicesDep
 from devskyy_operator.intake.errors import ApiError, responses
 from devskyy_operator.intake.schedule_body import (
-    NewSchedule,
     parse_new_schedule,
     parse_patched_spec,
     stored_spec,
@@ -91,7 +90,7 @@ def _check_owner(principal: RateLimitedCaller, spec: ScheduleSpec) -> str:
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {JSON_MEDIA_TYPE: {"schema": NewSchedule.model_json_schema(by_alias=True)}},
+            "content": {JSON_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/NewSchedule"}}},
         }
     },
     responses=responses(401, 403, 409, 413, 415, 422, 429, 503),
