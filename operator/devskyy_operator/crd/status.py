@@ -127,6 +127,12 @@ class TaskStatus(BaseModel):
     result: dict[str, JsonValue] | None = Field(
         default=None, description="Result object from the task's termination message."
     )
+    cache_hit: bool | None = Field(
+        default=None, description="True: the result is a stored one, served without a Job."
+    )
+    cached_from: str | None = Field(
+        default=None, max_length=63, description="The task that ran and produced that result."
+    )
     observed_generation: Int64 | None = Field(
         default=None, description="Generation of the spec this status describes."
     )

@@ -116,12 +116,18 @@ async def mark_completed(
     record_ttl_seconds: int,
     throughput_window_seconds: float,
     now: float | None = None,
+    cached_from: str | None = None,
 ) -> WriteOutcome:
-    """-> completed with the result (the task's output JSON); counts toward throughput."""
+    """-> completed with the result (the task's output JSON); counts toward throughput.
+
+    `cached_from`: the result is the stored one of that task (a result-cache hit),
+    noted as `cache_hit` 1 and `cached_from` <id>."""
+    fields = ["result", result_json, "completed_at", completed_at]
+    if cached_from:
+        fields += ["cache_hit", "1", "cached_from", cached_from]
     return await _finish(
-        client, task_id, "completed", ["result", result_json, "completed_at", completed_at],
-        record_ttl_seconds, throughput_window_seconds, now,
-    )  # fmt: skip
+        client, task_id, "completed", fields, record_ttl_seconds, throughput_window_seconds, now
+    )
 
 
 async def mark_failed(
