@@ -1,5 +1,9 @@
 """Result caching on the real control plane, node and Redis.
 
+ml_prediction: the key holds the model version, which the operator learns from
+the outputs of succeeded trainings and predictions (the models volume is the
+pods'); a new training makes the next identical prediction run again.
+
 The operator runs with result caching on for diagnostic tasks. A task that ran
 leaves its result under its key; an identical task (fields in another order,
 a default spelled out) then ends Succeeded with cacheHit and the first task's
@@ -10,20 +14,24 @@ with side effects, are never served from the cache.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 import redis
 
 from devskyy_devcluster.launcher import LocalCluster
 from devskyy_operator import keys
 from devskyy_operator.kube.client import KubeClient, resource_path
 from devskyy_operator.kube.errors import NotFound
+from tests.agents import ml_data
 from tests.observability.exposition import value
 from tests.support.cluster import kubectl
 from tests.support.operator_process import OperatorProcess, running_operator
+from tests.support.providers_env import operator_task_env
+from tests.support.storage import bound_claims
 from tests.support.tasks import create_task, diagnostic, jobs_of, task_body, wait_phase
 from tests.support.waiting import eventually
 
@@ -150,3 +158,86 @@ async def test_an_opted_out_task_and_a_type_with_side_effects_always_run(
     assert "side effects" in status["message"]
     assert await job_named(kube, namespace, "campaign-cached") is None
     assert value(operator.metrics(), HITS) == 0.0
+
+
+# ----------------------------------------------------------------- ml_prediction
+
+IRIS = "iris.csv"
+MODEL = "customer_segmentation"
+
+
+@pytest_asyncio.fixture
+async def ml_operator(
+    cluster: LocalCluster, kube: KubeClient, namespace: str, redis_url: str, tmp_path: Path
+) -> AsyncIterator[OperatorProcess]:
+    claims = {"devskyy-datasets": "datasets", "devskyy-models": "models"}
+    async with bound_claims(kube, namespace, tmp_path / "volumes", claims) as bound:
+        ml_data.write(bound["devskyy-datasets"].directory, IRIS, ml_data.iris())
+        env = operator_task_env(
+            secret=None, config_map=None,
+            claims={"datasets": "devskyy-datasets", "models": "devskyy-models"},
+        )  # fmt: skip
+        env["DEVSKYY_RESULT_CACHE__ML_PREDICTION__ENABLED"] = "true"
+        with running_operator(cluster, namespace, redis_url, tmp_path, env) as process:
+            yield process
+
+
+def training(name: str, clusters: int) -> dict[str, Any]:
+    task_input = {"user_id": "alice", "model_id": MODEL, "training_data_path": IRIS,
+                  "hyperparameters": {"n_clusters": clusters, "random_state": 1}}  # fmt: skip
+    return task_body(name, "ml_training", task_input)
+
+
+def prediction(name: str, version: str | None = None) -> dict[str, Any]:
+    row = ml_data.iris().drop(columns=["label"]).iloc[0].to_dict()
+    task_input: dict[str, Any] = {"user_id": "alice", "model_id": MODEL, "input_data": [row]}
+    if version is not None:
+        task_input["model_version"] = version
+    return task_body(name, "ml_prediction", task_input)
+
+
+async def run(kube: KubeClient, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+    await create_task(kube, namespace, body)
+    name = body["metadata"]["name"]
+    done = await wait_phase(kube, namespace, name, "Succeeded", "Failed", timeout=180)
+    status: dict[str, Any] = done["status"]
+    assert status["phase"] == "Succeeded", json.dumps(status, indent=1)
+    return status
+
+
+@pytest.mark.timeout(600)
+async def test_a_new_model_version_makes_an_identical_prediction_run_again(
+    kube: KubeClient, namespace: str, redis_client: redis.Redis, ml_operator: OperatorProcess
+) -> None:
+    latest = keys.model_latest_key(MODEL)
+    v1 = (await run(kube, namespace, training("train-one", 3)))["result"]["result"]["model_version"]
+    await eventually(lambda: _equals(redis_client, latest, v1), timeout=10, what="v1 noted")
+
+    first = await run(kube, namespace, prediction("predict-ran"))
+    assert first["result"]["result"]["model_version"] == v1
+    assert first["jobName"] == "predict-ran"
+    hit = await run(kube, namespace, prediction("predict-hit"))
+    assert (hit["reason"], hit["cacheHit"], hit["cachedFrom"]) == ("CacheHit", True, "predict-ran")
+    assert hit["result"] == first["result"]
+    assert await job_named(kube, namespace, "predict-hit") is None
+
+    v2 = (await run(kube, namespace, training("train-two", 4)))["result"]["result"]["model_version"]
+    assert v2 > v1
+    await eventually(lambda: _equals(redis_client, latest, v2), timeout=10, what="v2 noted")
+    after = await run(kube, namespace, prediction("predict-new-version"))
+    assert "cacheHit" not in after
+    assert after["jobName"] == "predict-new-version"
+    assert after["result"]["result"]["model_version"] == v2
+    assert await job_named(kube, namespace, "predict-new-version") is not None
+
+    # Pinned to v1, the prediction is the one that ran on v1 (same key as unpinned then).
+    pinned = await run(kube, namespace, prediction("predict-pinned", v1))
+    assert (pinned["cacheHit"], pinned["cachedFrom"]) == (True, "predict-ran")
+    assert await job_named(kube, namespace, "predict-pinned") is None
+    metrics = ml_operator.metrics()
+    assert value(metrics, HITS, type="ml_prediction") == 2.0
+    assert value(metrics, MISSES, type="ml_prediction") == 2.0
+
+
+async def _equals(client: redis.Redis, key: str, expected: str) -> bool:
+    return client.get(key) == expected
