@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 import redis
+import yaml
 
 from devskyy_devcluster.launcher import LocalCluster
 from devskyy_operator import keys
@@ -41,6 +42,7 @@ CACHING = {
     "DEVSKYY_RESULT_CACHE__DIAGNOSTIC__ENABLED": "true",
     "DEVSKYY_RESULT_CACHE__DIAGNOSTIC__TTL_SECONDS": "600",
 }
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "caching"
 HITS = "devskyy_result_cache_hits_total"
 MISSES = "devskyy_result_cache_misses_total"
 
@@ -158,6 +160,24 @@ async def test_an_opted_out_task_and_a_type_with_side_effects_always_run(
     assert "side effects" in status["message"]
     assert await job_named(kube, namespace, "campaign-cached") is None
     assert value(operator.metrics(), HITS) == 0.0
+
+
+async def test_the_examples_opt_in_per_task_without_a_type_setting(
+    kube: KubeClient, namespace: str, cluster: LocalCluster, redis_url: str, tmp_path: Path
+) -> None:
+    """examples/caching as shipped, with an operator that caches no type by default."""
+    first = yaml.safe_load((EXAMPLES / "diagnostic-first.yaml").read_text())
+    again = yaml.safe_load((EXAMPLES / "diagnostic-again.yaml").read_text())
+    with running_operator(cluster, namespace, redis_url, tmp_path) as plain:
+        await create_task(kube, namespace, first)
+        ran = await wait_phase(kube, namespace, "cache-demo-first", "Succeeded", "Failed")
+        assert ran["status"]["jobName"] == "cache-demo-first", ran["status"]
+        await create_task(kube, namespace, again)
+        served = await wait_phase(kube, namespace, "cache-demo-again", "Succeeded", "Failed")
+        assert served["status"]["reason"] == "CacheHit", served["status"]
+        assert served["status"]["cachedFrom"] == "cache-demo-first"
+        assert await job_named(kube, namespace, "cache-demo-again") is None
+        assert value(plain.metrics(), HITS, type="diagnostic") == 1.0
 
 
 # ----------------------------------------------------------------- ml_prediction

@@ -57,6 +57,10 @@ def test_defaults_spelled_out_do_not_change_the_key() -> None:
                "result": {}}  # fmt: skip
     assert cache_key(DIAG, bare, None) == cache_key(DIAG, spelled, None)
     assert normalised_input(DIAG, bare) == normalised_input(DIAG, spelled)
+    # JSON has one number type: 2 and 2.0 for a float field are one input.
+    assert cache_key(DIAG, {**bare, "sleep_seconds": 2}, None) == cache_key(
+        DIAG, {**bare, "sleep_seconds": 2.0}, None
+    )
 
 
 def test_the_key_is_a_sha256_of_canonical_json() -> None:
