@@ -28,6 +28,8 @@ from devskyy_operator import keys
 from devskyy_operator.kube.client import KubeClient, resource_path
 from devskyy_operator.kube.errors import NotFound
 from tests.agents import ml_data
+from tests.api.conftest import app_client, auth, settings_for
+from tests.bridge.support import running_bridge
 from tests.observability.exposition import value
 from tests.support.cluster import kubectl
 from tests.support.operator_process import OperatorProcess, running_operator
@@ -178,6 +180,44 @@ async def test_the_examples_opt_in_per_task_without_a_type_setting(
         assert served["status"]["cachedFrom"] == "cache-demo-first"
         assert await job_named(kube, namespace, "cache-demo-again") is None
         assert value(plain.metrics(), HITS, type="diagnostic") == 1.0
+
+
+async def test_through_the_api_door_the_view_names_the_task_that_ran(
+    kube: KubeClient, namespace: str, cluster: LocalCluster, redis_url: str, tmp_path: Path
+) -> None:
+    """POST /v1/tasks -> Redis -> bridge -> DevSkyyTask -> the operator's lookup."""
+    body = {"type": "diagnostic", "input": {"user_id": "alice", "result": {"k": "v"}},
+            "cache": {"enabled": True}}  # fmt: skip
+    with (
+        running_operator(cluster, namespace, redis_url, tmp_path),
+        running_bridge(cluster.kubeconfig, namespace, redis_url, tmp_path),
+    ):
+        async with app_client(settings_for(redis_url)) as api:
+
+            async def finished(task_id: str) -> dict[str, Any] | None:
+                view = (await api.get(f"/v1/tasks/{task_id}", headers=auth("alice"))).json()
+                return view if view["status"] in ("completed", "failed") else None
+
+            posted = await api.post("/v1/tasks", json=body, headers=auth("alice"))
+            first = posted.json()["id"]
+            ran = await eventually(lambda: finished(first), timeout=120, what="the first task")
+            assert (ran["status"], ran["cache_hit"]) == ("completed", False), ran
+            second = (await api.post("/v1/tasks", json=body, headers=auth("alice"))).json()["id"]
+            view = await eventually(lambda: finished(second), timeout=60, what="the second task")
+            assert (view["status"], view["cache_hit"], view["cached_from"]) == (
+                "completed", True, first,
+            )  # fmt: skip
+            assert view["result"] == ran["result"]
+            assert await job_named(kube, namespace, second) is None
+            assert await jobs_labelled(kube, namespace, second) == []
+            refused = await api.post(
+                "/v1/tasks", headers=auth("alice"),
+                json={"type": "marketing_campaign", "cache": {"enabled": True},
+                      "input": {"user_id": "alice", "campaign_id": "spring",
+                                "campaign_type": "email", "recipients": ["a@example.com"]}},
+            )  # fmt: skip
+            assert refused.status_code == 422
+            assert refused.json()["errors"][0]["field"] == "cache.enabled"
 
 
 # ----------------------------------------------------------------- ml_prediction
