@@ -164,6 +164,29 @@ async def test_an_opted_out_task_and_a_type_with_side_effects_always_run(
     assert value(operator.metrics(), HITS) == 0.0
 
 
+async def test_a_task_queued_behind_an_identical_one_is_served_when_it_succeeds(
+    kube: KubeClient, namespace: str, cluster: LocalCluster, redis_url: str, tmp_path: Path
+) -> None:
+    """One diagnostic at a time: the second, identical task misses when created
+    (the first still runs), waits Queued, and is served at admission: no Job."""
+    env = {**CACHING, "DEVSKYY_CONCURRENCY__DIAGNOSTIC": "1"}
+    with running_operator(cluster, namespace, redis_url, tmp_path, env) as process:
+        await create_task(kube, namespace, diagnostic("slow-first", sleep_seconds=3.0))
+        await wait_phase(kube, namespace, "slow-first", "Running")
+        await create_task(kube, namespace, diagnostic("queued-twin", sleep_seconds=3.0))
+        await wait_phase(kube, namespace, "queued-twin", "Queued")
+        served = await wait_phase(kube, namespace, "queued-twin", "Succeeded", "Failed")
+        assert (served["status"]["reason"], served["status"]["cachedFrom"]) == (
+            "CacheHit", "slow-first",
+        ), served["status"]  # fmt: skip
+        first = await wait_phase(kube, namespace, "slow-first", "Succeeded")
+        assert served["status"]["result"] == first["status"]["result"]
+        assert await job_named(kube, namespace, "queued-twin") is None
+        metrics = process.metrics()
+        assert value(metrics, HITS, type="diagnostic") == 1.0
+        assert value(metrics, MISSES, type="diagnostic") == 2.0  # both missed when created
+
+
 async def test_the_examples_opt_in_per_task_without_a_type_setting(
     kube: KubeClient, namespace: str, cluster: LocalCluster, redis_url: str, tmp_path: Path
 ) -> None:

@@ -236,6 +236,14 @@ def test_only_a_new_task_within_the_limits_is_looked_up() -> None:
     assert d.lookup_policy(task_view_from_body(over), CACHED) is None
 
 
+def test_admission_looks_again_at_a_queued_task_never_at_a_running_one() -> None:
+    queued = task_view_from_body(body(phase="Queued"))
+    assert d.lookup_policy(queued, CACHED, admitting=True) == CachePolicy(600)
+    running = task_view_from_body(body(phase="Running"))
+    assert d.lookup_policy(running, CACHED, admitting=True) is None
+    assert d.lookup_policy(queued, Settings(), admitting=True) is None
+
+
 def finished(task_type: str, output: dict[str, Any], settings: Settings, **spec: Any) -> p.Plan:
     """The plan for task-1 (of `task_type`) whose Job completed with `output`."""
     raw = body("task-1", task_type, **spec)

@@ -139,10 +139,14 @@ def enqueue(task: TaskView, now: datetime, settings: Settings) -> Plan:
     return replace(refused, records=(ensure, *refused.records))
 
 
-def lookup_policy(task: TaskView, settings: Settings) -> CachePolicy | None:
-    """The caching of a new task the result cache may serve: cacheable, and within
-    the limits of the settings (a task `enqueue` refuses is never served)."""
-    if task.phase is not None or limit_problems(task.spec, settings, task.queued_at):
+def lookup_policy(
+    task: TaskView, settings: Settings, *, admitting: bool = False
+) -> CachePolicy | None:
+    """The caching of a task the result cache may serve: cacheable, within the
+    limits of the settings (a task `enqueue` refuses is never served), and new, or
+    waiting for admission (`admitting`)."""
+    waiting = task.phase is None or (admitting and task.phase == cond.PHASE_QUEUED)
+    if not waiting or limit_problems(task.spec, settings, task.queued_at):
         return None
     return cache_policy(task.spec, settings)
 

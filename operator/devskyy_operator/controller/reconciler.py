@@ -159,10 +159,16 @@ class TaskReconciler:
             )
         await self.run(d.decide(task, job, pods, now, self.settings), task)
 
-    async def from_cache(self, task: TaskView, now: datetime) -> p.Plan | None:
+    async def from_cache(
+        self, task: TaskView, now: datetime, *, admitting: bool = False
+    ) -> p.Plan | None:
         """The plan of a new cacheable task whose result is stored, else None (a
-        miss is counted; the task goes on to be queued and run)."""
-        policy = d.lookup_policy(task, self.settings)
+        miss is counted; the task goes on to be queued and run).
+
+        `admitting`: the admission loop looks again just before it creates the
+        Job, so a task queued behind an identical one that has since succeeded
+        is served instead of run (a miss there is not counted again)."""
+        policy = d.lookup_policy(task, self.settings, admitting=admitting)
         if policy is None:
             return None
         ref = model_ref(task.spec)
@@ -172,9 +178,16 @@ class TaskReconciler:
         digest = lookup_key(task.spec, latest)
         entry = None if digest is None else await result_cache.get_entry(self.redis, digest)
         if entry is None or not entry.fresh(now, policy.ttl_seconds):
-            RESULT_CACHE_MISSES.labels(task.task_type.value).inc()
+            if not admitting:
+                RESULT_CACHE_MISSES.labels(task.task_type.value).inc()
             return None
         return d.served_from_cache(task, entry, now)
+
+    async def serve_from_cache(self, task: TaskView, now: datetime) -> bool:
+        """Admission's last look: True when the task was served (its Succeeded
+        status written), so no Job is to be created."""
+        plan = await self.from_cache(task, now, admitting=True)
+        return plan is not None and await self.run(plan, task) is not None
 
     async def verify_outcome(
         self, task: TaskView, job: Mapping[str, Any] | None, now: datetime
