@@ -288,7 +288,7 @@ async def run(kube: KubeClient, namespace: str, body: dict[str, Any]) -> dict[st
     return status
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(300)
 async def test_a_new_model_version_makes_an_identical_prediction_run_again(
     kube: KubeClient, namespace: str, redis_client: redis.Redis, ml_operator: OperatorProcess
 ) -> None:
