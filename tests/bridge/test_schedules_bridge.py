@@ -81,9 +81,20 @@ async def test_api_schedule_becomes_a_cr_and_its_status_comes_back(
 
             await eventually(suspended_status_shown, timeout=30, what="Suspended in the API")
 
-            # A CR of another name made with kubectl is left alone by the bridge.
-            foreign = schedule_body("by-hand", "0 4 * * *", {})
-            await kube.create(schedules_path(namespace), foreign)
+            # A CR made with kubectl is left alone, even when the API is given its name.
+            await kube.create(schedules_path(namespace), schedule_body("by-hand", "0 4 * * *", {}))
+            clash = {**body, "name": "by-hand", "spec": {**body["spec"], "suspend": True}}
+            assert (await api.post("/v1/schedules", json=clash, headers=alice)).status_code == 201
+
+            async def clash_settled() -> bool:
+                response = await api.get("/v1/schedules/by-hand", headers=alice)
+                return bool(response.json()["applied"])
+
+            await eventually(clash_settled, timeout=30, what="the clash settled")
+            by_hand = await get_schedule(kube, namespace, "by-hand")
+            assert by_hand["spec"]["schedule"] == "0 4 * * *"
+            assert "suspend" not in by_hand["spec"] or by_hand["spec"]["suspend"] is False
+            assert (await api.delete("/v1/schedules/by-hand", headers=alice)).status_code == 204
 
             assert (await api.delete("/v1/schedules/nightly", headers=alice)).status_code == 204
 
