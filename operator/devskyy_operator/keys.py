@@ -123,3 +123,8 @@ SCHEDULES = "devskyy:schedules"  # HASH name -> {"user_id", "spec", "created_at"
 SCHEDULE_CHANGES = "devskyy:schedule-changes"  # HASH name -> revision the bridge must apply
 SCHEDULE_REVISION = "devskyy:schedule-revision"  # INCR: revision of each change
 SCHEDULE_STATUS = "devskyy:schedule-status"  # HASH name -> the CR's status JSON (bridge)
+USER_SCHEDULES_PREFIX = "devskyy:user-schedules:"  # SET per user: names of their schedules
+
+
+def user_schedules_key(user_id: str) -> str:
+    return f"{USER_SCHEDULES_PREFIX}{user_id}"

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from devskyy_operator import keys
-from tests.api.conftest import auth
+from tests.api.conftest import app_client, auth, settings_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
@@ -134,3 +134,31 @@ async def test_ownership(api: httpx.AsyncClient) -> None:
     moved = await api.patch("/v1/schedules/a-one", json=give_away, headers=auth("alice"))
     assert moved.status_code == 403
     assert (await api.get("/v1/schedules")).status_code == 401
+
+
+async def test_a_user_owns_at_most_the_configured_number(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    async with app_client(settings_for(redis_url, max_schedules_per_user=2)) as api:
+        for name in ("one", "two"):
+            created = await api.post(
+                "/v1/schedules", json=new_schedule(name), headers=auth("alice")
+            )
+            assert created.status_code == 201
+        third = await api.post("/v1/schedules", json=new_schedule("three"), headers=auth("alice"))
+        assert third.status_code == 403
+        assert "2 schedules" in third.json()["detail"]
+        assert redis_client.hget(keys.SCHEDULES, "three") is None
+        # Changing one's own schedule is not a new one; bob has his own allowance.
+        patched = await api.patch(
+            "/v1/schedules/one", json={"suspend": True}, headers=auth("alice")
+        )
+        assert patched.status_code == 200
+        for_bob = await api.post(
+            "/v1/schedules", json=new_schedule("bobs", user="bob"), headers=auth("bob")
+        )
+        assert for_bob.status_code == 201
+        assert (await api.delete("/v1/schedules/two", headers=auth("alice"))).status_code == 204
+        assert redis_client.smembers(keys.user_schedules_key("alice")) == {"one"}
+        again = await api.post("/v1/schedules", json=new_schedule("three"), headers=auth("alice"))
+        assert again.status_code == 201

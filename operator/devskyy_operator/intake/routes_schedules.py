@@ -103,7 +103,12 @@ async def create(request: Request, principal: RateLimitedCaller, svc: ServicesDe
     new = parse_new_schedule(body, svc.settings, now)
     user_id = _check_owner(principal, new.spec)
     stored = await create_schedule(
-        svc.redis, new.name, user_id, stored_spec(new.spec), utc_iso(now)
+        svc.redis,
+        new.name,
+        user_id,
+        stored_spec(new.spec),
+        utc_iso(now),
+        cap=svc.settings.max_schedules_per_user,
     )
     request.state.decision = "schedule created"
     [view] = await _views(svc, [stored])
@@ -156,7 +161,9 @@ async def patch_schedule(
     found = await _owned(svc, principal, name, to_act=True)
     spec = parse_patched_spec(found.spec, body, svc.settings, datetime.now(UTC))
     user_id = _check_owner(principal, spec)
-    stored = await replace_schedule(svc.redis, found, user_id, stored_spec(spec))
+    stored = await replace_schedule(
+        svc.redis, found, user_id, stored_spec(spec), cap=svc.settings.max_schedules_per_user
+    )
     request.state.decision = "schedule changed"
     [view] = await _views(svc, [stored])
     return JSONResponse(view)

@@ -109,3 +109,10 @@ class ScheduleChanged(QueueError):
     """The schedule changed between reading and writing it; read it again."""
 
     http_status = 409
+
+
+class ScheduleQuotaExceeded(QueueError):
+    """The owner already has max_schedules_per_user schedules (403, as a Kubernetes
+    ResourceQuota answers)."""
+
+    http_status = 403

@@ -17,7 +17,12 @@ from typing import Any
 
 from devskyy_operator import keys
 from devskyy_operator.redisq import scripts
-from devskyy_operator.redisq.errors import ScheduleChanged, ScheduleExists, ScheduleNotFound
+from devskyy_operator.redisq.errors import (
+    ScheduleChanged,
+    ScheduleExists,
+    ScheduleNotFound,
+    ScheduleQuotaExceeded,
+)
 from devskyy_operator.redisq.scripts import Redis
 
 
@@ -41,11 +46,27 @@ def _record(user_id: str, spec: dict[str, Any], created_at: str) -> str:
     return json.dumps({"user_id": user_id, "spec": spec, "created_at": created_at})
 
 
-async def _write(client: Redis, name: str, mode: str, expected: str, record: str) -> None:
+async def _write(
+    client: Redis,
+    name: str,
+    mode: str,
+    *,
+    expected: StoredSchedule | None = None,
+    record: str = "",
+    owner: str = "",
+    cap: int = 0,
+) -> None:
+    old_owner = expected.user_id if expected is not None else owner
     outcome = await scripts.SCHEDULE_WRITE(
         client,
-        [keys.SCHEDULES, keys.SCHEDULE_CHANGES, keys.SCHEDULE_REVISION],
-        [name, mode, expected, record],
+        [
+            keys.SCHEDULES,
+            keys.SCHEDULE_CHANGES,
+            keys.SCHEDULE_REVISION,
+            keys.user_schedules_key(owner or old_owner),
+            keys.user_schedules_key(old_owner),
+        ],
+        [name, mode, expected.raw if expected is not None else "", record, cap],
     )
     if outcome == "exists":
         raise ScheduleExists(f"schedule {name} already exists")
@@ -53,29 +74,34 @@ async def _write(client: Redis, name: str, mode: str, expected: str, record: str
         raise ScheduleNotFound(f"schedule {name} not found")
     if outcome == "changed":
         raise ScheduleChanged(f"schedule {name} changed meanwhile; read it and try again")
+    if outcome == "full":
+        raise ScheduleQuotaExceeded(f"user {owner} already has {cap} schedules (the maximum)")
 
 
 async def create_schedule(
-    client: Redis, name: str, user_id: str, spec: dict[str, Any], created_at: str
+    client: Redis, name: str, user_id: str, spec: dict[str, Any], created_at: str, *, cap: int
 ) -> StoredSchedule:
-    """Store a new schedule; ScheduleExists if the name is taken."""
+    """Store a new schedule; ScheduleExists if the name is taken, ScheduleQuotaExceeded
+    if the user has `cap` already."""
     record = _record(user_id, spec, created_at)
-    await _write(client, name, "create", "", record)
+    await _write(client, name, "create", record=record, owner=user_id, cap=cap)
     return StoredSchedule(name, user_id, spec, created_at, record)
 
 
 async def replace_schedule(
-    client: Redis, current: StoredSchedule, user_id: str, spec: dict[str, Any]
+    client: Redis, current: StoredSchedule, user_id: str, spec: dict[str, Any], *, cap: int
 ) -> StoredSchedule:
     """Replace the spec of `current` as read; ScheduleChanged if it changed since."""
     record = _record(user_id, spec, current.created_at)
-    await _write(client, current.name, "update", current.raw, record)
+    await _write(
+        client, current.name, "update", expected=current, record=record, owner=user_id, cap=cap
+    )
     return StoredSchedule(current.name, user_id, spec, current.created_at, record)
 
 
 async def delete_schedule(client: Redis, current: StoredSchedule) -> None:
     """Remove `current` as read; the bridge deletes its CR (and so its future runs)."""
-    await _write(client, current.name, "delete", current.raw, "")
+    await _write(client, current.name, "delete", expected=current)
 
 
 async def get_schedule(client: Redis, name: str) -> StoredSchedule | None:
