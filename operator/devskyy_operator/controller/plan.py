@@ -84,8 +84,16 @@ class TaskEnded:
     requests: Mapping[str, float] = field(default_factory=dict)  # cores, bytes
 
 
+@dataclass(frozen=True)
+class DeleteJob:
+    """Delete the task's Job (this uid only) and, through the garbage collector, its
+    pods: the task failed while the Job would have run on (`decide.fail_now`)."""
+
+    uid: str
+
+
 RecordAction = EnsureRecord | MarkProcessing | MarkCompleted | RecordFailure | MarkCancelled
-AfterAction = PostEvent | TaskEnded
+AfterAction = PostEvent | TaskEnded | DeleteJob
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ NX). Admission lives in `admission_loop`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -140,7 +141,7 @@ class TaskReconciler:
                 task = task_view_from_body(fresh)
                 job = await self.get_job(task)
         pods: list[dict[str, Any]] = []
-        if d.wants_pods(task, job):
+        if d.wants_pods(task, job, now, self.settings):
             pods = await self.kube.list(
                 resource_path("v1", "pods", task.namespace),
                 labelSelector=f"batch.kubernetes.io/job-name={task.name}",
@@ -192,9 +193,21 @@ class TaskReconciler:
         for action in plan.after:
             if isinstance(action, p.PostEvent):
                 await post_event(self.kube, task, action.reason, action.message, action.warning)
+            elif isinstance(action, p.DeleteJob):
+                await self.delete_job(task, action.uid)
             else:
                 self.count_ended(task.name, action)
         return updated
+
+    async def delete_job(self, task: TaskIdentity, uid: str) -> None:
+        """Delete the Job of that uid; its pods follow (Background propagation: the
+        API's default for a Job would orphan them)."""
+        with contextlib.suppress(NotFound, Conflict):  # gone, or a newer task's Job
+            await self.kube.delete(
+                self.job_path(task.namespace, task.name),
+                propagation="Background",
+                preconditions={"uid": uid} if uid else None,
+            )
 
     async def write_record(self, task_id: str, action: p.RecordAction) -> None:
         settings = self.settings

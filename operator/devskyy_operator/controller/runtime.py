@@ -143,6 +143,27 @@ class Runtime:
             except Exception:
                 log.exception("job retention sweep failed")
 
+    async def sweep_stranded_jobs(self, now: datetime) -> int:
+        """Delete unfinished Jobs of tasks whose failure is recorded: a failure decided
+        while the Job would run on (decide.fail_now) deletes its Job right after the
+        status write, and this finishes the work of an operator that stopped between."""
+        deleted = 0
+        for key, job in list(self.jobs.items()):
+            task = self.index.tasks.get(key)
+            if key in self.finished_jobs or not retention_expired(
+                task, now, RETENTION_SWEEP_SECONDS
+            ):
+                continue
+            uid = str(job["metadata"].get("uid") or "")
+            await self.kube.delete(
+                resource_path("batch/v1", "jobs", *key),
+                propagation="Background",
+                preconditions={"uid": uid} if uid else None,
+            )
+            self.jobs.pop(key, None)
+            deleted += 1
+        return deleted
+
     def note_job(self, event_type: str, job: Mapping[str, Any]) -> None:
         """Keep `finished_jobs` current from a Job watch event."""
         meta = job.get("metadata") or {}
@@ -157,7 +178,7 @@ class Runtime:
         self.jobs[key] = {"metadata": kept, "status": dict(job.get("status") or {})}
 
     async def sweep_finished_jobs(self, now: datetime) -> int:
-        deleted = 0
+        deleted = await self.sweep_stranded_jobs(now)
         for key, uid in list(self.finished_jobs.items()):
             task = self.index.tasks.get(key)
             if not retention_expired(task, now, self.settings.job_retention_seconds):
