@@ -33,7 +33,7 @@ from devskyy_operator.crd.conditions import (
 )
 from devskyy_operator.kube.client import KubeClient, resource_path
 from tests.observability.exposition import value
-from tests.support.cluster import job_pods
+from tests.support.cluster import job_pods, kubectl
 from tests.support.operator_process import OperatorProcess, running_operator
 from tests.support.tasks import create_task, task_body, wait_phase
 from tests.support.waiting import eventually
@@ -200,3 +200,41 @@ async def test_an_ephemeral_storage_overrun_ends_the_task_instead_of_looping(
     assert task["status"]["attempts"] == 1
     await assert_job_and_pods_gone(kube, namespace, "filler")
     print(f"EphemeralStorageExceeded recorded {seconds:.1f} s after the task was created")
+
+
+def namespaced_pod_lists(cluster: LocalCluster) -> int:
+    """The apiserver's count of namespace-scoped pod LISTs (the operator's kind; the
+    cluster's informers list cluster-wide, once, then watch)."""
+    text = kubectl(cluster, "get", "--raw", "/metrics").stdout
+    return int(
+        value(text, "apiserver_request_total", verb="LIST", resource="pods", scope="namespace")
+    )
+
+
+async def test_watching_for_pod_problems_costs_a_healthy_task_no_extra_pod_list(
+    kube: KubeClient, namespace: str, redis_url: str, cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """With the default pending deadline, a task that runs normally is listed twice, as
+    before pod problems were looked for: when its pod is first ready (its node) and
+    when its Job ended (exit code, termination message). (Under the other tests'
+    4 s deadline, a pod still starting on this busy node after 4 s is looked at on
+    every resync: 36 LISTs for these three tasks.)"""
+    names = [f"calm-{i}" for i in range(3)]
+
+    async def no_namespace_terminating() -> bool:
+        # The namespace controller lists every namespaced kind of a namespace it deletes
+        # (earlier tests' namespaces): let it finish so the count is the operator's.
+        spaces = await kube.list(resource_path("v1", "namespaces"))
+        return all(s.get("status", {}).get("phase") != "Terminating" for s in spaces)
+
+    await eventually(no_namespace_terminating, timeout=60, what="namespace deletions to end")
+    with running_operator(cluster, namespace, redis_url, tmp_path):
+        before = namespaced_pod_lists(cluster)
+        for name in names:
+            await create_task(kube, namespace, probe(name, {}, sleep_seconds=2))
+        for name in names:
+            done = await wait_phase(kube, namespace, name, "Succeeded", "Failed", timeout=90)
+            assert done["status"]["phase"] == "Succeeded", done["status"]
+        lists = namespaced_pod_lists(cluster) - before
+    print(f"{lists} namespaced pod LISTs for {len(names)} healthy tasks")
+    assert lists <= 2 * len(names)

@@ -15,6 +15,7 @@ import pytest
 
 from devskyy_operator.controller import decide as d
 from devskyy_operator.controller import plan as p
+from devskyy_operator.controller.failed_pods import problem_task
 from devskyy_operator.crd import conditions as cond
 from devskyy_operator.crd.task_view import TaskView, task_view_from_body
 from devskyy_operator.job.outcome import job_outcome
@@ -38,8 +39,13 @@ PULL_MESSAGE = (
 EMPTYDIR_MESSAGE = 'Usage of EmptyDir volume "artifacts" exceeds the limit "64Mi". '
 
 
+def labelled(pod: dict[str, Any]) -> dict[str, Any]:
+    pod["metadata"]["labels"]["devskyy.io/task-id"] = "task-1"  # as task_labels sets it
+    return pod
+
+
 def oom_pod(suffix: str = "a") -> dict[str, Any]:
-    pod = pod_body(suffix, CREATED, phase="Failed", exit_code=137)
+    pod = labelled(pod_body(suffix, CREATED, phase="Failed", exit_code=137))
     pod["status"]["containerStatuses"][0]["state"]["terminated"]["reason"] = "OOMKilled"
     pod["spec"]["containers"][0]["resources"] = {"limits": {"memory": "128Mi"}}
     return pod
@@ -51,7 +57,7 @@ def sigkilled_pod() -> dict[str, Any]:
 
 
 def evicted_pod(message: str = EMPTYDIR_MESSAGE) -> dict[str, Any]:
-    pod = pod_body("e", CREATED, phase="Failed", exit_code=137)
+    pod = labelled(pod_body("e", CREATED, phase="Failed", exit_code=137))
     pod["status"] |= {"reason": "Evicted", "message": message}
     pod["status"]["conditions"] = [
         {"type": "DisruptionTarget", "status": "True", "reason": "TerminationByKubelet"}
@@ -156,7 +162,9 @@ def test_retry_oom_lets_the_job_retry() -> None:
 def test_own_storage_eviction_ends_the_task_instead_of_looping() -> None:
     replaced = job_body({"active": 1, "ready": 0, "startTime": CREATED})
     view = task(workerHost="node-a")
-    assert d.wants_pods(view, replaced, T0, SETTINGS)  # a pod that ran was replaced
+    # The Job's counts do not move for an Ignored pod: the failed-pod watch sees it.
+    assert not d.wants_pods(view, replaced, T0, SETTINGS)
+    assert problem_task(evicted_pod()) == ("tasks", "task-1")
     plan = d.decide(view, replaced, [evicted_pod(), pending_pod()], T0, SETTINGS)
     assert plan.status is not None
     assert plan.status.reason == cond.REASON_EPHEMERAL_STORAGE
@@ -213,3 +221,11 @@ def test_a_job_past_its_verdict_is_left_to_finish() -> None:
     ]
     plan = d.decide(task(workerHost="node-a"), job, [oom_pod()], T0, SETTINGS)
     assert not any(isinstance(a, p.DeleteJob) for a in plan.after)
+
+
+def test_the_failed_pod_watch_asks_only_about_problems_that_end_a_running_pod() -> None:
+    assert problem_task(oom_pod()) == ("tasks", "task-1")
+    assert problem_task(evicted_pod()) == ("tasks", "task-1")
+    assert problem_task(labelled(sigkilled_pod())) is None  # a plain failure: the Job's
+    assert problem_task(labelled(pending_pod("ErrImagePull"))) is None  # the deadline's
+    assert problem_task(pod_body("x", CREATED, phase="Failed", exit_code=137)) is None

@@ -70,9 +70,10 @@ def wants_pods(
     """Pods are listed only when their details matter: at the end (exit code,
     termination message), when the first pod starts (its node), and while no pod
     is ready and one may have a problem the Job cannot see (`pod_problems.py`):
-    an attempt failed (OOM-killed?), a pod that had run was replaced (evicted for
-    its disk use?), or the Job is older than the pending deadline (stuck Pending?).
-    A healthy task costs no extra LIST; a stuck one one per resync period."""
+    an attempt failed (OOM-killed?) or the Job is older than the pending deadline
+    (stuck Pending?). An eviction leaves the Job's counts as they were: the
+    failed-pod watch (`failed_pods.py`) asks for the pods then. A healthy task
+    costs no extra LIST; a stuck one one per resync period."""
     if job is None or not owned_by(job, task.uid):
         return False
     if job_finished(job):
@@ -87,8 +88,6 @@ def wants_pods(
     if succeeded or uncounted.get("succeeded"):
         return False  # a pod succeeded: Complete follows
     if failed > 0 or uncounted.get("failed"):
-        return True
-    if active > 0 and task.status.get("workerHost"):
         return True
     started = parse_time(status.get("startTime"))
     age = (now - started).total_seconds() if started is not None else 0.0

@@ -143,6 +143,7 @@ async def lead(
             asyncio.ensure_future(runtime.admitter.run(stop.event)),
             asyncio.ensure_future(runtime.resync_loop(stop.event)),
             asyncio.ensure_future(runtime.retention_loop(stop.event)),
+            asyncio.ensure_future(runtime.failed_pod_loop(stop.event)),
         ]
         stopped = asyncio.ensure_future(stop.event.wait())
         await asyncio.wait([stopped, operator], return_when=asyncio.FIRST_COMPLETED)

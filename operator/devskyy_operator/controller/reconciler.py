@@ -111,14 +111,19 @@ class TaskReconciler:
     # ----------------------------------------------------------------- reconcile
 
     async def reconcile(
-        self, body: Mapping[str, Any], job: Mapping[str, Any] | None = None
+        self,
+        body: Mapping[str, Any],
+        job: Mapping[str, Any] | None = None,
+        look_at_pods: bool = False,
     ) -> None:
         """Read what the decision needs, decide, carry the plan out.
 
         `job` may be handed in from a Job watch event (saves a GET); otherwise it
-        is read from the apiserver. A Job that looks gone is confirmed on a fresh
-        read of the task, never on a possibly stale event body: a task being
-        deleted took its Job with it (a cancellation), anything else is JobDeleted.
+        is read from the apiserver. `look_at_pods`: a pod of the task failed with a
+        problem (`failed_pods.py`), so its pods are read whatever the Job says. A
+        Job that looks gone is confirmed on a fresh read of the task, never on a
+        possibly stale event body: a task being deleted took its Job with it (a
+        cancellation), anything else is JobDeleted.
         """
         now = datetime.now(UTC)
         try:
@@ -141,7 +146,7 @@ class TaskReconciler:
                 task = task_view_from_body(fresh)
                 job = await self.get_job(task)
         pods: list[dict[str, Any]] = []
-        if d.wants_pods(task, job, now, self.settings):
+        if look_at_pods or d.wants_pods(task, job, now, self.settings):
             pods = await self.kube.list(
                 resource_path("v1", "pods", task.namespace),
                 labelSelector=f"batch.kubernetes.io/job-name={task.name}",

@@ -15,6 +15,7 @@ from typing import Any
 from devskyy_operator import keys
 from devskyy_operator.controller.admission_loop import Admitter
 from devskyy_operator.controller.decide import job_finished, retention_expired
+from devskyy_operator.controller.failed_pods import failed_pod_loop
 from devskyy_operator.controller.index import TaskIndex
 from devskyy_operator.controller.reconciler import TaskReconciler
 from devskyy_operator.crd import conditions as cond
@@ -73,7 +74,7 @@ class Runtime:
             await self.reconciler.reconcile(body)
 
     async def reconcile_with_job(
-        self, namespace: str, name: str, job: dict[str, Any] | None
+        self, namespace: str, name: str, job: dict[str, Any] | None, look_at_pods: bool = False
     ) -> None:
         """A Job event: decide with the Job from the event and the task from the
         index (both fed by watches); read the task fresh only when the index has
@@ -89,7 +90,22 @@ class Runtime:
                     body = await self.kube.get(TaskReconciler.task_path(namespace, name))
                 except NotFound:
                     return
-            await self.reconciler.reconcile(body, job=job)
+            await self.reconciler.reconcile(body, job=job, look_at_pods=look_at_pods)
+
+    async def reconcile_pod_problem(self, namespace: str, name: str) -> None:
+        """A pod of the task failed with a problem (OOM kill, own-storage eviction):
+        decide on its pods now, unless the task already ended."""
+        task = self.index.tasks.get((namespace, name))
+        if task is None or task.phase in cond.TERMINAL_PHASES:
+            return
+        await self.reconcile_with_job(namespace, name, self.jobs.get((namespace, name)), True)
+
+    async def failed_pod_loop(self, stop: asyncio.Event) -> None:
+        """Watch the task pods that fail; a problem reconciles its task at once."""
+        timeout = self.settings.watch_timeout_seconds
+        await failed_pod_loop(
+            self.kube, self.settings.namespace, timeout, self.reconcile_pod_problem, stop
+        )
 
     async def resync_loop(self, stop: asyncio.Event) -> None:
         """Level-based safety net: reconcile every unfinished task periodically."""
