@@ -5,11 +5,16 @@
 #   hack/sync-crds.sh --check   # exit 1 when the copy is stale
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-src="$root/deploy/crds/devskyytasks.devskyy.io.yaml"
-dst="$root/deploy/helm/devskyy-task-operator/files/crds/devskyytasks.devskyy.io.yaml"
+crds="$root/deploy/crds"
+files="$root/deploy/helm/devskyy-task-operator/files/crds"
+names=(devskyytasks.devskyy.io.yaml devskyyworkflows.devskyy.io.yaml)
 if [[ "${1:-}" == --check ]]; then
-  cmp -s "$src" "$dst" || { echo "stale: $dst (run hack/sync-crds.sh)" >&2; exit 1; }
+  for name in "${names[@]}"; do
+    cmp -s "$crds/$name" "$files/$name" || { echo "stale: $files/$name (run hack/sync-crds.sh)" >&2; exit 1; }
+  done
   exit 0
 fi
-install -m 0644 "$src" "$dst"
-echo "synced $dst"
+for name in "${names[@]}"; do
+  install -m 0644 "$crds/$name" "$files/$name"
+  echo "synced $files/$name"
+done

@@ -31,6 +31,7 @@ from devskyy_agents.logs import configure_logging, log_environ
 from devskyy_operator.controller.handlers import register
 from devskyy_operator.controller.leader import LeaderElector
 from devskyy_operator.controller.runtime import Runtime
+from devskyy_operator.controller.workflows import WorkflowController, register_workflows
 from devskyy_operator.health import serve_health
 from devskyy_operator.kube.client import KubeClient
 from devskyy_operator.redisq.scripts import Redis, connect, disconnect
@@ -121,6 +122,7 @@ async def lead(
     runtime = Runtime(kube, redis, settings)
     registry = kopf.OperatorRegistry()
     register(registry)
+    register_workflows(registry)
     configure_kopf(registry, settings)
     kopf_stop, renew_stop = asyncio.Event(), asyncio.Event()
     keeper = asyncio.ensure_future(elector.keep(renew_stop, lost=stop.event))
@@ -135,7 +137,7 @@ async def lead(
             # kopf would ask getpass for a name; uid 10001 in the image has none.
             identity=Identity(identity),
             stop_flag=kopf_stop,
-            memo=kopf.Memo(runtime=runtime),
+            memo=kopf.Memo(runtime=runtime, workflows=WorkflowController(kube, redis)),
         )
         stop.install()  # kopf took SIGTERM/SIGINT for itself: the stop order is ours
         operator = asyncio.ensure_future(kopf.run_tasks(kopf_roots, ignored=existing))
