@@ -22,8 +22,12 @@ import redis
 
 from devskyy_devcluster.launcher import LocalCluster
 from devskyy_operator import keys
+from devskyy_operator.bridge.workflows import execute_workflow_requests
 from devskyy_operator.kube.client import KubeClient, resource_path
 from devskyy_operator.kube.errors import ApiError, NotFound
+from devskyy_operator.redisq import connect
+from devskyy_operator.redisq.scripts import disconnect
+from tests.api.conftest import app_client, auth, settings_for
 from tests.providers.base import serving
 from tests.providers.openai_server import OpenAIServer
 from tests.providers.smtp_server import Mailbox, smtp_server
@@ -158,8 +162,8 @@ def step(name: str, task_type: str, task_input: dict[str, Any], *deps: str) -> d
     return body
 
 
-def diagnostic(name: str, *deps: str, **fields: Any) -> dict[str, Any]:
-    return step(name, "diagnostic", {"user_id": "ada", **fields}, *deps)
+def diagnostic(name: str, *deps: str, user: str = "ada", **fields: Any) -> dict[str, Any]:
+    return step(name, "diagnostic", {"user_id": user, **fields}, *deps)
 
 
 async def wait_workflow(
@@ -353,3 +357,46 @@ async def test_cancel_stops_the_running_step_and_starts_no_more(
     with pytest.raises(ApiError) as refused:
         await kube.patch(workflows_path(world.namespace, "halt"), {"spec": {"cancel": False}})
     assert "cannot be resumed" in str(refused.value)
+
+
+# ----------------------------------------------------------------- the API door
+
+
+async def test_submitted_through_the_api_run_by_the_bridge_and_read_back(
+    kube: KubeClient, world: World, redis_server: RedisServer
+) -> None:
+    """POST /v1/workflows records it in Redis; a bridge cycle creates the resource; the
+    operator runs it and copies its status into Redis, which GET reads."""
+    body = {
+        "steps": [
+            diagnostic("one", user="alice", result={"n": 7}),
+            diagnostic("two", "one", user="alice", result={"m": "{{ steps.one.outputs.n }}"}),
+        ]
+    }
+    client = connect(redis_server.url)
+    try:
+        async with app_client(settings_for(redis_server.url)) as api:
+            response = await api.post("/v1/workflows", json=body, headers=auth("alice"))
+            assert response.status_code == 202, response.text
+            name = response.json()["id"]
+            assert await execute_workflow_requests(client, kube, world.namespace) == 1
+            resource = await kube.get(workflows_path(world.namespace, name))
+            assert resource["metadata"]["annotations"][keys.ANNOTATION_SOURCE] == "api"
+            assert resource["spec"]["steps"][1]["dependsOn"] == ["one"]
+
+            async def finished() -> dict[str, Any] | None:
+                view: dict[str, Any] = (
+                    await api.get(f"/v1/workflows/{name}", headers=auth("alice"))
+                ).json()
+                return view if view["phase"] in ("Succeeded", "Failed") else None
+
+            view = await eventually(finished, timeout=180, what=f"workflow {name} via the API")
+            assert (view["phase"], view["progress"]) == ("Succeeded", "2/2"), view
+            assert [s["task_id"] for s in view["steps"]] == [f"{name}-one", f"{name}-two"]
+            assert view["steps"][1]["outputs"] == {"m": 7}
+            task = (await api.get(f"/v1/tasks/{name}-two", headers=auth("alice"))).json()
+            assert task["status"] == "completed", task
+            refused = await api.delete(f"/v1/workflows/{name}", headers=auth("alice"))
+            assert refused.status_code == 409
+    finally:
+        await disconnect(client)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from devskyy_operator.crd.conditions import PHASE_SUCCEEDED
@@ -331,3 +333,12 @@ def test_all_succeeded_is_succeeded() -> None:
     assert (plan.status.phase, plan.status.progress, plan.status.failed_step) == (
         "Succeeded", "3/3", None,
     )  # fmt: skip
+
+
+def test_the_shipped_example_is_a_valid_workflow() -> None:
+    example = Path(__file__).resolve().parents[2] / "examples/workflows/launch-3d-product.yaml"
+    body = yaml.safe_load(example.read_text())
+    assert body["kind"] == "DevSkyyWorkflow"
+    workflow = parse_workflow_spec(body["spec"])
+    assert workflow_problems(workflow) == []
+    assert [s.name for s in workflow.steps] == ["asset", "seo", "announce"]

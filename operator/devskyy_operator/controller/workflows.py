@@ -25,7 +25,8 @@ from pydantic import ValidationError
 
 from devskyy_operator import keys
 from devskyy_operator.kube.client import KubeClient, resource_path
-from devskyy_operator.kube.errors import Invalid, NotFound
+from devskyy_operator.kube.errors import Invalid, NotFound, ServerError, TooManyRequests
+from devskyy_operator.kube.transport import TRANSPORT_ERRORS
 from devskyy_operator.redisq.scripts import Redis
 from devskyy_operator.redisq.workflows import record_workflow_status
 from devskyy_operator.workflow import decide as wd
@@ -34,6 +35,10 @@ from devskyy_operator.workflow.dag import workflow_problems
 from devskyy_operator.workflow.spec import parse_workflow_spec
 
 log = logging.getLogger("devskyy.workflows")
+# kopf does not retry an on.event handler: a transient API error is retried here, with
+# backoff (1, 2, 4, 8, 16 s), before the next event of the workflow or a step task.
+TRANSIENT: tuple[type[BaseException], ...] = (TooManyRequests, ServerError, *TRANSPORT_ERRORS)
+RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)
 
 
 def workflows_path(namespace: str, name: str | None = None) -> str:
@@ -92,6 +97,17 @@ class WorkflowController:
     )
 
     async def reconcile_by_name(self, namespace: str, name: str) -> None:
+        for delay in (*RETRY_DELAYS, None):
+            try:
+                await self._reconcile_once(namespace, name)
+                return
+            except TRANSIENT as exc:
+                if delay is None:
+                    raise
+                log.warning("workflow %s: %s; again in %ss", name, exc, delay)
+                await asyncio.sleep(delay)
+
+    async def _reconcile_once(self, namespace: str, name: str) -> None:
         async with self.locks[(namespace, name)]:
             try:
                 body = await self.kube.get(workflows_path(namespace, name))
