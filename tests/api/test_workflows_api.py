@@ -93,7 +93,10 @@ async def test_read_shows_the_operators_status_copy(api: httpx.AsyncClient, redi
     }  # fmt: skip
     client = connect(redis_url)
     try:
-        await record_workflow_status(client, "done", "alice", CHAIN, status, time.time())
+        await record_workflow_status(
+            client, "done", "alice", CHAIN, status, time.time(), finished_ttl_seconds=3600
+        )
+        assert 0 < await client.ttl(keys.workflow_key("done")) <= 3600
     finally:
         await disconnect(client)
     view = (await api.get("/v1/workflows/done", headers=auth("alice"))).json()

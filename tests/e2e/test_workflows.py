@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,7 +34,7 @@ from tests.providers.openai_server import OpenAIServer
 from tests.providers.smtp_server import Mailbox, smtp_server
 from tests.providers.tripo_server import TripoServer
 from tests.providers.wordpress_server import WordPressServer
-from tests.support.cluster import kubectl
+from tests.support.cluster import job_pods, kubectl
 from tests.support.operator_process import OperatorProcess, running_operator
 from tests.support.providers_env import (
     FAST_POLLS,
@@ -57,6 +58,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 SENDER = "shop@skyyrose.example"
 PRODUCT = "BLACK Rose Hoodie"  # product 101 of the WordPress server
 MODEL_URL = "{{ steps.asset.outputs.model_url }}"
+TASK_ENV = operator_task_env(claims={"artifacts": "devskyy-artifacts"})
 
 
 @dataclass
@@ -128,10 +130,9 @@ async def world(
             await stack.enter_async_context(
                 bound_claims(kube, namespace, tmp_path_factory.mktemp("volumes"), claims)
             )
-            extra = operator_task_env(claims={"artifacts": "devskyy-artifacts"})
             operator = stack.enter_context(
                 running_operator(
-                    cluster, namespace, redis_server.url, tmp_path_factory.mktemp("op"), extra
+                    cluster, namespace, redis_server.url, tmp_path_factory.mktemp("op"), TASK_ENV
                 )
             )
             yield World(namespace, tripo, openai, mailbox, shop, operator)
@@ -254,7 +255,7 @@ async def test_3d_asset_then_product_seo_then_email_announcement(
         "topic": "the BLACK Rose Hoodie, now in 3D",
         "model_url": model_url,
         "preview": f"See it: {preview}",
-        "products_updated": "1",
+        "products_updated": 1,  # a whole-value reference keeps its JSON type
     }
     chats = chat_bodies(world.openai)
     assert len(chats) == 2, chats
@@ -400,3 +401,39 @@ async def test_submitted_through_the_api_run_by_the_bridge_and_read_back(
             assert refused.status_code == 409
     finally:
         await disconnect(client)
+
+
+# ----------------------------------------------------------------- restart (runs last: it
+# replaces the module's operator)
+
+
+async def test_an_operator_restart_starts_no_step_twice(
+    kube: KubeClient,
+    world: World,
+    cluster: LocalCluster,
+    redis_server: RedisServer,
+    tmp_path: Path,
+) -> None:
+    steps = [
+        diagnostic("slow", sleep_seconds=6.0, result={"n": 3}),
+        diagnostic("next", "slow", result={"m": "{{ steps.slow.outputs.n }}"}),
+    ]
+    await kube.create(workflows_path(world.namespace), workflow_body("again", steps))
+
+    async def started() -> dict[str, Any] | None:
+        try:
+            return await get_task(kube, world.namespace, "again-slow")
+        except NotFound:
+            return None
+
+    first = await eventually(started, timeout=60, what="step slow created")
+    world.operator.kill()  # mid-step: its task runs on without an operator
+    with running_operator(cluster, world.namespace, redis_server.url, tmp_path, TASK_ENV):
+        done = await wait_workflow(kube, world.namespace, "again", "Succeeded", "Failed")
+    assert done["status"]["phase"] == "Succeeded", done["status"]
+    slow = await get_task(kube, world.namespace, "again-slow")
+    assert slow["metadata"]["uid"] == first["metadata"]["uid"], "step slow was created again"
+    assert len(await job_pods(kube, world.namespace, "again-slow")) == 1
+    assert len(await job_pods(kube, world.namespace, "again-next")) == 1
+    nxt = await get_task(kube, world.namespace, "again-next")
+    assert nxt["spec"]["input"]["result"] == {"m": 3}

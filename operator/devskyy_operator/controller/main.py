@@ -137,7 +137,10 @@ async def lead(
             # kopf would ask getpass for a name; uid 10001 in the image has none.
             identity=Identity(identity),
             stop_flag=kopf_stop,
-            memo=kopf.Memo(runtime=runtime, workflows=WorkflowController(kube, redis)),
+            memo=kopf.Memo(
+                runtime=runtime,
+                workflows=WorkflowController(kube, redis, settings.task_record_ttl_seconds),
+            ),
         )
         stop.install()  # kopf took SIGTERM/SIGINT for itself: the stop order is ours
         operator = asyncio.ensure_future(kopf.run_tasks(kopf_roots, ignored=existing))

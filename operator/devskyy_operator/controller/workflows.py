@@ -92,6 +92,7 @@ def observed_task(body: Mapping[str, Any], workflow_uid: str) -> wd.ObservedTask
 class WorkflowController:
     kube: KubeClient
     redis: Redis
+    record_ttl_seconds: int  # Settings.task_record_ttl_seconds: finished records expire
     locks: defaultdict[tuple[str, str], asyncio.Lock] = field(
         default_factory=lambda: defaultdict(asyncio.Lock)
     )
@@ -153,9 +154,11 @@ class WorkflowController:
             return
         user = _user_of(body.get("spec") or {})
         if user:  # the copy GET /v1/workflows reads (also of kubectl-created workflows)
+            finished = status.phase in st.WORKFLOW_DONE
             await record_workflow_status(
-                self.redis, name, user, body.get("spec") or {}, status.patch(), time.time()
-            )
+                self.redis, name, user, body.get("spec") or {}, status.patch(), time.time(),
+                finished_ttl_seconds=self.record_ttl_seconds if finished else None,
+            )  # fmt: skip
         if status.phase in st.WORKFLOW_DONE:
             log.info("workflow %s %s (%s)", name, status.phase, status.message or status.progress)
 

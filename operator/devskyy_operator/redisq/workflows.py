@@ -100,9 +100,19 @@ async def forget_workflow_cancel(client: Redis, name: str) -> None:
 
 
 async def record_workflow_status(
-    client: Redis, name: str, user_id: str, spec: dict[str, Any], status: dict[str, Any], now: float
+    client: Redis,
+    name: str,
+    user_id: str,
+    spec: dict[str, Any],
+    status: dict[str, Any],
+    now: float,
+    *,
+    finished_ttl_seconds: int | None = None,
 ) -> None:
-    """The operator's copy of a workflow's status (also of one created with kubectl)."""
+    """The operator's copy of a workflow's status (also of one created with kubectl).
+
+    `finished_ttl_seconds`: a finished workflow's hash expires as a finished task's
+    does; the user's index drops names older than that."""
     async with client.pipeline(transaction=True) as pipe:
         pipe.hsetnx(keys.workflow_key(name), "submitted_at", now)
         pipe.hset(
@@ -116,4 +126,9 @@ async def record_workflow_status(
             },
         )
         pipe.zadd(keys.user_workflows_key(user_id), {name: now}, nx=True)
+        if finished_ttl_seconds is not None:
+            pipe.expire(keys.workflow_key(name), finished_ttl_seconds)
+            pipe.zremrangebyscore(
+                keys.user_workflows_key(user_id), "-inf", now - finished_ttl_seconds
+            )
         await pipe.execute()
