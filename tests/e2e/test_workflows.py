@@ -335,7 +335,10 @@ async def test_cancel_stops_the_running_step_and_starts_no_more(
     await kube.create(workflows_path(world.namespace), workflow_body("halt", steps))
 
     async def running() -> dict[str, Any] | None:
-        task = await get_task(kube, world.namespace, "halt-slow")
+        try:
+            task = await get_task(kube, world.namespace, "halt-slow")
+        except NotFound:
+            return None  # not created yet
         return task if (task.get("status") or {}).get("phase") == "Running" else None
 
     await eventually(running, timeout=120, what="step slow running")

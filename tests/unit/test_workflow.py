@@ -280,6 +280,14 @@ def test_cancel_deletes_running_steps_and_skips_the_rest() -> None:
     assert plan.status.failed_step is None
 
 
+def test_a_cancel_whose_status_write_was_lost_is_still_a_cancel() -> None:
+    started = run(spec(*CHAIN), {})
+    plan = run(spec(*CHAIN, cancel=True), {}, started)  # a's task already deleted
+    assert plan.cancel == []
+    assert plan.status.steps[0].reason == st.REASON_WORKFLOW_CANCELLED
+    assert (plan.status.phase, plan.status.failed_step) == ("Cancelled", None)
+
+
 def test_a_step_task_deleted_by_hand_counts_as_a_failure() -> None:
     workflow = spec(*CHAIN)
     plan = run(workflow, {}, run(workflow, {}))  # a was created, now gone

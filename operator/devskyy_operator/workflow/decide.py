@@ -134,6 +134,9 @@ def decide(
                 )  # fmt: skip
             elif now.phase == st.STEP_PENDING:
                 steps[name] = _skipped(name, st.REASON_WORKFLOW_CANCELLED, "workflow cancelled")
+            elif now.reason == st.REASON_TASK_DELETED and name not in _done(previous):
+                # deleted by an earlier pass of this cancel whose status write was lost
+                steps[name] = now.model_copy(update={"reason": st.REASON_WORKFLOW_CANCELLED})
         plan.status = _summary(spec, steps, generation, cancelled=True)
         return plan
     for step in spec.steps:
@@ -172,6 +175,10 @@ def decide(
         )  # fmt: skip
     plan.status = _summary(spec, steps, generation)
     return plan
+
+
+def _done(previous: Mapping[str, st.StepStatus]) -> set[str]:
+    return {name for name, step in previous.items() if step.phase in st.STEP_DONE}
 
 
 def _skipped(name: str, reason: str, message: str) -> st.StepStatus:
