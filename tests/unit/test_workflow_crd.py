@@ -44,13 +44,13 @@ def test_names_and_columns() -> None:
     assert VERSION["subresources"] == {"status": {}}
 
 
-def test_steps_are_a_map_by_name_with_the_order_rule() -> None:
+def test_steps_are_an_immutable_map_by_name() -> None:
     steps = SPEC["properties"]["steps"]
-    assert steps["x-kubernetes-list-type"] == "map"
+    assert steps["x-kubernetes-list-type"] == "map"  # the apiserver refuses a name twice
     assert steps["x-kubernetes-list-map-keys"] == ["name"]
     assert steps["maxItems"] == 20
     rules = [r["rule"] for r in steps["x-kubernetes-validations"]]
-    assert rules == [definition.ORDER_RULE["rule"], "self == oldSelf"]
+    assert rules == ["self == oldSelf"]  # the DAG rules: API and controller (definition.py)
     assert STEP["properties"]["name"]["maxLength"] == 20
 
 

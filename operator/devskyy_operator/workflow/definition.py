@@ -10,8 +10,15 @@ A step's `task` is the DevSkyyTask spec schema with its per-type CEL rules
 rules (https URLs, relative paths, sizes), which the models apply to the
 substituted input before the step task is created, and the resource maxima,
 which the task's own CRD applies when the controller creates it (and the API
-checks at submission). The DAG rule is CEL: a step depends only on steps listed
-before it, which rules out cycles; the message names the step.
+checks at submission).
+
+The DAG rules (dependsOn names only steps listed before it, so no cycle can be
+written; references name steps depended on) are not CEL: naming the step at
+fault takes two-variable comprehensions (Kubernetes >= 1.33; the chart supports
+1.29), and every single-variable form that names it (`filter(...)[0].name`,
+`map(...).indexOf`) exceeds the apiserver's cost budget (measured on v1.34). So
+the API refuses such a workflow and the controller ends one created with
+kubectl `Failed` (reason InvalidWorkflow), the step named, before any step runs.
 """
 
 from __future__ import annotations
@@ -35,20 +42,6 @@ CRD_NAME = f"{keys.WORKFLOW_PLURAL}.{keys.GROUP}"
 DEFAULT_PATH = Path("deploy/crds") / f"{CRD_NAME}.yaml"
 _VALIDATIONS = "x-kubernetes-validations"
 
-# Two-variable comprehensions (CEL in Kubernetes >= 1.33) give the index i of step s;
-# d, a dependsOn entry of s, must name a step at an index j < i. (A map of the names
-# with indexOf has no size bound for the apiserver's cost estimate.)
-_EARLIER = "self.exists(j, t, j < i && t.name == d)"
-ORDER_RULE: dict[str, str] = {
-    "rule": f"self.all(i, s, !has(s.dependsOn) || s.dependsOn.all(d, {_EARLIER}))",
-    "messageExpression": (
-        f"self.transformList(i, s, has(s.dependsOn) && s.dependsOn.exists(d, !{_EARLIER}), "
-        f"'step ' + s.name + ' depends on ' + s.dependsOn.filter(d, !{_EARLIER})[0] + "
-        "', which is not a step listed before it (a step depends only on earlier steps, "
-        "so no cycle can be written)')[0]"
-    ),
-    "message": "a step depends on a step that is not listed before it",
-}
 STEPS_IMMUTABLE = {
     "rule": "self == oldSelf",
     "message": "steps are immutable; delete and re-create the workflow",
@@ -77,7 +70,7 @@ def spec_schema() -> dict[str, Any]:
     spec = model_schema(WorkflowSpec)
     steps = spec["properties"]["steps"]
     steps["items"]["properties"]["task"] = step_task_schema()
-    steps[_VALIDATIONS] = [dict(ORDER_RULE), dict(STEPS_IMMUTABLE)]
+    steps[_VALIDATIONS] = [dict(STEPS_IMMUTABLE)]
     spec["properties"]["failurePolicy"]["default"] = "Stop"
     spec["properties"]["failurePolicy"][_VALIDATIONS] = [dict(POLICY_IMMUTABLE)]
     spec["properties"]["cancel"]["default"] = False
