@@ -9,10 +9,11 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from devskyy_operator.controller.workflows import observed_task, step_task_body
 from devskyy_operator.crd.conditions import PHASE_SUCCEEDED
 from devskyy_operator.workflow import status as st
 from devskyy_operator.workflow.dag import workflow_problems
-from devskyy_operator.workflow.decide import ObservedTask, WorkflowPlan, decide
+from devskyy_operator.workflow.decide import ObservedTask, WorkflowPlan, decide, refusal
 from devskyy_operator.workflow.spec import WorkflowSpec, parse_workflow_spec
 from devskyy_operator.workflow.templating import TemplateError, outputs_of, references, render
 
@@ -350,3 +351,46 @@ def test_the_shipped_example_is_a_valid_workflow() -> None:
     workflow = parse_workflow_spec(body["spec"])
     assert workflow_problems(workflow) == []
     assert [s.name for s in workflow.steps] == ["asset", "seo", "announce"]
+
+
+# ----------------------------------------------------------------- the kubectl door
+
+
+def test_a_kubectl_cycle_is_refused_naming_the_step() -> None:
+    status = refusal({"steps": [diag("a", "b"), diag("b", "a")]}, 2)
+    assert status is not None
+    assert (status.phase, status.reason, status.failed_step) == ("Failed", "InvalidWorkflow", "a")
+    assert status.message == "step a depends on b, a cycle: a -> b -> a"
+    assert [(s.name, s.phase) for s in status.steps] == [("a", "Failed"), ("b", "Skipped")]
+    assert status.observed_generation == 2
+
+
+def test_a_model_error_names_the_step_and_field() -> None:
+    status = refusal({"steps": [diag("a"), diag("b", "a", exit_code="x")]}, 1)
+    assert status is not None
+    assert status.failed_step == "b"
+    assert (status.message or "").startswith("step b: spec.steps.1.task: ")
+    assert "input.exit_code: Input should be a valid integer" in (status.message or "")
+
+
+def test_a_valid_spec_is_not_refused() -> None:
+    assert refusal({"steps": list(CHAIN)}, 1) is None
+
+
+def test_the_step_task_is_named_labelled_and_owned() -> None:
+    workflow = {"metadata": {"name": "wf", "namespace": "ns", "uid": "u-1"}}
+    start = run(spec(*CHAIN), {}).create[0]
+    body = step_task_body(workflow, start)
+    assert body["metadata"]["name"] == "wf-a"
+    assert body["metadata"]["labels"] == {
+        "devskyy.io/workflow": "wf", "devskyy.io/workflow-step": "a",
+    }  # fmt: skip
+    (owner,) = body["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["uid"], owner["controller"]) == ("DevSkyyWorkflow", "u-1", True)
+    assert body["spec"] == start.spec
+    theirs = observed_task({"metadata": {"ownerReferences": [{"uid": "other"}]}}, "u-1")
+    assert not theirs.owned
+    ours = observed_task(
+        {"metadata": {"ownerReferences": [{"uid": "u-1"}]}, "status": {"phase": "Running"}}, "u-1"
+    )
+    assert (ours.owned, ours.phase) == (True, "Running")

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
-from pydantic import ValidationError
 
 from devskyy_operator import keys
 from devskyy_operator.kube.client import KubeClient, resource_path
@@ -31,7 +30,6 @@ from devskyy_operator.redisq.scripts import Redis
 from devskyy_operator.redisq.workflows import record_workflow_status
 from devskyy_operator.workflow import decide as wd
 from devskyy_operator.workflow import status as st
-from devskyy_operator.workflow.dag import workflow_problems
 from devskyy_operator.workflow.spec import parse_workflow_spec
 
 log = logging.getLogger("devskyy.workflows")
@@ -124,7 +122,7 @@ class WorkflowController:
         if meta.get("deletionTimestamp") or current.get("phase") in st.WORKFLOW_DONE:
             return  # finished (or going: the garbage collector takes the step tasks)
         generation = meta.get("generation")
-        status = self._refusal(body, generation)
+        status = wd.refusal(body.get("spec") or {}, generation)
         plan = None
         if status is None:
             spec = parse_workflow_spec(body["spec"])
@@ -161,27 +159,6 @@ class WorkflowController:
             )  # fmt: skip
         if status.phase in st.WORKFLOW_DONE:
             log.info("workflow %s %s (%s)", name, status.phase, status.message or status.progress)
-
-    def _refusal(self, body: Mapping[str, Any], generation: int | None) -> st.WorkflowStatus | None:
-        """The Failed status of a workflow the models or the DAG rules refuse (the API
-        refuses it at submission; kubectl's CEL checks only the order)."""
-        raw = body.get("spec") or {}
-        names = [str(s.get("name", "")) for s in raw.get("steps") or () if isinstance(s, dict)]
-        try:
-            spec = parse_workflow_spec(raw)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            loc = err["loc"]
-            index = loc[1] if len(loc) > 1 and loc[0] == "steps" else None
-            step = names[index] if isinstance(index, int) and index < len(names) else None
-            where = ".".join(str(p) for p in loc)
-            label = f"step {step}: " if step else ""
-            return wd.invalid(names, step, f"{label}spec.{where}: {err['msg']}", generation)
-        problems = workflow_problems(spec)
-        if problems:
-            first = problems[0]
-            return wd.invalid(names, first.step, first.message, generation)
-        return None
 
     async def _create(
         self, workflow: Mapping[str, Any], start: wd.StepStart, status: st.WorkflowStatus

@@ -22,13 +22,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from devskyy_agents.models import parse_spec
 from devskyy_operator.crd import conditions as cond
 from devskyy_operator.workflow import status as st
+from devskyy_operator.workflow.dag import workflow_problems
 from devskyy_operator.workflow.spec import (
     FAILURE_STOP,
     WorkflowSpec,
     WorkflowStep,
+    parse_workflow_spec,
     step_task_name,
 )
 from devskyy_operator.workflow.templating import TemplateError, outputs_of, render
@@ -254,3 +258,24 @@ def invalid(
             for name in spec_steps
         ],
     )
+
+
+def refusal(raw: Mapping[str, Any], generation: int | None) -> st.WorkflowStatus | None:
+    """The Failed status of a spec the models or the DAG rules refuse, or None when it is
+    valid. The API refuses such a spec at submission; this is the kubectl door, where
+    the apiserver checks only the schema."""
+    names = [str(s.get("name", "")) for s in raw.get("steps") or () if isinstance(s, Mapping)]
+    try:
+        spec = parse_workflow_spec(dict(raw))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = err["loc"]
+        index = loc[1] if len(loc) > 1 and loc[0] == "steps" else None
+        step = names[index] if isinstance(index, int) and index < len(names) else None
+        where = ".".join(str(p) for p in loc)
+        label = f"step {step}: " if step else ""
+        return invalid(names, step, f"{label}spec.{where}: {err['msg']}", generation)
+    problems = workflow_problems(spec)
+    if problems:
+        return invalid(names, problems[0].step, problems[0].message, generation)
+    return None
