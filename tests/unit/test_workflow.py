@@ -394,3 +394,13 @@ def test_the_step_task_is_named_labelled_and_owned() -> None:
         {"metadata": {"ownerReferences": [{"uid": "u-1"}]}, "status": {"phase": "Running"}}, "u-1"
     )
     assert (ours.owned, ours.phase) == (True, "Running")
+
+
+def test_a_step_may_override_retries_and_timeout_as_a_task_can() -> None:
+    own = diag("a")
+    own["task"] |= {"retries": 5, "timeoutSeconds": 90}
+    (start,) = run(spec(own), {}).create
+    assert (start.spec["retries"], start.spec["timeoutSeconds"]) == (5, 90)
+    (default,) = run(spec(diag("a")), {}).create
+    assert "retries" not in default.spec  # the type default applies, as for a task
+    assert "timeoutSeconds" not in default.spec
