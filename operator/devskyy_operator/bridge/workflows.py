@@ -14,7 +14,7 @@ from typing import Any
 
 from devskyy_operator import keys
 from devskyy_operator.kube.client import KubeClient, resource_path
-from devskyy_operator.kube.errors import Conflict, Invalid, NotFound
+from devskyy_operator.kube.errors import ApiError, Conflict, Invalid, NotFound
 from devskyy_operator.redisq import workflows as store
 from devskyy_operator.redisq.scripts import Redis
 
@@ -49,6 +49,9 @@ async def execute_workflow_requests(redis: Redis, kube: KubeClient, namespace: s
                 pass  # created before (or a kubectl workflow took the name: its status shows)
             except Invalid as exc:  # validated by the API: only a CRD older than the API
                 log.error("workflow %s refused by the apiserver: %s", name, exc)
+            except ApiError as exc:  # no workflow CRD, no RBAC: kept for a later cycle
+                log.error("workflow %s not created (kept for the next cycle): %s", name, exc)
+                break
         await store.forget_workflow_create(redis, name)
         done += 1
     for name in sorted(await store.pending_workflow_cancels(redis))[:MAX_PER_CYCLE]:
@@ -57,6 +60,9 @@ async def execute_workflow_requests(redis: Redis, kube: KubeClient, namespace: s
             log.info("workflow %s cancelled by user", name)
         except NotFound:
             pass  # gone: nothing left to stop
+        except ApiError as exc:
+            log.error("workflow %s not cancelled (kept for the next cycle): %s", name, exc)
+            break
         await store.forget_workflow_cancel(redis, name)
         done += 1
     return done
