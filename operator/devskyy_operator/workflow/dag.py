@@ -1,9 +1,10 @@
 """What spans the steps of a workflow: names, dependsOn, output references. Pure.
 
-The rule, the same at every door: a step depends only on steps listed before
-it. That makes every workflow a DAG (no cycle can be written) and is what the
-CRD's CEL rule checks at `kubectl apply`; the API and the controller check it
-here too, and say more: a cycle is named as one, an unknown name as unknown.
+The rule: a step depends only on steps listed before it, which makes every
+workflow a DAG (no cycle can be written). The API refuses a workflow breaking it
+and the controller fails one created with kubectl (the CRD cannot say which step,
+see workflow/definition.py), both with these messages: a cycle named as one, an
+unknown name as unknown, the step at fault first.
 A reference `{{ steps.X.outputs... }}` must name a step the referring step
 depends on (directly or through others), so X has finished when it starts.
 """
