@@ -100,6 +100,14 @@ ANNOTATION_ENQUEUED_AT = "devskyy.io/enqueued-at"
 # On the Job's pod template: the task spec, which a downward-API volume hands the pod.
 ANNOTATION_TASK_SPEC = "devskyy.io/task-spec"
 
+# --- Schedules (DevSkyySchedule): their runs are DevSkyyTasks carrying these.
+SCHEDULE_KIND = "DevSkyySchedule"
+SCHEDULE_PLURAL = "devskyyschedules"
+SCHEDULE_SINGULAR = "devskyyschedule"
+SCHEDULE_SHORT_NAME = "dss"
+LABEL_SCHEDULE = "devskyy.io/schedule"  # on each run: the schedule's name
+ANNOTATION_SCHEDULED_AT = "devskyy.io/scheduled-at"  # on each run: its scheduled time
+
 # --- Workflows (DevSkyyWorkflow): named steps, each run as one DevSkyyTask
 WORKFLOW_KIND = "DevSkyyWorkflow"
 WORKFLOW_PLURAL = "devskyyworkflows"

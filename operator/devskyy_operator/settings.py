@@ -358,6 +358,12 @@ class Settings(BaseSettings):
     resync_seconds: float = Field(
         default=10.0, gt=0, description="Level-based reconcile period of every task."
     )
+    schedule_resync_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="Longest sleep of the schedule loop; it wakes at each schedule's next time "
+        "and on every change of a schedule or its runs, this is only the safety net.",
+    )
     watch_timeout_seconds: int = Field(
         default=300,
         ge=10,

@@ -31,6 +31,7 @@ from devskyy_agents.logs import configure_logging, log_environ
 from devskyy_operator.controller.handlers import register
 from devskyy_operator.controller.leader import LeaderElector
 from devskyy_operator.controller.runtime import Runtime
+from devskyy_operator.controller.schedules import ScheduleController, register_schedules
 from devskyy_operator.controller.workflows import WorkflowController, register_workflows
 from devskyy_operator.health import serve_health
 from devskyy_operator.kube.client import KubeClient
@@ -120,8 +121,10 @@ async def lead(
 ) -> list[BaseException]:
     """Act as the leader until a stop or a lost Lease; the failures of the loops."""
     runtime = Runtime(kube, redis, settings)
+    schedules = ScheduleController(kube, settings)
     registry = kopf.OperatorRegistry()
     register(registry)
+    register_schedules(registry)
     register_workflows(registry)
     configure_kopf(registry, settings)
     kopf_stop, renew_stop = asyncio.Event(), asyncio.Event()
@@ -139,6 +142,7 @@ async def lead(
             stop_flag=kopf_stop,
             memo=kopf.Memo(
                 runtime=runtime,
+                schedules=schedules,
                 workflows=WorkflowController(kube, redis, settings.task_record_ttl_seconds),
             ),
         )
@@ -148,6 +152,7 @@ async def lead(
             asyncio.ensure_future(runtime.admitter.run(stop.event)),
             asyncio.ensure_future(runtime.resync_loop(stop.event)),
             asyncio.ensure_future(runtime.retention_loop(stop.event)),
+            asyncio.ensure_future(schedules.run(stop.event)),
         ]
         stopped = asyncio.ensure_future(stop.event.wait())
         await asyncio.wait([stopped, operator], return_when=asyncio.FIRST_COMPLETED)
