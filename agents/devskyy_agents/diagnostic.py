@@ -3,11 +3,20 @@
 Smoke tests of a deployment use it to exercise success, retryable and permanent
 outcomes end to end without any provider; `fail_attempts` adds "failed, retried,
 then succeeded" (the attempt number comes from the task's ledger).
+
+On a real node it also shows what the runtime enforces: `report_runtime` puts
+the cgroup limits and uid/gid the task sees in its result, and
+`write_outside_volumes` tries one fixed path of the root filesystem (never a
+user-chosen one), which a read-only root refuses. `echo_env` and `print_lines`
+write to stdout unmasked, so the operator's masking of the DLQ log tail can be
+checked end to end.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 
 from devskyy_agents.clock import utc_iso
 from devskyy_agents.errors import (
@@ -19,6 +28,11 @@ from devskyy_agents.errors import (
 )
 from devskyy_agents.models import DiagnosticInput, DiagnosticOutput, TaskInput
 from devskyy_agents.registry import RunContext
+from devskyy_agents.runtime_probe import probe
+
+# The one path `write_outside_volumes` tries: on the image's root filesystem, under
+# no volume mount (volumes are /tmp, /data/...).
+WRITE_PROBE_PATH = "/etc/devskyy-write-probe"
 
 
 class DiagnosticExit(TaskError):
@@ -50,13 +64,43 @@ class DiagnosticAgent:
                     f"diagnostic task asked to fail attempt {ctx.attempt} "
                     f"of the first {task_input.fail_attempts}"
                 )
+        _print_lines(task_input, ctx)
+        if task_input.write_outside_volumes:
+            _write_outside_volumes()
         if task_input.sleep_seconds:
             await asyncio.sleep(task_input.sleep_seconds)
         if task_input.exit_code != 0:
             raise DiagnosticExit(task_input.exit_code)
+        runtime = None
+        if task_input.report_runtime:
+            runtime = {**probe().as_dict(), "attempt": ctx.attempt}
         return DiagnosticOutput(
             status="success",
             task_id=task_id,
             result=dict(task_input.result),
             completed_at=utc_iso(),
+            runtime=runtime,
         )
+
+
+def _print_lines(task_input: DiagnosticInput, ctx: RunContext) -> None:
+    """The requested lines and variables, straight to stdout (past the log redaction)."""
+    lines = [*task_input.print_lines]
+    lines += [f"{name}={ctx.config.get(name, '')}" for name in task_input.echo_env]
+    if lines:
+        sys.stdout.write("".join(f"{line}\n" for line in lines))
+        sys.stdout.flush()
+
+
+def _write_outside_volumes() -> None:
+    """Create and remove WRITE_PROBE_PATH; a refusal fails the task permanently
+    (a read-only root will refuse every attempt alike)."""
+    try:
+        fd = os.open(WRITE_PROBE_PATH, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise PermanentTaskError(
+            f"writing {WRITE_PROBE_PATH} outside the task's volumes failed: "
+            f"[Errno {exc.errno}] {exc.strerror}"
+        ) from None
+    os.close(fd)
+    os.unlink(WRITE_PROBE_PATH)

@@ -75,6 +75,7 @@ USER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$"
 SLUG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$"
 EMAIL_PATTERN = r"^[^@\s<>,;\"']{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$"
 
+ENV_NAME_PATTERN = r"^[A-Z_][A-Z0-9_]{0,63}$"
 UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 PublicHttpsUrl = Annotated[
@@ -216,6 +217,31 @@ class DiagnosticInput(TaskInput):
     )
     result: dict[str, JsonValue] = Field(
         default_factory=dict, description="Result reported on success."
+    )
+    report_runtime: bool = Field(
+        default=False,
+        description=(
+            "Add `runtime` to the result: the cgroup memory and CPU limits the task sees, "
+            "its uid and gid, and its attempt number."
+        ),
+    )
+    write_outside_volumes: bool = Field(
+        default=False,
+        description=(
+            "Try to create a file at a fixed path of the root filesystem (outside every "
+            "volume); on a read-only root this fails the task permanently with the error."
+        ),
+    )
+    echo_env: list[Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN)]] = Field(
+        default_factory=list,
+        max_length=8,
+        description=(
+            "Names of environment variables whose values the task prints, unmasked, to "
+            "stdout: a smoke test of the log masking of the DLQ's log tail."
+        ),
+    )
+    print_lines: list[Annotated[str, StringConstraints(max_length=1024)]] = Field(
+        default_factory=list, max_length=32, description="Lines the task prints to stdout."
     )
 
 
@@ -443,3 +469,5 @@ class MLPredictionOutput(OutputBase):
 class DiagnosticOutput(OutputBase):
     task_id: str
     result: dict[str, Any]
+    # With `report_runtime`: limits, uid/gid, attempt (runtime_probe.RuntimeReport + attempt).
+    runtime: dict[str, Any] | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -116,3 +117,22 @@ def test_deadline_cuts_a_long_task(tmp_path: Path) -> None:
     assert run.code == 75
     assert run.message["error_type"] == "DeadlineExceeded"
     assert time.monotonic() - started < 30
+
+
+def test_diagnostic_reports_its_runtime_and_prints_requested_lines_raw(tmp_path: Path) -> None:
+    spec = diagnostic(report_runtime=True, print_lines=["hello raw"], echo_env=["SHOP_TOKEN"])
+    run = run_task(tmp_path, spec, SHOP_TOKEN="tok-1234567")
+    assert run.code == 0, run.stderr
+    runtime = run.message["runtime"]
+    assert runtime["uid"] == os.getuid()
+    assert runtime["gid"] == os.getgid()
+    assert runtime["attempt"] == 1
+    assert runtime["cgroup_version"] in (1, 2)
+    # stdout is the task's own: what it prints is not the logger's (masked) lines.
+    assert run.stdout.splitlines() == ["hello raw", "SHOP_TOKEN=tok-1234567"]
+
+
+def test_diagnostic_echo_env_takes_only_variable_names(tmp_path: Path) -> None:
+    run = run_task(tmp_path, diagnostic(echo_env=["PATH; rm -rf /"]))
+    assert run.code == 42
+    assert "echo_env" in run.message["error"]
