@@ -282,7 +282,12 @@ async def drain_and_rerun(
                 if p["metadata"]["name"] != first_name]  # fmt: skip
         return pods[0] if pods else None
 
-    second = await eventually(replacement, timeout=60, interval=0.2, what="a replacement pod")
+    try:
+        second = await eventually(replacement, timeout=90, interval=0.2, what="a replacement pod")
+    except AssertionError as exc:
+        job = await kube.get(resource_path("batch/v1", "jobs", namespace, name))
+        task = await get_task(kube, namespace, name)
+        raise AssertionError(f"{exc}\njob: {job['status']}\ntask: {task['status']}") from None
     assert (second.get("status") or {}).get("phase") == "Pending"
     assert (await get_task(kube, namespace, name))["status"]["phase"] == "Running"
     job = await kube.get(resource_path("batch/v1", "jobs", namespace, name))
