@@ -75,7 +75,9 @@ USER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$"
 SLUG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$"
 EMAIL_PATTERN = r"^[^@\s<>,;\"']{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$"
 
-ENV_NAME_PATTERN = r"^[A-Z_][A-Z0-9_]{0,63}$"
+# `echo_env` may print only variables named DIAGNOSTIC_*: a task cannot echo a
+# provider key (TRIPO_API_KEY, ...) into its pod log, only a value put there for it.
+DIAGNOSTIC_ENV_PATTERN = r"^DIAGNOSTIC_[A-Z0-9_]{1,52}$"
 UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 PublicHttpsUrl = Annotated[
@@ -232,12 +234,13 @@ class DiagnosticInput(TaskInput):
             "volume); on a read-only root this fails the task permanently with the error."
         ),
     )
-    echo_env: list[Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN)]] = Field(
+    echo_env: list[Annotated[str, StringConstraints(pattern=DIAGNOSTIC_ENV_PATTERN)]] = Field(
         default_factory=list,
         max_length=8,
         description=(
-            "Names of environment variables whose values the task prints, unmasked, to "
-            "stdout: a smoke test of the log masking of the DLQ's log tail."
+            "Names of DIAGNOSTIC_* environment variables (e.g. from the task Secret) whose "
+            "values the task prints, unmasked, to stdout: a smoke test of the log masking "
+            "of the DLQ's log tail."
         ),
     )
     print_lines: list[Annotated[str, StringConstraints(max_length=1024)]] = Field(
