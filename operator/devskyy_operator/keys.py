@@ -21,6 +21,7 @@ USER_TASKS_PREFIX = "devskyy:user-tasks:"  # ZSET per user: id -> created epoch
 USER_QUEUED_PREFIX = "devskyy:user-queued:"  # SET per user: ids still queued
 RATE_PREFIX = "devskyy:rate:"  # per-user request counters
 COMPLETIONS_PREFIX = "devskyy:completions:"  # ZSET per type: id -> finished epoch (throughput)
+COST_INDEX = "devskyy:costs"  # ZSET "id type user micros" -> finished epoch (GET /v1/costs)
 SEQUENCE_KEY = "devskyy:sequence"  # INCR: FIFO tiebreak inside a priority
 CANCEL_REQUESTS = "devskyy:cancel-requests"  # SET of claimed/running ids the bridge must stop
 BRIDGED_PREFIX = "devskyy:bridged:"  # ZSET per type: ids the bridge claimed and not yet seen end
@@ -98,3 +99,11 @@ ANNOTATION_SOURCE = "devskyy.io/source"  # "api" (bridge) or absent (kubectl)
 ANNOTATION_ENQUEUED_AT = "devskyy.io/enqueued-at"
 # On the Job's pod template: the task spec, which a downward-API volume hands the pod.
 ANNOTATION_TASK_SPEC = "devskyy.io/task-spec"
+
+# --- Schedules (DevSkyySchedule): their runs are DevSkyyTasks carrying these.
+SCHEDULE_KIND = "DevSkyySchedule"
+SCHEDULE_PLURAL = "devskyyschedules"
+SCHEDULE_SINGULAR = "devskyyschedule"
+SCHEDULE_SHORT_NAME = "dss"
+LABEL_SCHEDULE = "devskyy.io/schedule"  # on each run: the schedule's name
+ANNOTATION_SCHEDULED_AT = "devskyy.io/scheduled-at"  # on each run: its scheduled time

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from devskyy_agents.models import TaskSpec
+from devskyy_operator.cost.model import TaskCost
 from devskyy_operator.crd.status import TaskStatus
 from devskyy_operator.deadletter.record import FinalFailure
 
@@ -50,6 +51,7 @@ class MarkCompleted:
 
     result: Mapping[str, Any]
     completed_at: datetime
+    cost: TaskCost | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class TaskEnded:
     succeeded: bool
     run_seconds: float | None  # None: it never started
     requests: Mapping[str, float] = field(default_factory=dict)  # cores, bytes
+    cost: TaskCost | None = None  # counted in devskyy_task_cost_total
 
 
 RecordAction = EnsureRecord | MarkProcessing | MarkCompleted | RecordFailure | MarkCancelled

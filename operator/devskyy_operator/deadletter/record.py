@@ -19,6 +19,7 @@ from typing import Any
 
 from devskyy_agents.clock import utc_iso
 from devskyy_agents.errors import InvalidTaskInput
+from devskyy_operator.cost.model import TaskCost
 from devskyy_operator.crd.status import clip
 
 MAX_TERMINATION_CHARS = 4096  # what Kubernetes keeps of a termination message
@@ -49,6 +50,7 @@ class FinalFailure:
     worker_host: str = ""
     log_pod: str | None = None  # the failed attempt's pod, whose log the record keeps
     log_tail: str = ""  # its last lines, masked and bounded (final_failure.py reads them)
+    cost: TaskCost | None = None  # what it cost until it failed (the task hash keeps it)
 
     def dead_letter(self) -> DeadLetter:
         return DeadLetter(
