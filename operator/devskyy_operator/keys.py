@@ -25,6 +25,8 @@ COST_INDEX = "devskyy:costs"  # ZSET "id type user micros" -> finished epoch (GE
 SEQUENCE_KEY = "devskyy:sequence"  # INCR: FIFO tiebreak inside a priority
 CANCEL_REQUESTS = "devskyy:cancel-requests"  # SET of claimed/running ids the bridge must stop
 BRIDGED_PREFIX = "devskyy:bridged:"  # ZSET per type: ids the bridge claimed and not yet seen end
+RESULT_CACHE_PREFIX = "devskyy:result-cache:"  # STRING <sha256> -> cached result JSON (TTL)
+MODEL_LATEST_PREFIX = "devskyy:model-latest:"  # STRING <model_id> -> newest version seen
 # STREAM: one entry per task transition, appended by the scripts that make them
 # (only while it exists); the history writer's consumer group drains it.
 HISTORY_STREAM = "devskyy:history"
@@ -65,6 +67,14 @@ def bridged_key(task_type: TaskType | str) -> str:
 
 def completions_key(task_type: TaskType | str) -> str:
     return f"{COMPLETIONS_PREFIX}{task_type}"
+
+
+def result_cache_key(digest: str) -> str:
+    return f"{RESULT_CACHE_PREFIX}{digest}"
+
+
+def model_latest_key(model_id: str) -> str:
+    return f"{MODEL_LATEST_PREFIX}{model_id}"
 
 
 def rate_key(user_id: str) -> str:
