@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -116,3 +117,45 @@ def test_deadline_cuts_a_long_task(tmp_path: Path) -> None:
     assert run.code == 75
     assert run.message["error_type"] == "DeadlineExceeded"
     assert time.monotonic() - started < 30
+
+
+def test_diagnostic_writes_its_fill_into_its_own_artifacts_directory(tmp_path: Path) -> None:
+    run = run_task(tmp_path, diagnostic(write_mib=3, allocate_mib=8))
+    assert run.code == 0, run.stderr
+    fill = tmp_path / "artifacts" / "task-abc123" / "diagnostic-fill.bin"
+    assert fill.stat().st_size == 3 * 1024 * 1024
+    assert sorted(p.name for p in (tmp_path / "artifacts").iterdir()) == ["task-abc123"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("allocate_mib", 16 * 1024 + 1), ("write_mib", -1), ("write_mib", "5"),
+     ("allocate_mib", 1.5), ("write_mib", True)],
+)  # fmt: skip
+def test_diagnostic_probe_sizes_are_bounded_and_strict(
+    tmp_path: Path, field: str, value: object
+) -> None:
+    run = run_task(tmp_path, diagnostic(**{field: value}))
+    assert run.code == 42, run.stderr
+    assert field in run.message["error"]
+
+
+def test_diagnostic_reports_its_runtime_and_prints_requested_lines_raw(tmp_path: Path) -> None:
+    spec = diagnostic(report_runtime=True, print_lines=["hello raw"], echo_env=["DIAGNOSTIC_TOKEN"])
+    run = run_task(tmp_path, spec, DIAGNOSTIC_TOKEN="tok-1234567")
+    assert run.code == 0, run.stderr
+    runtime = run.message["runtime"]
+    assert runtime["uid"] == os.getuid()
+    assert runtime["gid"] == os.getgid()
+    assert runtime["attempt"] == 1
+    assert runtime["cgroup_version"] in (1, 2)
+    # stdout is the task's own: what it prints is not the logger's (masked) lines.
+    assert run.stdout.splitlines() == ["hello raw", "DIAGNOSTIC_TOKEN=tok-1234567"]
+
+
+@pytest.mark.parametrize("name", ["TRIPO_API_KEY", "PATH; rm -rf /", "DIAGNOSTIC_"])
+def test_diagnostic_echo_env_prints_only_diagnostic_variables(tmp_path: Path, name: str) -> None:
+    run = run_task(tmp_path, diagnostic(echo_env=[name]), TRIPO_API_KEY="tsk-1234567")
+    assert run.code == 42
+    assert "echo_env" in run.message["error"]
+    assert "tsk-1234567" not in run.stdout

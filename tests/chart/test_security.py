@@ -40,7 +40,9 @@ def test_every_pod_is_restricted(render: RenderFn, scenario: str) -> None:
         assert "emptyDir" in tmp
 
 
-def test_rbac_has_no_wildcards_and_no_secrets(render: RenderFn, scenario: str) -> None:
+def test_rbac_has_no_wildcards_and_reads_only_the_task_secret(
+    render: RenderFn, scenario: str
+) -> None:
     r = render(scenario)
     roles = r.kind("Role") + r.kind("ClusterRole")
     assert roles
@@ -48,7 +50,12 @@ def test_rbac_has_no_wildcards_and_no_secrets(render: RenderFn, scenario: str) -
         for rule in role["rules"]:
             for field in ("apiGroups", "resources", "verbs"):
                 assert "*" not in rule[field], (role["metadata"]["name"], rule)
-            assert "secrets" not in rule["resources"], (role["metadata"]["name"], rule)
+            if "secrets" in rule["resources"]:
+                # Only the operator, only `get`, only the task Secret by name (log masking).
+                assert role["metadata"]["name"].endswith("-operator"), rule
+                assert rule["resources"] == ["secrets"], rule
+                assert rule["verbs"] == ["get"], rule
+                assert rule["resourceNames"] == ["devskyy-task-secrets"], rule
             assert not {"escalate", "bind", "impersonate"} & set(rule["verbs"])
 
 
@@ -64,25 +71,32 @@ def _rules(role: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
 def test_operator_and_bridge_rules_are_the_contract(render: RenderFn) -> None:
     r = render("defaults")
     operator = _rules(r.one("Role", "-operator"))
-    # create/delete: the runs of schedules (controller/schedules.py).
+    # create/delete: the runs of schedules (controller/schedules.py), a workflow's step
+    # tasks and cancelling its running ones (controller/workflows.py).
     assert operator[("devskyy.io", "devskyytasks")] == {
         "get", "list", "watch", "patch", "update", "create", "delete",
     }  # fmt: skip
     assert operator[("devskyy.io", "devskyyschedules")] == {"get", "list", "watch"}
     assert operator[("devskyy.io", "devskyyschedules/status")] == {"patch", "update"}
+    assert operator[("devskyy.io", "devskyyworkflows")] == {"get", "list", "watch"}
+    assert operator[("devskyy.io", "devskyyworkflows/status")] == {"patch", "update"}
     assert operator[("devskyy.io", "devskyytasks/status")] == {"patch", "update"}
     assert operator[("devskyy.io", "devskyytasks/finalizers")] == {"update"}
     assert operator[("batch", "jobs")] == {"get", "list", "watch", "create", "delete", "patch"}
     assert operator[("", "pods")] == {"get", "list", "watch"}
+    assert operator[("", "pods/log")] == {"get"}
     assert operator[("", "events")] == operator[("events.k8s.io", "events")] == {"create", "patch"}
     assert operator[("coordination.k8s.io", "leases")] == {"create", "get", "update"}
-    (named,) = [rule for rule in r.one("Role", "-operator")["rules"] if rule.get("resourceNames")]
-    assert named["resourceNames"] == ["devskyy-operator"]
-    assert set(named["verbs"]) == {"get", "update"}
+    named = [rule for rule in r.one("Role", "-operator")["rules"] if rule.get("resourceNames")]
+    assert [(n["resources"], n["resourceNames"], set(n["verbs"])) for n in named] == [
+        (["secrets"], ["devskyy-task-secrets"], {"get"}),
+        (["leases"], ["devskyy-operator"], {"get", "update"}),
+    ]
     bridge = _rules(r.one("Role", "-bridge"))
     assert bridge == {
         ("devskyy.io", "devskyytasks"): {"create", "get", "list", "watch", "delete"},
         ("devskyy.io", "devskyyschedules"): {"create", "get", "list", "patch", "delete"},
+        ("devskyy.io", "devskyyworkflows"): {"create", "patch"},  # API submissions, cancels
     }
 
 

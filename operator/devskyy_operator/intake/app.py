@@ -23,6 +23,7 @@ from devskyy_operator.intake import (
     routes_ops,
     routes_schedules,
     routes_tasks,
+    routes_workflows,
 )
 from devskyy_operator.intake.auth import TokenTable
 from devskyy_operator.intake.deps import BEARER_SCHEME, Services
@@ -40,6 +41,7 @@ from devskyy_operator.metrics import ApiMetrics
 from devskyy_operator.redisq import EnqueueLimits, QueueError, connect
 from devskyy_operator.redisq.batching import ScriptBatcher
 from devskyy_operator.settings import Settings
+from devskyy_operator.workflow.spec import WorkflowSpec
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -81,6 +83,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(routes_batch.router)
     app.include_router(routes_dlq.router)
     app.include_router(routes_ops.router)
+    app.include_router(routes_workflows.router)
     app.include_router(routes_costs.router)
     app.include_router(routes_schedules.router)
     app.add_exception_handler(ApiError, api_error_handler)
@@ -96,7 +99,7 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 def _register_task_spec_schema(app: FastAPI) -> None:
-    """Publish TaskSpec and NewSchedule (read by hand from the body) and the bearer scheme."""
+    """Publish the bodies read by hand (TaskSpec, NewSchedule, WorkflowSpec), the bearer."""
     base_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -105,7 +108,7 @@ def _register_task_spec_schema(app: FastAPI) -> None:
         schema = base_openapi()
         components = schema.setdefault("components", {})
         schemas = components.setdefault("schemas", {})
-        for model in (TaskSpec, NewSchedule):
+        for model in (TaskSpec, NewSchedule, WorkflowSpec):
             body_schema = model.model_json_schema(
                 by_alias=True, ref_template="#/components/schemas/{model}"
             )

@@ -6,6 +6,11 @@ controller first adds `SuccessCriteriaMet` / `FailureTarget` and adds the final
 `Complete` / `Failed` (same reason) only once every pod has terminated; until
 then the task is still Running (`terminating=True`), so a pod that is still
 writing never races the recorded outcome.
+
+What the pods show that the Job controller cannot see (`pod_problems.py`: an
+OOM kill, an eviction for the pod's own storage overrun, a pod stuck Pending)
+travels as `Outcome.problem`; a Job that ran out of retries on OOM kills says
+OOMKilled, not BackoffLimitExceeded.
 """
 
 from __future__ import annotations
@@ -21,11 +26,13 @@ from devskyy_agents.usage import UsageLine, parse_usage
 from devskyy_operator.crd.conditions import (
     REASON_BACKOFF_LIMIT,
     REASON_DEADLINE,
+    REASON_OOM_KILLED,
     REASON_PERMANENT,
     REASON_SUCCEEDED,
 )
 from devskyy_operator.crd.task_view import parse_time
 from devskyy_operator.job.builder import TASK_CONTAINER
+from devskyy_operator.job.pod_problems import PodProblem, pod_problem
 
 __all__ = [
     "REASON_BACKOFF_LIMIT",
@@ -66,6 +73,8 @@ class Outcome:
     settling: bool = False  # a pod ended that the Job controller has not counted yet
     task_error: str | None = None  # what the task said went wrong (its termination message)
     task_error_type: str | None = None  # the task's error class, e.g. MissingCredentials
+    problem: PodProblem | None = None  # the newest pod's problem the Job cannot see
+    ended_pod: str | None = None  # the newest pod that ended: whose log a DLQ record keeps
     usage: tuple[UsageLine, ...] = ()  # provider usage the last finished pod reported
 
     @property
@@ -164,8 +173,10 @@ def job_outcome(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> Ou
     finished = [(pod, state) for pod in ordered if (state := _terminated_state(pod)) is not None]
     exit_code: int | None = None
     termination_message: str | None = None
+    ended_pod: str | None = None
     if finished:
         state = finished[-1][1]
+        ended_pod = (finished[-1][0].get("metadata") or {}).get("name") or None
         code = state.get("exitCode")
         exit_code = code if isinstance(code, int) else None
         termination_message = state.get("message") or None
@@ -173,6 +184,9 @@ def job_outcome(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> Ou
     worker_host = next((host for host in reversed(hosts) if host), None)
     started_at = parse_time(status.get("startTime"))
     report = parse_termination_message(termination_message)
+    problems = [found for pod in ordered if (found := pod_problem(pod)) is not None]
+    problem = problems[-1] if problems else None
+    last_problem = pod_problem(finished[-1][0]) if finished else None
 
     complete = _true_condition(job, "Complete")
     failed_condition = _true_condition(job, "Failed")
@@ -187,6 +201,10 @@ def job_outcome(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> Ou
     if final is not None:
         phase: Phase = "Succeeded" if complete is not None else "Failed"
         reason = REASON_SUCCEEDED if complete is not None else _task_reason(final)
+        message = final.get("message") or None
+        oom = last_problem is not None and last_problem.reason == REASON_OOM_KILLED
+        if reason == REASON_BACKOFF_LIMIT and oom and last_problem is not None:
+            reason, message = last_problem.reason, last_problem.message  # retries spent on OOM
         completed_at = parse_time(status.get("completionTime")) or parse_time(
             final.get("lastTransitionTime")
         )
@@ -194,7 +212,7 @@ def job_outcome(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> Ou
         return Outcome(
             phase=phase,
             reason=reason,
-            message=final.get("message") or None,
+            message=message,
             attempts=max(attempts, 1),
             exit_code=exit_code,
             termination_message=termination_message,
@@ -205,6 +223,8 @@ def job_outcome(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> Ou
             failed_attempts=max(0, failed - 1) if complete is None else failed,
             task_error=report.error,
             task_error_type=report.error_type,
+            problem=problem,
+            ended_pod=ended_pod,
             usage=report.usage,
         )
 
@@ -234,4 +254,5 @@ def job_outcome(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> Ou
         settling=ended > 0,
         task_error=report.error,
         task_error_type=report.error_type,
+        problem=problem,
     )
