@@ -14,6 +14,7 @@ from typing import Any
 
 from devskyy_operator import keys
 from devskyy_operator.admission.limits import describe, limit_problems
+from devskyy_operator.admission.tiers import tier_problems
 from devskyy_operator.controller.plan import (
     AfterAction,
     EnsureRecord,
@@ -108,10 +109,14 @@ def decide(
 
 def enqueue(task: TaskView, now: datetime, settings: Settings) -> Plan:
     """A new task: a Redis record (also for kubectl-created tasks), then phase Queued,
-    or, over the limits of the current settings, InvalidSpec without a Job."""
+    or, over the limits of the current settings or outside its tier's band,
+    InvalidSpec without a Job."""
     source = task.annotations.get(keys.ANNOTATION_SOURCE, "kubectl")
     ensure = EnsureRecord(task.spec, task.queued_at, source)
-    problems = limit_problems(task.spec, settings, task.queued_at)
+    problems = [
+        *limit_problems(task.spec, settings, task.queued_at),
+        *tier_problems(task.tier, task.spec.priority, settings),
+    ]
     if not problems:
         status = queued_status(task, now)
         # Due now: the admission round may admit it first and write Running only.
