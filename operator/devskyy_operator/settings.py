@@ -186,6 +186,9 @@ class TierPolicy(BaseModel):
         return self
 
 
+_TIER_ALIASES = {name: info.alias or name for name, info in TierPolicy.model_fields.items()}
+
+
 def _default_tiers() -> dict[str, TierPolicy]:
     """Bands that do not overlap: a free user's best (299) is below an enterprise
     user's default (600 + 100)."""
@@ -501,7 +504,10 @@ class Settings(BaseSettings):
         for name, given in value.items():
             default = merged.get(str(name))
             if isinstance(default, TierPolicy) and isinstance(given, Mapping):
-                given = default.model_dump(by_alias=True) | dict(given)
+                # Field names and aliases both accepted: merged under the alias.
+                given = default.model_dump(by_alias=True) | {
+                    _TIER_ALIASES.get(str(k), str(k)): v for k, v in given.items()
+                }
             merged[str(name)] = given
         return merged
 
