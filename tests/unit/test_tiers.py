@@ -102,10 +102,12 @@ def test_a_forged_band_is_refused_without_a_job() -> None:
 
 
 def test_a_task_in_its_band_or_untiered_is_queued() -> None:
-    for task in (tiered("task-1", "enterprise", 700), tiered("task-1", None, 1000)):
+    for task, tier in ((tiered("task-1", "enterprise", 700), "enterprise"),
+                       (tiered("task-1", None, 1000), "")):  # fmt: skip
         plan = decide(task, None, [], T0, SETTINGS)
         assert plan.status is not None
         assert plan.status.patch()["phase"] == "Queued"
+        assert plan.records == (p.EnsureRecord(task.spec, task.queued_at, "kubectl", tier),)
 
 
 # ------------------------------------------------------------------ shares of concurrency

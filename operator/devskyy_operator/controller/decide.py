@@ -112,7 +112,7 @@ def enqueue(task: TaskView, now: datetime, settings: Settings) -> Plan:
     or, over the limits of the current settings or outside its tier's band,
     InvalidSpec without a Job."""
     source = task.annotations.get(keys.ANNOTATION_SOURCE, "kubectl")
-    ensure = EnsureRecord(task.spec, task.queued_at, source)
+    ensure = EnsureRecord(task.spec, task.queued_at, source, task.tier)
     problems = [
         *limit_problems(task.spec, settings, task.queued_at),
         *tier_problems(task.tier, task.spec.priority, settings),
