@@ -13,6 +13,7 @@ import redis
 from devskyy_operator import keys
 from devskyy_operator.settings import TierPolicy
 from tests.api.conftest import app_client, auth, settings_for
+from tests.support.dead_letters import seed_dead_letter
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -114,3 +115,25 @@ async def test_a_batch_is_placed_in_its_tier(redis_url: str, redis_client: redis
             "tasks.0.spec.input.user_id", "tasks.1.spec.input.user_id",
         ]  # fmt: skip
     assert redis_client.zcard(keys.queue_key("diagnostic")) == 2  # nothing of the mixed one
+
+
+async def test_a_retried_dead_letter_is_placed_as_first_asked(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    """The retry re-places the priority first asked (not the banded one again) in
+    the user's tier of now, and keeps the tier in its record."""
+    async with app_client(settings_for(redis_url)) as api:
+        queued = await api.post("/v1/tasks", json=diagnostic("alice", priority=40),
+                                headers=auth("alice"))  # fmt: skip
+        task_id = queued.json()["id"]
+        seed_dead_letter(redis_client, task_id, "alice", 1.0)
+    # Alice is enterprise now: her retry moves up to the enterprise band.
+    settings = settings_for(redis_url, user_tiers={"alice": "enterprise"})
+    async with app_client(settings) as api:
+        retried = await api.post(f"/v1/dlq/{task_id}/retry", headers=auth("alice"))
+        assert retried.status_code == 202, retried.text
+        view = (await api.get(retried.headers["location"], headers=auth("alice"))).json()
+    assert (view["tier"], view["priority"], view["requested_priority"]) == ("enterprise", 640, 40)
+    score = redis_client.zscore(keys.queue_key("diagnostic"), view["id"])
+    assert score is not None
+    assert score == keys.queue_score(640, int(score) % (1 << 42))

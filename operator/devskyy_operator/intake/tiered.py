@@ -3,6 +3,7 @@ the request, and the requested priority is moved into the tier's band (pure)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from devskyy_agents.models import TaskSpec
@@ -19,6 +20,16 @@ class Tiered:
 
     def hash_fields(self) -> dict[str, str]:
         return {TIER_FIELD: self.tier, REQUESTED_PRIORITY_FIELD: str(self.requested_priority)}
+
+
+def placement(settings: Settings) -> Callable[[TaskSpec], tuple[TaskSpec, Mapping[str, str]]]:
+    """`place_in_tier` as the dead-letter retry takes it (spec in, spec and fields out)."""
+
+    def place(spec: TaskSpec) -> tuple[TaskSpec, Mapping[str, str]]:
+        placed = place_in_tier(spec, settings)
+        return placed.spec, placed.hash_fields()
+
+    return place
 
 
 def place_in_tier(spec: TaskSpec, settings: Settings) -> Tiered:
