@@ -21,9 +21,12 @@ USER_TASKS_PREFIX = "devskyy:user-tasks:"  # ZSET per user: id -> created epoch
 USER_QUEUED_PREFIX = "devskyy:user-queued:"  # SET per user: ids still queued
 RATE_PREFIX = "devskyy:rate:"  # per-user request counters
 COMPLETIONS_PREFIX = "devskyy:completions:"  # ZSET per type: id -> finished epoch (throughput)
+COST_INDEX = "devskyy:costs"  # ZSET "id type user micros" -> finished epoch (GET /v1/costs)
 SEQUENCE_KEY = "devskyy:sequence"  # INCR: FIFO tiebreak inside a priority
 CANCEL_REQUESTS = "devskyy:cancel-requests"  # SET of claimed/running ids the bridge must stop
 BRIDGED_PREFIX = "devskyy:bridged:"  # ZSET per type: ids the bridge claimed and not yet seen end
+RESULT_CACHE_PREFIX = "devskyy:result-cache:"  # STRING <sha256> -> cached result JSON (TTL)
+MODEL_LATEST_PREFIX = "devskyy:model-latest:"  # STRING <model_id> -> newest version seen
 # STREAM: one entry per task transition, appended by the scripts that make them
 # (only while it exists); the history writer's consumer group drains it.
 HISTORY_STREAM = "devskyy:history"
@@ -66,6 +69,14 @@ def completions_key(task_type: TaskType | str) -> str:
     return f"{COMPLETIONS_PREFIX}{task_type}"
 
 
+def result_cache_key(digest: str) -> str:
+    return f"{RESULT_CACHE_PREFIX}{digest}"
+
+
+def model_latest_key(model_id: str) -> str:
+    return f"{MODEL_LATEST_PREFIX}{model_id}"
+
+
 def rate_key(user_id: str) -> str:
     return f"{RATE_PREFIX}{user_id}"
 
@@ -99,3 +110,11 @@ ANNOTATION_SOURCE = "devskyy.io/source"  # "api" (bridge) or absent (kubectl)
 ANNOTATION_ENQUEUED_AT = "devskyy.io/enqueued-at"
 # On the Job's pod template: the task spec, which a downward-API volume hands the pod.
 ANNOTATION_TASK_SPEC = "devskyy.io/task-spec"
+
+# --- Schedules (DevSkyySchedule): their runs are DevSkyyTasks carrying these.
+SCHEDULE_KIND = "DevSkyySchedule"
+SCHEDULE_PLURAL = "devskyyschedules"
+SCHEDULE_SINGULAR = "devskyyschedule"
+SCHEDULE_SHORT_NAME = "dss"
+LABEL_SCHEDULE = "devskyy.io/schedule"  # on each run: the schedule's name
+ANNOTATION_SCHEDULED_AT = "devskyy.io/scheduled-at"  # on each run: its scheduled time

@@ -7,7 +7,7 @@ as arguments. Secrets are never values here: only the names of Kubernetes
 Secrets that hold them.
 
 The per-task-type maps (``concurrency``, ``images``, ``resources``,
-``scheduling``) always hold
+``scheduling``, ``result_cache``) always hold
 every task type: a variable such as ``DEVSKYY_CONCURRENCY__ML_TRAINING=2``
 changes that one entry (``DEVSKYY_RESOURCES__ML_TRAINING__CPU_LIMIT=3`` that
 one field) and the other entries keep their defaults; a key that is not a task
@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -32,7 +33,14 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from devskyy_agents.models import MAX_PRIORITY, MAX_TIMEOUT_SECONDS, MIN_PRIORITY, TaskType
+from devskyy_agents.models import (
+    MAX_CACHE_TTL_SECONDS,
+    MAX_PRIORITY,
+    MAX_TIMEOUT_SECONDS,
+    MIN_PRIORITY,
+    SIDE_EFFECT_TYPES,
+    TaskType,
+)
 from devskyy_operator.quantity import parse_quantity
 
 # (Kubernetes resource name, ResourceAmounts attribute, ResourceDefaults prefix)
@@ -124,6 +132,40 @@ class TaskScheduling(BaseModel):
         return fields
 
 
+class ResultCaching(BaseModel):
+    """Result caching of a task type: a task of the same type and normalised input
+    (and, for ml_prediction, model version) within the TTL gets the stored result
+    without a Job. Off by default; a task may opt in (or out) with `spec.cache`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(
+        default=False, description="Cache every task of the type unless it opts out."
+    )
+    ttl_seconds: int = Field(
+        default=3600, ge=1, le=MAX_CACHE_TTL_SECONDS, description="TTL when the task names none."
+    )
+    max_ttl_seconds: int = Field(
+        default=86_400, ge=1, le=MAX_CACHE_TTL_SECONDS, description="Longest spec.cache.ttlSeconds."
+    )
+    allow_side_effects: bool = Field(
+        default=False,
+        description="Types with side effects (marketing_campaign, generate_3d, ml_training) "
+        "may be cached only with this set: a hit skips the delivery, the publishing, the "
+        "new model version.",
+    )
+
+    @model_validator(mode="after")
+    def _ttl_within_maximum(self) -> ResultCaching:
+        if self.ttl_seconds > self.max_ttl_seconds:
+            raise ValueError("ttl_seconds must not exceed max_ttl_seconds")
+        return self
+
+
+def _default_result_cache() -> dict[str, ResultCaching]:
+    return {t.value: ResultCaching() for t in TaskType}
+
+
 def _default_scheduling() -> dict[str, TaskScheduling]:
     return {t.value: TaskScheduling() for t in TaskType}
 
@@ -199,6 +241,59 @@ def _default_tiers() -> dict[str, TierPolicy]:
     }
 
 
+Price = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=9)]
+
+
+class ModelPrice(BaseModel):
+    """What a language model costs, per million tokens in and out (the providers' price lists)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input_per_million: Price
+    output_per_million: Price
+
+
+def _default_model_prices() -> dict[str, ModelPrice]:
+    """List prices (USD) of the writers' default models and their usual alternatives."""
+    table = {
+        "gpt-4o-mini": ("0.15", "0.60"),
+        "gpt-4o": ("2.50", "10.00"),
+        "claude-sonnet-4-5": ("3.00", "15.00"),
+        "gemini-2.5-flash": ("0.30", "2.50"),
+    }
+    return {
+        name: ModelPrice(input_per_million=Decimal(i), output_per_million=Decimal(o))
+        for name, (i, o) in table.items()
+    }
+
+
+class CostSettings(BaseModel):
+    """Prices of a task's cost (devskyy_operator/cost): requested CPU and memory per hour
+    of run time, and provider spend (tokens per model, credits per provider).
+
+    A model is priced by its name or the longest listed prefix of it, so the dated
+    names providers answer with ("gpt-4o-mini-2024-07-18") match "gpt-4o-mini".
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    cpu_core_hour: Price = Field(default=Decimal("0.04"), description="Per requested core-hour.")
+    memory_gib_hour: Price = Field(
+        default=Decimal("0.005"), description="Per requested GiB-hour of memory."
+    )
+    models: dict[str, ModelPrice] = Field(default_factory=_default_model_prices)
+    credits: dict[str, Price] = Field(
+        default_factory=lambda: {"tripo": Decimal("0.01"), "fashn": Decimal("0.075")},
+        description="Price of one credit per provider (Tripo: $1 = 100 credits).",
+    )
+    index_retention_seconds: int = Field(
+        default=35 * 24 * 3600,
+        ge=3600,
+        description="How long finished tasks' costs stay summable by GET /v1/costs (Redis).",
+    )
+
+
 DEFAULT_WORKER_PROCESSES = 10
 
 
@@ -231,6 +326,7 @@ _PER_TYPE_DEFAULTS: dict[str, Callable[[], Mapping[str, Any]]] = {
     "images": _default_images,
     "resources": _default_resources,
     "scheduling": _default_scheduling,
+    "result_cache": _default_result_cache,
 }
 
 
@@ -323,6 +419,10 @@ class Settings(BaseSettings):
         default_factory=_default_scheduling,
         description="Node selector and tolerations of each task type's pods (none by default).",
     )
+    result_cache: dict[str, ResultCaching] = Field(
+        default_factory=_default_result_cache,
+        description="Result caching per task type (off everywhere by default).",
+    )
     schedule_horizon_seconds: int = Field(
         default=90 * 24 * 3600,
         ge=60,
@@ -362,6 +462,12 @@ class Settings(BaseSettings):
     )
     resync_seconds: float = Field(
         default=10.0, gt=0, description="Level-based reconcile period of every task."
+    )
+    schedule_resync_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="Longest sleep of the schedule loop; it wakes at each schedule's next time "
+        "and on every change of a schedule or its runs, this is only the safety net.",
     )
     watch_timeout_seconds: int = Field(
         default=300,
@@ -473,12 +579,21 @@ class Settings(BaseSettings):
         default=None, description="Consumer name of this writer; the host (pod) name when unset."
     )
 
+    # -- cost attribution
+    cost: CostSettings = Field(
+        default_factory=CostSettings,
+        description="Prices of task costs (DEVSKYY_COST__CPU_CORE_HOUR=0.05, "
+        'DEVSKYY_COST__MODELS=\'{"gpt-4o-mini": {"input_per_million": "0.15", ...}}\').',
+    )
+
     # -- observability
     log_format: str = Field(default="text", description='"text" (seed line format) or "json".')
     metrics_port: int = Field(default=9090)
     health_port: int = Field(default=8080)
 
-    @field_validator("concurrency", "images", "resources", "scheduling", mode="before")
+    @field_validator(
+        "concurrency", "images", "resources", "scheduling", "result_cache", mode="before"
+    )
     @classmethod
     def _every_task_type(cls, value: Any, info: ValidationInfo) -> Any:
         if info.field_name == "concurrency":
@@ -526,6 +641,24 @@ class Settings(BaseSettings):
     def tier_of(self, user_id: str) -> str:
         """The tier a user's tasks are queued in."""
         return self.user_tiers.get(user_id, self.default_tier)
+
+    @field_validator("result_cache")
+    @classmethod
+    def _side_effects_allowed(cls, value: dict[str, ResultCaching]) -> dict[str, ResultCaching]:
+        refused = sorted(
+            t.value
+            for t in SIDE_EFFECT_TYPES
+            if value[t.value].enabled and not value[t.value].allow_side_effects
+        )
+        if refused:
+            raise ValueError(
+                f"result_cache of {', '.join(refused)}: the type has side effects; "
+                "enabled needs allow_side_effects"
+            )
+        return value
+
+    def result_cache_for(self, task_type: TaskType | str) -> ResultCaching:
+        return self.result_cache[str(task_type)]
 
     def resources_for(self, task_type: TaskType | str) -> ResourceDefaults:
         return self.resources[str(task_type)]

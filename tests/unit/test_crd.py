@@ -81,6 +81,7 @@ def test_names_and_printer_columns() -> None:
         "name": "Tier", "type": "string", "priority": 1,
         "jsonPath": ".metadata.labels.devskyy\\.io/tier",
     }  # fmt: skip
+    assert (columns["Cost"]["jsonPath"], columns["Cost"]["priority"]) == (".status.cost.total", 1)
 
 
 def test_schema_is_structural() -> None:

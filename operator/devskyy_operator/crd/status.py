@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from devskyy_agents.clock import utc_iso
+from devskyy_operator.cost.model import TaskCost
 from devskyy_operator.crd.conditions import (
     PHASE_QUEUED,
     PHASE_RUNNING,
@@ -126,6 +127,16 @@ class TaskStatus(BaseModel):
     )
     result: dict[str, JsonValue] | None = Field(
         default=None, description="Result object from the task's termination message."
+    )
+    cache_hit: bool | None = Field(
+        default=None, description="True: the result is a stored one, served without a Job."
+    )
+    cached_from: str | None = Field(
+        default=None, max_length=63, description="The task that ran and produced that result."
+    )
+    cost: TaskCost | None = Field(
+        default=None,
+        description="What the finished task cost: requests x run time plus provider spend.",
     )
     observed_generation: Int64 | None = Field(
         default=None, description="Generation of the spec this status describes."

@@ -28,7 +28,10 @@ def view_of(record: TaskRecord, queue: QueueInfo | None = None) -> TaskView:
         error=record.error,
         cancelled=record.cancelled,
         cancel_requested=record.cancel_requested,
+        cache_hit=record.cache_hit,
+        cached_from=record.cached_from,
         queue=queue,
+        cost=record.cost,
     )
 
 
@@ -61,6 +64,7 @@ def history_task(row: dict[str, Any]) -> HistoryTask:
         retry_of=row["retry_of"] or "",
         retried_as=row["retried_as"] or "",
         dead_lettered_at=_iso(row["dead_lettered_at"]),
+        cost=row.get("cost"),
     )
 
 

@@ -38,6 +38,9 @@ class TaskRecord:
     raw: dict[str, str] = field(repr=False)
     tier: str = ""
     requested_priority: int | None = None
+    cache_hit: bool = False  # the result is a stored one (result cache), no Job ran
+    cached_from: str = ""  # the task that ran and produced it
+    cost: Any = None  # the finished task's cost (cost/model.py TaskCost JSON)
 
     @property
     def terminal(self) -> bool:
@@ -82,6 +85,9 @@ def record_from_hash(task_id: str, raw: dict[str, str]) -> TaskRecord:
         requested_priority=(
             _int(raw[REQUESTED_PRIORITY_FIELD]) if raw.get(REQUESTED_PRIORITY_FIELD) else None
         ),
+        cache_hit=raw.get("cache_hit") == "1",
+        cached_from=raw.get("cached_from", ""),
+        cost=_json_or_none(raw.get("cost")),
     )
 
 
