@@ -26,10 +26,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +60,17 @@ USERS = 100  # tasks spread over this many users (per-user indexes as in real us
 TASK_TYPE = "diagnostic"
 # What the operator process imports, for the bare-process baseline of (c).
 OPERATOR_MODULE = "devskyy_operator.controller.main"
+# --trace-memory: a sitecustomize for the operator process that dumps a
+# tracemalloc snapshot on SIGUSR1 (the bench's profile; nothing in the operator).
+TRACE_HOOK = """
+import os, signal, tracemalloc
+def _dump(signum, frame):
+    path = os.environ["DEVSKYY_BENCH_TRACE"] + "." + str(len(os.listdir(os.path.dirname(
+        os.environ["DEVSKYY_BENCH_TRACE"]))))
+    tracemalloc.take_snapshot().dump(path + ".part")
+    os.rename(path + ".part", path)
+signal.signal(signal.SIGUSR1, _dump)
+"""
 
 
 @dataclass
@@ -71,9 +84,7 @@ class Figures:
 
 def spec_for(index: int, pad: int) -> TaskSpec:
     extra = {"result": {"pad": "x" * pad}} if pad else {}
-    return parse_spec(
-        {"type": TASK_TYPE, "input": {"user_id": f"user-{index % USERS}", **extra}}
-    )
+    return parse_spec({"type": TASK_TYPE, "input": {"user_id": f"user-{index % USERS}", **extra}})
 
 
 async def used_memory(url: str) -> int:
@@ -92,7 +103,9 @@ async def library_backlog(url: str, specs: list[TaskSpec], ids: list[str]) -> No
         for start in range(0, len(specs), BATCH):
             entries = [
                 BatchEntry(spec, task_id=task_id)
-                for spec, task_id in zip(specs[start : start + BATCH], ids[start : start + BATCH])
+                for spec, task_id in zip(
+                    specs[start : start + BATCH], ids[start : start + BATCH], strict=True
+                )
             ]
             await enqueue_batch(client, entries)
     finally:
@@ -107,11 +120,11 @@ async def plain_backlog(url: str, specs: list[TaskSpec], ids: list[str]) -> None
         for start in range(0, len(specs), BATCH):
             pipe = client.pipeline(transaction=False)
             for offset, (spec, task_id) in enumerate(
-                zip(specs[start : start + BATCH], ids[start : start + BATCH])
+                zip(specs[start : start + BATCH], ids[start : start + BATCH], strict=True)
             ):
                 score = keys.queue_score(spec.priority, start + offset)
                 fields = ["queue_score", str(int(score)), *task_fields(spec, created_at, "api")]
-                mapping = dict(zip(fields[::2], fields[1::2]))
+                mapping: dict[str | bytes, str] = dict(zip(fields[::2], fields[1::2], strict=True))
                 pipe.hset(keys.task_key(task_id), mapping=mapping)
                 pipe.zadd(keys.queue_key(spec.type), {task_id: score})
             await pipe.execute()
@@ -206,8 +219,9 @@ async def hold_window(
         await asyncio.sleep(0.25)
     left = await queued_in_redis(redis_url)
     print(f"\n(b) bridge window {window} (Settings default), held {seconds:.0f} s", flush=True)
+    verdict = "within" if max(samples) <= window else "OVER"
     figures.add("DevSkyyTasks in etcd, max of samples", str(max(samples)), f"window {window}",
-                f"{len(samples)} samples; {'within' if max(samples) <= window else 'OVER'}")  # fmt: skip
+                f"{len(samples)} samples; {verdict}")  # fmt: skip
     figures.add("DevSkyyTasks in etcd, last sample", str(samples[-1]))
     figures.add("tasks still queued in Redis", f"{left:,}")
 
@@ -235,9 +249,7 @@ def bare_import_rss() -> int:
     return int(answer.stdout.strip())
 
 
-async def live_crs(
-    kube: KubeClient, pid: int, live: int, idle_rss: int, figures: Figures
-) -> None:
+async def live_crs(kube: KubeClient, pid: int, live: int, idle_rss: int, figures: Figures) -> None:
     """Wait until `live` CRs exist and are all Queued; then the operator's RSS."""
     deadline = time.monotonic() + 3600
     started = time.monotonic()
@@ -267,6 +279,48 @@ async def live_crs(
     figures.add("operator RSS per live CR, KiB", f"{(rss - idle_rss) / live:.2f}")
 
 
+def trace_env(root: Path) -> dict[str, str]:
+    """Environment that makes the operator trace allocations and dump on SIGUSR1."""
+    hook, dumps = root / "trace" / "hook", root / "trace" / "dumps"
+    hook.mkdir(parents=True, exist_ok=True)
+    dumps.mkdir(parents=True, exist_ok=True)
+    (hook / "sitecustomize.py").write_text(TRACE_HOOK)
+    return {
+        "PYTHONPATH": str(hook),
+        "PYTHONTRACEMALLOC": "6",
+        "DEVSKYY_BENCH_TRACE": str(dumps / "snapshot"),
+    }
+
+
+async def snapshot(pid: int, root: Path) -> tracemalloc.Snapshot:
+    dumps = root / "trace" / "dumps"
+    before = set(dumps.glob("snapshot.*[0-9]"))
+    os.kill(pid, signal.SIGUSR1)
+    for _ in range(1200):
+        new = set(dumps.glob("snapshot.*[0-9]")) - before
+        if new:
+            return tracemalloc.Snapshot.load(str(new.pop()))
+        await asyncio.sleep(0.5)
+    raise RuntimeError("no tracemalloc snapshot from the operator in 600 s")
+
+
+def print_growth(idle: tracemalloc.Snapshot, live: tracemalloc.Snapshot, count: int) -> None:
+    """Where the operator's Python heap grew between 0 and `count` live CRs."""
+    stats = live.compare_to(idle, "lineno")
+    grown = sum(s.size_diff for s in stats)
+    print(f"\nPython heap growth with {count:,} live CRs: {grown / 2**20:.1f} MiB "
+          f"({grown / count:.0f} B per CR); top lines:")  # fmt: skip
+    for stat in stats[:15]:
+        frame = stat.traceback[0]
+        print(f"  {stat.size_diff / count:8.0f} B/CR {stat.count_diff / count:6.1f} blocks/CR  "
+              f"{frame.filename.split('site-packages/')[-1]}:{frame.lineno}")  # fmt: skip
+    print("top allocation stacks:")
+    for stat in live.compare_to(idle, "traceback")[:5]:
+        print(f"  {stat.size_diff / count:8.0f} B/CR")
+        for line in stat.traceback.format()[-12:]:
+            print(f"      {line}")
+
+
 async def measure_cluster(
     cluster: LocalCluster, redis: RedisServer, args: argparse.Namespace, figures: Figures
 ) -> None:
@@ -274,10 +328,16 @@ async def measure_cluster(
     logs = Path(args.root) / "logs"
     async with KubeClient.from_env(str(cluster.kubeconfig)) as kube:
         await namespace(kube, NS)
-        with running_operator(cluster, NS, redis.url, logs, operator_extra(0)) as operator:
+        extra = operator_extra(0)
+        if args.trace_memory:
+            extra.update(trace_env(Path(args.root)))
+        with running_operator(cluster, NS, redis.url, logs, extra) as operator:
             await await_ready(operator)
             await asyncio.sleep(2)
             idle_rss, _ = rss_kib(operator.process.pid)
+            idle = (
+                await snapshot(operator.process.pid, Path(args.root)) if args.trace_memory else None
+            )
             with running_bridge(cluster.kubeconfig, NS, redis.url, logs) as bridge:
                 await await_ready(bridge)
                 await hold_window(kube, redis.url, window, args.hold, figures)
@@ -285,6 +345,9 @@ async def measure_cluster(
             with running_bridge(cluster.kubeconfig, NS, redis.url, logs, raised) as bridge:
                 await await_ready(bridge)
                 await live_crs(kube, operator.process.pid, args.live, idle_rss, figures)
+                if idle is not None:
+                    live = await snapshot(operator.process.pid, Path(args.root))
+                    print_growth(idle, live, args.live)
 
 
 def summary(figures: Figures, load: tuple[float, ...]) -> None:
@@ -301,6 +364,9 @@ def main() -> None:
     parser.add_argument("--hold", type=float, default=30.0, help="seconds the window is watched")
     parser.add_argument("--pad", type=int, default=0, help="extra bytes in each task's input")
     parser.add_argument("--redis-only", action="store_true", help="only (a), no control plane")
+    parser.add_argument(
+        "--trace-memory", action="store_true", help="tracemalloc the operator (slower; RSS grows)"
+    )
     parser.add_argument("--keep", help="keep cluster state and logs in this directory")
     args = parser.parse_args()
     load = os.getloadavg()
