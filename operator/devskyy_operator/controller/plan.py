@@ -113,6 +113,14 @@ class TaskEnded:
     cost: TaskCost | None = None  # counted in devskyy_task_cost_total
 
 
+@dataclass(frozen=True)
+class DeleteJob:
+    """Delete the task's Job (this uid only) and, through the garbage collector, its
+    pods: the task failed while the Job would have run on (`decide.fail_now`)."""
+
+    uid: str
+
+
 RecordAction = (
     EnsureRecord
     | MarkProcessing
@@ -122,7 +130,7 @@ RecordAction = (
     | StoreCachedResult
     | RecordModelVersion
 )
-AfterAction = PostEvent | TaskEnded | CountCacheHit
+AfterAction = PostEvent | TaskEnded | CountCacheHit | DeleteJob
 
 
 @dataclass(frozen=True)
