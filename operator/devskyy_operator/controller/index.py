@@ -87,6 +87,17 @@ class TaskIndex:
                 counts[kind] = counts.get(kind, 0) + 1
         return counts
 
+    def running_by_type_and_tier(self) -> dict[tuple[str, str], int]:
+        """Running and being-admitted tasks per (type, tier), for the tier shares."""
+        counts: dict[tuple[str, str], int] = {}
+        holding = {k for k, t in self.tasks.items() if t.phase == PHASE_RUNNING}
+        for key in holding | set(self.inflight):
+            task = self.tasks.get(key)
+            if task is not None:
+                pair = (task.task_type.value, task.tier)
+                counts[pair] = counts.get(pair, 0) + 1
+        return counts
+
     def all(self) -> Iterable[TaskView]:
         return self.tasks.values()
 
