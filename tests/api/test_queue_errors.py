@@ -21,6 +21,10 @@ from devskyy_operator.redisq.errors import (
     QueueError,
     QueueFull,
     RateLimited,
+    ScheduleChanged,
+    ScheduleExists,
+    ScheduleNotFound,
+    ScheduleQuotaExceeded,
     TaskExists,
     TaskFinished,
     TaskNotFound,
@@ -57,6 +61,10 @@ EXPECTED: list[tuple[QueueError, int, str, str | None]] = [
         "dead letter cannot be retried: x",
         None,
     ),
+    (ScheduleExists("schedule s already exists"), 409, "schedule s already exists", None),
+    (ScheduleNotFound("schedule s not found"), 404, "schedule s not found", None),
+    (ScheduleChanged("schedule s changed"), 409, "schedule s changed", None),
+    (ScheduleQuotaExceeded("user u already has 2"), 403, "user u already has 2", None),
 ]
 
 
