@@ -7,7 +7,7 @@ round instead of O(tasks) API bytes per event.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,13 +75,18 @@ class TaskIndex:
             and key not in self.inflight
         ]
 
-    def running_by_type(self) -> dict[str, int]:
+    def running_by_type(self, include: Callable[[str], bool] | None = None) -> dict[str, int]:
+        """Running and being-admitted tasks per type (of the task names `include` takes)."""
         counts: dict[str, int] = {}
         running = {k for k, t in self.tasks.items() if t.phase == PHASE_RUNNING}
         for key in running:
+            if include is not None and not include(key[1]):
+                continue
             kind = self.tasks[key].task_type.value
             counts[kind] = counts.get(kind, 0) + 1
         for key, kind in self.inflight.items():
+            if include is not None and not include(key[1]):
+                continue
             if key not in running:
                 counts[kind] = counts.get(kind, 0) + 1
         return counts
