@@ -157,7 +157,7 @@ def test_survey_counts_live_members_and_shards_held_by_others() -> None:
     leases = [
         _lease(member_lease_name("me"), "member", "me"),
         _lease(member_lease_name("b"), "member", "b", age=3),
-        _lease(member_lease_name("dead"), "member", "dead", age=60),
+        _lease(member_lease_name("dead"), "member", "dead", age=90),
         _lease(member_lease_name("gone"), "member", "", age=1),  # released
         _lease(shard_lease_name(0, 3), "shard", "me"),
         _lease(shard_lease_name(1, 3), "shard", "b", age=3),
@@ -167,6 +167,7 @@ def test_survey_counts_live_members_and_shards_held_by_others() -> None:
     seen = survey(leases, "me", 3, NOW, 15)
     assert seen.live_replicas == 2
     assert seen.held_by_others == frozenset({1})
+    assert [name for name, _ in seen.stale_members] == [member_lease_name("dead")]
 
 
 def test_survey_counts_this_replica_before_its_member_lease_exists() -> None:

@@ -20,12 +20,13 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from devskyy_operator import keys
 from devskyy_operator.admission.shards import ShardView, plan_shards
 from devskyy_operator.controller.leader import LeaderElector, current_holder
+from devskyy_operator.crd.task_view import parse_time
 from devskyy_operator.kube.client import ApiError, KubeClient, resource_path
 from devskyy_operator.shutdown import wait_or_timeout
 
@@ -33,6 +34,7 @@ log = logging.getLogger("devskyy.leader")
 LEASE_NAME = "devskyy-operator"  # the one Lease of an unsharded operator (as ever)
 SHARD = "shard"
 MEMBER = "member"
+STALE_LEASES = 4  # a membership Lease expired this many lease durations ago is deleted
 
 
 def shard_lease_name(shard: int, shards: int) -> str:
@@ -47,6 +49,8 @@ def member_lease_name(identity: str) -> str:
 class Survey:
     live_replicas: int  # unexpired membership Leases (this replica included)
     held_by_others: frozenset[int]  # shards on an unexpired Lease of another replica
+    # Membership Leases expired long ago (replicas gone): (name, resourceVersion).
+    stale_members: tuple[tuple[str, str], ...] = ()
 
 
 def survey(
@@ -55,18 +59,23 @@ def survey(
     """Read the operator Leases of one namespace (pure)."""
     members = {identity}
     others: set[int] = set()
+    stale: list[tuple[str, str]] = []
     names = {shard_lease_name(i, shards): i for i in range(shards)}
+    long_ago = now - timedelta(seconds=STALE_LEASES * seconds)
     for lease in leases:
         meta = lease.get("metadata") or {}
         role = (meta.get("labels") or {}).get(keys.LABEL_OPERATOR_LEASE)
         holder = current_holder(lease, now, seconds)
         if not holder:
+            renewed = parse_time((lease.get("spec") or {}).get("renewTime"))
+            if role == MEMBER and (renewed is None or renewed < long_ago):
+                stale.append((str(meta.get("name")), str(meta.get("resourceVersion") or "")))
             continue
         if role == MEMBER:
             members.add(holder)
         elif role == SHARD and meta.get("name") in names and holder != identity:
             others.add(names[meta["name"]])
-    return Survey(len(members), frozenset(others))
+    return Survey(len(members), frozenset(others), tuple(stale))
 
 
 class ShardLost(Exception):
@@ -162,6 +171,12 @@ class ShardKeeper:
         leases = await self.kube.list(path, labelSelector=keys.LABEL_OPERATOR_LEASE)
         seen = survey(leases, self.identity, self.shards, now, self.lease_seconds)
         moves = plan_shards(self.shards, self.view.owned, seen.held_by_others, seen.live_replicas)
+        if self.view.leads_singletons:  # garbage of replicas gone: one replica deletes it
+            for name, version in seen.stale_members:
+                await self.kube.delete(
+                    resource_path("coordination.k8s.io/v1", "leases", self.namespace, name),
+                    preconditions={"resourceVersion": version} if version else None,
+                )
         for shard in moves.release:
             await self._release(shard)
         for shard in moves.acquire:
