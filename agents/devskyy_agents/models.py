@@ -57,8 +57,17 @@ TASK_DEFAULTS: dict[TaskType, TaskDefaults] = {
     TaskType.DIAGNOSTIC: TaskDefaults(timeout_seconds=300, retries=0),
 }
 
+# Types whose run changes the world beyond its result (delivers a campaign, publishes
+# a 3D asset to WordPress/WooCommerce, writes a model version and moves `latest`):
+# serving them from the result cache would skip that effect, so caching them must
+# be allowed explicitly (Settings.result_cache[type].allow_side_effects).
+SIDE_EFFECT_TYPES: frozenset[TaskType] = frozenset(
+    {TaskType.MARKETING_CAMPAIGN, TaskType.GENERATE_3D, TaskType.ML_TRAINING}
+)
+
 # Bounds enforced by the models and mirrored in the CRD schema.
 MAX_TIMEOUT_SECONDS = 86_400
+MAX_CACHE_TTL_SECONDS = 30 * 86_400
 MAX_RETRIES = 10
 MIN_PRIORITY = 0
 MAX_PRIORITY = 1_000
@@ -66,6 +75,11 @@ DEFAULT_PRIORITY = 100
 # The one input size limit of every door, measured by `serialized_input`: the
 # bytes of the input inside the spec the task pod receives.
 MAX_INPUT_BYTES = 64 * 1024
+# Bounds of the diagnostic task's resource probes: the largest memory and
+# ephemeral-storage maxima any task type has by default (16Gi, 20Gi), so a probe
+# can always reach the limit it is meant to overrun, and never much beyond it.
+MAX_ALLOCATE_MIB = 16 * 1024
+MAX_WRITE_MIB = 20 * 1024
 
 # A task id is the CR name, the Job name and the Redis key suffix: a DNS-1123
 # label short enough that the Job controller's pod-name suffix still fits.
@@ -217,6 +231,21 @@ class DiagnosticInput(TaskInput):
     result: dict[str, JsonValue] = Field(
         default_factory=dict, description="Result reported on success."
     )
+    allocate_mib: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_ALLOCATE_MIB,
+        description="Allocate and touch this many MiB of memory before sleeping (an OOM probe).",
+    )
+    write_mib: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_WRITE_MIB,
+        description=(
+            "Write this many MiB to one file in the task's own artifacts directory before "
+            "sleeping (an ephemeral-storage probe; the path is fixed, not chosen by the input)."
+        ),
+    )
 
 
 INPUT_MODELS: dict[TaskType, type[TaskInput]] = {
@@ -254,6 +283,32 @@ class TaskResources(BaseModel):
     limits: ResourceAmounts | None = Field(default=None, description="Resource limits.")
 
 
+class TaskCache(BaseModel):
+    """A task's result-cache choice: opt in (or out) and how old a stored result may be."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, populate_by_name=True)
+
+    enabled: bool = Field(
+        default=True,
+        description="Serve a stored result of the same type and input (true), or always run "
+        "(false). Absent cache: the task type's setting.",
+    )
+    ttl_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_CACHE_TTL_SECONDS,
+        alias="ttlSeconds",
+        description="Oldest stored result accepted, and the lifetime of the one this task "
+        "stores; the type's TTL when absent.",
+    )
+
+    @model_validator(mode="after")
+    def _ttl_needs_cache(self) -> TaskCache:
+        if self.ttl_seconds is not None and not self.enabled:
+            raise ValueError("ttlSeconds applies only when enabled is true")
+        return self
+
+
 class TaskSpec(BaseModel):
     """The desired task: `spec` of a DevSkyyTask and the body of `POST /v1/tasks`."""
 
@@ -282,6 +337,9 @@ class TaskSpec(BaseModel):
     )
     resources: TaskResources | None = Field(
         default=None, description="Container resources; the type defaults when absent."
+    )
+    cache: TaskCache | None = Field(
+        default=None, description="Result caching of this task; the type's setting when absent."
     )
 
     @field_validator("input")

@@ -25,6 +25,8 @@ COST_INDEX = "devskyy:costs"  # ZSET "id type user micros" -> finished epoch (GE
 SEQUENCE_KEY = "devskyy:sequence"  # INCR: FIFO tiebreak inside a priority
 CANCEL_REQUESTS = "devskyy:cancel-requests"  # SET of claimed/running ids the bridge must stop
 BRIDGED_PREFIX = "devskyy:bridged:"  # ZSET per type: ids the bridge claimed and not yet seen end
+RESULT_CACHE_PREFIX = "devskyy:result-cache:"  # STRING <sha256> -> cached result JSON (TTL)
+MODEL_LATEST_PREFIX = "devskyy:model-latest:"  # STRING <model_id> -> newest version seen
 # STREAM: one entry per task transition, appended by the scripts that make them
 # (only while it exists); the history writer's consumer group drains it.
 HISTORY_STREAM = "devskyy:history"
@@ -67,6 +69,14 @@ def completions_key(task_type: TaskType | str) -> str:
     return f"{COMPLETIONS_PREFIX}{task_type}"
 
 
+def result_cache_key(digest: str) -> str:
+    return f"{RESULT_CACHE_PREFIX}{digest}"
+
+
+def model_latest_key(model_id: str) -> str:
+    return f"{MODEL_LATEST_PREFIX}{model_id}"
+
+
 def rate_key(user_id: str) -> str:
     return f"{RATE_PREFIX}{user_id}"
 
@@ -101,3 +111,32 @@ ANNOTATION_ENQUEUED_AT = "devskyy.io/enqueued-at"
 ANNOTATION_TASK_SPEC = "devskyy.io/task-spec"
 ANNOTATION_ADMITTED_BY = "devskyy.io/admitted-by"  # on a Job: the operator replica that created it
 LABEL_OPERATOR_LEASE = "devskyy.io/operator-lease"  # "shard" or "member" (sharded operators)
+
+# --- Schedules (DevSkyySchedule): their runs are DevSkyyTasks carrying these.
+SCHEDULE_KIND = "DevSkyySchedule"
+SCHEDULE_PLURAL = "devskyyschedules"
+SCHEDULE_SINGULAR = "devskyyschedule"
+SCHEDULE_SHORT_NAME = "dss"
+LABEL_SCHEDULE = "devskyy.io/schedule"  # on each run: the schedule's name
+ANNOTATION_SCHEDULED_AT = "devskyy.io/scheduled-at"  # on each run: its scheduled time
+
+# --- Workflows (DevSkyyWorkflow): named steps, each run as one DevSkyyTask
+WORKFLOW_KIND = "DevSkyyWorkflow"
+WORKFLOW_PLURAL = "devskyyworkflows"
+WORKFLOW_SINGULAR = "devskyyworkflow"
+WORKFLOW_SHORT_NAME = "dstwf"
+LABEL_WORKFLOW = "devskyy.io/workflow"  # on a step task: the workflow it belongs to
+LABEL_WORKFLOW_STEP = "devskyy.io/workflow-step"  # on a step task: its step name
+# --- Workflows in Redis (the API's door: it holds no Kubernetes credentials)
+WORKFLOW_PREFIX = "devskyy:workflows:"  # HASH per workflow: user_id, spec, phase, status
+USER_WORKFLOWS_PREFIX = "devskyy:user-workflows:"  # ZSET per user: name -> submitted epoch
+WORKFLOW_CREATES = "devskyy:workflow-creates"  # SET: submitted workflows the bridge must create
+WORKFLOW_CANCELS = "devskyy:workflow-cancels"  # SET: workflows the bridge must cancel
+
+
+def workflow_key(name: str) -> str:
+    return f"{WORKFLOW_PREFIX}{name}"
+
+
+def user_workflows_key(user_id: str) -> str:
+    return f"{USER_WORKFLOWS_PREFIX}{user_id}"

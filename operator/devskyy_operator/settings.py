@@ -7,7 +7,7 @@ as arguments. Secrets are never values here: only the names of Kubernetes
 Secrets that hold them.
 
 The per-task-type maps (``concurrency``, ``images``, ``resources``,
-``scheduling``) always hold
+``scheduling``, ``result_cache``, ``retry_oom``) always hold
 every task type: a variable such as ``DEVSKYY_CONCURRENCY__ML_TRAINING=2``
 changes that one entry (``DEVSKYY_RESOURCES__ML_TRAINING__CPU_LIMIT=3`` that
 one field) and the other entries keep their defaults; a key that is not a task
@@ -32,7 +32,12 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from devskyy_agents.models import MAX_TIMEOUT_SECONDS, TaskType
+from devskyy_agents.models import (
+    MAX_CACHE_TTL_SECONDS,
+    MAX_TIMEOUT_SECONDS,
+    SIDE_EFFECT_TYPES,
+    TaskType,
+)
 from devskyy_operator.quantity import parse_quantity
 
 # (Kubernetes resource name, ResourceAmounts attribute, ResourceDefaults prefix)
@@ -122,6 +127,40 @@ class TaskScheduling(BaseModel):
                 t.model_dump(by_alias=True, exclude_none=True) for t in self.tolerations
             ]
         return fields
+
+
+class ResultCaching(BaseModel):
+    """Result caching of a task type: a task of the same type and normalised input
+    (and, for ml_prediction, model version) within the TTL gets the stored result
+    without a Job. Off by default; a task may opt in (or out) with `spec.cache`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(
+        default=False, description="Cache every task of the type unless it opts out."
+    )
+    ttl_seconds: int = Field(
+        default=3600, ge=1, le=MAX_CACHE_TTL_SECONDS, description="TTL when the task names none."
+    )
+    max_ttl_seconds: int = Field(
+        default=86_400, ge=1, le=MAX_CACHE_TTL_SECONDS, description="Longest spec.cache.ttlSeconds."
+    )
+    allow_side_effects: bool = Field(
+        default=False,
+        description="Types with side effects (marketing_campaign, generate_3d, ml_training) "
+        "may be cached only with this set: a hit skips the delivery, the publishing, the "
+        "new model version.",
+    )
+
+    @model_validator(mode="after")
+    def _ttl_within_maximum(self) -> ResultCaching:
+        if self.ttl_seconds > self.max_ttl_seconds:
+            raise ValueError("ttl_seconds must not exceed max_ttl_seconds")
+        return self
+
+
+def _default_result_cache() -> dict[str, ResultCaching]:
+    return {t.value: ResultCaching() for t in TaskType}
 
 
 def _default_scheduling() -> dict[str, TaskScheduling]:
@@ -220,12 +259,20 @@ def _default_images() -> dict[str, str]:
     }
 
 
+def _default_retry_oom() -> dict[str, bool]:
+    """No type retries an OOM kill: the next attempt gets the same memory limit and
+    the same input, so it nearly always dies the same way, after the same wait."""
+    return {t.value: False for t in TaskType}
+
+
 _TASK_TYPE_NAMES = frozenset(t.value for t in TaskType)
 _PER_TYPE_DEFAULTS: dict[str, Callable[[], Mapping[str, Any]]] = {
     "concurrency": _default_concurrency,
     "images": _default_images,
     "resources": _default_resources,
     "scheduling": _default_scheduling,
+    "result_cache": _default_result_cache,
+    "retry_oom": _default_retry_oom,
 }
 
 
@@ -326,6 +373,22 @@ class Settings(BaseSettings):
         default_factory=_default_scheduling,
         description="Node selector and tolerations of each task type's pods (none by default).",
     )
+    result_cache: dict[str, ResultCaching] = Field(
+        default_factory=_default_result_cache,
+        description="Result caching per task type (off everywhere by default).",
+    )
+    retry_oom: dict[str, bool] = Field(
+        default_factory=_default_retry_oom,
+        description="Whether an OOM-killed attempt of the type is retried (burning a retry) "
+        "or fails the task at once with reason OOMKilled (the default for every type).",
+    )
+    pending_deadline_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="How long a task pod may stay Pending with a problem (ImagePullBackOff, "
+        "Unschedulable) before the task fails with reason ImagePullFailed / Unschedulable and "
+        "its Job is deleted; long enough for a pull retry and a cluster-autoscaler scale-up.",
+    )
     schedule_horizon_seconds: int = Field(
         default=90 * 24 * 3600,
         ge=60,
@@ -365,6 +428,12 @@ class Settings(BaseSettings):
     )
     resync_seconds: float = Field(
         default=10.0, gt=0, description="Level-based reconcile period of every task."
+    )
+    schedule_resync_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="Longest sleep of the schedule loop; it wakes at each schedule's next time "
+        "and on every change of a schedule or its runs, this is only the safety net.",
     )
     watch_timeout_seconds: int = Field(
         default=300,
@@ -475,7 +544,15 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=9090)
     health_port: int = Field(default=8080)
 
-    @field_validator("concurrency", "images", "resources", "scheduling", mode="before")
+    @field_validator(
+        "concurrency",
+        "images",
+        "resources",
+        "scheduling",
+        "result_cache",
+        "retry_oom",
+        mode="before",
+    )
     @classmethod
     def _every_task_type(cls, value: Any, info: ValidationInfo) -> Any:
         if info.field_name == "concurrency":
@@ -504,6 +581,24 @@ class Settings(BaseSettings):
             )
         return self
 
+    @field_validator("result_cache")
+    @classmethod
+    def _side_effects_allowed(cls, value: dict[str, ResultCaching]) -> dict[str, ResultCaching]:
+        refused = sorted(
+            t.value
+            for t in SIDE_EFFECT_TYPES
+            if value[t.value].enabled and not value[t.value].allow_side_effects
+        )
+        if refused:
+            raise ValueError(
+                f"result_cache of {', '.join(refused)}: the type has side effects; "
+                "enabled needs allow_side_effects"
+            )
+        return value
+
+    def result_cache_for(self, task_type: TaskType | str) -> ResultCaching:
+        return self.result_cache[str(task_type)]
+
     def resources_for(self, task_type: TaskType | str) -> ResourceDefaults:
         return self.resources[str(task_type)]
 
@@ -512,3 +607,6 @@ class Settings(BaseSettings):
 
     def image_for(self, task_type: TaskType | str) -> str:
         return self.images[str(task_type)]
+
+    def retries_oom(self, task_type: TaskType | str) -> bool:
+        return self.retry_oom[str(task_type)]

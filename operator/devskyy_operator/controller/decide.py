@@ -14,8 +14,12 @@ from typing import Any
 
 from devskyy_operator import keys
 from devskyy_operator.admission.limits import describe, limit_problems
+from devskyy_operator.cache.key import CacheEntry, result_key, written_model
+from devskyy_operator.cache.policy import CachePolicy, cache_policy
 from devskyy_operator.controller.plan import (
     AfterAction,
+    CountCacheHit,
+    DeleteJob,
     EnsureRecord,
     MarkCancelled,
     MarkCompleted,
@@ -24,10 +28,17 @@ from devskyy_operator.controller.plan import (
     PostEvent,
     RecordAction,
     RecordFailure,
+    RecordModelVersion,
+    StoreCachedResult,
     TaskEnded,
 )
 from devskyy_operator.controller.refusals import refusal
-from devskyy_operator.controller.statuses import failed_status, queued_status, succeeded_status
+from devskyy_operator.controller.statuses import (
+    cached_status,
+    failed_status,
+    queued_status,
+    succeeded_status,
+)
 from devskyy_operator.cost.compute import task_cost
 from devskyy_operator.cost.model import TaskCost
 from devskyy_operator.crd import conditions as cond
@@ -35,6 +46,7 @@ from devskyy_operator.crd.status import TaskStatus, clip
 from devskyy_operator.crd.task_view import TaskView, parse_time
 from devskyy_operator.deadletter.record import FinalFailure
 from devskyy_operator.job.outcome import Outcome, job_outcome
+from devskyy_operator.job.pod_problems import PodProblem
 from devskyy_operator.job.resources import container_resources, parse_quantity
 from devskyy_operator.settings import Settings
 
@@ -64,13 +76,34 @@ def job_finished(job: Mapping[str, Any]) -> bool:
     )
 
 
-def wants_pods(task: TaskView, job: Mapping[str, Any] | None) -> bool:
+def wants_pods(
+    task: TaskView, job: Mapping[str, Any] | None, now: datetime, settings: Settings
+) -> bool:
     """Pods are listed only when their details matter: at the end (exit code,
-    termination message) and when the first pod starts (its node)."""
+    termination message), when the first pod starts (its node), and while no pod
+    is ready and one may have a problem the Job cannot see (`pod_problems.py`):
+    an attempt failed (OOM-killed?) or the Job is older than the pending deadline
+    (stuck Pending?). An eviction leaves the Job's counts as they were: the
+    failed-pod watch (`failed_pods.py`) asks for the pods then. A healthy task
+    costs no extra LIST; a stuck one one per resync period."""
     if job is None or not owned_by(job, task.uid):
         return False
-    ready = int((job.get("status") or {}).get("ready") or 0)
-    return job_finished(job) or (ready > 0 and not task.status.get("workerHost"))
+    if job_finished(job):
+        return True
+    status = job.get("status") or {}
+    ready, active, failed, succeeded = (
+        int(status.get(k) or 0) for k in ("ready", "active", "failed", "succeeded")
+    )
+    if ready > 0:
+        return not task.status.get("workerHost")
+    uncounted = status.get("uncountedTerminatedPods") or {}
+    if succeeded or uncounted.get("succeeded"):
+        return False  # a pod succeeded: Complete follows
+    if failed > 0 or uncounted.get("failed"):
+        return True
+    started = parse_time(status.get("startTime"))
+    age = (now - started).total_seconds() if started is not None else 0.0
+    return active > 0 and age >= settings.pending_deadline_seconds
 
 
 def task_is_gone(fresh: Mapping[str, Any] | None, uid: str) -> bool:
@@ -105,14 +138,63 @@ def decide(
     outcome = job_outcome(job, pods)
     if outcome.terminal:
         return finish(task, outcome, now, settings)
+    problem = outcome.problem
+    ends = problem is not None and not outcome.terminating
+    if ends and problem is not None and ends_task_now(task, problem, now, settings):
+        return fail_now(task, outcome, problem, job, now, settings)
     return running(task, outcome, now, settings)
+
+
+def _ensure_record(task: TaskView) -> EnsureRecord:
+    source = task.annotations.get(keys.ANNOTATION_SOURCE, "kubectl")
+    return EnsureRecord(task.spec, task.queued_at, source)
+
+
+def ends_task_now(task: TaskView, problem: PodProblem, now: datetime, settings: Settings) -> bool:
+    """Whether a pod's problem fails the task now instead of the Job running on.
+
+    None of them is retried by default: an OOM kill recurs under the same limit
+    (`retry_oom` per type says otherwise), an own-storage overrun recurs with the
+    same input (and the Job would re-run it forever: evictions are Ignored), and a
+    pod Pending past the deadline (a bad image, a request no node holds) waits
+    for a change of configuration, not time; the DLQ retry re-runs it after one.
+    """
+    if problem.reason == cond.REASON_OOM_KILLED:
+        return not settings.retries_oom(task.task_type)
+    if problem.reason == cond.REASON_EPHEMERAL_STORAGE:
+        return True
+    if problem.pending and problem.since is not None:
+        return (now - problem.since).total_seconds() >= settings.pending_deadline_seconds
+    return False
+
+
+def fail_now(
+    task: TaskView,
+    outcome: Outcome,
+    problem: PodProblem,
+    job: Mapping[str, Any],
+    now: datetime,
+    settings: Settings,
+) -> Plan:
+    """The task fails with the pod's reason and message through the one final-failure
+    path; then its Job goes (Background: the garbage collector deletes its pods),
+    so no attempt runs on and no pod is left behind."""
+    failed = replace(
+        outcome, phase="Failed", reason=problem.reason, message=problem.message,
+        attempts=max(outcome.attempts, 1), completed_at=now, result=None,
+        task_error=None, task_error_type=None, terminating=False, problem=problem,
+        exit_code=outcome.exit_code if problem.reason == cond.REASON_OOM_KILLED else None,
+    )  # fmt: skip
+    plan = finish(task, failed, now, settings)
+    uid = str((job.get("metadata") or {}).get("uid") or "")
+    note = f"{problem.reason} (pod {problem.pod}): {problem.message}; deleting its Job"
+    return replace(plan, after=(*plan.after, DeleteJob(uid)), note=note)
 
 
 def enqueue(task: TaskView, now: datetime, settings: Settings) -> Plan:
     """A new task: a Redis record (also for kubectl-created tasks), then phase Queued,
     or, over the limits of the current settings, InvalidSpec without a Job."""
-    source = task.annotations.get(keys.ANNOTATION_SOURCE, "kubectl")
-    ensure = EnsureRecord(task.spec, task.queued_at, source)
+    ensure = _ensure_record(task)
     problems = limit_problems(task.spec, settings, task.queued_at)
     if not problems:
         status = queued_status(task, now)
@@ -125,6 +207,48 @@ def enqueue(task: TaskView, now: datetime, settings: Settings) -> Plan:
         settings=settings,
     )  # fmt: skip
     return replace(refused, records=(ensure, *refused.records))
+
+
+def lookup_policy(
+    task: TaskView, settings: Settings, *, admitting: bool = False
+) -> CachePolicy | None:
+    """The caching of a task the result cache may serve: cacheable, within the
+    limits of the settings (a task `enqueue` refuses is never served), and new, or
+    waiting for admission (`admitting`)."""
+    waiting = task.phase is None or (admitting and task.phase == cond.PHASE_QUEUED)
+    if not waiting or limit_problems(task.spec, settings, task.queued_at):
+        return None
+    return cache_policy(task.spec, settings)
+
+
+def served_from_cache(task: TaskView, entry: CacheEntry, now: datetime) -> Plan:
+    """A new task whose result is stored: its record (completed, with the task that
+    ran), Succeeded with cacheHit, counted; no Queued, no Job."""
+    kind = task.task_type.value
+    completed = MarkCompleted(entry.result, now, cached_from=entry.task_id)
+    return Plan(
+        records=(_ensure_record(task), completed),
+        status=cached_status(task, entry.task_id, entry.result, now),
+        after=(CountCacheHit(kind), TaskEnded(kind, task.user_id, True, None)),
+        note=f"served from the result cache (task {entry.task_id})",
+    )
+
+
+def cache_records(
+    task: TaskView, result: Mapping[str, Any] | None, completed: datetime, settings: Settings
+) -> list[RecordAction]:
+    """What a succeeded task leaves for the result cache: the model version it
+    names (ML), and its output under its key when the task is cacheable."""
+    records: list[RecordAction] = []
+    model = written_model(task.spec, result)
+    if model is not None:
+        records.append(RecordModelVersion(*model))
+    policy = cache_policy(task.spec, settings)
+    digest = result_key(task.spec, result) if policy is not None else None
+    if policy is not None and digest is not None and result is not None:
+        entry = CacheEntry(task_id=task.name, result=dict(result), stored_at=completed)
+        records.append(StoreCachedResult(digest, entry, policy.ttl_seconds))
+    return records
 
 
 def running(task: TaskView, outcome: Outcome, now: datetime, settings: Settings) -> Plan:
@@ -212,6 +336,7 @@ def finish(task: TaskView, outcome: Outcome, now: datetime, settings: Settings) 
     cost = cost_of(task, outcome, completed, settings)
     if succeeded:
         records.append(MarkCompleted(outcome.result or {}, completed, cost))
+        records += cache_records(task, outcome.result, completed, settings)
         status = succeeded_status(task, outcome, conditions, completed).updated(cost=cost)
         after: tuple[AfterAction, ...] = ()  # the Succeeded condition says it all
     else:

@@ -33,7 +33,9 @@ from prometheus_client import start_http_server
 from devskyy_agents.logs import configure_logging, log_environ
 from devskyy_operator.controller.handlers import register
 from devskyy_operator.controller.runtime import Runtime
+from devskyy_operator.controller.schedules import ScheduleController, register_schedules
 from devskyy_operator.controller.shards import ShardKeeper
+from devskyy_operator.controller.workflows import WorkflowController, register_workflows
 from devskyy_operator.health import serve_health
 from devskyy_operator.kube.client import KubeClient
 from devskyy_operator.redisq.scripts import Redis, connect, disconnect
@@ -122,9 +124,17 @@ async def lead(
 ) -> list[BaseException]:
     """Act on the held shards until a stop or a lost Lease; the failures of the loops."""
     runtime = Runtime(kube, redis, settings, shards=elector.view)
-    elector.before_release, elector.on_acquired = runtime.quiesce, runtime.catch_up
+    schedules = ScheduleController(kube, settings, active=lambda: elector.view.leads_singletons)
+
+    def acquired(shard: int) -> None:
+        runtime.catch_up(shard)
+        schedules.wake.set()  # shard 0 may have come with it
+
+    elector.before_release, elector.on_acquired = runtime.quiesce, acquired
     registry = kopf.OperatorRegistry()
     register(registry)
+    register_schedules(registry)
+    register_workflows(registry)
     configure_kopf(registry, settings)
     kopf_stop, renew_stop = asyncio.Event(), asyncio.Event()
     keeper = asyncio.ensure_future(elector.keep(renew_stop, lost=stop.event))
@@ -139,7 +149,11 @@ async def lead(
             # kopf would ask getpass for a name; uid 10001 in the image has none.
             identity=Identity(identity),
             stop_flag=kopf_stop,
-            memo=kopf.Memo(runtime=runtime),
+            memo=kopf.Memo(
+                runtime=runtime,
+                schedules=schedules,
+                workflows=WorkflowController(kube, redis, settings.task_record_ttl_seconds),
+            ),
         )
         stop.install()  # kopf took SIGTERM/SIGINT for itself: the stop order is ours
         operator = asyncio.ensure_future(kopf.run_tasks(kopf_roots, ignored=existing))
@@ -147,6 +161,8 @@ async def lead(
             asyncio.ensure_future(runtime.admitter.run(stop.event)),
             asyncio.ensure_future(runtime.resync_loop(stop.event)),
             asyncio.ensure_future(runtime.retention_loop(stop.event)),
+            asyncio.ensure_future(runtime.failed_pod_loop(stop.event)),
+            asyncio.ensure_future(schedules.run(stop.event)),
         ]
         stopped = asyncio.ensure_future(stop.event.wait())
         await asyncio.wait([stopped, operator], return_when=asyncio.FIRST_COMPLETED)

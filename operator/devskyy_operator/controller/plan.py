@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from devskyy_agents.models import TaskSpec
+from devskyy_operator.cache.key import CacheEntry
 from devskyy_operator.cost.model import TaskCost
 from devskyy_operator.crd.status import TaskStatus
 from devskyy_operator.deadletter.record import FinalFailure
@@ -47,11 +48,29 @@ class MarkProcessing:
 
 @dataclass(frozen=True)
 class MarkCompleted:
-    """Task hash -> completed with the task's output."""
+    """Task hash -> completed with the task's output (a stored one: `cached_from`)."""
 
     result: Mapping[str, Any]
     completed_at: datetime
     cost: TaskCost | None = None
+    cached_from: str | None = None  # the task whose stored result this is (a cache hit)
+
+
+@dataclass(frozen=True)
+class StoreCachedResult:
+    """Result cache: keep a succeeded task's output under its key for `ttl_seconds`."""
+
+    digest: str
+    entry: CacheEntry
+    ttl_seconds: int
+
+
+@dataclass(frozen=True)
+class RecordModelVersion:
+    """A succeeded ML task named a model version: the newest known, unless a newer is."""
+
+    model_id: str
+    version: str
 
 
 @dataclass(frozen=True)
@@ -76,6 +95,13 @@ class PostEvent:
 
 
 @dataclass(frozen=True)
+class CountCacheHit:
+    """A task served from the result cache (misses count where they are looked up)."""
+
+    task_type: str
+
+
+@dataclass(frozen=True)
 class TaskEnded:
     """Count a finished task: success counter, duration, requested resources x time."""
 
@@ -87,8 +113,24 @@ class TaskEnded:
     cost: TaskCost | None = None  # counted in devskyy_task_cost_total
 
 
-RecordAction = EnsureRecord | MarkProcessing | MarkCompleted | RecordFailure | MarkCancelled
-AfterAction = PostEvent | TaskEnded
+@dataclass(frozen=True)
+class DeleteJob:
+    """Delete the task's Job (this uid only) and, through the garbage collector, its
+    pods: the task failed while the Job would have run on (`decide.fail_now`)."""
+
+    uid: str
+
+
+RecordAction = (
+    EnsureRecord
+    | MarkProcessing
+    | MarkCompleted
+    | RecordFailure
+    | MarkCancelled
+    | StoreCachedResult
+    | RecordModelVersion
+)
+AfterAction = PostEvent | TaskEnded | CountCacheHit | DeleteJob
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ REASON_QUEUED = "Queued"
 REASON_ADMITTED = "Admitted"
 REASON_RUNNING = "Running"
 REASON_SUCCEEDED = "Succeeded"
+REASON_CACHE_HIT = "CacheHit"  # succeeded with a stored result, without a Job
 REASON_FAILED = "Failed"  # a failure the Job controller gave no reason for
 REASON_BACKOFF_LIMIT = "BackoffLimitExceeded"  # the Job controller's reason, passed through
 REASON_DEADLINE = "DeadlineExceeded"  # the Job controller's reason, passed through
@@ -55,6 +56,11 @@ REASON_INVALID_SPEC = "InvalidSpec"  # the spec failed the pydantic models
 REASON_CANCELLED = "Cancelled"
 REASON_DEAD_LETTERED = "DeadLettered"
 REASON_STATUS_OVERRIDDEN = "StatusOverridden"  # a terminal status the operator did not write
+# What a task pod ran into (job/pod_problems.py reads them off the pods):
+REASON_OOM_KILLED = "OOMKilled"  # the kernel killed the task container at its memory limit
+REASON_IMAGE_PULL_FAILED = "ImagePullFailed"  # the kubelet could not pull the image in time
+REASON_UNSCHEDULABLE = "Unschedulable"  # the scheduler found no node for the pod in time
+REASON_EPHEMERAL_STORAGE = "EphemeralStorageExceeded"  # evicted for its own disk overrun
 
 
 def _timestamp(now: datetime) -> str:
