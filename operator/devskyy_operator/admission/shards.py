@@ -18,7 +18,9 @@ from datetime import datetime
 from functools import lru_cache
 
 from devskyy_operator.admission.policy import admit
+from devskyy_operator.admission.tiers import tier_limits
 from devskyy_operator.crd.task_view import TaskView
+from devskyy_operator.settings import TierPolicy
 
 SINGLETON_SHARD = 0  # its holder also runs the cluster-wide work (retention, gauges)
 
@@ -57,16 +59,24 @@ def admit_in_shards(
     held: Set[int],
     shards: int,
     now: datetime | None = None,
+    *,
+    tiers: Mapping[str, TierPolicy] | None = None,
+    running_by_tier: Mapping[int, Mapping[tuple[str, str], int]] | None = None,
 ) -> list[TaskView]:
     """The tasks to start now in the `held` shards: per shard, its waiting tasks
     within its part of every limit, against what runs in that shard (`running`,
     per shard and type). Since the parts add up to the limits, the replicas
-    together never run more of a type than its limit, whatever each one sees."""
+    together never run more of a type than its limit, whatever each one sees.
+    Tier shares apply to each shard's part as they apply to a whole limit."""
     chosen: list[TaskView] = []
     for shard in sorted(held):
         mine = [t for t in waiting if shard_of(t.name, shards) == shard]
         parts = shard_limits(limits, shard, shards)
-        chosen += admit(mine, running.get(shard, {}), parts, now)
+        chosen += admit(
+            mine, running.get(shard, {}), parts, now,
+            tier_caps=tier_limits(parts, tiers) if tiers else None,
+            running_by_tier=(running_by_tier or {}).get(shard),
+        )  # fmt: skip
     return chosen
 
 

@@ -24,6 +24,7 @@ from devskyy_operator import keys
 from devskyy_operator.admission.limits import describe, resource_problems
 from devskyy_operator.admission.policy import admit, is_due
 from devskyy_operator.admission.shards import ShardView, admit_in_shards, in_shard
+from devskyy_operator.admission.tiers import tier_limits
 from devskyy_operator.controller.decide import owned_by
 from devskyy_operator.controller.index import TaskIndex
 from devskyy_operator.controller.reconciler import TaskReconciler
@@ -111,15 +112,33 @@ class Admitter:
     def choose(self, waiting: list[TaskView], now: datetime) -> list[TaskView]:
         """The tasks to start now: per held shard, its waiting tasks within its part
         of every limit (one shard: all tasks within the whole limits)."""
-        limits, count = self.reconciler.settings.concurrency, self.shards.shards
+        settings, count = self.reconciler.settings, self.shards.shards
+        limits = settings.concurrency
         if count == 1:
-            return admit(waiting, self.index.running_by_type(), limits, now)
+            return admit(
+                waiting, self.index.running_by_type(), limits, now,
+                tier_caps=tier_limits(limits, settings.tiers),
+                running_by_tier=self.index.running_by_type_and_tier(),
+            )  # fmt: skip
         held = set(self.shards.owned)
         running = {
             shard: self.index.running_by_type(partial(in_shard, shard=shard, shards=count))
             for shard in held
         }
-        return admit_in_shards(waiting, running, limits, held, count, now)
+        by_tier = {
+            shard: self.index.running_by_type_and_tier(partial(in_shard, shard=shard, shards=count))
+            for shard in held
+        }
+        return admit_in_shards(
+            waiting,
+            running,
+            limits,
+            held,
+            count,
+            now,
+            tiers=settings.tiers,
+            running_by_tier=by_tier,
+        )
 
     def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
         future = asyncio.ensure_future(work)

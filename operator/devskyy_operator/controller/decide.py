@@ -14,6 +14,7 @@ from typing import Any
 
 from devskyy_operator import keys
 from devskyy_operator.admission.limits import describe, limit_problems
+from devskyy_operator.admission.tiers import tier_problems
 from devskyy_operator.cache.key import CacheEntry, result_key, written_model
 from devskyy_operator.cache.policy import CachePolicy, cache_policy
 from devskyy_operator.controller.plan import (
@@ -147,7 +148,7 @@ def decide(
 
 def _ensure_record(task: TaskView) -> EnsureRecord:
     source = task.annotations.get(keys.ANNOTATION_SOURCE, "kubectl")
-    return EnsureRecord(task.spec, task.queued_at, source)
+    return EnsureRecord(task.spec, task.queued_at, source, task.tier)
 
 
 def ends_task_now(task: TaskView, problem: PodProblem, now: datetime, settings: Settings) -> bool:
@@ -193,9 +194,13 @@ def fail_now(
 
 def enqueue(task: TaskView, now: datetime, settings: Settings) -> Plan:
     """A new task: a Redis record (also for kubectl-created tasks), then phase Queued,
-    or, over the limits of the current settings, InvalidSpec without a Job."""
+    or, over the limits of the current settings or outside its tier's band,
+    InvalidSpec without a Job."""
     ensure = _ensure_record(task)
-    problems = limit_problems(task.spec, settings, task.queued_at)
+    problems = [
+        *limit_problems(task.spec, settings, task.queued_at),
+        *tier_problems(task.tier, task.spec.priority, settings),
+    ]
     if not problems:
         status = queued_status(task, now)
         # Due now: the admission round may admit it first and write Running only.

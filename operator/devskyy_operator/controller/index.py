@@ -91,6 +91,20 @@ class TaskIndex:
                 counts[kind] = counts.get(kind, 0) + 1
         return counts
 
+    def running_by_type_and_tier(
+        self, include: Callable[[str], bool] | None = None
+    ) -> dict[tuple[str, str], int]:
+        """Running and being-admitted tasks per (type, tier), for the tier shares
+        (of the task names `include` takes)."""
+        counts: dict[tuple[str, str], int] = {}
+        holding = {k for k, t in self.tasks.items() if t.phase == PHASE_RUNNING}
+        for key in holding | set(self.inflight):
+            task = self.tasks.get(key)
+            if task is not None and (include is None or include(key[1])):
+                pair = (task.task_type.value, task.tier)
+                counts[pair] = counts.get(pair, 0) + 1
+        return counts
+
     def all(self) -> Iterable[TaskView]:
         return self.tasks.values()
 
