@@ -110,6 +110,8 @@ ANNOTATION_SOURCE = "devskyy.io/source"  # "api" (bridge) or absent (kubectl)
 ANNOTATION_ENQUEUED_AT = "devskyy.io/enqueued-at"
 # On the Job's pod template: the task spec, which a downward-API volume hands the pod.
 ANNOTATION_TASK_SPEC = "devskyy.io/task-spec"
+ANNOTATION_ADMITTED_BY = "devskyy.io/admitted-by"  # on a Job: the operator replica that created it
+LABEL_OPERATOR_LEASE = "devskyy.io/operator-lease"  # "shard" or "member" (sharded operators)
 
 # --- Schedules (DevSkyySchedule): their runs are DevSkyyTasks carrying these.
 SCHEDULE_KIND = "DevSkyySchedule"

@@ -397,6 +397,14 @@ class Settings(BaseSettings):
             " are accepted and stay Queued until the limit is raised."
         ),
     )
+    shards: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Operator shards: a task belongs to shard sha256(name) mod shards, one "
+        "Lease per shard, each replica holds a fair share and admits its shards' tasks within "
+        "limit/shards of every concurrency limit. 1: one Lease, one acting replica.",
+    )
     task_timeout_seconds: int = Field(
         default=600,
         ge=1,
@@ -655,6 +663,18 @@ class Settings(BaseSettings):
         if negative:
             raise ValueError(f"concurrency of {', '.join(negative)} must be 0 or more")
         return value
+
+    @model_validator(mode="after")
+    def _every_shard_has_a_slot(self) -> Settings:
+        """Each shard admits its part of a limit: a limit below the shard count would
+        leave some shards without a slot of that type (their tasks would never run)."""
+        short = sorted(t for t, n in self.concurrency.items() if 0 < n < self.shards)
+        if short:
+            raise ValueError(
+                f"concurrency of {', '.join(short)} is below shards={self.shards}: every shard "
+                "needs a slot of each type it may run (raise the limit or lower shards)"
+            )
+        return self
 
     @field_validator("tiers", mode="before")
     @classmethod

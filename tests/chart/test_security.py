@@ -184,3 +184,18 @@ def test_operator_strategy_follows_replicas(render: RenderFn) -> None:
     # Standbys answer /healthz but not /readyz: readiness must not gate on leading.
     (c,) = ha["template"]["spec"]["containers"]
     assert c["readinessProbe"]["httpGet"]["path"] == "/healthz"
+
+
+def test_a_sharded_operator_may_list_its_leases_and_is_told_the_shard_count(
+    render: RenderFn,
+) -> None:
+    r = render("sharded")
+    role = r.one("Role", "-operator")
+    assert _rules(role)[("coordination.k8s.io", "leases")] == {
+        "create", "get", "list", "update", "delete",
+    }  # fmt: skip
+    leases = [r for r in role["rules"] if "leases" in r["resources"]]
+    assert not [rule for rule in leases if rule.get("resourceNames")]
+    (settings,) = [c for c in r.kind("ConfigMap") if c["metadata"]["name"].endswith("-settings")]
+    assert settings["data"]["DEVSKYY_SHARDS"] == "2"
+    assert r.one("Deployment", "-operator")["spec"]["replicas"] == 2

@@ -2,7 +2,9 @@
 
 One loop per active operator (leader election makes that one per cluster). It
 decides over the in-memory index (pure `admission.admit`), creates one Job per
-admitted task and marks the task Running. Job names equal task names, so a
+admitted task and marks the task Running. A sharded operator admits only the
+tasks of the shards it holds, each shard within its part of every limit
+(`admission.shards.shard_limits`), counted over that shard's tasks. Job names equal task names, so a
 retried or duplicated create gets 409 and adopts only a Job owned by the task.
 """
 
@@ -12,13 +14,16 @@ import asyncio
 import logging
 from collections.abc import Coroutine
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from devskyy_agents.clock import utc_iso
 from devskyy_agents.logs import task_context
 from devskyy_agents.models import TaskType
+from devskyy_operator import keys
 from devskyy_operator.admission.limits import describe, resource_problems
 from devskyy_operator.admission.policy import admit, is_due
+from devskyy_operator.admission.shards import ShardView, admit_in_shards, in_shard
 from devskyy_operator.admission.tiers import tier_limits
 from devskyy_operator.controller.decide import owned_by
 from devskyy_operator.controller.index import TaskIndex
@@ -36,9 +41,16 @@ START_CONCURRENCY = 32
 
 
 class Admitter:
-    def __init__(self, reconciler: TaskReconciler, index: TaskIndex, interval: float = 2.0):
+    def __init__(
+        self,
+        reconciler: TaskReconciler,
+        index: TaskIndex,
+        shards: ShardView | None = None,
+        interval: float = 2.0,
+    ):
         self.reconciler = reconciler
         self.index = index
+        self.shards = shards if shards is not None else ShardView()
         self.interval = interval
         self.wake = asyncio.Event()
         self.stopping = False
@@ -77,17 +89,13 @@ class Admitter:
         the next event, never double-books it and never waits behind a slow one.
         """
         now = datetime.now(UTC)
-        settings = self.reconciler.settings
-        waiting = self.index.waiting()
-        running = self.index.running_by_type()
-        chosen = admit(
-            waiting, running, settings.concurrency, now,
-            tier_caps=tier_limits(settings.concurrency, settings.tiers),
-            running_by_tier=self.index.running_by_type_and_tier(),
-        )  # fmt: skip
-        self.publish_gauges(waiting, running, now)
+        everywhere = self.index.waiting()
+        if self.shards.leads_singletons:  # cluster-wide gauges: one replica sets them
+            self.publish_gauges(everywhere, self.index.running_by_type(), now)
         if self.stopping:  # on SIGTERM, admit nothing more
             return
+        waiting = [t for t in everywhere if self.shards.owns(t.name)]
+        chosen = self.choose(waiting, now)
         for task in chosen:
             self.index.mark_admitted(task)
             self._spawn(self._start_bounded(task, now))
@@ -101,6 +109,37 @@ class Admitter:
             if queued is not None:
                 self._spawn(self.reconciler.patch_status(task, queued))
 
+    def choose(self, waiting: list[TaskView], now: datetime) -> list[TaskView]:
+        """The tasks to start now: per held shard, its waiting tasks within its part
+        of every limit (one shard: all tasks within the whole limits)."""
+        settings, count = self.reconciler.settings, self.shards.shards
+        limits = settings.concurrency
+        if count == 1:
+            return admit(
+                waiting, self.index.running_by_type(), limits, now,
+                tier_caps=tier_limits(limits, settings.tiers),
+                running_by_tier=self.index.running_by_type_and_tier(),
+            )  # fmt: skip
+        held = set(self.shards.owned)
+        running = {
+            shard: self.index.running_by_type(partial(in_shard, shard=shard, shards=count))
+            for shard in held
+        }
+        by_tier = {
+            shard: self.index.running_by_type_and_tier(partial(in_shard, shard=shard, shards=count))
+            for shard in held
+        }
+        return admit_in_shards(
+            waiting,
+            running,
+            limits,
+            held,
+            count,
+            now,
+            tiers=settings.tiers,
+            running_by_tier=by_tier,
+        )
+
     def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
         future = asyncio.ensure_future(work)
         self.starting.add(future)
@@ -108,7 +147,7 @@ class Admitter:
 
     async def _start_bounded(self, task: TaskView, now: datetime) -> bool:
         async with self.limit:
-            if self.stopping:
+            if self.stopping or not self.shards.owns(task.name):
                 # Stopped while waiting for a start slot: it stays Queued and the
                 # next leader admits it, rather than the stop waiting for it.
                 started = False
@@ -154,6 +193,9 @@ class Admitter:
             self.index.deferred.pop((task.namespace, task.name), None)
             return True
         manifest = build_job(task, self.reconciler.settings, now)
+        if self.shards.identity:  # which replica acted, on the Job it created
+            annotations = manifest["metadata"].setdefault("annotations", {})
+            annotations[keys.ANNOTATION_ADMITTED_BY] = self.shards.identity
         try:
             job, created = await kube.create_or_get(
                 self.reconciler.job_path(task.namespace), manifest

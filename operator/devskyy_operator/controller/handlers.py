@@ -4,6 +4,8 @@ Only watch events are used (no kopf create/update/delete machinery), so kopf
 adds no finalizers and no annotations: deleting a task never waits for the
 operator, and uninstalling the operator never leaves stuck resources. Level-
 based resync (admission loop, resync loop) covers anything an event misses.
+Every replica indexes every event (the admission gauges and the per-shard
+counts need all tasks); only the holder of a task's shard acts on it.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ def register(registry: kopf.OperatorRegistry) -> None:
         meta = body.get("metadata") or {}
         if type == "DELETED":
             runtime.forget(meta.get("namespace", ""), meta.get("name", ""))
-            await runtime.reconciler.cancelled(dict(body))
+            if runtime.shards.owns(meta.get("name", "")):  # the shard's holder records it
+                await runtime.reconciler.cancelled(dict(body))
             runtime.admitter.wake.set()
             return
         key = (meta.get("namespace", ""), meta.get("name", ""))
@@ -58,7 +61,8 @@ def register(registry: kopf.OperatorRegistry) -> None:
             # loop, so our own status patches do not each cost another round of
             # API reads.
             async with runtime.locks[key]:
-                await runtime.reconciler.reconcile(dict(body))
+                if runtime.shards.owns(key[1]):  # every replica indexes; one acts
+                    await runtime.reconciler.reconcile(dict(body))
         runtime.admitter.wake.set()
 
     @kopf.on.event(

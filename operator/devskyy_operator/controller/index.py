@@ -7,7 +7,7 @@ round instead of O(tasks) API bytes per event.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,24 +76,32 @@ class TaskIndex:
             and key not in self.inflight
         ]
 
-    def running_by_type(self) -> dict[str, int]:
+    def running_by_type(self, include: Callable[[str], bool] | None = None) -> dict[str, int]:
+        """Running and being-admitted tasks per type (of the task names `include` takes)."""
         counts: dict[str, int] = {}
         running = {k for k, t in self.tasks.items() if t.phase == PHASE_RUNNING}
         for key in running:
+            if include is not None and not include(key[1]):
+                continue
             kind = self.tasks[key].task_type.value
             counts[kind] = counts.get(kind, 0) + 1
         for key, kind in self.inflight.items():
+            if include is not None and not include(key[1]):
+                continue
             if key not in running:
                 counts[kind] = counts.get(kind, 0) + 1
         return counts
 
-    def running_by_type_and_tier(self) -> dict[tuple[str, str], int]:
-        """Running and being-admitted tasks per (type, tier), for the tier shares."""
+    def running_by_type_and_tier(
+        self, include: Callable[[str], bool] | None = None
+    ) -> dict[tuple[str, str], int]:
+        """Running and being-admitted tasks per (type, tier), for the tier shares
+        (of the task names `include` takes)."""
         counts: dict[tuple[str, str], int] = {}
         holding = {k for k, t in self.tasks.items() if t.phase == PHASE_RUNNING}
         for key in holding | set(self.inflight):
             task = self.tasks.get(key)
-            if task is not None:
+            if task is not None and (include is None or include(key[1])):
                 pair = (task.task_type.value, task.tier)
                 counts[pair] = counts.get(pair, 0) + 1
         return counts

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,6 +25,16 @@ from devskyy_operator.shutdown import wait_or_timeout
 log = logging.getLogger("devskyy.leader")
 
 
+def current_holder(lease: Mapping[str, Any], now: datetime, default_seconds: int) -> str:
+    """The identity holding `lease` at `now`; "" when unheld or expired."""
+    spec = lease.get("spec") or {}
+    holder = str(spec.get("holderIdentity") or "")
+    renewed = parse_time(spec.get("renewTime"))
+    duration = int(spec.get("leaseDurationSeconds") or default_seconds)
+    expired = renewed is None or renewed + timedelta(seconds=duration) < now
+    return "" if expired else holder
+
+
 @dataclass
 class LeaderElector:
     kube: KubeClient
@@ -34,6 +45,7 @@ class LeaderElector:
     renew_seconds: float = 5.0
     retry_seconds: float = 2.0
     lost: bool = False  # set when leadership was lost (not on a clean stop)
+    labels: dict[str, str] = field(default_factory=dict)  # on a Lease this creates
 
     @property
     def path(self) -> str:
@@ -57,7 +69,11 @@ class LeaderElector:
             body = {
                 "apiVersion": "coordination.k8s.io/v1",
                 "kind": "Lease",
-                "metadata": {"name": self.name, "namespace": self.namespace},
+                "metadata": {
+                    "name": self.name,
+                    "namespace": self.namespace,
+                    **({"labels": dict(self.labels)} if self.labels else {}),
+                },
                 "spec": self._spec(now, None, 0),
             }
             try:
@@ -69,10 +85,8 @@ class LeaderElector:
                 return False
         spec = lease.get("spec") or {}
         holder = spec.get("holderIdentity") or ""
-        renewed = parse_time(spec.get("renewTime"))
-        duration = int(spec.get("leaseDurationSeconds") or self.lease_seconds)
-        expired = renewed is None or renewed + timedelta(seconds=duration) < now
-        if holder and holder != self.identity and not expired:
+        current = current_holder(lease, now, self.lease_seconds)
+        if current and current != self.identity:
             return False
         transitions = int(spec.get("leaseTransitions") or 0) + (0 if holder == self.identity else 1)
         acquired = spec.get("acquireTime") if holder == self.identity else None

@@ -1,5 +1,8 @@
 """`devskyy-operator`: wait for the Lease, then watch tasks and Jobs until SIGTERM.
 
+Sharded (`Settings.shards` > 1): wait for a shard Lease instead, act on the
+tasks of the shards held (controller.shards); the Leases rebalance while running.
+
 Startup order: settings -> logging -> health and metrics endpoints -> clients ->
 leader election -> kopf + admission + resync + retention loops.
 
@@ -29,9 +32,9 @@ from prometheus_client import start_http_server
 
 from devskyy_agents.logs import configure_logging, log_environ
 from devskyy_operator.controller.handlers import register
-from devskyy_operator.controller.leader import LeaderElector
 from devskyy_operator.controller.runtime import Runtime
 from devskyy_operator.controller.schedules import ScheduleController, register_schedules
+from devskyy_operator.controller.shards import ShardKeeper
 from devskyy_operator.controller.workflows import WorkflowController, register_workflows
 from devskyy_operator.health import serve_health
 from devskyy_operator.kube.client import KubeClient
@@ -84,7 +87,7 @@ async def run(settings: Settings) -> int:
     kube = KubeClient.from_env(settings.kubeconfig)
     redis = connect(settings.redis_url.get_secret_value())
     identity = f"{os.environ.get('HOSTNAME') or socket.gethostname()}-{uuid.uuid4().hex[:6]}"
-    elector = LeaderElector(kube, settings.namespace, identity)
+    elector = ShardKeeper(kube, settings.namespace, identity, settings.shards)
     released = False
     try:
         if not await elector.acquire(stop.event):
@@ -97,7 +100,7 @@ async def run(settings: Settings) -> int:
             log.error("operator loop failed", exc_info=failure)
         if elector.lost or failures:
             return 1
-        released = await elector.release()
+        released = await elector.release_all()
     finally:
         state["leader"] = False
         await kube.close()
@@ -116,12 +119,18 @@ async def lead(
     kube: KubeClient,
     redis: Redis,
     identity: str,
-    elector: LeaderElector,
+    elector: ShardKeeper,
     stop: StopRequest,
 ) -> list[BaseException]:
-    """Act as the leader until a stop or a lost Lease; the failures of the loops."""
-    runtime = Runtime(kube, redis, settings)
-    schedules = ScheduleController(kube, settings)
+    """Act on the held shards until a stop or a lost Lease; the failures of the loops."""
+    runtime = Runtime(kube, redis, settings, shards=elector.view)
+    schedules = ScheduleController(kube, settings, active=lambda: elector.view.leads_singletons)
+
+    def acquired(shard: int) -> None:
+        runtime.catch_up(shard)
+        schedules.wake.set()  # shard 0 may have come with it
+
+    elector.before_release, elector.on_acquired = runtime.quiesce, acquired
     registry = kopf.OperatorRegistry()
     register(registry)
     register_schedules(registry)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from devskyy_operator import keys
+from devskyy_operator.admission.shards import ShardView, shard_of
 from devskyy_operator.controller.admission_loop import Admitter
 from devskyy_operator.controller.decide import job_finished, retention_expired
 from devskyy_operator.controller.failed_pods import failed_pod_loop
@@ -35,6 +36,8 @@ class Runtime:
     kube: KubeClient
     redis: Redis
     settings: Settings
+    # The shards this replica acts on (all tasks unless sharded): see admission.shards.
+    shards: ShardView = field(default_factory=ShardView)
     index: TaskIndex = field(default_factory=TaskIndex)
     locks: defaultdict[tuple[str, str], asyncio.Lock] = field(
         default_factory=lambda: defaultdict(asyncio.Lock)
@@ -53,7 +56,27 @@ class Runtime:
         self.reconciler = TaskReconciler(self.kube, self.redis, self.settings)
         self.reconciler.on_patched = self.index.remember_body
         self.reconciler.on_deferred = self.index.defer
-        self.admitter = Admitter(self.reconciler, self.index)
+        self.admitter = Admitter(self.reconciler, self.index, self.shards)
+        self.catching_up: set[asyncio.Future[None]] = set()
+        self._stop = asyncio.Event()  # the resync loop's stop, once it runs
+
+    async def quiesce(self, shard: int) -> None:
+        """Wait until nothing acts on `shard` any more (it was just dropped from
+        `shards.owned`, so nothing new starts): the Job creations under way and
+        every reconcile holding a lock of one of its tasks."""
+        await asyncio.gather(*list(self.admitter.starting), return_exceptions=True)
+        for (_, name), lock in list(self.locks.items()):
+            if lock.locked() and shard_of(name, self.shards.shards) == shard:
+                async with lock:
+                    pass
+
+    def catch_up(self, shard: int) -> None:
+        """A shard taken while running: reconcile its unfinished tasks now (a resync
+        of that shard), rather than on the next resync period."""
+        future = asyncio.ensure_future(self.resync(time.monotonic(), self._stop, shard))
+        self.catching_up.add(future)
+        future.add_done_callback(self.catching_up.discard)
+        self.admitter.wake.set()
 
     def forget(self, namespace: str, name: str) -> None:
         """A task is gone: drop everything held about it (bounded memory)."""
@@ -66,6 +89,8 @@ class Runtime:
     async def reconcile_by_name(self, namespace: str, name: str) -> None:
         """Fetch the task fresh and reconcile it (one at a time per task)."""
         async with self.locks[(namespace, name)]:
+            if not self.shards.owns(name):
+                return  # another replica's shard
             self.reconciled_at[(namespace, name)] = time.monotonic()
             try:
                 body = await self.kube.get(TaskReconciler.task_path(namespace, name))
@@ -80,6 +105,8 @@ class Runtime:
         index (both fed by watches); read the task fresh only when the index has
         not yet seen it admitted."""
         async with self.locks[(namespace, name)]:
+            if not self.shards.owns(name):
+                return  # another replica's shard
             body = self.index.bodies.get((namespace, name))
             phase = ((body or {}).get("status") or {}).get("phase")
             if phase in cond.WAITING_PHASES and (namespace, name) in self.index.inflight:
@@ -109,22 +136,30 @@ class Runtime:
 
     async def resync_loop(self, stop: asyncio.Event) -> None:
         """Level-based safety net: reconcile every unfinished task periodically."""
+        self._stop = stop
         while not await wait_or_timeout(stop, self.settings.resync_seconds):
             try:
                 await self.resync(time.monotonic() - self.settings.resync_seconds, stop)
             except Exception:
                 log.exception("resync failed")
-            with contextlib.suppress(Exception):
-                DLQ_SIZE.set(await self.redis.zcard(keys.DLQ_INDEX))
+            if self.shards.leads_singletons:  # a cluster-wide gauge: one replica sets it
+                with contextlib.suppress(Exception):
+                    DLQ_SIZE.set(await self.redis.zcard(keys.DLQ_INDEX))
+        await asyncio.gather(*list(self.catching_up), return_exceptions=True)
 
-    async def resync(self, horizon: float, stop: asyncio.Event) -> None:
+    async def resync(self, horizon: float, stop: asyncio.Event, shard: int | None = None) -> None:
         """Admitted tasks not reconciled since `horizon`, decided on the Jobs and
         task bodies the watches delivered (a GET of task and Job per task was 10 %
         of the operator's CPU with a few hundred tasks running; one LIST of all
-        Jobs per period still 12 %). A Job the watch has not shown is read."""
+        Jobs per period still 12 %). A Job the watch has not shown is read.
+        Only the tasks of the shards held (of `shard` alone, if given)."""
         due, new = [], []
         for task in self.index.all():
             key = (task.namespace, task.name)
+            if not self.shards.owns(task.name) or (
+                shard is not None and shard_of(task.name, self.shards.shards) != shard
+            ):
+                continue
             if self.reconciled_at.get(key, 0.0) > horizon or task.phase in cond.TERMINAL_PHASES:
                 continue
             if task.phase not in cond.WAITING_PHASES:
@@ -154,6 +189,8 @@ class Runtime:
     async def retention_loop(self, stop: asyncio.Event) -> None:
         """Delete finished Jobs once their outcome is recorded and retention passed."""
         while not await wait_or_timeout(stop, RETENTION_SWEEP_SECONDS):
+            if not self.shards.leads_singletons:
+                continue  # cluster-wide work: shard 0's holder does it
             try:
                 await self.sweep_finished_jobs(datetime.now(UTC))
             except Exception:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -60,6 +61,9 @@ class ScheduleController:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     dirty: set[str] = field(default_factory=set)
     due: dict[str, datetime] = field(default_factory=dict)
+    # Whether this replica runs the schedules (a cluster-wide singleton: with
+    # shards, shard 0's holder; controller.shards wakes the loop when that changes).
+    active: Callable[[], bool] = field(default=lambda: True)
 
     @property
     def namespace(self) -> str:
@@ -83,8 +87,13 @@ class ScheduleController:
         self.due.pop(name, None)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Until `stop`: sync what is dirty or due, then sleep until the next due time."""
+        """Until `stop`: sync what is dirty or due, then sleep until the next due time.
+        A sharded replica that does not hold shard 0 keeps the names and waits."""
         while not stop.is_set():
+            if not self.active():
+                self.wake.clear()
+                await self._sleep(stop, idle=True)
+                continue
             now = datetime.now(UTC)
             names = self.dirty | {n for n, t in self.due.items() if t <= now}
             self.dirty.clear()
@@ -105,10 +114,10 @@ class ScheduleController:
                     self.due[name] = now + timedelta(seconds=SYNC_RETRY_SECONDS)
             await self._sleep(stop)
 
-    async def _sleep(self, stop: asyncio.Event) -> None:
+    async def _sleep(self, stop: asyncio.Event, idle: bool = False) -> None:
         now = datetime.now(UTC)
         wait = self.settings.schedule_resync_seconds
-        if self.due:
+        if self.due and not idle:
             # Past the due minute (the plan's times have no sub-second part).
             wait = min(wait, max((min(self.due.values()) - now).total_seconds(), 0) + 0.1)
         waiters = [asyncio.ensure_future(e.wait()) for e in (stop, self.wake)]

@@ -196,8 +196,8 @@ def register_workflows(registry: kopf.OperatorRegistry) -> None:
 
     @kopf.on.event(keys.GROUP, keys.VERSION, keys.WORKFLOW_PLURAL, registry=registry)
     async def workflow_event(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-        if type == "DELETED":
-            return
+        if type == "DELETED" or not memo["runtime"].shards.leads_singletons:
+            return  # sharded: workflows are shard 0's holder's (a cluster-wide singleton)
         meta = body.get("metadata") or {}
         await memo["workflows"].reconcile_by_name(meta.get("namespace", ""), meta.get("name", ""))
 
@@ -206,6 +206,8 @@ def register_workflows(registry: kopf.OperatorRegistry) -> None:
         labels={keys.LABEL_WORKFLOW: kopf.PRESENT}, registry=registry,
     )  # fmt: skip
     async def step_task_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+        if not memo["runtime"].shards.leads_singletons:
+            return
         meta = body.get("metadata") or {}
         workflow = (meta.get("labels") or {}).get(keys.LABEL_WORKFLOW, "")
         await memo["workflows"].reconcile_by_name(meta.get("namespace", ""), workflow)
