@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from devskyy_operator import keys
+from devskyy_operator.admission import sla
 from devskyy_operator.admission.limits import describe, limit_problems
 from devskyy_operator.controller.plan import (
     AfterAction,
@@ -24,10 +25,16 @@ from devskyy_operator.controller.plan import (
     PostEvent,
     RecordAction,
     RecordFailure,
+    SlaJudged,
     TaskEnded,
 )
 from devskyy_operator.controller.refusals import refusal
-from devskyy_operator.controller.statuses import failed_status, queued_status, succeeded_status
+from devskyy_operator.controller.statuses import (
+    failed_status,
+    queued_status,
+    sla_conditions,
+    succeeded_status,
+)
 from devskyy_operator.crd import conditions as cond
 from devskyy_operator.crd.status import TaskStatus, clip
 from devskyy_operator.crd.task_view import TaskView, parse_time
@@ -206,6 +213,9 @@ def finish(task: TaskView, outcome: Outcome, now: datetime, settings: Settings) 
         reason=reason, message="job finished", now=completed,
         observed_generation=task.generation,
     )  # fmt: skip
+    verdict = sla.end_verdict(task, completed, settings.sla_for(task.task_type))
+    if verdict.missed:
+        conditions = sla_conditions(conditions, verdict, completed, task.generation)
     status: TaskStatus
     if succeeded:
         records.append(MarkCompleted(outcome.result or {}, completed))
@@ -218,8 +228,11 @@ def finish(task: TaskView, outcome: Outcome, now: datetime, settings: Settings) 
             conditions, failure, task.generation, condition_message=outcome.message or reason
         ).updated(started_at=outcome.started_at, worker_host=outcome.worker_host)
         after = (PostEvent(reason, _ended(f"failed ({reason})", outcome), warning=True),)
+    if verdict.missed:
+        status = status.updated(sla_breached=sla.breached_list(sla.recorded(task.status), verdict))
     ended = task_ended(task, succeeded, outcome.started_at, completed, settings)
-    return Plan(records=tuple(records), status=status, after=(*after, ended))
+    judged = (SlaJudged(task.task_type.value, verdict),) if not verdict.empty else ()
+    return Plan(records=tuple(records), status=status, after=(*after, ended, *judged))
 
 
 def _ended(verb: str, outcome: Outcome) -> str:

@@ -31,6 +31,7 @@ from devskyy_agents.logs import configure_logging, log_environ
 from devskyy_operator.controller.handlers import register
 from devskyy_operator.controller.leader import LeaderElector
 from devskyy_operator.controller.runtime import Runtime
+from devskyy_operator.controller.sla_timer import publish_objectives
 from devskyy_operator.health import serve_health
 from devskyy_operator.kube.client import KubeClient
 from devskyy_operator.redisq.scripts import Redis, connect, disconnect
@@ -143,6 +144,7 @@ async def lead(
             asyncio.ensure_future(runtime.admitter.run(stop.event)),
             asyncio.ensure_future(runtime.resync_loop(stop.event)),
             asyncio.ensure_future(runtime.retention_loop(stop.event)),
+            asyncio.ensure_future(runtime.sla.run(stop.event)),
         ]
         stopped = asyncio.ensure_future(stop.event.wait())
         await asyncio.wait([stopped, operator], return_when=asyncio.FIRST_COMPLETED)
@@ -160,6 +162,7 @@ def main() -> None:
     settings = Settings()
     configure_logging("operator", environ=log_environ(settings))
     start_http_server(settings.metrics_port)
+    publish_objectives(settings)
     log.info("devskyy operator starting in namespace %s", settings.namespace)
     raise SystemExit(asyncio.run(run(settings)))
 

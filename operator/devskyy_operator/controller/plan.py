@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from devskyy_agents.models import TaskSpec
+from devskyy_operator.admission.sla import Verdict
 from devskyy_operator.crd.status import TaskStatus
 from devskyy_operator.deadletter.record import FinalFailure
 
@@ -84,8 +85,16 @@ class TaskEnded:
     requests: Mapping[str, float] = field(default_factory=dict)  # cores, bytes
 
 
+@dataclass(frozen=True)
+class SlaJudged:
+    """Count objectives decided now: each in the total, its misses as breaches."""
+
+    task_type: str
+    verdict: Verdict
+
+
 RecordAction = EnsureRecord | MarkProcessing | MarkCompleted | RecordFailure | MarkCancelled
-AfterAction = PostEvent | TaskEnded
+AfterAction = PostEvent | TaskEnded | SlaJudged
 
 
 @dataclass(frozen=True)

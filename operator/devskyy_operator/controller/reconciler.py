@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from devskyy_agents.clock import utc_iso
 from devskyy_agents.logs import task_context
 from devskyy_operator import keys
+from devskyy_operator.admission.sla import Verdict
 from devskyy_operator.controller import decide as d
 from devskyy_operator.controller import plan as p
 from devskyy_operator.controller.events import post_event
@@ -36,7 +37,13 @@ from devskyy_operator.crd.task_view import (
 from devskyy_operator.deadletter.final_failure import record_final_failure
 from devskyy_operator.kube.client import KubeClient, resource_path
 from devskyy_operator.kube.errors import Conflict, NotFound
-from devskyy_operator.metrics import RESOURCE_SECONDS, TASK_DURATION, TASKS_TOTAL
+from devskyy_operator.metrics import (
+    RESOURCE_SECONDS,
+    SLA_BREACHES_TOTAL,
+    SLA_TASKS_TOTAL,
+    TASK_DURATION,
+    TASKS_TOTAL,
+)
 from devskyy_operator.redisq import task_store
 from devskyy_operator.redisq.records import TERMINAL_STATUSES
 from devskyy_operator.redisq.scripts import Redis
@@ -192,6 +199,8 @@ class TaskReconciler:
         for action in plan.after:
             if isinstance(action, p.PostEvent):
                 await post_event(self.kube, task, action.reason, action.message, action.warning)
+            elif isinstance(action, p.SlaJudged):
+                count_sla(task.name, action.task_type, action.verdict)
             else:
                 self.count_ended(task.name, action)
         return updated
@@ -242,3 +251,14 @@ class TaskReconciler:
         with task_context(task_id, kind, ended.user_id):
             status_word = "success" if ended.succeeded else "failed"
             log.info("Task %s completed (status: %s)", task_id, status_word)
+
+
+def count_sla(task_id: str, task_type: str, verdict: Verdict) -> None:
+    """Objectives decided by a status write that went through: counted once each."""
+    for name in verdict.judged:
+        SLA_TASKS_TOTAL.labels(task_type, name).inc()
+    for miss in verdict.missed:
+        SLA_BREACHES_TOTAL.labels(task_type, miss.objective).inc()
+    if verdict.missed:
+        misses = "; ".join(m.describe() for m in verdict.missed)
+        log.info("task %s (%s) missed its SLA: %s", task_id, task_type, misses)

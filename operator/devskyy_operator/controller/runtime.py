@@ -17,6 +17,7 @@ from devskyy_operator.controller.admission_loop import Admitter
 from devskyy_operator.controller.decide import job_finished, retention_expired
 from devskyy_operator.controller.index import TaskIndex
 from devskyy_operator.controller.reconciler import TaskReconciler
+from devskyy_operator.controller.sla_timer import SlaTimer
 from devskyy_operator.crd import conditions as cond
 from devskyy_operator.kube.client import KubeClient, resource_path
 from devskyy_operator.kube.errors import NotFound
@@ -53,10 +54,12 @@ class Runtime:
         self.reconciler.on_patched = self.index.remember_body
         self.reconciler.on_deferred = self.index.defer
         self.admitter = Admitter(self.reconciler, self.index)
+        self.sla = SlaTimer(self.reconciler, self.index.bodies)
 
     def forget(self, namespace: str, name: str) -> None:
         """A task is gone: drop everything held about it (bounded memory)."""
         self.index.remove(namespace, name)
+        self.sla.forget(namespace, name)
         self.reconciled_at.pop((namespace, name), None)
         lock = self.locks.get((namespace, name))
         if lock is not None and not lock.locked():
