@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from devskyy_agents.models import TaskType
-from devskyy_operator.settings import ResourceDefaults, Settings
+from devskyy_operator.settings import ResourceDefaults, Settings, SlaObjective
 from tests.chart.conftest import CHART, ROOT, SCENARIOS, Render, RenderFn
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -56,6 +56,9 @@ def test_every_rendered_variable_is_a_settings_field(render: RenderFn, scenario:
         if field == "resources":
             _task_type, attr = nested
             assert attr in ResourceDefaults.model_fields, name
+        if field == "sla":
+            _task_type, attr = nested
+            assert attr in SlaObjective.model_fields, name
         if nested:
             assert nested[0] in {t.value for t in TaskType}, name
 
@@ -86,7 +89,8 @@ def test_rendered_environment_parses_to_the_values(render: RenderFn, scenario_na
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     override = SCENARIOS[scenario_name]
     if override is not None:
-        values["taskTypes"] |= yaml.safe_load(override.read_text())["taskTypes"]
+        for kind, spec in yaml.safe_load(override.read_text())["taskTypes"].items():
+            values["taskTypes"][kind] |= spec  # Helm merges maps: the rest keeps its defaults
     settings = _settings_from(control_env(render(scenario_name), "-operator"))
     for task_type in TaskType:
         spec = values["taskTypes"][task_type.value]
@@ -96,6 +100,10 @@ def test_rendered_environment_parses_to_the_values(render: RenderFn, scenario_na
             assert settings["resources"][task_type.value][attr.lower()] == str(
                 spec["resources"][kind][key]
             )
+        objective = settings["sla"][task_type.value]
+        assert objective["completion_seconds"] == spec["sla"]["completionSeconds"]
+        assert objective["queue_wait_seconds"] == spec["sla"]["queueWaitSeconds"]
+        assert objective["target"] == spec["sla"]["target"]
     assert settings["namespace"] == "devskyy"
     assert settings["task_secret_name"] == "devskyy-task-secrets"
     assert settings["task_config_map"] == "devskyy-devskyy-task-operator-task-config"
@@ -133,6 +141,14 @@ def test_chart_defaults_are_the_settings_defaults() -> None:
         spec = values["taskTypes"][task_type.value]["resources"]
         for attr, (kind, key) in RESOURCE_FIELDS.items():
             assert str(spec[kind][key]) == getattr(defaults, attr.lower()), (task_type, attr)
+    objectives = Settings.model_fields["sla"].get_default(call_default_factory=True)
+    for task_type in TaskType:
+        given = values["taskTypes"][task_type.value]["sla"]
+        assert SlaObjective(
+            completion_seconds=given["completionSeconds"],
+            queue_wait_seconds=given["queueWaitSeconds"],
+            target=given["target"],
+        ) == objectives[task_type.value], task_type
     scheduling = Settings.model_fields["scheduling"].get_default(call_default_factory=True)
     for task_type in TaskType:
         pod = scheduling[task_type.value].pod_fields()
