@@ -20,6 +20,7 @@ from devskyy_operator.intake import (
     routes_dlq,
     routes_history,
     routes_ops,
+    routes_sla,
     routes_tasks,
 )
 from devskyy_operator.intake.auth import TokenTable
@@ -78,6 +79,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(routes_batch.router)
     app.include_router(routes_dlq.router)
     app.include_router(routes_ops.router)
+    app.include_router(routes_sla.router)
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(QueueError, queue_error_handler)
     app.add_exception_handler(RequestValidationError, request_validation_handler)
