@@ -31,7 +31,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from devskyy_agents.models import MAX_TIMEOUT_SECONDS, TaskType
+from devskyy_agents.models import MAX_TIMEOUT_SECONDS, REGION_PATTERN, TaskType
 from devskyy_operator.quantity import parse_quantity
 
 # (Kubernetes resource name, ResourceAmounts attribute, ResourceDefaults prefix)
@@ -368,6 +368,13 @@ class Settings(BaseSettings):
     )
 
     # -- bridge
+    region: str | None = Field(
+        default=None,
+        pattern=REGION_PATTERN,
+        max_length=63,
+        description="The region this bridge serves: it claims only tasks whose spec.region "
+        "names it (their own Redis queues); unset: only tasks without a region (queue:<type>).",
+    )
     bridge_window: int = Field(
         default=50, ge=1, description="Not-yet-admitted CRs per type the bridge keeps at most."
     )

@@ -144,11 +144,14 @@ def test_chart_defaults_are_the_settings_defaults() -> None:
     objectives = Settings.model_fields["sla"].get_default(call_default_factory=True)
     for task_type in TaskType:
         given = values["taskTypes"][task_type.value]["sla"]
-        assert SlaObjective(
-            completion_seconds=given["completionSeconds"],
-            queue_wait_seconds=given["queueWaitSeconds"],
-            target=given["target"],
-        ) == objectives[task_type.value], task_type
+        assert (
+            SlaObjective(
+                completion_seconds=given["completionSeconds"],
+                queue_wait_seconds=given["queueWaitSeconds"],
+                target=given["target"],
+            )
+            == objectives[task_type.value]
+        ), task_type
     scheduling = Settings.model_fields["scheduling"].get_default(call_default_factory=True)
     for task_type in TaskType:
         pod = scheduling[task_type.value].pod_fields()

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from devskyy_devcluster.launcher import LocalCluster
@@ -43,7 +44,13 @@ def sla_metric(operator: OperatorProcess, name: str, objective: str) -> float:
 async def test_a_task_past_its_objective_is_flagged_while_it_runs(
     kube: KubeClient, namespace: str, operator: OperatorProcess
 ) -> None:
-    text = operator.metrics()
+    async def page() -> str | None:
+        try:
+            return operator.metrics()
+        except httpx.TransportError:
+            return None  # not listening yet
+
+    text = await eventually(page, timeout=30, interval=0.2, what="the operator's /metrics")
     assert value(text, "devskyy_sla_objective_seconds", type="diagnostic",
                  objective="completion") == 4  # fmt: skip
     assert value(text, "devskyy_sla_objective_target", type="diagnostic",

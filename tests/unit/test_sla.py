@@ -128,11 +128,11 @@ def test_admission_decides_the_queue_wait_once() -> None:
 
 
 def test_a_miss_while_running_keeps_the_earlier_one_and_its_reason() -> None:
+    earlier = {"type": "SLABreached", "status": "True", "reason": "QueueWaitExceeded",
+               "message": "queue wait 9s, objective 5s",
+               "lastTransitionTime": "2026-01-05T12:00:09Z", "observedGeneration": 1}  # fmt: skip
     running = task("Running", admittedAt="2026-01-05T12:00:09Z", slaBreached=["queue_wait"],
-                   conditions=[{"type": "SLABreached", "status": "True",
-                                "reason": "QueueWaitExceeded", "message": "queue wait 9s, objective 5s",
-                                "lastTransitionTime": "2026-01-05T12:00:09Z",
-                                "observedGeneration": 1}])  # fmt: skip
+                   conditions=[earlier])  # fmt: skip
     verdict = sla.live_verdict(running, at(31), OBJECTIVE)
     assert verdict.missed == (sla.Miss("completion", 31.0, 30.0, ended=False),)
     patch = sla_missed_status(running, verdict, at(31)).patch()

@@ -19,6 +19,7 @@ from devskyy_agents import models
 from devskyy_operator import keys
 from devskyy_operator.crd.rules import (
     NAME_RULE,
+    REGION_RULE,
     SPEC_IMMUTABLE,
     default_maxima,
     field_rules,
@@ -82,6 +83,7 @@ def spec_schema(resources: Mapping[str, ResourceDefaults]) -> dict[str, Any]:
     spec = model_schema(models.TaskSpec)
     spec["properties"]["input"], fields = input_schema()
     spec["properties"]["priority"]["default"] = models.DEFAULT_PRIORITY
+    spec["properties"]["region"][_VALIDATIONS] = [dict(REGION_RULE)]
     spec[_VALIDATIONS] = [
         dict(SPEC_IMMUTABLE),
         *type_rules(fields),
