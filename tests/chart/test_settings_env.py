@@ -251,3 +251,12 @@ def test_seed_variables_reach_the_settings(render: RenderFn) -> None:
     assert (env["TASK_TIMEOUT"], env["WORKER_THREADS"]) == ("120", "2")
     parsed = _settings_from(env)
     assert (parsed["task_timeout_seconds"], parsed["task_threads"]) == (120, 2)
+
+
+def test_a_regions_bridge_gets_its_region(render: RenderFn) -> None:
+    """bridge.region reaches the bridge's Settings only (README "Multi-region")."""
+    r = render(set_values=["bridge.region=eu-west"])
+    assert control_env(r, "-bridge")["DEVSKYY_REGION"] == "eu-west"
+    assert "DEVSKYY_REGION" not in control_env(r, "-operator")
+    assert _settings_from(control_env(r, "-bridge"))["region"] == "eu-west"
+    assert "DEVSKYY_REGION" not in control_env(render("defaults"), "-bridge")
