@@ -102,6 +102,11 @@ class SlaTimer:
             task = task_view_from_body(body)
         except ValidationError:
             return  # refused as InvalidSpec: never admitted, nothing to judge
+        if not task.phase:
+            # New: its Queued status (built from the conditions it had) is about to be
+            # written; flag it on the status after that one, a moment later.
+            self._schedule(key, now + timedelta(seconds=RETRY_SECONDS))
+            return
         objective = self.reconciler.settings.sla_for(task.task_type)
         verdict = sla.live_verdict(task, now, objective)
         if not verdict.missed:
