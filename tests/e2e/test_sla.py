@@ -80,3 +80,31 @@ async def test_a_task_past_its_objective_is_flagged_while_it_runs(
     # judged once: the end did not count the completion a second time
     assert sla_metric(operator, "devskyy_sla_tasks_total", "completion") == 1
     assert sla_metric(operator, "devskyy_sla_breaches_total", "completion") == 1
+
+
+async def test_a_task_held_in_the_queue_is_flagged_while_it_waits(
+    cluster: LocalCluster, namespace: str, redis_url: str, tmp_path: Path, kube: KubeClient
+) -> None:
+    held = {
+        **OBJECTIVE,
+        "DEVSKYY_SLA__DIAGNOSTIC__COMPLETION_SECONDS": "120",  # only the wait passes here
+        "DEVSKYY_CONCURRENCY__DIAGNOSTIC": "0",  # no slot: it stays Queued
+    }
+    with running_operator(cluster, namespace, redis_url, tmp_path, held) as operator:
+        await create_task(kube, namespace, diagnostic("sla-held"))
+
+        async def flagged() -> dict[str, Any] | None:
+            status = (await get_task(kube, namespace, "sla-held")).get("status") or {}
+            return status if status.get("slaBreached") == ["queue_wait"] else None
+
+        status = await eventually(flagged, timeout=60, interval=0.5, what="queue wait missed")
+        assert status["phase"] == "Queued"
+        condition = get_condition(status["conditions"], "SLABreached")
+        assert condition is not None, status
+        assert condition["reason"] == "QueueWaitExceeded"
+        assert condition["message"].endswith("s and counting, objective 4s")
+        admitted = get_condition(status["conditions"], "Admitted")
+        assert admitted is not None  # the Queued condition is kept beside it
+        assert admitted["status"] == "False"
+        assert sla_metric(operator, "devskyy_sla_breaches_total", "queue_wait") == 1
+        assert sla_metric(operator, "devskyy_sla_tasks_total", "queue_wait") == 1

@@ -122,14 +122,14 @@ def test_admission_decides_the_queue_wait_once() -> None:
     breached = get_condition(status["conditions"], "SLABreached")
     assert breached is not None
     assert (breached["status"], breached["reason"]) == ("True", "QueueWaitExceeded")
-    assert breached["message"] == "queue wait 9s, objective 5s"
+    assert breached["message"] == "queue wait 9.0s, objective 5s"
     assert get_condition(status["conditions"], "Admitted") is not None
     assert "slaBreached" not in admitted_status(task("Queued"), at(4), met).patch()
 
 
 def test_a_miss_while_running_keeps_the_earlier_one_and_its_reason() -> None:
     earlier = {"type": "SLABreached", "status": "True", "reason": "QueueWaitExceeded",
-               "message": "queue wait 9s, objective 5s",
+               "message": "queue wait 9.0s, objective 5s",
                "lastTransitionTime": "2026-01-05T12:00:09Z", "observedGeneration": 1}  # fmt: skip
     running = task("Running", admittedAt="2026-01-05T12:00:09Z", slaBreached=["queue_wait"],
                    conditions=[earlier])  # fmt: skip
@@ -142,7 +142,7 @@ def test_a_miss_while_running_keeps_the_earlier_one_and_its_reason() -> None:
     assert breached["reason"] == "QueueWaitExceeded"
     assert breached["lastTransitionTime"] == "2026-01-05T12:00:09Z"  # still True since then
     assert breached["message"] == (
-        "queue wait 9s, objective 5s; completion 31s and counting, objective 30s"
+        "queue wait 9.0s, objective 5s; completion 31.0s and counting, objective 30s"
     )
 
 
@@ -169,7 +169,7 @@ def test_the_end_decides_the_completion_in_the_same_status_write() -> None:
     assert breached is not None
     assert (breached["reason"], breached["message"]) == (
         "CompletionExceeded",
-        "completion 40s, objective 30s",
+        "completion 40.0s, objective 30s",
     )
     [judged] = [a for a in plan.after if isinstance(a, p.SlaJudged)]
     assert judged.verdict.missed == (sla.Miss("completion", 40.0, 30.0, ended=True),)

@@ -50,7 +50,7 @@ class Miss:
     def describe(self) -> str:
         what = "queue wait" if self.objective == QUEUE_WAIT else "completion"
         so_far = "" if self.ended else " and counting"
-        return f"{what} {self.seconds:.0f}s{so_far}, objective {self.bound:g}s"
+        return f"{what} {self.seconds:.1f}s{so_far}, objective {self.bound:g}s"
 
 
 @dataclass(frozen=True)
