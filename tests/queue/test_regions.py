@@ -1,5 +1,5 @@
-"""Region queues in real Redis: enqueue, claim, lease expiry, position, cancel, DLQ retry
-all use the task's region's keys; the seed's keys hold only tasks without one."""
+"""Region queues in real Redis: enqueue, claim, lease expiry, position, cancel and the
+DLQ retry use the task's region's keys; the seed's keys hold only tasks without one."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ import pytest
 
 from devskyy_agents.models import TaskSpec, parse_spec
 from devskyy_operator import keys
+from devskyy_operator.deadletter.store import retry_dead_letter
 from devskyy_operator.redisq import Redis, cancel, claim, enqueue, reclaim_expired
 from devskyy_operator.redisq.claim import leased_ids
 from devskyy_operator.redisq.stats import queue_position
-from tests.support.lifetimes import RECORD_TTL
+from devskyy_operator.redisq.task_store import mark_failed
+from tests.queue.test_dead_letter import dead_letter
+from tests.support.lifetimes import FINISH, RECORD_TTL
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
@@ -54,3 +57,14 @@ async def test_a_region_task_lives_in_its_regions_keys_only(aredis: Redis) -> No
     # a cancel takes it out of the queue it is in
     assert await cancel(aredis, west, **RECORD_TTL) == "cancelled"
     assert await aredis.zcard(keys.queue_key("diagnostic", "eu-west")) == 0
+
+
+async def test_a_dead_letter_retry_stays_in_its_region(aredis: Redis) -> None:
+    task_id = (await enqueue(aredis, spec("eu-west"))).task_id
+    await claim(aredis, "diagnostic", 1, 30.0, region="eu-west")
+    await mark_failed(aredis, task_id, "exit code 3", completed_at="t", **FINISH)
+    await dead_letter(aredis, task_id, 1.0, "alice")
+    retried = await retry_dead_letter(aredis, task_id)
+    assert await aredis.zrange(keys.queue_key("diagnostic", "eu-west"), 0, -1) == [retried.task_id]
+    assert await aredis.zcard(keys.queue_key("diagnostic")) == 0
+    assert await aredis.hget(keys.task_key(retried.task_id), "region") == "eu-west"
