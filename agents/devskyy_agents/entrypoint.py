@@ -172,15 +172,15 @@ def _execute(
             log.error(
                 "Task %s failed (status: failed, error_type: %s): %s", task_id, exc.error_type, exc
             )
-            write_failure(termination_log, task_id, exc, secrets)
+            write_failure(termination_log, task_id, exc, secrets, ctx.usage.report())
             return exc.exit_code
         except Exception as exc:
             # A bug or an unforeseen library error: retryable, the next pod may fare better.
             log.exception(
                 "Task %s failed (status: failed, error_type: %s)", task_id, type(exc).__name__
             )
-            write_failure(termination_log, task_id, exc, secrets)
+            write_failure(termination_log, task_id, exc, secrets, ctx.usage.report())
             return RETRYABLE_EXIT_CODE
-        write_result(termination_log, artifacts_dir, task_id, output)
+        write_result(termination_log, artifacts_dir, task_id, output, ctx.usage.report())
         log.info("Task %s completed (status: %s)", task_id, output.status)
         return SUCCESS_EXIT_CODE if output.status == "success" else PERMANENT_EXIT_CODE

@@ -33,28 +33,46 @@ DEFAULT_MODEL = "tryon-v1.6"
 PROVIDER = "FASHN"
 FAILED = frozenset({"failed", "canceled", "cancelled"})
 PREDICTION_KEY = "fashn:prediction"
+USAGE_NAME = "fashn"
+# POST /run answers with the credits it consumed in this header; without it, the
+# documented price: one credit per generated image (num_samples).
+CREDITS_HEADER = "x-fashn-credits-used"
 
 
 async def _call(
     client: httpx.AsyncClient, method: str, path: str, ctx: RunContext, **kwargs: Any
 ) -> dict[str, Any]:
+    return (await _call_with_headers(client, method, path, ctx, **kwargs))[0]
+
+
+async def _call_with_headers(
+    client: httpx.AsyncClient, method: str, path: str, ctx: RunContext, **kwargs: Any
+) -> tuple[dict[str, Any], httpx.Headers]:
     response = await request(
         client, method, path, provider=PROVIDER, deadline=ctx.deadline, **kwargs
     )
     body = json_body(response, PROVIDER)
     if not isinstance(body, dict):
         raise ProviderUnavailable(f"{PROVIDER} sent an unexpected body")
-    return body
+    return body, response.headers
+
+
+def credits_used(headers: httpx.Headers, num_samples: int) -> int:
+    """The credits /run reported, else the documented one per image."""
+    text = headers.get(CREDITS_HEADER, "").strip()
+    return int(text) if text.isdigit() else num_samples
 
 
 async def _start(client: httpx.AsyncClient, payload: dict[str, Any], ctx: RunContext) -> str:
-    started = await _call(client, "POST", "/run", ctx, json=payload)
+    started, headers = await _call_with_headers(client, "POST", "/run", ctx, json=payload)
     if started.get("error"):
         raise ProviderTaskFailed(f"{PROVIDER} refused: {_error_text(started['error'])}")
     prediction_id = started.get("id")
     if not isinstance(prediction_id, str) or not prediction_id:
         raise ProviderUnavailable(f"{PROVIDER} returned no prediction id")
     ctx.ledger.record(PREDICTION_KEY, prediction_id)
+    samples = int(payload["inputs"]["num_samples"])
+    ctx.usage.add_credits(USAGE_NAME, str(payload["model_name"]), credits_used(headers, samples))
     return prediction_id
 
 

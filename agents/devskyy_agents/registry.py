@@ -19,6 +19,7 @@ from devskyy_agents import task_env
 from devskyy_agents.errors import InvalidTaskInput, MissingCredentials
 from devskyy_agents.ledger import Ledger
 from devskyy_agents.models import OutputBase, TaskInput, TaskType
+from devskyy_agents.usage import UsageMeter
 
 if TYPE_CHECKING:
     import httpx
@@ -39,6 +40,14 @@ class RunContext:
     # The SSRF-guarded client for user-supplied URLs, created on first use: most
     # task types never fetch a user URL, and httpx + a TLS context cost ~0.2 s.
     _user_http: httpx.AsyncClient | None = field(default=None, repr=False)
+    _usage: UsageMeter | None = field(default=None, repr=False)
+
+    @property
+    def usage(self) -> UsageMeter:
+        """Provider usage of this task (usage.py): paid calls report here, kept in the ledger."""
+        if self._usage is None:
+            self._usage = UsageMeter(self.ledger)
+        return self._usage
 
     @property
     def user_http(self) -> httpx.AsyncClient:

@@ -2,6 +2,8 @@
 
 Kubernetes keeps at most 4096 bytes of it, so a larger result is written in full
 to the artifacts volume and the message carries a reduced copy with `result_ref`.
+Both the output and the failure record carry the task's provider usage under
+`usage` (usage.py: a few small lines), which the operator prices.
 """
 
 from __future__ import annotations
@@ -61,9 +63,20 @@ def reduce_output(full: dict[str, Any], ref: str) -> dict[str, Any]:
     return reduced
 
 
-def write_result(path: Path, artifacts_dir: Path, task_id: str, output: OutputBase) -> None:
+USAGE_FIELD = "usage"
+
+
+def write_result(
+    path: Path,
+    artifacts_dir: Path,
+    task_id: str,
+    output: OutputBase,
+    usage: list[dict[str, Any]] | None = None,
+) -> None:
     """Write the output; spill it to artifacts_dir/<task_id>/result.json when too large."""
     full = output.model_dump(mode="json", exclude_none=True)
+    if usage:
+        full[USAGE_FIELD] = usage
     message = compact(full)
     if len(message) > MAX_MESSAGE_BYTES:
         ref = artifacts_dir / task_id / "result.json"
@@ -72,8 +85,15 @@ def write_result(path: Path, artifacts_dir: Path, task_id: str, output: OutputBa
     write_message(path, message)
 
 
-def write_failure(path: Path, task_id: str, error: BaseException, secrets: list[str]) -> None:
-    """Failure record for the DLQ: message redacted and truncated, never a traceback."""
+def write_failure(
+    path: Path,
+    task_id: str,
+    error: BaseException,
+    secrets: list[str],
+    usage: list[dict[str, Any]] | None = None,
+) -> None:
+    """Failure record for the DLQ: message redacted and truncated, never a traceback.
+    A failed task may have paid for calls already: its usage comes along."""
     error_type = error.error_type if isinstance(error, TaskError) else type(error).__name__
     text = redact(str(error) or error_type, secrets)[:MAX_ERROR_CHARS]
     record = {
@@ -84,6 +104,8 @@ def write_failure(path: Path, task_id: str, error: BaseException, secrets: list[
         "retryable": error.retryable if isinstance(error, TaskError) else True,
         "completed_at": utc_iso(),
     }
+    if usage:
+        record[USAGE_FIELD] = usage
     message = compact(record)
     while len(message) > MAX_MESSAGE_BYTES:
         record["error"] = str(record["error"])[: len(str(record["error"])) // 2]

@@ -42,6 +42,12 @@ MAX_PROMPT = 1024
 MAX_POLL_FAULTS = 3
 TASK_KEY = "tripo:task"
 CREATING_KEY = "tripo:creating"
+CHARGED_KEY = "tripo:charged"
+USAGE_NAME = "tripo"
+# Tripo's answers carry no per-task charge; its pricing page does
+# (docs.tripo3d.ai/get-started/pricing: text to model 20, image to model 30
+# credits with texture, our default; failed tasks are not charged).
+CREDITS = {"text_to_model": 20, "image_to_model": 30}
 
 
 def build_prompt(task: Generate3DInput) -> str:
@@ -163,6 +169,7 @@ class TripoAssetAgent:
             else:
                 tripo_id = await self._start(tripo, task_input, ctx)
             output = await tripo.wait(tripo_id, first_wait)
+        self._charge(ctx, tripo_id, "image_to_model" if task_input.image_url else "text_to_model")
         result = Generate3DResult(
             task_id=tripo_id,
             model_url=output.model,
@@ -178,6 +185,14 @@ class TripoAssetAgent:
             result=result,
             completed_at=utc_iso(),
         )
+
+    @staticmethod
+    def _charge(ctx: RunContext, tripo_id: str, kind: str) -> None:
+        """The credits of a succeeded Tripo task, once per Tripo task (a retry polls it again)."""
+        if ctx.ledger.get(CHARGED_KEY) == tripo_id:
+            return
+        ctx.usage.add_credits(USAGE_NAME, kind, CREDITS[kind])
+        ctx.ledger.record(CHARGED_KEY, tripo_id)
 
     async def _start(self, tripo: TripoClient, task_input: Generate3DInput, ctx: RunContext) -> str:
         """Create the Tripo task and record its id before anything else can fail."""

@@ -21,6 +21,7 @@ USER_TASKS_PREFIX = "devskyy:user-tasks:"  # ZSET per user: id -> created epoch
 USER_QUEUED_PREFIX = "devskyy:user-queued:"  # SET per user: ids still queued
 RATE_PREFIX = "devskyy:rate:"  # per-user request counters
 COMPLETIONS_PREFIX = "devskyy:completions:"  # ZSET per type: id -> finished epoch (throughput)
+COST_INDEX = "devskyy:costs"  # ZSET "id type user micros" -> finished epoch (GET /v1/costs)
 SEQUENCE_KEY = "devskyy:sequence"  # INCR: FIFO tiebreak inside a priority
 CANCEL_REQUESTS = "devskyy:cancel-requests"  # SET of claimed/running ids the bridge must stop
 BRIDGED_PREFIX = "devskyy:bridged:"  # ZSET per type: ids the bridge claimed and not yet seen end

@@ -76,6 +76,15 @@ SLA_OBJECTIVE_TARGET = Gauge(
     "Share of tasks that should meet each SLA objective (1 - error budget).",
     ["type", "objective"],
 )
+# Operator (reconciler): each finished task's cost (cost/), once per recorded outcome.
+# No user label: users are unbounded (one series per user and type would grow without
+# limit); per-user sums come from GET /v1/costs and the history.
+TASK_COST = Counter(
+    "devskyy_task_cost",
+    "Cost of finished tasks in currency units, by type and component (resource, or the "
+    "provider: openai, anthropic, google, tripo, fashn).",
+    ["type", "component", "currency"],
+)
 # Bridge (Redis queue -> DevSkyyTask).
 BRIDGE_LAG = Gauge(
     "devskyy_bridge_lag_seconds", "Age of the oldest task still waiting in a Redis queue.", ["type"]

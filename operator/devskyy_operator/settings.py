@@ -17,7 +17,8 @@ type is refused with its name.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -183,6 +184,59 @@ def _default_sla() -> dict[str, SlaObjective]:
         TaskType.ML_PREDICTION.value: SlaObjective(completion_seconds=30, queue_wait_seconds=10),
         TaskType.DIAGNOSTIC.value: objective(300, 60),
     }
+
+
+Price = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=9)]
+
+
+class ModelPrice(BaseModel):
+    """What a language model costs, per million tokens in and out (the providers' price lists)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input_per_million: Price
+    output_per_million: Price
+
+
+def _default_model_prices() -> dict[str, ModelPrice]:
+    """List prices (USD) of the writers' default models and their usual alternatives."""
+    table = {
+        "gpt-4o-mini": ("0.15", "0.60"),
+        "gpt-4o": ("2.50", "10.00"),
+        "claude-sonnet-4-5": ("3.00", "15.00"),
+        "gemini-2.5-flash": ("0.30", "2.50"),
+    }
+    return {
+        name: ModelPrice(input_per_million=Decimal(i), output_per_million=Decimal(o))
+        for name, (i, o) in table.items()
+    }
+
+
+class CostSettings(BaseModel):
+    """Prices of a task's cost (devskyy_operator/cost): requested CPU and memory per hour
+    of run time, and provider spend (tokens per model, credits per provider).
+
+    A model is priced by its name or the longest listed prefix of it, so the dated
+    names providers answer with ("gpt-4o-mini-2024-07-18") match "gpt-4o-mini".
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    cpu_core_hour: Price = Field(default=Decimal("0.04"), description="Per requested core-hour.")
+    memory_gib_hour: Price = Field(
+        default=Decimal("0.005"), description="Per requested GiB-hour of memory."
+    )
+    models: dict[str, ModelPrice] = Field(default_factory=_default_model_prices)
+    credits: dict[str, Price] = Field(
+        default_factory=lambda: {"tripo": Decimal("0.01"), "fashn": Decimal("0.075")},
+        description="Price of one credit per provider (Tripo: $1 = 100 credits).",
+    )
+    index_retention_seconds: int = Field(
+        default=35 * 24 * 3600,
+        ge=3600,
+        description="How long finished tasks' costs stay summable by GET /v1/costs (Redis).",
+    )
 
 
 DEFAULT_WORKER_PROCESSES = 10
@@ -456,6 +510,13 @@ class Settings(BaseSettings):
     )
     history_consumer: str | None = Field(
         default=None, description="Consumer name of this writer; the host (pod) name when unset."
+    )
+
+    # -- cost attribution
+    cost: CostSettings = Field(
+        default_factory=CostSettings,
+        description="Prices of task costs (DEVSKYY_COST__CPU_CORE_HOUR=0.05, "
+        'DEVSKYY_COST__MODELS=\'{"gpt-4o-mini": {"input_per_million": "0.15", ...}}\').',
     )
 
     # -- observability

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from decimal import Decimal
 from typing import Any
 
 import pytest
 import yaml
 
 from devskyy_agents.models import TaskType
-from devskyy_operator.settings import ResourceDefaults, Settings, SlaObjective
+from devskyy_operator.settings import CostSettings, ResourceDefaults, Settings, SlaObjective
 from tests.chart.conftest import CHART, ROOT, SCENARIOS, Render, RenderFn
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -59,7 +60,9 @@ def test_every_rendered_variable_is_a_settings_field(render: RenderFn, scenario:
         if field == "sla":
             _task_type, attr = nested
             assert attr in SlaObjective.model_fields, name
-        if nested:
+        if field == "cost":
+            assert nested[0] in CostSettings.model_fields, name
+        elif nested:
             assert nested[0] in {t.value for t in TaskType}, name
 
 
@@ -116,6 +119,13 @@ def test_rendered_environment_parses_to_the_values(render: RenderFn, scenario_na
     )
     assert settings["task_record_ttl_seconds"] == 2592000  # no float formatting on the way
     assert settings["schedule_horizon_seconds"] == values["settings"]["scheduleHorizonSeconds"]
+    cost, priced = settings["cost"], values["settings"]["cost"]
+    assert (cost["currency"], cost["cpu_core_hour"], cost["memory_gib_hour"]) == (
+        priced["currency"], priced["cpuCoreHour"], priced["memoryGibHour"],
+    )  # fmt: skip
+    assert cost["models"] == priced["models"]
+    assert cost["credits"] == priced["credits"]
+    assert cost["index_retention_seconds"] == priced["indexRetentionSeconds"]
 
 
 def test_the_ml_pool_example_reaches_the_settings(render: RenderFn) -> None:
@@ -160,6 +170,17 @@ def test_chart_defaults_are_the_settings_defaults() -> None:
         assert spec["tolerations"] == pod.get("tolerations", [])
     horizon = Settings.model_fields["schedule_horizon_seconds"].default
     assert values["settings"]["scheduleHorizonSeconds"] == horizon
+    cost, priced = CostSettings(), values["settings"]["cost"]
+    assert (cost.currency, cost.index_retention_seconds) == (
+        priced["currency"], priced["indexRetentionSeconds"],
+    )  # fmt: skip
+    assert (cost.cpu_core_hour, cost.memory_gib_hour) == (
+        Decimal(priced["cpuCoreHour"]), Decimal(priced["memoryGibHour"]),
+    )  # fmt: skip
+    assert {name: price.model_dump() for name, price in cost.models.items()} == {
+        name: {k: Decimal(v) for k, v in price.items()} for name, price in priced["models"].items()
+    }
+    assert cost.credits == {name: Decimal(v) for name, v in priced["credits"].items()}
 
 
 def test_claims_and_watch_namespace_are_rendered(render: RenderFn) -> None:

@@ -1,5 +1,8 @@
 """FASHN API v1 on loopback: POST /v1/run, GET /v1/status/{id}.
 
+/run answers with the credits it consumed in `x-fashn-credits-used` (one per
+requested image, `credits_per_sample`), unless `report_credits` is off.
+
 A prediction whose garment image URL contains one of `hold_marks` stays
 `processing` until the test removes the mark.
 """
@@ -19,6 +22,8 @@ class FashnServer(Provider):
         self.polls_until_done = 2
         self.final_status = "completed"
         self.hold_marks: set[str] = set()
+        self.credits_per_sample = 1
+        self.report_credits = True
         self.garments: dict[str, str] = {}  # prediction id -> garment image URL
         self._ids = itertools.count(1)
 
@@ -42,7 +47,11 @@ class FashnServer(Provider):
             prediction = f"pred-{next(self._ids)}"
             self.polls[prediction] = 0
             self.garments[prediction] = str(inputs["garment_image"])
-            return Reply.json({"id": prediction, "error": None})
+            reply = Reply.json({"id": prediction, "error": None})
+            if self.report_credits:
+                samples = int(inputs.get("num_samples", 1))
+                reply.headers["x-fashn-credits-used"] = str(samples * self.credits_per_sample)
+            return reply
         if request.method == "GET" and request.path.startswith("/v1/status/"):
             prediction = request.path.removeprefix("/v1/status/")
             if prediction not in self.polls:

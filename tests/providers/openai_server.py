@@ -1,4 +1,8 @@
-"""OpenAI chat completions on loopback, in the JSON shape the openai SDK parses."""
+"""OpenAI chat completions on loopback, in the JSON shape the openai SDK parses.
+
+Each completion reports `usage` (prompt_tokens, completion_tokens, total_tokens)
+as the API does; tests set `usage` to the counts they expect to be billed.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ class OpenAIServer(Provider):
         super().__init__()
         self.api_key = api_key
         self.content: str = json.dumps(CONTENT)
+        self.usage: tuple[int, int] = (50, 80)  # (prompt_tokens, completion_tokens)
 
     def route(self, request: Request) -> Reply:
         if bearer(request) != self.api_key:
@@ -68,7 +73,11 @@ class OpenAIServer(Provider):
                             "finish_reason": "stop",
                         }
                     ],
-                    "usage": {"prompt_tokens": 50, "completion_tokens": 80, "total_tokens": 130},
+                    "usage": {
+                        "prompt_tokens": self.usage[0],
+                        "completion_tokens": self.usage[1],
+                        "total_tokens": sum(self.usage),
+                    },
                 }
             )
         return Reply.json(

@@ -77,6 +77,7 @@ def test_names_and_printer_columns() -> None:
     ]
     assert columns["Job"]["jsonPath"] == ".status.jobName"
     assert columns["Job"]["priority"] == 1
+    assert (columns["Cost"]["jsonPath"], columns["Cost"]["priority"]) == (".status.cost.total", 1)
 
 
 def test_schema_is_structural() -> None:

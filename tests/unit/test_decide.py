@@ -24,6 +24,7 @@ from devskyy_operator.controller.forged import forged
 from devskyy_operator.controller.index import TaskIndex
 from devskyy_operator.controller.refusals import invalid
 from devskyy_operator.controller.statuses import MAX_STATUS_RESULT_BYTES, admitted_status
+from devskyy_operator.cost.compute import task_cost
 from devskyy_operator.crd.conditions import get_condition
 from devskyy_operator.crd.status import phase_rank
 from devskyy_operator.crd.task_view import TaskView, parse_time, task_view_from_body
@@ -223,9 +224,14 @@ def test_a_pending_pod_is_written_as_pending_without_a_redis_write() -> None:
 
 def test_success_writes_the_result_and_counts_the_run() -> None:
     plan = d.decide(task(**ADMITTED), complete_job(), [ended_pod(0, OUTPUT)], NOW, SETTINGS)
-    assert p.MarkCompleted(OUTPUT, parse_time(ENDED)) in plan.records
+    # diagnostic requests 100m cpu and 128Mi memory (Settings' defaults), for 40 s
+    cost = task_cost({"cpu": "100m", "memory": "128Mi", "ephemeral-storage": "256Mi"}, 40.0, [],
+                     SETTINGS.cost)  # fmt: skip
+    assert p.MarkCompleted(OUTPUT, parse_time(ENDED), cost) in plan.records
     assert plan.status is not None
     patch = plan.status.patch()
+    assert patch["cost"]["total"] == cost.total
+    assert patch["cost"]["runSeconds"] == 40.0
     assert patch["result"] == OUTPUT
     assert (patch["completedAt"], patch["exitCode"], patch["workerHost"]) == (ENDED, 0, "node-a")
     assert condition(patch, "Succeeded")["status"] == "True"
@@ -233,9 +239,8 @@ def test_success_writes_the_result_and_counts_the_run() -> None:
     assert get_condition(patch["conditions"], "DeadLettered") is None
     ended, judged = plan.after  # no Event: the Succeeded condition says it
     assert judged == p.SlaJudged("diagnostic", Verdict(("completion",), ()))  # 41 s < 360 s
-    # diagnostic requests 100m cpu and 128Mi memory (Settings' defaults), for 40 s
     assert ended == p.TaskEnded("diagnostic", "alice", True, 40.0,
-                                {"cpu": 0.1, "memory": 128 * 2**20})  # fmt: skip
+                                {"cpu": 0.1, "memory": 128 * 2**20}, cost)  # fmt: skip
 
 
 def test_a_result_too_large_for_the_status_stays_in_redis_only() -> None:
@@ -244,7 +249,8 @@ def test_a_result_too_large_for_the_status_stays_in_redis_only() -> None:
     plan = d.decide(task(**ADMITTED), complete_job(), [pod], NOW, SETTINGS)
     assert plan.status is not None
     assert "result" not in plan.status.patch()
-    assert p.MarkCompleted(big, parse_time(ENDED)) in plan.records
+    (completed,) = [r for r in plan.records if isinstance(r, p.MarkCompleted)]
+    assert (completed.result, completed.completed_at) == (big, parse_time(ENDED))
 
 
 def test_a_final_failure_has_one_set_of_facts_for_dlq_hash_and_status() -> None:
@@ -302,7 +308,12 @@ def test_a_deleted_job_fails_the_task_with_what_the_status_knew() -> None:
     assert failure.error == "the task's Job was deleted before it finished"
     assert failure.failed_at == NOW
     assert failure.worker_host == "node-c"
-    assert plan.after[1] == p.TaskEnded("diagnostic", "alice", False, None)
+    # Its pod ran from the start the status saw until the deletion was noticed.
+    requests = {"cpu": "100m", "memory": "128Mi"}
+    cost = task_cost(requests, (NOW - parse_time(STARTED)).total_seconds(), [], SETTINGS.cost)
+    assert failure.cost == cost
+    assert cost.resource != "0.000000"
+    assert plan.after[1] == p.TaskEnded("diagnostic", "alice", False, None, cost=cost)
 
 
 def test_an_invalid_spec_is_a_final_failure_with_the_dead_lettered_condition() -> None:

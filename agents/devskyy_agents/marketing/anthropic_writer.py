@@ -29,9 +29,10 @@ async def write(ctx: RunContext, system: str, brief: str, timeout: float) -> str
         timeout=timeout,
         max_retries=int(ctx.config.get("ANTHROPIC_MAX_RETRIES", "2")),
     )
+    model = ctx.config.get("ANTHROPIC_MODEL", DEFAULT_MODEL)
     try:
         message = await client.messages.create(
-            model=ctx.config.get("ANTHROPIC_MODEL", DEFAULT_MODEL),
+            model=model,
             max_tokens=MAX_TOKENS,
             system=system + " Answer with the JSON object only.",
             messages=[{"role": "user", "content": brief}],
@@ -52,6 +53,12 @@ async def write(ctx: RunContext, system: str, brief: str, timeout: float) -> str
         raise ProviderUnavailable("Anthropic sent a malformed response") from None
     finally:
         await client.close()
+    # Messages API: usage.input_tokens / output_tokens (cache reads and writes are input too).
+    usage = message.usage
+    cached = (usage.cache_creation_input_tokens or 0) + (usage.cache_read_input_tokens or 0)
+    ctx.usage.add_tokens(
+        NAME, message.model or model, usage.input_tokens + cached, usage.output_tokens
+    )
     text = "".join(block.text for block in message.content if block.type == "text")
     if not text:
         raise ProviderUnavailable("Anthropic returned no text")

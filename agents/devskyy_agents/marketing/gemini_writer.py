@@ -37,9 +37,10 @@ async def write(ctx: RunContext, system: str, brief: str, timeout: float) -> str
         httpx_async_client=transport,
     )
     client = genai.Client(api_key=key, http_options=options)
+    model = ctx.config.get("GOOGLE_AI_MODEL", DEFAULT_MODEL)
     try:
         response = await client.aio.models.generate_content(
-            model=ctx.config.get("GOOGLE_AI_MODEL", DEFAULT_MODEL),
+            model=model,
             contents=brief,
             config=types.GenerateContentConfig(
                 system_instruction=system,
@@ -60,6 +61,13 @@ async def write(ctx: RunContext, system: str, brief: str, timeout: float) -> str
     finally:
         await client.aio.aclose()
         await transport.aclose()
+    # usageMetadata: promptTokenCount in; candidatesTokenCount (+ thoughtsTokenCount) out.
+    meta = response.usage_metadata
+    if meta is not None:
+        out = (meta.candidates_token_count or 0) + (meta.thoughts_token_count or 0)
+        ctx.usage.add_tokens(NAME, model, meta.prompt_token_count or 0, out)
+    else:
+        ctx.usage.add_tokens(NAME, model, 0, 0)
     text = response.text
     if not text:
         raise ProviderUnavailable("Google AI returned no text")

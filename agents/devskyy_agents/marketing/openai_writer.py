@@ -32,9 +32,10 @@ def make_openai(ctx: RunContext, timeout: float) -> openai.AsyncOpenAI:
 
 async def write(ctx: RunContext, system: str, brief: str, timeout: float) -> str:
     client = make_openai(ctx, timeout)
+    model = ctx.config.get("OPENAI_MODEL", DEFAULT_MODEL)
     try:
         completion = await client.chat.completions.create(
-            model=ctx.config.get("OPENAI_MODEL", DEFAULT_MODEL),
+            model=model,
             messages=[{"role": "system", "content": system}, {"role": "user", "content": brief}],
             response_format={"type": "json_object"},
             temperature=0.7,
@@ -55,6 +56,12 @@ async def write(ctx: RunContext, system: str, brief: str, timeout: float) -> str
         raise ProviderUnavailable("OpenAI sent a malformed response") from None
     finally:
         await client.close()
+    # Paid as soon as answered, whatever the content: usage.prompt_tokens/completion_tokens.
+    usage = completion.usage
+    ctx.usage.add_tokens(
+        NAME, completion.model or model,
+        usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0,
+    )  # fmt: skip
     if not completion.choices or completion.choices[0].message.content is None:
         raise ProviderUnavailable("OpenAI returned no content")
     return completion.choices[0].message.content

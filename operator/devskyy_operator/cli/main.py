@@ -214,8 +214,18 @@ def cmd_top(args: argparse.Namespace, api: ApiClient) -> Any:
     return top.command(args, api)
 
 
+def cmd_costs(args: argparse.Namespace, api: ApiClient) -> Any:
+    from devskyy_operator.cli import costs
+
+    return costs.command(args, api)
+
+
 def render(command: str, body: Any) -> str:
     """Human-readable output of each command."""
+    if command == "costs":
+        from devskyy_operator.cli import costs
+
+        return costs.render_body(body)
     if command == "status":
         view = {k: v for k, v in body.items() if k != "queue"}
         if body.get("queue"):
@@ -339,6 +349,12 @@ def build_parser() -> argparse.ArgumentParser:
     sla_parser = commands.add_parser("sla", help="SLA compliance per task type over a window")
     sla.add_arguments(sla_parser)
     sla_parser.set_defaults(handler=sla.command, view="sla")
+
+    costs_parser = commands.add_parser("costs", help="costs of finished tasks per type or user")
+    costs_parser.set_defaults(handler=cmd_costs, view="costs")
+    from devskyy_operator.cli.costs import add_arguments as add_cost_arguments
+
+    add_cost_arguments(costs_parser)
 
     dlq = commands.add_parser("dlq", help="dead letters").add_subparsers(dest="dlq", required=True)
     dlq_list = dlq.add_parser("list", help="newest failures first")

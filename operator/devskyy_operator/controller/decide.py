@@ -35,6 +35,8 @@ from devskyy_operator.controller.statuses import (
     sla_conditions,
     succeeded_status,
 )
+from devskyy_operator.cost.compute import task_cost
+from devskyy_operator.cost.model import TaskCost
 from devskyy_operator.crd import conditions as cond
 from devskyy_operator.crd.status import TaskStatus, clip
 from devskyy_operator.crd.task_view import TaskView, parse_time
@@ -217,22 +219,33 @@ def finish(task: TaskView, outcome: Outcome, now: datetime, settings: Settings) 
     if verdict.missed:
         conditions = sla_conditions(conditions, verdict, completed, task.generation)
     status: TaskStatus
+    cost = cost_of(task, outcome, completed, settings)
     if succeeded:
-        records.append(MarkCompleted(outcome.result or {}, completed))
-        status = succeeded_status(task, outcome, conditions, completed)
+        records.append(MarkCompleted(outcome.result or {}, completed, cost))
+        status = succeeded_status(task, outcome, conditions, completed).updated(cost=cost)
         after: tuple[AfterAction, ...] = ()  # the Succeeded condition says it all
     else:
-        failure = failure_of(task, outcome, completed, settings)
+        failure = replace(failure_of(task, outcome, completed, settings), cost=cost)
         records.append(RecordFailure(failure))
         status = failed_status(
             conditions, failure, task.generation, condition_message=outcome.message or reason
-        ).updated(started_at=outcome.started_at, worker_host=outcome.worker_host)
+        ).updated(started_at=outcome.started_at, worker_host=outcome.worker_host, cost=cost)
         after = (PostEvent(reason, _ended(f"failed ({reason})", outcome), warning=True),)
     if verdict.missed:
         status = status.updated(sla_breached=sla.breached_list(sla.recorded(task.status), verdict))
-    ended = task_ended(task, succeeded, outcome.started_at, completed, settings)
+    ended = replace(task_ended(task, succeeded, outcome.started_at, completed, settings), cost=cost)
     judged = (SlaJudged(task.task_type.value, verdict),) if not verdict.empty else ()
     return Plan(records=tuple(records), status=status, after=(*after, ended, *judged))
+
+
+def cost_of(task: TaskView, outcome: Outcome, completed: datetime, settings: Settings) -> TaskCost:
+    """Requests x run time (the Job's start, else the start the status saw, to the
+    end; 0 if it never started) plus the provider usage the task reported, at the
+    configured prices."""
+    started = outcome.started_at or parse_time(task.status.get("startedAt"))
+    seconds = max(0.0, (completed - started).total_seconds()) if started is not None else 0.0
+    requested = container_resources(task.spec, settings.resources_for(task.task_type.value))
+    return task_cost(requested["requests"], seconds, outcome.usage, settings.cost)
 
 
 def _ended(verb: str, outcome: Outcome) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 
 from devskyy_agents.models import TaskSpec
 from devskyy_operator.admission.sla import Verdict
+from devskyy_operator.cost.model import TaskCost
 from devskyy_operator.crd.status import TaskStatus
 from devskyy_operator.deadletter.record import FinalFailure
 
@@ -51,6 +52,7 @@ class MarkCompleted:
 
     result: Mapping[str, Any]
     completed_at: datetime
+    cost: TaskCost | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class TaskEnded:
     succeeded: bool
     run_seconds: float | None  # None: it never started
     requests: Mapping[str, float] = field(default_factory=dict)  # cores, bytes
+    cost: TaskCost | None = None  # counted in devskyy_task_cost_total
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
@@ -26,6 +27,7 @@ from devskyy_operator.controller import plan as p
 from devskyy_operator.controller.events import post_event
 from devskyy_operator.controller.forged import forged
 from devskyy_operator.controller.refusals import invalid, refused
+from devskyy_operator.cost.model import TaskCost
 from devskyy_operator.crd import conditions as cond
 from devskyy_operator.crd.status import TaskStatus
 from devskyy_operator.crd.task_view import (
@@ -41,6 +43,7 @@ from devskyy_operator.metrics import (
     RESOURCE_SECONDS,
     SLA_BREACHES_TOTAL,
     SLA_TASKS_TOTAL,
+    TASK_COST,
     TASK_DURATION,
     TASKS_TOTAL,
 )
@@ -219,7 +222,8 @@ class TaskReconciler:
             await task_store.mark_completed(
                 self.redis, task_id, json.dumps(action.result, separators=(",", ":")),
                 utc_iso(action.completed_at), record_ttl_seconds=settings.task_record_ttl_seconds,
-                throughput_window_seconds=settings.throughput_window_seconds,
+                throughput_window_seconds=settings.throughput_window_seconds, cost=action.cost,
+                cost_retention_seconds=settings.cost.index_retention_seconds,
             )  # fmt: skip
         elif isinstance(action, p.MarkCancelled):
             written = await task_store.mark_failed(
@@ -248,6 +252,8 @@ class TaskReconciler:
                     RESOURCE_SECONDS.labels(kind, ended.user_id, resource).inc(
                         amount * ended.run_seconds
                     )
+        if ended.cost is not None:
+            count_cost(kind, ended.cost)
         with task_context(task_id, kind, ended.user_id):
             status_word = "success" if ended.succeeded else "failed"
             log.info("Task %s completed (status: %s)", task_id, status_word)
@@ -262,3 +268,10 @@ def count_sla(task_id: str, task_type: str, verdict: Verdict) -> None:
     if verdict.missed:
         misses = "; ".join(m.describe() for m in verdict.missed)
         log.info("task %s (%s) missed its SLA: %s", task_id, task_type, misses)
+
+
+def count_cost(task_type: str, cost: TaskCost) -> None:
+    """devskyy_task_cost_total per type and component (resource, each provider)."""
+    TASK_COST.labels(task_type, "resource", cost.currency).inc(float(Decimal(cost.resource)))
+    for line in cost.provider_lines:
+        TASK_COST.labels(task_type, line.provider, cost.currency).inc(float(Decimal(line.amount)))

@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from devskyy_agents.clock import utc_iso
+from devskyy_operator.cost.model import TaskCost
 from devskyy_operator.crd.conditions import (
     PHASE_QUEUED,
     PHASE_RUNNING,
@@ -132,6 +133,10 @@ class TaskStatus(BaseModel):
         default=None,
         max_length=2,
         description="Service-level objectives the task missed (each counted once).",
+    )
+    cost: TaskCost | None = Field(
+        default=None,
+        description="What the finished task cost: requests x run time plus provider spend.",
     )
     observed_generation: Int64 | None = Field(
         default=None, description="Generation of the spec this status describes."

@@ -79,6 +79,7 @@ async def record_final_failure(client: Redis, failure: FinalFailure, settings: S
         exit_code=failure.exit_code, attempts=failure.attempts,
         record_ttl_seconds=settings.task_record_ttl_seconds,
         throughput_window_seconds=settings.throughput_window_seconds,
+        cost=failure.cost, cost_retention_seconds=settings.cost.index_retention_seconds,
     )  # fmt: skip
     if written:
         DEAD_LETTERS_TOTAL.labels(failure.task_type, failure.reason).inc()

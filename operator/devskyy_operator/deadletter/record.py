@@ -17,6 +17,7 @@ from typing import Any
 
 from devskyy_agents.clock import utc_iso
 from devskyy_agents.errors import InvalidTaskInput
+from devskyy_operator.cost.model import TaskCost
 from devskyy_operator.crd.status import clip
 
 MAX_TERMINATION_CHARS = 4096  # what Kubernetes keeps of a termination message
@@ -45,6 +46,7 @@ class FinalFailure:
     exit_code: int | None = None
     termination_message: str | None = None
     worker_host: str = ""
+    cost: TaskCost | None = None  # what it cost until it failed (the task hash keeps it)
 
     def dead_letter(self) -> DeadLetter:
         return DeadLetter(

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from devskyy_operator.cost.money import parse_amount
+
 
 class EventKind(StrEnum):
     QUEUED = "queued"
@@ -78,6 +80,16 @@ class TaskEvent:
     retry_of: str | None = None
     retried_as: str | None = None
     cancelled: bool = False
+    cost: Any = None  # the task's cost (cost/model.py TaskCost JSON), on its ending
+
+    @property
+    def cost_micros(self) -> int | None:
+        """The cost's total in micro-units, for sums in SQL (None without a cost)."""
+        total = self.cost.get("total") if isinstance(self.cost, dict) else None
+        try:
+            return parse_amount(total) if isinstance(total, str) else None
+        except ValueError:
+            return None
 
     @property
     def status(self) -> str:
@@ -186,4 +198,5 @@ def parse_entry(entry_id: str, fields: Mapping[str, str]) -> TaskEvent:
         retry_of=fields.get("retry_of") or None,
         retried_as=fields.get("retried_as") or None,
         cancelled=fields.get("cancelled") == "1" or kind is EventKind.CANCELLED,
+        cost=_json(fields.get("cost")),
     )

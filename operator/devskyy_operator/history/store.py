@@ -28,7 +28,8 @@ TASK_COLUMNS = (
     "task_id", "user_id", "task_type", "priority", "status", "status_rank", "cancelled",
     "source", "input", "created_at", "admitted_at", "started_at", "completed_at", "attempts",
     "reason", "error", "error_type", "exit_code", "result", "resources", "run_seconds",
-    "worker_host", "retry_of", "retried_as", "dead_lettered_at", "updated_at",
+    "worker_host", "retry_of", "retried_as", "dead_lettered_at", "updated_at", "cost",
+    "cost_micros",
 )  # fmt: skip
 
 _UPSERT_TASK = f"""
@@ -59,7 +60,9 @@ ON CONFLICT (task_id) DO UPDATE SET
   retry_of = COALESCE(t.retry_of, EXCLUDED.retry_of),
   retried_as = COALESCE(EXCLUDED.retried_as, t.retried_as),
   dead_lettered_at = COALESCE(t.dead_lettered_at, EXCLUDED.dead_lettered_at),
-  updated_at = GREATEST(EXCLUDED.updated_at, t.updated_at)
+  updated_at = GREATEST(EXCLUDED.updated_at, t.updated_at),
+  cost = COALESCE(t.cost, EXCLUDED.cost),
+  cost_micros = COALESCE(t.cost_micros, EXCLUDED.cost_micros)
 """  # noqa: S608 - only the constant column names are formatted in
 
 EVENT_COLUMNS = (
@@ -111,6 +114,8 @@ def task_row(event: TaskEvent) -> Row:
         "retried_as": event.retried_as,
         "dead_lettered_at": event.occurred_at if event.kind is EventKind.DEAD_LETTERED else None,
         "updated_at": event.occurred_at,
+        "cost": _jsonb(event.cost) if event.kind in ENDINGS else None,
+        "cost_micros": event.cost_micros if event.kind in ENDINGS else None,
     }
 
 

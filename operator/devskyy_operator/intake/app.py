@@ -17,6 +17,7 @@ from devskyy_agents.models import TaskSpec
 from devskyy_operator.history.store import HistoryReader
 from devskyy_operator.intake import (
     routes_batch,
+    routes_costs,
     routes_dlq,
     routes_history,
     routes_ops,
@@ -80,6 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(routes_dlq.router)
     app.include_router(routes_ops.router)
     app.include_router(routes_sla.router)
+    app.include_router(routes_costs.router)
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(QueueError, queue_error_handler)
     app.add_exception_handler(RequestValidationError, request_validation_handler)

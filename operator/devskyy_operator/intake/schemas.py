@@ -64,6 +64,11 @@ class TaskView(BaseModel):
     cancelled: bool = False
     cancel_requested: bool = False
     queue: QueueInfo | None = None
+    cost: Any = Field(
+        default=None,
+        description="A finished task's cost: currency, total, resource, providers (decimal "
+        "strings, six places), run_seconds and provider_lines.",
+    )
 
 
 class HistoryTask(TaskView):
@@ -144,6 +149,24 @@ class DeadLetterView(BaseModel):
 
 class DeadLetterList(BaseModel):
     dead_letters: list[DeadLetterView]
+
+
+class CostGroupView(BaseModel):
+    key: str = Field(description="The user id or the task type.")
+    total: str = Field(description="Decimal string, six places.")
+    tasks: int
+
+
+class CostSummary(BaseModel):
+    """Costs of the tasks that finished in [since, until], summed per group."""
+
+    currency: str
+    since: str
+    until: str
+    group_by: Literal["user", "type"]
+    total: str = Field(description="Sum of the groups: decimal string, six places.")
+    tasks: int
+    groups: list[CostGroupView] = Field(description="Most expensive first.")
 
 
 class Health(BaseModel):

@@ -27,6 +27,7 @@ def view_of(record: TaskRecord, queue: QueueInfo | None = None) -> TaskView:
         cancelled=record.cancelled,
         cancel_requested=record.cancel_requested,
         queue=queue,
+        cost=record.cost,
     )
 
 
@@ -59,6 +60,7 @@ def history_task(row: dict[str, Any]) -> HistoryTask:
         retry_of=row["retry_of"] or "",
         retried_as=row["retried_as"] or "",
         dead_lettered_at=_iso(row["dead_lettered_at"]),
+        cost=row.get("cost"),
     )
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from devskyy_agents.termination import USAGE_FIELD
+from devskyy_agents.usage import UsageLine, parse_usage
 from devskyy_operator.crd.conditions import (
     REASON_BACKOFF_LIMIT,
     REASON_DEADLINE,
@@ -64,6 +66,7 @@ class Outcome:
     settling: bool = False  # a pod ended that the Job controller has not counted yet
     task_error: str | None = None  # what the task said went wrong (its termination message)
     task_error_type: str | None = None  # the task's error class, e.g. MissingCredentials
+    usage: tuple[UsageLine, ...] = ()  # provider usage the last finished pod reported
 
     @property
     def terminal(self) -> bool:
@@ -117,6 +120,17 @@ class TerminationMessage:
     def error_type(self) -> str | None:
         value = (self.data or {}).get("error_type")
         return value if isinstance(value, str) and value else None
+
+    @property
+    def usage(self) -> tuple[UsageLine, ...]:
+        return tuple(parse_usage((self.data or {}).get(USAGE_FIELD)))
+
+    @property
+    def output(self) -> dict[str, Any] | None:
+        """The task's output: the message without its usage (which becomes the cost)."""
+        if self.data is None:
+            return None
+        return {key: value for key, value in self.data.items() if key != USAGE_FIELD}
 
 
 def parse_termination_message(text: str | None) -> TerminationMessage:
@@ -176,7 +190,7 @@ def job_outcome(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> Ou
         completed_at = parse_time(status.get("completionTime")) or parse_time(
             final.get("lastTransitionTime")
         )
-        result = report.data if complete is not None else None
+        result = report.output if complete is not None else None
         return Outcome(
             phase=phase,
             reason=reason,
@@ -191,6 +205,7 @@ def job_outcome(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> Ou
             failed_attempts=max(0, failed - 1) if complete is None else failed,
             task_error=report.error,
             task_error_type=report.error_type,
+            usage=report.usage,
         )
 
     running = (

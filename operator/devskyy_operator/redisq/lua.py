@@ -65,7 +65,7 @@ end
 -- ...) adds or overrides fields.
 local HISTORY_FIELDS = {'task_type', 'user_id', 'priority', 'attempts', 'status', 'source',
   'created_at', 'admitted_at', 'started_at', 'completed_at', 'worker_host', 'reason', 'error',
-  'error_type', 'exit_code', 'result', 'resources', 'retry_of', 'cancelled'}
+  'error_type', 'exit_code', 'result', 'resources', 'retry_of', 'cancelled', 'cost'}
 
 local function history(stream, task_key, task_id, kind, now, extra)
   if redis.call('EXISTS', stream) == 0 then return end
@@ -411,15 +411,15 @@ history(KEYS[2], KEYS[1], ARGV[1], 'admitted', clock(ARGV[4]))
 return 'ok'
 """
 
-# KEYS: task, cancel requests, history stream.
+# KEYS: task, cancel requests, history stream, cost index.
 # ARGV: 1 id, 2 status, 3 completions prefix, 4 ttl, 5 now, 6 throughput window,
-#       7.. field/value pairs.
+#       7 cost index retention, 8 cost in micro-units ('' = none), 9.. field/value pairs.
 MARK_FINISHED = r"""
-local rec = redis.call('HMGET', KEYS[1], 'status', 'task_type')
+local rec = redis.call('HMGET', KEYS[1], 'status', 'task_type', 'user_id')
 if not rec[1] then return 'missing' end
 if is_terminal(rec[1]) then return 'terminal' end
 local now = clock(ARGV[5])
-local fields = tail(7)
+local fields = tail(9)
 fields[#fields + 1] = 'status'
 fields[#fields + 1] = ARGV[2]
 redis.call('HSET', KEYS[1], unpack(fields))
@@ -428,6 +428,12 @@ redis.call('SREM', KEYS[2], ARGV[1])
 local done = ARGV[3] .. (rec[2] or '')
 redis.call('ZADD', done, fmt(now), ARGV[1])
 redis.call('ZREMRANGEBYSCORE', done, '-inf', '(' .. fmt(now - tonumber(ARGV[6])))
+if ARGV[8] ~= '' then
+  -- The cost index: one member per finished task, "id type user micros", at its end.
+  local member = ARGV[1] .. ' ' .. (rec[2] or '') .. ' ' .. (rec[3] or '') .. ' ' .. ARGV[8]
+  redis.call('ZADD', KEYS[4], fmt(now), member)
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. fmt(now - tonumber(ARGV[7])))
+end
 local kind = 'succeeded'
 if ARGV[2] ~= 'completed' then
   kind = redis.call('HGET', KEYS[1], 'cancelled') == '1' and 'cancelled' or 'failed'

@@ -32,6 +32,7 @@ class TaskRecord:
     cancelled: bool
     cancel_requested: bool
     raw: dict[str, str] = field(repr=False)
+    cost: Any = None  # the finished task's cost (cost/model.py TaskCost JSON)
 
     @property
     def terminal(self) -> bool:
@@ -72,6 +73,7 @@ def record_from_hash(task_id: str, raw: dict[str, str]) -> TaskRecord:
         cancelled=raw.get("cancelled") == "1",
         cancel_requested=raw.get("cancel_requested") == "1",
         raw=raw,
+        cost=_json_or_none(raw.get("cost")),
     )
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from devskyy_agents.models import TaskSpec
 from devskyy_operator import keys
+from devskyy_operator.cost.model import TaskCost
 from devskyy_operator.redisq import scripts
 from devskyy_operator.redisq.cancel import CANCEL_ERROR
 from devskyy_operator.redisq.enqueue import task_fields
@@ -115,12 +116,16 @@ async def mark_completed(
     *,
     record_ttl_seconds: int,
     throughput_window_seconds: float,
+    cost: TaskCost | None = None,
+    cost_retention_seconds: int = 0,
     now: float | None = None,
 ) -> WriteOutcome:
-    """-> completed with the result (the task's output JSON); counts toward throughput."""
+    """-> completed with the result (the task's output JSON); counts toward throughput.
+    With a `cost`: the hash's `cost` field and an entry in the cost index (kept
+    `cost_retention_seconds`, Settings.cost.index_retention_seconds)."""
     return await _finish(
         client, task_id, "completed", ["result", result_json, "completed_at", completed_at],
-        record_ttl_seconds, throughput_window_seconds, now,
+        record_ttl_seconds, throughput_window_seconds, now, cost, cost_retention_seconds,
     )  # fmt: skip
 
 
@@ -137,6 +142,8 @@ async def mark_failed(
     cancelled: bool = False,
     record_ttl_seconds: int,
     throughput_window_seconds: float,
+    cost: TaskCost | None = None,
+    cost_retention_seconds: int = 0,
     now: float | None = None,
 ) -> WriteOutcome:
     """-> failed (final failure or cancellation); counts toward throughput."""
@@ -149,8 +156,9 @@ async def mark_failed(
     if cancelled:
         fields += ["cancelled", "1"]
     return await _finish(
-        client, task_id, "failed", fields, record_ttl_seconds, throughput_window_seconds, now
-    )
+        client, task_id, "failed", fields, record_ttl_seconds, throughput_window_seconds, now,
+        cost, cost_retention_seconds,
+    )  # fmt: skip
 
 
 async def _finish(
@@ -161,10 +169,14 @@ async def _finish(
     ttl: int,
     window: float,
     now: float | None,
+    cost: TaskCost | None = None,
+    cost_retention: int = 0,
 ) -> WriteOutcome:
+    if cost is not None:
+        fields = [*fields, "cost", cost.record_json()]
     reply = await scripts.MARK_FINISHED(
         client,
-        [keys.task_key(task_id), keys.CANCEL_REQUESTS, keys.HISTORY_STREAM],
+        [keys.task_key(task_id), keys.CANCEL_REQUESTS, keys.HISTORY_STREAM, keys.COST_INDEX],
         [
             task_id,
             status,
@@ -172,6 +184,8 @@ async def _finish(
             ttl,
             _now(now),
             window,
+            max(cost_retention, 1),
+            "" if cost is None else str(cost.total_micros),
             *fields,
         ],
     )
