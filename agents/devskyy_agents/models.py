@@ -57,8 +57,17 @@ TASK_DEFAULTS: dict[TaskType, TaskDefaults] = {
     TaskType.DIAGNOSTIC: TaskDefaults(timeout_seconds=300, retries=0),
 }
 
+# Types whose run changes the world beyond its result (delivers a campaign, publishes
+# a 3D asset to WordPress/WooCommerce, writes a model version and moves `latest`):
+# serving them from the result cache would skip that effect, so caching them must
+# be allowed explicitly (Settings.result_cache[type].allow_side_effects).
+SIDE_EFFECT_TYPES: frozenset[TaskType] = frozenset(
+    {TaskType.MARKETING_CAMPAIGN, TaskType.GENERATE_3D, TaskType.ML_TRAINING}
+)
+
 # Bounds enforced by the models and mirrored in the CRD schema.
 MAX_TIMEOUT_SECONDS = 86_400
+MAX_CACHE_TTL_SECONDS = 30 * 86_400
 MAX_RETRIES = 10
 MIN_PRIORITY = 0
 MAX_PRIORITY = 1_000
@@ -256,6 +265,32 @@ class TaskResources(BaseModel):
     limits: ResourceAmounts | None = Field(default=None, description="Resource limits.")
 
 
+class TaskCache(BaseModel):
+    """A task's result-cache choice: opt in (or out) and how old a stored result may be."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, populate_by_name=True)
+
+    enabled: bool = Field(
+        default=True,
+        description="Serve a stored result of the same type and input (true), or always run "
+        "(false). Absent cache: the task type's setting.",
+    )
+    ttl_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_CACHE_TTL_SECONDS,
+        alias="ttlSeconds",
+        description="Oldest stored result accepted, and the lifetime of the one this task "
+        "stores; the type's TTL when absent.",
+    )
+
+    @model_validator(mode="after")
+    def _ttl_needs_cache(self) -> TaskCache:
+        if self.ttl_seconds is not None and not self.enabled:
+            raise ValueError("ttlSeconds applies only when enabled is true")
+        return self
+
+
 class TaskSpec(BaseModel):
     """The desired task: `spec` of a DevSkyyTask and the body of `POST /v1/tasks`."""
 
@@ -289,6 +324,9 @@ class TaskSpec(BaseModel):
         default=None,
         description="Region whose bridge alone may claim the task (a DNS label); "
         "none: the bridges without a region.",
+    )
+    cache: TaskCache | None = Field(
+        default=None, description="Result caching of this task; the type's setting when absent."
     )
 
     @field_validator("input")

@@ -25,6 +25,8 @@ COST_INDEX = "devskyy:costs"  # ZSET "id type user micros" -> finished epoch (GE
 SEQUENCE_KEY = "devskyy:sequence"  # INCR: FIFO tiebreak inside a priority
 CANCEL_REQUESTS = "devskyy:cancel-requests"  # SET of claimed/running ids the bridge must stop
 BRIDGED_PREFIX = "devskyy:bridged:"  # ZSET per type: ids the bridge claimed and not yet seen end
+RESULT_CACHE_PREFIX = "devskyy:result-cache:"  # STRING <sha256> -> cached result JSON (TTL)
+MODEL_LATEST_PREFIX = "devskyy:model-latest:"  # STRING <model_id> -> newest version seen
 # Tasks for one region (spec.region) have queue, lease and bridged sets of their
 # own, under devskyy:region:<region>:; a task without a region uses the seed's
 # queue:<type> and the keys above, so the default path is the seed's.
@@ -77,6 +79,14 @@ def completions_key(task_type: TaskType | str) -> str:
     return f"{COMPLETIONS_PREFIX}{task_type}"
 
 
+def result_cache_key(digest: str) -> str:
+    return f"{RESULT_CACHE_PREFIX}{digest}"
+
+
+def model_latest_key(model_id: str) -> str:
+    return f"{MODEL_LATEST_PREFIX}{model_id}"
+
+
 def rate_key(user_id: str) -> str:
     return f"{RATE_PREFIX}{user_id}"
 
@@ -109,3 +119,11 @@ ANNOTATION_SOURCE = "devskyy.io/source"  # "api" (bridge) or absent (kubectl)
 ANNOTATION_ENQUEUED_AT = "devskyy.io/enqueued-at"
 # On the Job's pod template: the task spec, which a downward-API volume hands the pod.
 ANNOTATION_TASK_SPEC = "devskyy.io/task-spec"
+
+# --- Schedules (DevSkyySchedule): their runs are DevSkyyTasks carrying these.
+SCHEDULE_KIND = "DevSkyySchedule"
+SCHEDULE_PLURAL = "devskyyschedules"
+SCHEDULE_SINGULAR = "devskyyschedule"
+SCHEDULE_SHORT_NAME = "dss"
+LABEL_SCHEDULE = "devskyy.io/schedule"  # on each run: the schedule's name
+ANNOTATION_SCHEDULED_AT = "devskyy.io/scheduled-at"  # on each run: its scheduled time

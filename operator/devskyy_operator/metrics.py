@@ -76,6 +76,18 @@ SLA_OBJECTIVE_TARGET = Gauge(
     "Share of tasks that should meet each SLA objective (1 - error budget).",
     ["type", "objective"],
 )
+# Operator (reconciler): one lookup per new cacheable task. Hit ratio:
+# hits / (hits + misses).
+RESULT_CACHE_HITS = Counter(
+    "devskyy_result_cache_hits_total",
+    "New tasks served from the result cache (Succeeded with cacheHit, no Job).",
+    ["type"],
+)
+RESULT_CACHE_MISSES = Counter(
+    "devskyy_result_cache_misses_total",
+    "Result-cache lookups of new cacheable tasks that found no fresh entry (the task runs).",
+    ["type"],
+)
 # Operator (reconciler): each finished task's cost (cost/), once per recorded outcome.
 # No user label: users are unbounded (one series per user and type would grow without
 # limit); per-user sums come from GET /v1/costs and the history.

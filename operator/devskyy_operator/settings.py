@@ -7,7 +7,7 @@ as arguments. Secrets are never values here: only the names of Kubernetes
 Secrets that hold them.
 
 The per-task-type maps (``concurrency``, ``images``, ``resources``,
-``scheduling``, ``sla``) always hold
+``scheduling``, ``result_cache``, ``sla``) always hold
 every task type: a variable such as ``DEVSKYY_CONCURRENCY__ML_TRAINING=2``
 changes that one entry (``DEVSKYY_RESOURCES__ML_TRAINING__CPU_LIMIT=3`` that
 one field) and the other entries keep their defaults; a key that is not a task
@@ -32,7 +32,13 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from devskyy_agents.models import MAX_TIMEOUT_SECONDS, REGION_PATTERN, TaskType
+from devskyy_agents.models import (
+    MAX_CACHE_TTL_SECONDS,
+    MAX_TIMEOUT_SECONDS,
+    REGION_PATTERN,
+    SIDE_EFFECT_TYPES,
+    TaskType,
+)
 from devskyy_operator.quantity import parse_quantity
 
 # (Kubernetes resource name, ResourceAmounts attribute, ResourceDefaults prefix)
@@ -122,6 +128,40 @@ class TaskScheduling(BaseModel):
                 t.model_dump(by_alias=True, exclude_none=True) for t in self.tolerations
             ]
         return fields
+
+
+class ResultCaching(BaseModel):
+    """Result caching of a task type: a task of the same type and normalised input
+    (and, for ml_prediction, model version) within the TTL gets the stored result
+    without a Job. Off by default; a task may opt in (or out) with `spec.cache`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(
+        default=False, description="Cache every task of the type unless it opts out."
+    )
+    ttl_seconds: int = Field(
+        default=3600, ge=1, le=MAX_CACHE_TTL_SECONDS, description="TTL when the task names none."
+    )
+    max_ttl_seconds: int = Field(
+        default=86_400, ge=1, le=MAX_CACHE_TTL_SECONDS, description="Longest spec.cache.ttlSeconds."
+    )
+    allow_side_effects: bool = Field(
+        default=False,
+        description="Types with side effects (marketing_campaign, generate_3d, ml_training) "
+        "may be cached only with this set: a hit skips the delivery, the publishing, the "
+        "new model version.",
+    )
+
+    @model_validator(mode="after")
+    def _ttl_within_maximum(self) -> ResultCaching:
+        if self.ttl_seconds > self.max_ttl_seconds:
+            raise ValueError("ttl_seconds must not exceed max_ttl_seconds")
+        return self
+
+
+def _default_result_cache() -> dict[str, ResultCaching]:
+    return {t.value: ResultCaching() for t in TaskType}
 
 
 def _default_scheduling() -> dict[str, TaskScheduling]:
@@ -272,6 +312,7 @@ _PER_TYPE_DEFAULTS: dict[str, Callable[[], Mapping[str, Any]]] = {
     "resources": _default_resources,
     "scheduling": _default_scheduling,
     "sla": _default_sla,
+    "result_cache": _default_result_cache,
 }
 
 
@@ -368,6 +409,10 @@ class Settings(BaseSettings):
         default_factory=_default_sla,
         description="Service-level objectives per task type (completion, queue wait, target).",
     )
+    result_cache: dict[str, ResultCaching] = Field(
+        default_factory=_default_result_cache,
+        description="Result caching per task type (off everywhere by default).",
+    )
     schedule_horizon_seconds: int = Field(
         default=90 * 24 * 3600,
         ge=60,
@@ -407,6 +452,12 @@ class Settings(BaseSettings):
     )
     resync_seconds: float = Field(
         default=10.0, gt=0, description="Level-based reconcile period of every task."
+    )
+    schedule_resync_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="Longest sleep of the schedule loop; it wakes at each schedule's next time "
+        "and on every change of a schedule or its runs, this is only the safety net.",
     )
     watch_timeout_seconds: int = Field(
         default=300,
@@ -524,7 +575,9 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=9090)
     health_port: int = Field(default=8080)
 
-    @field_validator("concurrency", "images", "resources", "scheduling", "sla", mode="before")
+    @field_validator(
+        "concurrency", "images", "resources", "scheduling", "result_cache", "sla", mode="before"
+    )
     @classmethod
     def _every_task_type(cls, value: Any, info: ValidationInfo) -> Any:
         if info.field_name == "concurrency":
@@ -540,6 +593,24 @@ class Settings(BaseSettings):
         if negative:
             raise ValueError(f"concurrency of {', '.join(negative)} must be 0 or more")
         return value
+
+    @field_validator("result_cache")
+    @classmethod
+    def _side_effects_allowed(cls, value: dict[str, ResultCaching]) -> dict[str, ResultCaching]:
+        refused = sorted(
+            t.value
+            for t in SIDE_EFFECT_TYPES
+            if value[t.value].enabled and not value[t.value].allow_side_effects
+        )
+        if refused:
+            raise ValueError(
+                f"result_cache of {', '.join(refused)}: the type has side effects; "
+                "enabled needs allow_side_effects"
+            )
+        return value
+
+    def result_cache_for(self, task_type: TaskType | str) -> ResultCaching:
+        return self.result_cache[str(task_type)]
 
     def resources_for(self, task_type: TaskType | str) -> ResourceDefaults:
         return self.resources[str(task_type)]

@@ -75,6 +75,15 @@ BAD_BODIES: list[tuple[str, Any, str]] = [
     ("cpu limit over the maximum", {**training(), "resources": {"limits": {"cpu": "1000000"}}},
      "resources.limits.cpu"),
     ("scheduled in year 9999", campaign(schedule_at="9999-12-31T23:59:59Z"), "input.schedule_at"),
+    ("cache on a type with side effects", {**campaign(), "cache": {"enabled": True}},
+     "cache.enabled"),
+    ("cache ttl over the maximum",
+     {"type": "diagnostic", "input": {"user_id": "alice"}, "cache": {"ttlSeconds": 10**6}},
+     "cache.ttlSeconds"),
+    ("cache ttl without the cache", {**training(), "cache": {"enabled": False, "ttlSeconds": 5}},
+     "cache"),
+    ("unknown cache field", {**training(), "cache": {"ttl": 5}}, "cache.ttl"),
+    ("cache enabled as string", {**training(), "cache": {"enabled": "yes"}}, "cache.enabled"),
 ]  # fmt: skip
 
 

@@ -44,6 +44,28 @@ async def test_enqueue_then_read(api: httpx.AsyncClient, redis_client: redis.Red
     assert (await api.get("/v1/tasks/..%2Fetc", headers=auth("alice"))).status_code == 404
 
 
+async def test_a_cache_hit_shows_in_the_view(api: httpx.AsyncClient, redis_url: str) -> None:
+    """The operator served the task from the result cache: the view says so and names
+    the task that ran."""
+    task_id = (await api.post("/v1/tasks", json=diagnostic(), headers=auth("alice"))).json()["id"]
+    client = connect(redis_url)
+    try:
+        await mark_completed(
+            client, task_id, '{"status": "success"}', "2026-01-05T12:00:00Z",
+            cached_from="task-that-ran", **FINISH,
+        )  # fmt: skip
+    finally:
+        await disconnect(client)
+    view = (await api.get(f"/v1/tasks/{task_id}", headers=auth("alice"))).json()
+    assert (view["status"], view["cache_hit"], view["cached_from"]) == (
+        "completed", True, "task-that-ran",
+    )  # fmt: skip
+    assert view["result"] == {"status": "success"}
+    plain = (await api.post("/v1/tasks", json=diagnostic(), headers=auth("alice"))).json()["id"]
+    view = (await api.get(f"/v1/tasks/{plain}", headers=auth("alice"))).json()
+    assert (view["cache_hit"], view["cached_from"]) == (False, "")
+
+
 async def test_result_and_estimated_wait(api: httpx.AsyncClient, redis_url: str) -> None:
     ids = [
         (await api.post("/v1/tasks", json=diagnostic(), headers=auth("alice"))).json()["id"]

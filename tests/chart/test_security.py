@@ -64,7 +64,12 @@ def _rules(role: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
 def test_operator_and_bridge_rules_are_the_contract(render: RenderFn) -> None:
     r = render("defaults")
     operator = _rules(r.one("Role", "-operator"))
-    assert operator[("devskyy.io", "devskyytasks")] == {"get", "list", "watch", "patch", "update"}
+    # create/delete: the runs of schedules (controller/schedules.py).
+    assert operator[("devskyy.io", "devskyytasks")] == {
+        "get", "list", "watch", "patch", "update", "create", "delete",
+    }  # fmt: skip
+    assert operator[("devskyy.io", "devskyyschedules")] == {"get", "list", "watch"}
+    assert operator[("devskyy.io", "devskyyschedules/status")] == {"patch", "update"}
     assert operator[("devskyy.io", "devskyytasks/status")] == {"patch", "update"}
     assert operator[("devskyy.io", "devskyytasks/finalizers")] == {"update"}
     assert operator[("batch", "jobs")] == {"get", "list", "watch", "create", "delete", "patch"}

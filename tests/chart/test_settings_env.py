@@ -141,6 +141,23 @@ def test_the_ml_pool_example_reaches_the_settings(render: RenderFn) -> None:
     assert settings["scheduling"]["ml_training"]["node_selector"] == {"devskyy.io/pool": "ml"}
 
 
+def test_the_result_cache_example_reaches_the_settings(render: RenderFn) -> None:
+    example = yaml.safe_load(SCENARIOS["result-cache"].read_text())["taskTypes"]  # type: ignore[union-attr]
+    settings = _settings_from(control_env(render("result-cache"), "-operator"))
+    cached = settings["result_cache"]
+    expected = {"enabled": True, "ttl_seconds": 600, "max_ttl_seconds": 86400,
+                "allow_side_effects": False}  # fmt: skip
+    assert cached["diagnostic"] == expected
+    given = example["ml_prediction"]["resultCache"]
+    assert (cached["ml_prediction"]["enabled"], cached["ml_prediction"]["ttl_seconds"]) == (
+        given["enabled"], given["ttlSeconds"],
+    )  # fmt: skip
+    assert not cached["marketing_campaign"]["enabled"]
+    assert set(cached) == {t.value for t in TaskType}
+    default_env = control_env(render("defaults"), "-operator")
+    assert not [name for name in default_env if name.startswith("DEVSKYY_RESULT_CACHE__")]
+
+
 def test_chart_defaults_are_the_settings_defaults() -> None:
     """The committed CRD is generated from the settings' built-in maxima, and the
     chart renders it unchanged only when its default values say the same."""

@@ -33,6 +33,7 @@ from devskyy_operator.kube.client import ApiError, KubeClient, resource_path
 
 REPO = Path(__file__).resolve().parents[3]
 CRD_FILE = REPO / "deploy" / "crds" / "devskyytasks.devskyy.io.yaml"
+SCHEDULE_CRD_FILE = REPO / "deploy" / "crds" / "devskyyschedules.devskyy.io.yaml"
 NAMESPACE = "devskyy"
 CLAIMS = {
     "devskyy-datasets": "datasets",
@@ -91,6 +92,8 @@ class LocalStack:
             self._migrate()
             self.kubectl("apply", "--server-side", "-f", str(CRD_FILE))
             self.kubectl("wait", "--for=condition=Established", "crd/devskyytasks.devskyy.io")
+            self.kubectl("apply", "--server-side", "-f", str(SCHEDULE_CRD_FILE))
+            self.kubectl("wait", "--for=condition=Established", "crd/devskyyschedules.devskyy.io")
             asyncio.run(self._prepare_namespace())
             self._start_components()
         except BaseException:

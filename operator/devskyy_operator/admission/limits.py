@@ -1,5 +1,6 @@
 """What the current settings let a task ask for: per-type resource maxima, the
-longest timeout (TASK_TIMEOUT) and the schedule horizon. Pure; time is passed in.
+longest timeout (TASK_TIMEOUT), the schedule horizon and result caching (a type
+with side effects, the longest TTL). Pure; time is passed in.
 
 The models decide what a task is; these limits depend on the deployment
 (settings, chart values), so the models cannot hold them. The API answers 422
@@ -16,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from devskyy_agents.models import ResourceAmounts, TaskSpec
+from devskyy_operator.cache.policy import side_effects_refused
 from devskyy_operator.quantity import parse_quantity
 from devskyy_operator.settings import RESOURCE_KINDS, Settings
 
@@ -91,6 +93,33 @@ def timeout_problems(spec: TaskSpec, settings: Settings) -> list[LimitProblem]:
     return [LimitProblem("timeoutSeconds", f"at most {ceiling} s here (TASK_TIMEOUT)")]
 
 
+def cache_problems(spec: TaskSpec, settings: Settings) -> list[LimitProblem]:
+    """A cache opt-in for a type with side effects its setting does not allow caching
+    (a hit would skip the delivery), or a TTL above the type's maximum."""
+    if spec.cache is None or not spec.cache.enabled:
+        return []
+    configured = settings.result_cache_for(spec.type)
+    kind = spec.type.value
+    if side_effects_refused(spec, settings):
+        return [
+            LimitProblem(
+                "cache.enabled",
+                f"type {kind} has side effects that a cached result would skip; caching it "
+                f"needs result_cache.{kind}.allow_side_effects in the operator's settings",
+            )
+        ]
+    ttl = spec.cache.ttl_seconds
+    if ttl is not None and ttl > configured.max_ttl_seconds:
+        return [
+            LimitProblem(
+                "cache.ttlSeconds",
+                f"at most {configured.max_ttl_seconds} s for type {kind} "
+                "(result_cache max_ttl_seconds)",
+            )
+        ]
+    return []
+
+
 def limit_problems(
     spec: TaskSpec, settings: Settings, submitted_at: datetime
 ) -> list[LimitProblem]:
@@ -99,6 +128,7 @@ def limit_problems(
         resource_problems(spec, settings)
         + timeout_problems(spec, settings)
         + schedule_problems(spec, settings, submitted_at)
+        + cache_problems(spec, settings)
     )
 
 

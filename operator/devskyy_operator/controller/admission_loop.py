@@ -144,6 +144,11 @@ class Admitter:
                 return False
             await self.reconciler.refuse(body, describe(problems))
             return True
+        if await self.reconciler.serve_from_cache(task, now):
+            # An identical task succeeded while this one waited: no Job. It keeps
+            # its slot until its Succeeded status is seen, a moment later.
+            self.index.deferred.pop((task.namespace, task.name), None)
+            return True
         manifest = build_job(task, self.reconciler.settings, now)
         try:
             job, created = await kube.create_or_get(

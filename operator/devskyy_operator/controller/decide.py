@@ -15,8 +15,11 @@ from typing import Any
 from devskyy_operator import keys
 from devskyy_operator.admission import sla
 from devskyy_operator.admission.limits import describe, limit_problems
+from devskyy_operator.cache.key import CacheEntry, result_key, written_model
+from devskyy_operator.cache.policy import CachePolicy, cache_policy
 from devskyy_operator.controller.plan import (
     AfterAction,
+    CountCacheHit,
     EnsureRecord,
     MarkCancelled,
     MarkCompleted,
@@ -25,11 +28,14 @@ from devskyy_operator.controller.plan import (
     PostEvent,
     RecordAction,
     RecordFailure,
+    RecordModelVersion,
     SlaJudged,
+    StoreCachedResult,
     TaskEnded,
 )
 from devskyy_operator.controller.refusals import refusal
 from devskyy_operator.controller.statuses import (
+    cached_status,
     failed_status,
     queued_status,
     sla_conditions,
@@ -115,11 +121,15 @@ def decide(
     return running(task, outcome, now, settings)
 
 
+def _ensure_record(task: TaskView) -> EnsureRecord:
+    source = task.annotations.get(keys.ANNOTATION_SOURCE, "kubectl")
+    return EnsureRecord(task.spec, task.queued_at, source)
+
+
 def enqueue(task: TaskView, now: datetime, settings: Settings) -> Plan:
     """A new task: a Redis record (also for kubectl-created tasks), then phase Queued,
     or, over the limits of the current settings, InvalidSpec without a Job."""
-    source = task.annotations.get(keys.ANNOTATION_SOURCE, "kubectl")
-    ensure = EnsureRecord(task.spec, task.queued_at, source)
+    ensure = _ensure_record(task)
     problems = limit_problems(task.spec, settings, task.queued_at)
     if not problems:
         status = queued_status(task, now)
@@ -132,6 +142,48 @@ def enqueue(task: TaskView, now: datetime, settings: Settings) -> Plan:
         settings=settings,
     )  # fmt: skip
     return replace(refused, records=(ensure, *refused.records))
+
+
+def lookup_policy(
+    task: TaskView, settings: Settings, *, admitting: bool = False
+) -> CachePolicy | None:
+    """The caching of a task the result cache may serve: cacheable, within the
+    limits of the settings (a task `enqueue` refuses is never served), and new, or
+    waiting for admission (`admitting`)."""
+    waiting = task.phase is None or (admitting and task.phase == cond.PHASE_QUEUED)
+    if not waiting or limit_problems(task.spec, settings, task.queued_at):
+        return None
+    return cache_policy(task.spec, settings)
+
+
+def served_from_cache(task: TaskView, entry: CacheEntry, now: datetime) -> Plan:
+    """A new task whose result is stored: its record (completed, with the task that
+    ran), Succeeded with cacheHit, counted; no Queued, no Job."""
+    kind = task.task_type.value
+    completed = MarkCompleted(entry.result, now, cached_from=entry.task_id)
+    return Plan(
+        records=(_ensure_record(task), completed),
+        status=cached_status(task, entry.task_id, entry.result, now),
+        after=(CountCacheHit(kind), TaskEnded(kind, task.user_id, True, None)),
+        note=f"served from the result cache (task {entry.task_id})",
+    )
+
+
+def cache_records(
+    task: TaskView, result: Mapping[str, Any] | None, completed: datetime, settings: Settings
+) -> list[RecordAction]:
+    """What a succeeded task leaves for the result cache: the model version it
+    names (ML), and its output under its key when the task is cacheable."""
+    records: list[RecordAction] = []
+    model = written_model(task.spec, result)
+    if model is not None:
+        records.append(RecordModelVersion(*model))
+    policy = cache_policy(task.spec, settings)
+    digest = result_key(task.spec, result) if policy is not None else None
+    if policy is not None and digest is not None and result is not None:
+        entry = CacheEntry(task_id=task.name, result=dict(result), stored_at=completed)
+        records.append(StoreCachedResult(digest, entry, policy.ttl_seconds))
+    return records
 
 
 def running(task: TaskView, outcome: Outcome, now: datetime, settings: Settings) -> Plan:
@@ -222,6 +274,7 @@ def finish(task: TaskView, outcome: Outcome, now: datetime, settings: Settings) 
     cost = cost_of(task, outcome, completed, settings)
     if succeeded:
         records.append(MarkCompleted(outcome.result or {}, completed, cost))
+        records += cache_records(task, outcome.result, completed, settings)
         status = succeeded_status(task, outcome, conditions, completed).updated(cost=cost)
         after: tuple[AfterAction, ...] = ()  # the Succeeded condition says it all
     else:

@@ -16,9 +16,14 @@ COMPONENT = "devskyy-operator"
 
 
 def build_event(
-    task: TaskIdentity, reason: str, message: str, now: datetime, warning: bool = False
+    task: TaskIdentity,
+    reason: str,
+    message: str,
+    now: datetime,
+    warning: bool = False,
+    kind: str = keys.KIND,
 ) -> dict[str, object]:
-    """A core/v1 Event about the task (pure)."""
+    """A core/v1 Event about the task (or, with `kind`, another of our objects) (pure)."""
     stamp = utc_iso(now, timespec="seconds")
     return {
         "apiVersion": "v1",
@@ -26,7 +31,7 @@ def build_event(
         "metadata": {"generateName": f"{task.name}.", "namespace": task.namespace},
         "involvedObject": {
             "apiVersion": keys.API_VERSION,
-            "kind": keys.KIND,
+            "kind": kind,
             "name": task.name,
             "namespace": task.namespace,
             "uid": task.uid,
@@ -43,10 +48,15 @@ def build_event(
 
 
 async def post_event(
-    kube: KubeClient, task: TaskIdentity, reason: str, message: str, warning: bool = False
+    kube: KubeClient,
+    task: TaskIdentity,
+    reason: str,
+    message: str,
+    warning: bool = False,
+    kind: str = keys.KIND,
 ) -> None:
     """Best effort: an event that cannot be posted never blocks the task."""
-    body = build_event(task, reason, message, datetime.now(UTC), warning)
+    body = build_event(task, reason, message, datetime.now(UTC), warning, kind)
     try:
         await kube.create(resource_path("v1", "events", task.namespace), body)
     except ApiError as exc:

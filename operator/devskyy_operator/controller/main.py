@@ -31,6 +31,7 @@ from devskyy_agents.logs import configure_logging, log_environ
 from devskyy_operator.controller.handlers import register
 from devskyy_operator.controller.leader import LeaderElector
 from devskyy_operator.controller.runtime import Runtime
+from devskyy_operator.controller.schedules import ScheduleController, register_schedules
 from devskyy_operator.controller.sla_timer import publish_objectives
 from devskyy_operator.health import serve_health
 from devskyy_operator.kube.client import KubeClient
@@ -120,8 +121,10 @@ async def lead(
 ) -> list[BaseException]:
     """Act as the leader until a stop or a lost Lease; the failures of the loops."""
     runtime = Runtime(kube, redis, settings)
+    schedules = ScheduleController(kube, settings)
     registry = kopf.OperatorRegistry()
     register(registry)
+    register_schedules(registry)
     configure_kopf(registry, settings)
     kopf_stop, renew_stop = asyncio.Event(), asyncio.Event()
     keeper = asyncio.ensure_future(elector.keep(renew_stop, lost=stop.event))
@@ -136,7 +139,7 @@ async def lead(
             # kopf would ask getpass for a name; uid 10001 in the image has none.
             identity=Identity(identity),
             stop_flag=kopf_stop,
-            memo=kopf.Memo(runtime=runtime),
+            memo=kopf.Memo(runtime=runtime, schedules=schedules),
         )
         stop.install()  # kopf took SIGTERM/SIGINT for itself: the stop order is ours
         operator = asyncio.ensure_future(kopf.run_tasks(kopf_roots, ignored=existing))
@@ -145,6 +148,7 @@ async def lead(
             asyncio.ensure_future(runtime.resync_loop(stop.event)),
             asyncio.ensure_future(runtime.retention_loop(stop.event)),
             asyncio.ensure_future(runtime.sla.run(stop.event)),
+            asyncio.ensure_future(schedules.run(stop.event)),
         ]
         stopped = asyncio.ensure_future(stop.event.wait())
         await asyncio.wait([stopped, operator], return_when=asyncio.FIRST_COMPLETED)

@@ -20,6 +20,7 @@ from typing import Any
 
 from devskyy_agents.models import TaskSpec
 from devskyy_operator.admission.sla import Verdict
+from devskyy_operator.cache.key import CacheEntry
 from devskyy_operator.cost.model import TaskCost
 from devskyy_operator.crd.status import TaskStatus
 from devskyy_operator.deadletter.record import FinalFailure
@@ -48,11 +49,29 @@ class MarkProcessing:
 
 @dataclass(frozen=True)
 class MarkCompleted:
-    """Task hash -> completed with the task's output."""
+    """Task hash -> completed with the task's output (a stored one: `cached_from`)."""
 
     result: Mapping[str, Any]
     completed_at: datetime
     cost: TaskCost | None = None
+    cached_from: str | None = None  # the task whose stored result this is (a cache hit)
+
+
+@dataclass(frozen=True)
+class StoreCachedResult:
+    """Result cache: keep a succeeded task's output under its key for `ttl_seconds`."""
+
+    digest: str
+    entry: CacheEntry
+    ttl_seconds: int
+
+
+@dataclass(frozen=True)
+class RecordModelVersion:
+    """A succeeded ML task named a model version: the newest known, unless a newer is."""
+
+    model_id: str
+    version: str
 
 
 @dataclass(frozen=True)
@@ -77,6 +96,13 @@ class PostEvent:
 
 
 @dataclass(frozen=True)
+class CountCacheHit:
+    """A task served from the result cache (misses count where they are looked up)."""
+
+    task_type: str
+
+
+@dataclass(frozen=True)
 class TaskEnded:
     """Count a finished task: success counter, duration, requested resources x time."""
 
@@ -96,8 +122,16 @@ class SlaJudged:
     verdict: Verdict
 
 
-RecordAction = EnsureRecord | MarkProcessing | MarkCompleted | RecordFailure | MarkCancelled
-AfterAction = PostEvent | TaskEnded | SlaJudged
+RecordAction = (
+    EnsureRecord
+    | MarkProcessing
+    | MarkCompleted
+    | RecordFailure
+    | MarkCancelled
+    | StoreCachedResult
+    | RecordModelVersion
+)
+AfterAction = PostEvent | TaskEnded | CountCacheHit | SlaJudged
 
 
 @dataclass(frozen=True)

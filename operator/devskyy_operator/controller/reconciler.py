@@ -22,6 +22,8 @@ from devskyy_agents.clock import utc_iso
 from devskyy_agents.logs import task_context
 from devskyy_operator import keys
 from devskyy_operator.admission.sla import Verdict
+from devskyy_operator.cache import store as result_cache
+from devskyy_operator.cache.key import lookup_key, model_ref
 from devskyy_operator.controller import decide as d
 from devskyy_operator.controller import plan as p
 from devskyy_operator.controller.events import post_event
@@ -41,6 +43,8 @@ from devskyy_operator.kube.client import KubeClient, resource_path
 from devskyy_operator.kube.errors import Conflict, NotFound
 from devskyy_operator.metrics import (
     RESOURCE_SECONDS,
+    RESULT_CACHE_HITS,
+    RESULT_CACHE_MISSES,
     SLA_BREACHES_TOTAL,
     SLA_TASKS_TOTAL,
     TASK_COST,
@@ -138,6 +142,10 @@ class TaskReconciler:
         if task.phase in cond.TERMINAL_PHASES:
             await self.verify_outcome(task, job, now)
             return
+        served = await self.from_cache(task, now)
+        if served is not None:
+            await self.run(served, task)
+            return
         if d.needs_job(task):
             if job is None:
                 job = await self.get_job(task)
@@ -156,6 +164,36 @@ class TaskReconciler:
                 labelSelector=f"batch.kubernetes.io/job-name={task.name}",
             )
         await self.run(d.decide(task, job, pods, now, self.settings), task)
+
+    async def from_cache(
+        self, task: TaskView, now: datetime, *, admitting: bool = False
+    ) -> p.Plan | None:
+        """The plan of a new cacheable task whose result is stored, else None (a
+        miss is counted; the task goes on to be queued and run).
+
+        `admitting`: the admission loop looks again just before it creates the
+        Job, so a task queued behind an identical one that has since succeeded
+        is served instead of run (a miss there is not counted again)."""
+        policy = d.lookup_policy(task, self.settings, admitting=admitting)
+        if policy is None:
+            return None
+        ref = model_ref(task.spec)
+        latest = None
+        if ref is not None and ref.pinned is None:
+            latest = await result_cache.latest_model_version(self.redis, ref.model_id)
+        digest = lookup_key(task.spec, latest)
+        entry = None if digest is None else await result_cache.get_entry(self.redis, digest)
+        if entry is None or not entry.fresh(now, policy.ttl_seconds):
+            if not admitting:
+                RESULT_CACHE_MISSES.labels(task.task_type.value).inc()
+            return None
+        return d.served_from_cache(task, entry, now)
+
+    async def serve_from_cache(self, task: TaskView, now: datetime) -> bool:
+        """Admission's last look: True when the task was served (its Succeeded
+        status written), so no Job is to be created."""
+        plan = await self.from_cache(task, now, admitting=True)
+        return plan is not None and await self.run(plan, task) is not None
 
     async def verify_outcome(
         self, task: TaskView, job: Mapping[str, Any] | None, now: datetime
@@ -204,6 +242,8 @@ class TaskReconciler:
                 await post_event(self.kube, task, action.reason, action.message, action.warning)
             elif isinstance(action, p.SlaJudged):
                 count_sla(task.name, action.task_type, action.verdict)
+            elif isinstance(action, p.CountCacheHit):
+                RESULT_CACHE_HITS.labels(action.task_type).inc()
             else:
                 self.count_ended(task.name, action)
         return updated
@@ -224,7 +264,14 @@ class TaskReconciler:
                 utc_iso(action.completed_at), record_ttl_seconds=settings.task_record_ttl_seconds,
                 throughput_window_seconds=settings.throughput_window_seconds, cost=action.cost,
                 cost_retention_seconds=settings.cost.index_retention_seconds,
+                cached_from=action.cached_from,
             )  # fmt: skip
+        elif isinstance(action, p.StoreCachedResult):
+            await result_cache.put_entry(
+                self.redis, action.digest, action.entry, action.ttl_seconds
+            )
+        elif isinstance(action, p.RecordModelVersion):
+            await result_cache.record_model_version(self.redis, action.model_id, action.version)
         elif isinstance(action, p.MarkCancelled):
             written = await task_store.mark_failed(
                 self.redis, task_id, "", error_type=cond.REASON_CANCELLED, completed_at=utc_iso(),

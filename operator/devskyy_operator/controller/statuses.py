@@ -127,6 +127,26 @@ def succeeded_status(
     return status
 
 
+def cached_status(
+    task: TaskView, task_id: str, result: Mapping[str, Any], now: datetime
+) -> TaskStatus:
+    """Succeeded at once with the stored result of `task_id`: no Job, no attempt."""
+    message = f"result of task {task_id} served from the result cache"
+    conditions = cond.set_condition(
+        task.status.get("conditions"), type=cond.TYPE_SUCCEEDED, status=cond.STATUS_TRUE,
+        reason=cond.REASON_CACHE_HIT, message=message, now=now,
+        observed_generation=task.generation,
+    )  # fmt: skip
+    status = TaskStatus(
+        phase=cond.PHASE_SUCCEEDED, reason=cond.REASON_CACHE_HIT, message=message, attempts=0,
+        queued_at=task.queued_at, completed_at=now, cache_hit=True, cached_from=task_id,
+        conditions=conditions,
+    )  # fmt: skip
+    if len(json.dumps(result)) <= MAX_STATUS_RESULT_BYTES:
+        status = status.updated(result=dict(result))
+    return status
+
+
 def failed_status(
     conditions: Sequence[Mapping[str, Any]] | None,
     failure: FinalFailure,

@@ -49,6 +49,7 @@ REASON_QUEUED = "Queued"
 REASON_ADMITTED = "Admitted"
 REASON_RUNNING = "Running"
 REASON_SUCCEEDED = "Succeeded"
+REASON_CACHE_HIT = "CacheHit"  # succeeded with a stored result, without a Job
 REASON_FAILED = "Failed"  # a failure the Job controller gave no reason for
 REASON_BACKOFF_LIMIT = "BackoffLimitExceeded"  # the Job controller's reason, passed through
 REASON_DEADLINE = "DeadlineExceeded"  # the Job controller's reason, passed through

@@ -18,6 +18,7 @@ import yaml
 from devskyy_agents import models
 from devskyy_operator import keys
 from devskyy_operator.crd.rules import (
+    CACHE_RULES,
     NAME_RULE,
     REGION_RULE,
     SPEC_IMMUTABLE,
@@ -84,6 +85,7 @@ def spec_schema(resources: Mapping[str, ResourceDefaults]) -> dict[str, Any]:
     spec["properties"]["input"], fields = input_schema()
     spec["properties"]["priority"]["default"] = models.DEFAULT_PRIORITY
     spec["properties"]["region"][_VALIDATIONS] = [dict(REGION_RULE)]
+    spec["properties"]["cache"][_VALIDATIONS] = [dict(r) for r in CACHE_RULES]
     spec[_VALIDATIONS] = [
         dict(SPEC_IMMUTABLE),
         *type_rules(fields),
@@ -140,6 +142,7 @@ def build_crd(resources: Mapping[str, ResourceDefaults] | None = None) -> dict[s
             _column("Reason", ".status.reason", priority=1),
             _column("Job", ".status.jobName", priority=1),
             _column("Cost", ".status.cost.total", priority=1),
+            _column("Cached-From", ".status.cachedFrom", priority=1),
         ],
     }
     return {

@@ -177,6 +177,16 @@ def type_rules(all_fields: list[str]) -> list[Rule]:
     return rules
 
 
+# The model's TaskCache check: a TTL only for a cache that is on (enabled defaults to true).
+CACHE_RULES: tuple[Rule, ...] = (
+    {
+        "rule": "!has(self.ttlSeconds) || !has(self.enabled) || self.enabled",
+        "message": "ttlSeconds applies only when enabled is true",
+        "fieldPath": ".ttlSeconds",
+    },
+)
+
+
 # ------------------------------------------------------------------ input size
 
 

@@ -134,6 +134,12 @@ class TaskStatus(BaseModel):
         max_length=2,
         description="Service-level objectives the task missed (each counted once).",
     )
+    cache_hit: bool | None = Field(
+        default=None, description="True: the result is a stored one, served without a Job."
+    )
+    cached_from: str | None = Field(
+        default=None, max_length=63, description="The task that ran and produced that result."
+    )
     cost: TaskCost | None = Field(
         default=None,
         description="What the finished task cost: requests x run time plus provider spend.",

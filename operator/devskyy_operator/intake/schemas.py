@@ -63,6 +63,10 @@ class TaskView(BaseModel):
     error: str = ""
     cancelled: bool = False
     cancel_requested: bool = False
+    cache_hit: bool = Field(
+        default=False, description="The result is a stored one (result cache): no Job ran."
+    )
+    cached_from: str = Field(default="", description="With cache_hit: the task that ran.")
     queue: QueueInfo | None = None
     cost: Any = Field(
         default=None,

@@ -26,6 +26,8 @@ def view_of(record: TaskRecord, queue: QueueInfo | None = None) -> TaskView:
         error=record.error,
         cancelled=record.cancelled,
         cancel_requested=record.cancel_requested,
+        cache_hit=record.cache_hit,
+        cached_from=record.cached_from,
         queue=queue,
         cost=record.cost,
     )

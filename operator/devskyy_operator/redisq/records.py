@@ -32,6 +32,8 @@ class TaskRecord:
     cancelled: bool
     cancel_requested: bool
     raw: dict[str, str] = field(repr=False)
+    cache_hit: bool = False  # the result is a stored one (result cache), no Job ran
+    cached_from: str = ""  # the task that ran and produced it
     cost: Any = None  # the finished task's cost (cost/model.py TaskCost JSON)
 
     @property
@@ -73,6 +75,8 @@ def record_from_hash(task_id: str, raw: dict[str, str]) -> TaskRecord:
         cancelled=raw.get("cancelled") == "1",
         cancel_requested=raw.get("cancel_requested") == "1",
         raw=raw,
+        cache_hit=raw.get("cache_hit") == "1",
+        cached_from=raw.get("cached_from", ""),
         cost=_json_or_none(raw.get("cost")),
     )
 

@@ -119,13 +119,20 @@ async def mark_completed(
     cost: TaskCost | None = None,
     cost_retention_seconds: int = 0,
     now: float | None = None,
+    cached_from: str | None = None,
 ) -> WriteOutcome:
     """-> completed with the result (the task's output JSON); counts toward throughput.
+
     With a `cost`: the hash's `cost` field and an entry in the cost index (kept
-    `cost_retention_seconds`, Settings.cost.index_retention_seconds)."""
+    `cost_retention_seconds`, Settings.cost.index_retention_seconds).
+    `cached_from`: the result is the stored one of that task (a result-cache hit),
+    noted as `cache_hit` 1 and `cached_from` <id>."""
+    fields = ["result", result_json, "completed_at", completed_at]
+    if cached_from:
+        fields += ["cache_hit", "1", "cached_from", cached_from]
     return await _finish(
-        client, task_id, "completed", ["result", result_json, "completed_at", completed_at],
-        record_ttl_seconds, throughput_window_seconds, now, cost, cost_retention_seconds,
+        client, task_id, "completed", fields, record_ttl_seconds, throughput_window_seconds,
+        now, cost, cost_retention_seconds,
     )  # fmt: skip
 
 
