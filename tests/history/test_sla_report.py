@@ -22,11 +22,11 @@ from tests.cli.conftest import DEVSKYY
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
-NOW = datetime.now(UTC)
 DIAGNOSTIC = {"diagnostic": {"completion_seconds": 60, "queue_wait_seconds": 10, "target": 0.75}}
 
 
 def row(
+    now: datetime,
     task_id: str,
     created: float,
     admitted: float | None,
@@ -37,10 +37,10 @@ def row(
     cancelled: bool = False,
     task_input: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A task row as the writer leaves it; times in seconds relative to NOW."""
+    """A task row as the writer leaves it; times in seconds relative to `now`."""
 
     def at(seconds: float | None) -> datetime | None:
-        return None if seconds is None else NOW + timedelta(seconds=seconds)
+        return None if seconds is None else now + timedelta(seconds=seconds)
 
     return {
         "task_id": task_id, "user_id": "alice", "task_type": task_type, "status": status,
@@ -50,19 +50,22 @@ def row(
     }  # fmt: skip
 
 
-ROWS = [
-    row("in-time", -300, -298, -270),
-    row("waited-long", -300, -280, -250),  # queue wait 20 s > 10 s
-    row("slow", -200, -199, -100),  # completion 100 s > 60 s
-    row("failed-fast", -200, -199, -180, status="failed"),  # judged on time, whatever the end
-    row("never-admitted", -50, None, -49, status="failed"),  # refused: completion only
-    row("cancelled", -200, -199, -100, cancelled=True),  # not judged
-    row("last-night", -9000, -8990, -8000),  # ended before the window
-    row("predict", -100, -99, -95, task_type="ml_prediction"),  # default 30 s / 10 s
-    # held until schedule_at: its clock starts there (300 s to the end < 360 s)
-    row("campaign", -1000, -395, -100, task_type="marketing_campaign",
-        task_input={"user_id": "alice", "schedule_at": utc_iso(NOW - timedelta(seconds=400))}),
-]  # fmt: skip
+def task_rows() -> list[dict[str, Any]]:
+    """The rows of the report, timed from the moment the test writes them."""
+    now = datetime.now(UTC)
+    return [
+        row(now, "in-time", -300, -298, -270),
+        row(now, "waited-long", -300, -280, -250),  # queue wait 20 s > 10 s
+        row(now, "slow", -200, -199, -100),  # completion 100 s > 60 s
+        row(now, "failed-fast", -200, -199, -180, status="failed"),  # on time, either outcome
+        row(now, "never-admitted", -50, None, -49, status="failed"),  # refused: completion only
+        row(now, "cancelled", -200, -199, -100, cancelled=True),  # not judged
+        row(now, "last-night", -9000, -8990, -8000),  # ended before the window
+        row(now, "predict", -100, -99, -95, task_type="ml_prediction"),  # default 30 s / 10 s
+        # held until schedule_at: its clock starts there (300 s to the end < 360 s)
+        row(now, "campaign", -1000, -395, -100, task_type="marketing_campaign",
+            task_input={"user_id": "alice", "schedule_at": utc_iso(now - timedelta(seconds=400))}),
+    ]  # fmt: skip
 
 
 async def insert(database_url: str, rows: list[dict[str, Any]]) -> None:
@@ -79,7 +82,7 @@ async def insert(database_url: str, rows: list[dict[str, Any]]) -> None:
 
 @pytest.fixture
 async def api(redis_url: str, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    await insert(database_url, ROWS)
+    await insert(database_url, task_rows())
     settings = settings_for(redis_url, database_url=SecretStr(database_url), sla=DIAGNOSTIC)
     async with app_client(settings) as client:
         yield client
@@ -135,7 +138,7 @@ async def test_without_history_the_report_is_unavailable(redis_url: str) -> None
 
 @pytest.mark.timeout(120)
 async def test_devskyy_sla_cli(redis_url: str, database_url: str) -> None:
-    await insert(database_url, ROWS)
+    await insert(database_url, task_rows())
     objective = json.dumps(DIAGNOSTIC)
     with running_api(redis_url, database_url=database_url, sla=objective) as live:
         env = {**os.environ, "DEVSKYY_API_URL": live.url, "DEVSKYY_API_TOKEN": TOKENS["watch"]}
