@@ -6,7 +6,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 status=0
-for name in devskyytasks.devskyy.io.yaml devskyyschedules.devskyy.io.yaml; do
+for name in devskyytasks.devskyy.io.yaml devskyyschedules.devskyy.io.yaml devskyyworkflows.devskyy.io.yaml; do
   src="$root/deploy/crds/$name"
   dst="$root/deploy/helm/devskyy-task-operator/files/crds/$name"
   if [[ "${1:-}" == --check ]]; then

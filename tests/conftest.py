@@ -133,13 +133,15 @@ async def namespace(kube: KubeClient) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="session")
 def devskyy_crd(cluster: LocalCluster) -> str:
-    """Our CRD from deploy/crds, applied with kubectl and Established."""
+    """Our CRDs from deploy/crds (tasks and workflows, as the chart installs them),
+    applied with kubectl and Established; the task CRD's name."""
     from tests.support.cluster import kubectl
-    from tests.support.operator_process import CRD_FILE
+    from tests.support.operator_process import CRD_FILE, WORKFLOW_CRD_FILE
 
-    kubectl(cluster, "apply", "--server-side", "-f", str(CRD_FILE))
+    for path in (CRD_FILE, WORKFLOW_CRD_FILE):
+        kubectl(cluster, "apply", "--server-side", "-f", str(path))
     kubectl(
         cluster, "wait", "--for=condition=Established",
-        "crd/devskyytasks.devskyy.io", "--timeout=60s",
+        "crd/devskyytasks.devskyy.io", "crd/devskyyworkflows.devskyy.io", "--timeout=60s",
     )  # fmt: skip
     return "devskyytasks.devskyy.io"

@@ -3,11 +3,15 @@
 Smoke tests of a deployment use it to exercise success, retryable and permanent
 outcomes end to end without any provider; `fail_attempts` adds "failed, retried,
 then succeeded" (the attempt number comes from the task's ledger).
+`allocate_mib` and `write_mib` probe the runtime's limits: memory (an OOM kill)
+and ephemeral storage (a kubelet eviction), each held through `sleep_seconds`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
 
 from devskyy_agents.clock import utc_iso
 from devskyy_agents.errors import (
@@ -36,6 +40,28 @@ class DiagnosticExit(TaskError):
         return RetryableTaskError.__name__
 
 
+MIB = 1024 * 1024
+FILL_FILE = "diagnostic-fill.bin"  # fixed name: the input chooses a size, never a path
+
+
+def allocate(mib: int) -> list[bytes]:
+    """`mib` MiB of memory, every page written (a zeroed allocation may stay untouched)."""
+    return [b"\x01" * MIB for _ in range(mib)]
+
+
+def fill(directory: Path, mib: int) -> Path:
+    """Write `mib` MiB to FILL_FILE in `directory` (the task's own artifacts directory)."""
+    path = directory / FILL_FILE
+    directory.mkdir(parents=True, exist_ok=True)
+    chunk = b"\x02" * MIB
+    with path.open("wb") as out:
+        for _ in range(mib):
+            out.write(chunk)
+        out.flush()
+        os.fsync(out.fileno())  # on disk, where the kubelet's usage scan counts it
+    return path
+
+
 class DiagnosticAgent:
     async def run(self, task_id: str, task_input: TaskInput, ctx: RunContext) -> DiagnosticOutput:
         assert isinstance(task_input, DiagnosticInput)
@@ -50,8 +76,12 @@ class DiagnosticAgent:
                     f"diagnostic task asked to fail attempt {ctx.attempt} "
                     f"of the first {task_input.fail_attempts}"
                 )
+        held = allocate(task_input.allocate_mib)
+        if task_input.write_mib:
+            await asyncio.to_thread(fill, ctx.artifacts_dir / task_id, task_input.write_mib)
         if task_input.sleep_seconds:
             await asyncio.sleep(task_input.sleep_seconds)
+        del held
         if task_input.exit_code != 0:
             raise DiagnosticExit(task_input.exit_code)
         return DiagnosticOutput(

@@ -75,6 +75,11 @@ DEFAULT_PRIORITY = 100
 # The one input size limit of every door, measured by `serialized_input`: the
 # bytes of the input inside the spec the task pod receives.
 MAX_INPUT_BYTES = 64 * 1024
+# Bounds of the diagnostic task's resource probes: the largest memory and
+# ephemeral-storage maxima any task type has by default (16Gi, 20Gi), so a probe
+# can always reach the limit it is meant to overrun, and never much beyond it.
+MAX_ALLOCATE_MIB = 16 * 1024
+MAX_WRITE_MIB = 20 * 1024
 
 # A task id is the CR name, the Job name and the Redis key suffix: a DNS-1123
 # label short enough that the Job controller's pod-name suffix still fits.
@@ -227,6 +232,21 @@ class DiagnosticInput(TaskInput):
     )
     result: dict[str, JsonValue] = Field(
         default_factory=dict, description="Result reported on success."
+    )
+    allocate_mib: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_ALLOCATE_MIB,
+        description="Allocate and touch this many MiB of memory before sleeping (an OOM probe).",
+    )
+    write_mib: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_WRITE_MIB,
+        description=(
+            "Write this many MiB to one file in the task's own artifacts directory before "
+            "sleeping (an ephemeral-storage probe; the path is fixed, not chosen by the input)."
+        ),
     )
 
 

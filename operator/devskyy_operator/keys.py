@@ -127,3 +127,24 @@ SCHEDULE_SINGULAR = "devskyyschedule"
 SCHEDULE_SHORT_NAME = "dss"
 LABEL_SCHEDULE = "devskyy.io/schedule"  # on each run: the schedule's name
 ANNOTATION_SCHEDULED_AT = "devskyy.io/scheduled-at"  # on each run: its scheduled time
+
+# --- Workflows (DevSkyyWorkflow): named steps, each run as one DevSkyyTask
+WORKFLOW_KIND = "DevSkyyWorkflow"
+WORKFLOW_PLURAL = "devskyyworkflows"
+WORKFLOW_SINGULAR = "devskyyworkflow"
+WORKFLOW_SHORT_NAME = "dstwf"
+LABEL_WORKFLOW = "devskyy.io/workflow"  # on a step task: the workflow it belongs to
+LABEL_WORKFLOW_STEP = "devskyy.io/workflow-step"  # on a step task: its step name
+# --- Workflows in Redis (the API's door: it holds no Kubernetes credentials)
+WORKFLOW_PREFIX = "devskyy:workflows:"  # HASH per workflow: user_id, spec, phase, status
+USER_WORKFLOWS_PREFIX = "devskyy:user-workflows:"  # ZSET per user: name -> submitted epoch
+WORKFLOW_CREATES = "devskyy:workflow-creates"  # SET: submitted workflows the bridge must create
+WORKFLOW_CANCELS = "devskyy:workflow-cancels"  # SET: workflows the bridge must cancel
+
+
+def workflow_key(name: str) -> str:
+    return f"{WORKFLOW_PREFIX}{name}"
+
+
+def user_workflows_key(user_id: str) -> str:
+    return f"{USER_WORKFLOWS_PREFIX}{user_id}"

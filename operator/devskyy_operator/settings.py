@@ -7,7 +7,7 @@ as arguments. Secrets are never values here: only the names of Kubernetes
 Secrets that hold them.
 
 The per-task-type maps (``concurrency``, ``images``, ``resources``,
-``scheduling``, ``result_cache``, ``sla``) always hold
+``scheduling``, ``result_cache``, ``retry_oom``, ``sla``) always hold
 every task type: a variable such as ``DEVSKYY_CONCURRENCY__ML_TRAINING=2``
 changes that one entry (``DEVSKYY_RESOURCES__ML_TRAINING__CPU_LIMIT=3`` that
 one field) and the other entries keep their defaults; a key that is not a task
@@ -305,6 +305,12 @@ def _default_images() -> dict[str, str]:
     }
 
 
+def _default_retry_oom() -> dict[str, bool]:
+    """No type retries an OOM kill: the next attempt gets the same memory limit and
+    the same input, so it nearly always dies the same way, after the same wait."""
+    return {t.value: False for t in TaskType}
+
+
 _TASK_TYPE_NAMES = frozenset(t.value for t in TaskType)
 _PER_TYPE_DEFAULTS: dict[str, Callable[[], Mapping[str, Any]]] = {
     "concurrency": _default_concurrency,
@@ -313,6 +319,7 @@ _PER_TYPE_DEFAULTS: dict[str, Callable[[], Mapping[str, Any]]] = {
     "scheduling": _default_scheduling,
     "sla": _default_sla,
     "result_cache": _default_result_cache,
+    "retry_oom": _default_retry_oom,
 }
 
 
@@ -412,6 +419,18 @@ class Settings(BaseSettings):
     result_cache: dict[str, ResultCaching] = Field(
         default_factory=_default_result_cache,
         description="Result caching per task type (off everywhere by default).",
+    )
+    retry_oom: dict[str, bool] = Field(
+        default_factory=_default_retry_oom,
+        description="Whether an OOM-killed attempt of the type is retried (burning a retry) "
+        "or fails the task at once with reason OOMKilled (the default for every type).",
+    )
+    pending_deadline_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="How long a task pod may stay Pending with a problem (ImagePullBackOff, "
+        "Unschedulable) before the task fails with reason ImagePullFailed / Unschedulable and "
+        "its Job is deleted; long enough for a pull retry and a cluster-autoscaler scale-up.",
     )
     schedule_horizon_seconds: int = Field(
         default=90 * 24 * 3600,
@@ -576,7 +595,14 @@ class Settings(BaseSettings):
     health_port: int = Field(default=8080)
 
     @field_validator(
-        "concurrency", "images", "resources", "scheduling", "result_cache", "sla", mode="before"
+        "concurrency",
+        "images",
+        "resources",
+        "scheduling",
+        "result_cache",
+        "retry_oom",
+        "sla",
+        mode="before",
     )
     @classmethod
     def _every_task_type(cls, value: Any, info: ValidationInfo) -> Any:
@@ -623,3 +649,6 @@ class Settings(BaseSettings):
 
     def image_for(self, task_type: TaskType | str) -> str:
         return self.images[str(task_type)]
+
+    def retries_oom(self, task_type: TaskType | str) -> bool:
+        return self.retry_oom[str(task_type)]

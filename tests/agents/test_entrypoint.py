@@ -116,3 +116,24 @@ def test_deadline_cuts_a_long_task(tmp_path: Path) -> None:
     assert run.code == 75
     assert run.message["error_type"] == "DeadlineExceeded"
     assert time.monotonic() - started < 30
+
+
+def test_diagnostic_writes_its_fill_into_its_own_artifacts_directory(tmp_path: Path) -> None:
+    run = run_task(tmp_path, diagnostic(write_mib=3, allocate_mib=8))
+    assert run.code == 0, run.stderr
+    fill = tmp_path / "artifacts" / "task-abc123" / "diagnostic-fill.bin"
+    assert fill.stat().st_size == 3 * 1024 * 1024
+    assert sorted(p.name for p in (tmp_path / "artifacts").iterdir()) == ["task-abc123"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("allocate_mib", 16 * 1024 + 1), ("write_mib", -1), ("write_mib", "5"),
+     ("allocate_mib", 1.5), ("write_mib", True)],
+)  # fmt: skip
+def test_diagnostic_probe_sizes_are_bounded_and_strict(
+    tmp_path: Path, field: str, value: object
+) -> None:
+    run = run_task(tmp_path, diagnostic(**{field: value}))
+    assert run.code == 42, run.stderr
+    assert field in run.message["error"]

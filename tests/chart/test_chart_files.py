@@ -20,7 +20,7 @@ from tests.chart.conftest import CHART, ROOT, RenderFn, helm_template
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 CRD = "devskyytasks.devskyy.io.yaml"
-CRDS = (CRD, "devskyyschedules.devskyy.io.yaml")
+CRDS = (CRD, "devskyyschedules.devskyy.io.yaml", "devskyyworkflows.devskyy.io.yaml")
 SKAFFOLD_MODULE = "github.com/GoogleContainerTools/skaffold/v2@v2.16.1"
 
 

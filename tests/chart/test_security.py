@@ -64,12 +64,15 @@ def _rules(role: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
 def test_operator_and_bridge_rules_are_the_contract(render: RenderFn) -> None:
     r = render("defaults")
     operator = _rules(r.one("Role", "-operator"))
-    # create/delete: the runs of schedules (controller/schedules.py).
+    # create/delete: the runs of schedules (controller/schedules.py), a workflow's step
+    # tasks and cancelling its running ones (controller/workflows.py).
     assert operator[("devskyy.io", "devskyytasks")] == {
         "get", "list", "watch", "patch", "update", "create", "delete",
     }  # fmt: skip
     assert operator[("devskyy.io", "devskyyschedules")] == {"get", "list", "watch"}
     assert operator[("devskyy.io", "devskyyschedules/status")] == {"patch", "update"}
+    assert operator[("devskyy.io", "devskyyworkflows")] == {"get", "list", "watch"}
+    assert operator[("devskyy.io", "devskyyworkflows/status")] == {"patch", "update"}
     assert operator[("devskyy.io", "devskyytasks/status")] == {"patch", "update"}
     assert operator[("devskyy.io", "devskyytasks/finalizers")] == {"update"}
     assert operator[("batch", "jobs")] == {"get", "list", "watch", "create", "delete", "patch"}
@@ -80,7 +83,10 @@ def test_operator_and_bridge_rules_are_the_contract(render: RenderFn) -> None:
     assert named["resourceNames"] == ["devskyy-operator"]
     assert set(named["verbs"]) == {"get", "update"}
     bridge = _rules(r.one("Role", "-bridge"))
-    assert bridge == {("devskyy.io", "devskyytasks"): {"create", "get", "list", "watch", "delete"}}
+    assert bridge == {
+        ("devskyy.io", "devskyytasks"): {"create", "get", "list", "watch", "delete"},
+        ("devskyy.io", "devskyyworkflows"): {"create", "patch"},  # API submissions, cancels
+    }
 
 
 def test_cluster_wide_rbac_uses_cluster_roles(render: RenderFn) -> None:

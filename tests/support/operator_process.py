@@ -18,6 +18,7 @@ from tests.support.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_FILE = REPO / "deploy" / "crds" / "devskyytasks.devskyy.io.yaml"
+WORKFLOW_CRD_FILE = REPO / "deploy" / "crds" / "devskyyworkflows.devskyy.io.yaml"
 
 
 @dataclass

@@ -411,7 +411,8 @@ def test_what_the_reconciler_reads(
     view: TaskView, job: dict[str, Any] | None, needs: bool, pods: bool
 ) -> None:
     assert d.needs_job(view) is needs
-    assert d.wants_pods(view, job) is pods
+    soon = parse_time(STARTED) + timedelta(seconds=5)  # (past the pending deadline: see
+    assert d.wants_pods(view, job, soon, SETTINGS) is pods  # tests/unit/test_pod_problems.py)
 
 
 @pytest.mark.parametrize(

@@ -52,3 +52,13 @@ def test_bad_per_type_values_are_refused_by_name(field: str, value: object, name
 
 def test_resource_defaults_are_complete_models() -> None:
     assert all(isinstance(r, ResourceDefaults) for r in DEFAULTS.resources.values())
+
+
+def test_retry_oom_holds_every_type_and_is_off_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert DEFAULTS.retry_oom == {t.value: False for t in TaskType}
+    monkeypatch.setenv("DEVSKYY_RETRY_OOM__ML_TRAINING", "true")
+    settings = Settings()
+    assert settings.retries_oom(TaskType.ML_TRAINING) is True
+    assert settings.retries_oom(TaskType.DIAGNOSTIC) is False
+    with pytest.raises(ValidationError, match="ml_trainig"):
+        Settings(retry_oom={"ml_trainig": True})

@@ -299,6 +299,11 @@ def kubelet_config(addresses: NodeAddresses, pki_dir: Path, paths: NodePaths) ->
         "evictionHard": {"memory.available": "200Mi", "nodefs.available": "5%",
                          "imagefs.available": "5%"},
         "evictionPressureTransitionPeriod": "10s",
+        # The eviction manager (every 10 s) enforces emptyDir sizeLimit and pod and
+        # container ephemeral-storage limits from volume usage the kubelet measures
+        # every volumeStatsAggPeriod (default 1 min): 5 s bounds an overrun within
+        # seconds, for a few `du` scans of a handful of test pods.
+        "volumeStatsAggPeriod": "5s",
         "shutdownGracePeriod": "0s",
         "localStorageCapacityIsolation": True,
         "containerLogMaxSize": "10Mi",

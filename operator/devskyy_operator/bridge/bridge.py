@@ -28,6 +28,7 @@ from devskyy_operator.bridge.creator import CreateResult, Outcome, create_task
 from devskyy_operator.bridge.informer import TaskInformer
 from devskyy_operator.bridge.invalid import record_invalid
 from devskyy_operator.bridge.queue_metrics import publish_queue_metrics
+from devskyy_operator.bridge.workflows import execute_workflow_requests
 from devskyy_operator.kube.client import KubeClient, resource_path
 from devskyy_operator.metrics import BRIDGE_CREATED_TOTAL
 from devskyy_operator.redisq.claim import (
@@ -126,6 +127,7 @@ class Bridge:
         """One pass over every type; True when something was created (go again at once)."""
         await self._release(self.unreleased)
         await execute_cancels(self.redis, self.kube, self.tasks_path, self.region)
+        await execute_workflow_requests(self.redis, self.kube, self.settings.namespace)
         unavailable = created = 0
         for task_type in self.task_types:
             if stop.is_set():

@@ -20,6 +20,7 @@ from devskyy_operator.cache.policy import CachePolicy, cache_policy
 from devskyy_operator.controller.plan import (
     AfterAction,
     CountCacheHit,
+    DeleteJob,
     EnsureRecord,
     MarkCancelled,
     MarkCompleted,
@@ -48,6 +49,7 @@ from devskyy_operator.crd.status import TaskStatus, clip
 from devskyy_operator.crd.task_view import TaskView, parse_time
 from devskyy_operator.deadletter.record import FinalFailure
 from devskyy_operator.job.outcome import Outcome, job_outcome
+from devskyy_operator.job.pod_problems import PodProblem
 from devskyy_operator.job.resources import container_resources, parse_quantity
 from devskyy_operator.settings import Settings
 
@@ -77,13 +79,34 @@ def job_finished(job: Mapping[str, Any]) -> bool:
     )
 
 
-def wants_pods(task: TaskView, job: Mapping[str, Any] | None) -> bool:
+def wants_pods(
+    task: TaskView, job: Mapping[str, Any] | None, now: datetime, settings: Settings
+) -> bool:
     """Pods are listed only when their details matter: at the end (exit code,
-    termination message) and when the first pod starts (its node)."""
+    termination message), when the first pod starts (its node), and while no pod
+    is ready and one may have a problem the Job cannot see (`pod_problems.py`):
+    an attempt failed (OOM-killed?) or the Job is older than the pending deadline
+    (stuck Pending?). An eviction leaves the Job's counts as they were: the
+    failed-pod watch (`failed_pods.py`) asks for the pods then. A healthy task
+    costs no extra LIST; a stuck one one per resync period."""
     if job is None or not owned_by(job, task.uid):
         return False
-    ready = int((job.get("status") or {}).get("ready") or 0)
-    return job_finished(job) or (ready > 0 and not task.status.get("workerHost"))
+    if job_finished(job):
+        return True
+    status = job.get("status") or {}
+    ready, active, failed, succeeded = (
+        int(status.get(k) or 0) for k in ("ready", "active", "failed", "succeeded")
+    )
+    if ready > 0:
+        return not task.status.get("workerHost")
+    uncounted = status.get("uncountedTerminatedPods") or {}
+    if succeeded or uncounted.get("succeeded"):
+        return False  # a pod succeeded: Complete follows
+    if failed > 0 or uncounted.get("failed"):
+        return True
+    started = parse_time(status.get("startTime"))
+    age = (now - started).total_seconds() if started is not None else 0.0
+    return active > 0 and age >= settings.pending_deadline_seconds
 
 
 def task_is_gone(fresh: Mapping[str, Any] | None, uid: str) -> bool:
@@ -118,12 +141,57 @@ def decide(
     outcome = job_outcome(job, pods)
     if outcome.terminal:
         return finish(task, outcome, now, settings)
+    problem = outcome.problem
+    ends = problem is not None and not outcome.terminating
+    if ends and problem is not None and ends_task_now(task, problem, now, settings):
+        return fail_now(task, outcome, problem, job, now, settings)
     return running(task, outcome, now, settings)
 
 
 def _ensure_record(task: TaskView) -> EnsureRecord:
     source = task.annotations.get(keys.ANNOTATION_SOURCE, "kubectl")
     return EnsureRecord(task.spec, task.queued_at, source)
+
+
+def ends_task_now(task: TaskView, problem: PodProblem, now: datetime, settings: Settings) -> bool:
+    """Whether a pod's problem fails the task now instead of the Job running on.
+
+    None of them is retried by default: an OOM kill recurs under the same limit
+    (`retry_oom` per type says otherwise), an own-storage overrun recurs with the
+    same input (and the Job would re-run it forever: evictions are Ignored), and a
+    pod Pending past the deadline (a bad image, a request no node holds) waits
+    for a change of configuration, not time; the DLQ retry re-runs it after one.
+    """
+    if problem.reason == cond.REASON_OOM_KILLED:
+        return not settings.retries_oom(task.task_type)
+    if problem.reason == cond.REASON_EPHEMERAL_STORAGE:
+        return True
+    if problem.pending and problem.since is not None:
+        return (now - problem.since).total_seconds() >= settings.pending_deadline_seconds
+    return False
+
+
+def fail_now(
+    task: TaskView,
+    outcome: Outcome,
+    problem: PodProblem,
+    job: Mapping[str, Any],
+    now: datetime,
+    settings: Settings,
+) -> Plan:
+    """The task fails with the pod's reason and message through the one final-failure
+    path; then its Job goes (Background: the garbage collector deletes its pods),
+    so no attempt runs on and no pod is left behind."""
+    failed = replace(
+        outcome, phase="Failed", reason=problem.reason, message=problem.message,
+        attempts=max(outcome.attempts, 1), completed_at=now, result=None,
+        task_error=None, task_error_type=None, terminating=False, problem=problem,
+        exit_code=outcome.exit_code if problem.reason == cond.REASON_OOM_KILLED else None,
+    )  # fmt: skip
+    plan = finish(task, failed, now, settings)
+    uid = str((job.get("metadata") or {}).get("uid") or "")
+    note = f"{problem.reason} (pod {problem.pod}): {problem.message}; deleting its Job"
+    return replace(plan, after=(*plan.after, DeleteJob(uid)), note=note)
 
 
 def enqueue(task: TaskView, now: datetime, settings: Settings) -> Plan:

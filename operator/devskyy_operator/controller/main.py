@@ -33,6 +33,7 @@ from devskyy_operator.controller.leader import LeaderElector
 from devskyy_operator.controller.runtime import Runtime
 from devskyy_operator.controller.schedules import ScheduleController, register_schedules
 from devskyy_operator.controller.sla_timer import publish_objectives
+from devskyy_operator.controller.workflows import WorkflowController, register_workflows
 from devskyy_operator.health import serve_health
 from devskyy_operator.kube.client import KubeClient
 from devskyy_operator.redisq.scripts import Redis, connect, disconnect
@@ -125,6 +126,7 @@ async def lead(
     registry = kopf.OperatorRegistry()
     register(registry)
     register_schedules(registry)
+    register_workflows(registry)
     configure_kopf(registry, settings)
     kopf_stop, renew_stop = asyncio.Event(), asyncio.Event()
     keeper = asyncio.ensure_future(elector.keep(renew_stop, lost=stop.event))
@@ -139,7 +141,11 @@ async def lead(
             # kopf would ask getpass for a name; uid 10001 in the image has none.
             identity=Identity(identity),
             stop_flag=kopf_stop,
-            memo=kopf.Memo(runtime=runtime, schedules=schedules),
+            memo=kopf.Memo(
+                runtime=runtime,
+                schedules=schedules,
+                workflows=WorkflowController(kube, redis, settings.task_record_ttl_seconds),
+            ),
         )
         stop.install()  # kopf took SIGTERM/SIGINT for itself: the stop order is ours
         operator = asyncio.ensure_future(kopf.run_tasks(kopf_roots, ignored=existing))
@@ -148,6 +154,7 @@ async def lead(
             asyncio.ensure_future(runtime.resync_loop(stop.event)),
             asyncio.ensure_future(runtime.retention_loop(stop.event)),
             asyncio.ensure_future(runtime.sla.run(stop.event)),
+            asyncio.ensure_future(runtime.failed_pod_loop(stop.event)),
             asyncio.ensure_future(schedules.run(stop.event)),
         ]
         stopped = asyncio.ensure_future(stop.event.wait())

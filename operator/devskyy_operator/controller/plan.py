@@ -122,6 +122,14 @@ class SlaJudged:
     verdict: Verdict
 
 
+@dataclass(frozen=True)
+class DeleteJob:
+    """Delete the task's Job (this uid only) and, through the garbage collector, its
+    pods: the task failed while the Job would have run on (`decide.fail_now`)."""
+
+    uid: str
+
+
 RecordAction = (
     EnsureRecord
     | MarkProcessing
@@ -131,7 +139,7 @@ RecordAction = (
     | StoreCachedResult
     | RecordModelVersion
 )
-AfterAction = PostEvent | TaskEnded | CountCacheHit | SlaJudged
+AfterAction = PostEvent | TaskEnded | CountCacheHit | DeleteJob | SlaJudged
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ NX). Admission lives in `admission_loop`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -124,14 +125,19 @@ class TaskReconciler:
     # ----------------------------------------------------------------- reconcile
 
     async def reconcile(
-        self, body: Mapping[str, Any], job: Mapping[str, Any] | None = None
+        self,
+        body: Mapping[str, Any],
+        job: Mapping[str, Any] | None = None,
+        look_at_pods: bool = False,
     ) -> None:
         """Read what the decision needs, decide, carry the plan out.
 
         `job` may be handed in from a Job watch event (saves a GET); otherwise it
-        is read from the apiserver. A Job that looks gone is confirmed on a fresh
-        read of the task, never on a possibly stale event body: a task being
-        deleted took its Job with it (a cancellation), anything else is JobDeleted.
+        is read from the apiserver. `look_at_pods`: a pod of the task failed with a
+        problem (`failed_pods.py`), so its pods are read whatever the Job says. A
+        Job that looks gone is confirmed on a fresh read of the task, never on a
+        possibly stale event body: a task being deleted took its Job with it (a
+        cancellation), anything else is JobDeleted.
         """
         now = datetime.now(UTC)
         try:
@@ -158,7 +164,7 @@ class TaskReconciler:
                 task = task_view_from_body(fresh)
                 job = await self.get_job(task)
         pods: list[dict[str, Any]] = []
-        if d.wants_pods(task, job):
+        if look_at_pods or d.wants_pods(task, job, now, self.settings):
             pods = await self.kube.list(
                 resource_path("v1", "pods", task.namespace),
                 labelSelector=f"batch.kubernetes.io/job-name={task.name}",
@@ -244,9 +250,21 @@ class TaskReconciler:
                 count_sla(task.name, action.task_type, action.verdict)
             elif isinstance(action, p.CountCacheHit):
                 RESULT_CACHE_HITS.labels(action.task_type).inc()
+            elif isinstance(action, p.DeleteJob):
+                await self.delete_job(task, action.uid)
             else:
                 self.count_ended(task.name, action)
         return updated
+
+    async def delete_job(self, task: TaskIdentity, uid: str) -> None:
+        """Delete the Job of that uid; its pods follow (Background propagation: the
+        API's default for a Job would orphan them)."""
+        with contextlib.suppress(NotFound, Conflict):  # gone, or a newer task's Job
+            await self.kube.delete(
+                self.job_path(task.namespace, task.name),
+                propagation="Background",
+                preconditions={"uid": uid} if uid else None,
+            )
 
     async def write_record(self, task_id: str, action: p.RecordAction) -> None:
         settings = self.settings

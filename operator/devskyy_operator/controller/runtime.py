@@ -15,6 +15,7 @@ from typing import Any
 from devskyy_operator import keys
 from devskyy_operator.controller.admission_loop import Admitter
 from devskyy_operator.controller.decide import job_finished, retention_expired
+from devskyy_operator.controller.failed_pods import failed_pod_loop
 from devskyy_operator.controller.index import TaskIndex
 from devskyy_operator.controller.reconciler import TaskReconciler
 from devskyy_operator.controller.sla_timer import SlaTimer
@@ -76,7 +77,7 @@ class Runtime:
             await self.reconciler.reconcile(body)
 
     async def reconcile_with_job(
-        self, namespace: str, name: str, job: dict[str, Any] | None
+        self, namespace: str, name: str, job: dict[str, Any] | None, look_at_pods: bool = False
     ) -> None:
         """A Job event: decide with the Job from the event and the task from the
         index (both fed by watches); read the task fresh only when the index has
@@ -92,7 +93,22 @@ class Runtime:
                     body = await self.kube.get(TaskReconciler.task_path(namespace, name))
                 except NotFound:
                     return
-            await self.reconciler.reconcile(body, job=job)
+            await self.reconciler.reconcile(body, job=job, look_at_pods=look_at_pods)
+
+    async def reconcile_pod_problem(self, namespace: str, name: str) -> None:
+        """A pod of the task failed with a problem (OOM kill, own-storage eviction):
+        decide on its pods now, unless the task already ended."""
+        task = self.index.tasks.get((namespace, name))
+        if task is None or task.phase in cond.TERMINAL_PHASES:
+            return
+        await self.reconcile_with_job(namespace, name, self.jobs.get((namespace, name)), True)
+
+    async def failed_pod_loop(self, stop: asyncio.Event) -> None:
+        """Watch the task pods that fail; a problem reconciles its task at once."""
+        timeout = self.settings.watch_timeout_seconds
+        await failed_pod_loop(
+            self.kube, self.settings.namespace, timeout, self.reconcile_pod_problem, stop
+        )
 
     async def resync_loop(self, stop: asyncio.Event) -> None:
         """Level-based safety net: reconcile every unfinished task periodically."""
@@ -146,6 +162,27 @@ class Runtime:
             except Exception:
                 log.exception("job retention sweep failed")
 
+    async def sweep_stranded_jobs(self, now: datetime) -> int:
+        """Delete unfinished Jobs of tasks whose failure is recorded: a failure decided
+        while the Job would run on (decide.fail_now) deletes its Job right after the
+        status write, and this finishes the work of an operator that stopped between."""
+        deleted = 0
+        for key, job in list(self.jobs.items()):
+            task = self.index.tasks.get(key)
+            if key in self.finished_jobs or not retention_expired(
+                task, now, RETENTION_SWEEP_SECONDS
+            ):
+                continue
+            uid = str(job["metadata"].get("uid") or "")
+            await self.kube.delete(
+                resource_path("batch/v1", "jobs", *key),
+                propagation="Background",
+                preconditions={"uid": uid} if uid else None,
+            )
+            self.jobs.pop(key, None)
+            deleted += 1
+        return deleted
+
     def note_job(self, event_type: str, job: Mapping[str, Any]) -> None:
         """Keep `finished_jobs` current from a Job watch event."""
         meta = job.get("metadata") or {}
@@ -160,7 +197,7 @@ class Runtime:
         self.jobs[key] = {"metadata": kept, "status": dict(job.get("status") or {})}
 
     async def sweep_finished_jobs(self, now: datetime) -> int:
-        deleted = 0
+        deleted = await self.sweep_stranded_jobs(now)
         for key, uid in list(self.finished_jobs.items()):
             task = self.index.tasks.get(key)
             if not retention_expired(task, now, self.settings.job_retention_seconds):

@@ -67,6 +67,11 @@ SLA_COMPLETION: Final = "completion"
 SLA_OBJECTIVES: tuple[SlaObjectiveName, ...] = get_args(SlaObjectiveName)
 REASON_QUEUE_WAIT_EXCEEDED = "QueueWaitExceeded"
 REASON_COMPLETION_EXCEEDED = "CompletionExceeded"
+# What a task pod ran into (job/pod_problems.py reads them off the pods):
+REASON_OOM_KILLED = "OOMKilled"  # the kernel killed the task container at its memory limit
+REASON_IMAGE_PULL_FAILED = "ImagePullFailed"  # the kubelet could not pull the image in time
+REASON_UNSCHEDULABLE = "Unschedulable"  # the scheduler found no node for the pod in time
+REASON_EPHEMERAL_STORAGE = "EphemeralStorageExceeded"  # evicted for its own disk overrun
 
 
 def _timestamp(now: datetime) -> str:

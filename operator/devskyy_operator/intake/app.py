@@ -23,6 +23,7 @@ from devskyy_operator.intake import (
     routes_ops,
     routes_sla,
     routes_tasks,
+    routes_workflows,
 )
 from devskyy_operator.intake.auth import TokenTable
 from devskyy_operator.intake.deps import BEARER_SCHEME, Services
@@ -39,6 +40,7 @@ from devskyy_operator.metrics import ApiMetrics
 from devskyy_operator.redisq import EnqueueLimits, QueueError, connect
 from devskyy_operator.redisq.batching import ScriptBatcher
 from devskyy_operator.settings import Settings
+from devskyy_operator.workflow.spec import WorkflowSpec
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -81,6 +83,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(routes_dlq.router)
     app.include_router(routes_ops.router)
     app.include_router(routes_sla.router)
+    app.include_router(routes_workflows.router)
     app.include_router(routes_costs.router)
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(QueueError, queue_error_handler)
@@ -109,6 +112,11 @@ def _register_task_spec_schema(app: FastAPI) -> None:
         schemas = components.setdefault("schemas", {})
         schemas.update(spec_schema.pop("$defs", {}))
         schemas["TaskSpec"] = spec_schema
+        workflow_schema = WorkflowSpec.model_json_schema(
+            by_alias=True, ref_template="#/components/schemas/{model}"
+        )
+        schemas.update(workflow_schema.pop("$defs", {}))
+        schemas["WorkflowSpec"] = workflow_schema
         components["securitySchemes"] = {"bearer": BEARER_SCHEME}
         for path, operations in schema["paths"].items():
             if path.startswith("/v1/"):

@@ -6,6 +6,11 @@ controller first adds `SuccessCriteriaMet` / `FailureTarget` and adds the final
 `Complete` / `Failed` (same reason) only once every pod has terminated; until
 then the task is still Running (`terminating=True`), so a pod that is still
 writing never races the recorded outcome.
+
+What the pods show that the Job controller cannot see (`pod_problems.py`: an
+OOM kill, an eviction for the pod's own storage overrun, a pod stuck Pending)
+travels as `Outcome.problem`; a Job that ran out of retries on OOM kills says
+OOMKilled, not BackoffLimitExceeded.
 """
 
 from __future__ import annotations
@@ -21,11 +26,13 @@ from devskyy_agents.usage import UsageLine, parse_usage
 from devskyy_operator.crd.conditions import (
     REASON_BACKOFF_LIMIT,
     REASON_DEADLINE,
+    REASON_OOM_KILLED,
     REASON_PERMANENT,
     REASON_SUCCEEDED,
 )
 from devskyy_operator.crd.task_view import parse_time
 from devskyy_operator.job.builder import TASK_CONTAINER
+from devskyy_operator.job.pod_problems import PodProblem, pod_problem
 
 __all__ = [
     "REASON_BACKOFF_LIMIT",
@@ -66,6 +73,7 @@ class Outcome:
     settling: bool = False  # a pod ended that the Job controller has not counted yet
     task_error: str | None = None  # what the task said went wrong (its termination message)
     task_error_type: str | None = None  # the task's error class, e.g. MissingCredentials
+    problem: PodProblem | None = None  # the newest pod's problem the Job cannot see
     usage: tuple[UsageLine, ...] = ()  # provider usage the last finished pod reported
 
     @property
@@ -173,6 +181,9 @@ def job_outcome(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> Ou
     worker_host = next((host for host in reversed(hosts) if host), None)
     started_at = parse_time(status.get("startTime"))
     report = parse_termination_message(termination_message)
+    problems = [found for pod in ordered if (found := pod_problem(pod)) is not None]
+    problem = problems[-1] if problems else None
+    last_problem = pod_problem(finished[-1][0]) if finished else None
 
     complete = _true_condition(job, "Complete")
     failed_condition = _true_condition(job, "Failed")
@@ -187,6 +198,10 @@ def job_outcome(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> Ou
     if final is not None:
         phase: Phase = "Succeeded" if complete is not None else "Failed"
         reason = REASON_SUCCEEDED if complete is not None else _task_reason(final)
+        message = final.get("message") or None
+        oom = last_problem is not None and last_problem.reason == REASON_OOM_KILLED
+        if reason == REASON_BACKOFF_LIMIT and oom and last_problem is not None:
+            reason, message = last_problem.reason, last_problem.message  # retries spent on OOM
         completed_at = parse_time(status.get("completionTime")) or parse_time(
             final.get("lastTransitionTime")
         )
@@ -194,7 +209,7 @@ def job_outcome(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> Ou
         return Outcome(
             phase=phase,
             reason=reason,
-            message=final.get("message") or None,
+            message=message,
             attempts=max(attempts, 1),
             exit_code=exit_code,
             termination_message=termination_message,
@@ -205,6 +220,7 @@ def job_outcome(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> Ou
             failed_attempts=max(0, failed - 1) if complete is None else failed,
             task_error=report.error,
             task_error_type=report.error_type,
+            problem=problem,
             usage=report.usage,
         )
 
@@ -234,4 +250,5 @@ def job_outcome(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> Ou
         settling=ended > 0,
         task_error=report.error,
         task_error_type=report.error_type,
+        problem=problem,
     )
