@@ -5,12 +5,20 @@ outcomes end to end without any provider; `fail_attempts` adds "failed, retried,
 then succeeded" (the attempt number comes from the task's ledger).
 `allocate_mib` and `write_mib` probe the runtime's limits: memory (an OOM kill)
 and ephemeral storage (a kubelet eviction), each held through `sleep_seconds`.
+
+On a real node it also shows what the runtime enforces: `report_runtime` puts
+the cgroup limits and uid/gid the task sees in its result, and
+`write_outside_volumes` tries one fixed path of the root filesystem (never a
+user-chosen one), which a read-only root refuses. `echo_env` and `print_lines`
+write to stdout unmasked, so the operator's masking of the DLQ log tail can be
+checked end to end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from pathlib import Path
 
 from devskyy_agents.clock import utc_iso
@@ -23,6 +31,11 @@ from devskyy_agents.errors import (
 )
 from devskyy_agents.models import DiagnosticInput, DiagnosticOutput, TaskInput
 from devskyy_agents.registry import RunContext
+from devskyy_agents.runtime_probe import probe
+
+# The one path `write_outside_volumes` tries: on the image's root filesystem, under
+# no volume mount (volumes are /tmp, /data/...).
+WRITE_PROBE_PATH = "/etc/devskyy-write-probe"
 
 
 class DiagnosticExit(TaskError):
@@ -76,6 +89,9 @@ class DiagnosticAgent:
                     f"diagnostic task asked to fail attempt {ctx.attempt} "
                     f"of the first {task_input.fail_attempts}"
                 )
+        _print_lines(task_input, ctx)
+        if task_input.write_outside_volumes:
+            _write_outside_volumes()
         held = allocate(task_input.allocate_mib)
         if task_input.write_mib:
             await asyncio.to_thread(fill, ctx.artifacts_dir / task_id, task_input.write_mib)
@@ -84,9 +100,36 @@ class DiagnosticAgent:
         del held
         if task_input.exit_code != 0:
             raise DiagnosticExit(task_input.exit_code)
+        runtime = None
+        if task_input.report_runtime:
+            runtime = {**probe().as_dict(), "attempt": ctx.attempt}
         return DiagnosticOutput(
             status="success",
             task_id=task_id,
             result=dict(task_input.result),
             completed_at=utc_iso(),
+            runtime=runtime,
         )
+
+
+def _print_lines(task_input: DiagnosticInput, ctx: RunContext) -> None:
+    """The requested lines and variables, straight to stdout (past the log redaction)."""
+    lines = [*task_input.print_lines]
+    lines += [f"{name}={ctx.config.get(name, '')}" for name in task_input.echo_env]
+    if lines:
+        sys.stdout.write("".join(f"{line}\n" for line in lines))
+        sys.stdout.flush()
+
+
+def _write_outside_volumes() -> None:
+    """Create and remove WRITE_PROBE_PATH; a refusal fails the task permanently
+    (a read-only root will refuse every attempt alike)."""
+    try:
+        fd = os.open(WRITE_PROBE_PATH, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise PermanentTaskError(
+            f"writing {WRITE_PROBE_PATH} outside the task's volumes failed: "
+            f"[Errno {exc.errno}] {exc.strerror}"
+        ) from None
+    os.close(fd)
+    os.unlink(WRITE_PROBE_PATH)

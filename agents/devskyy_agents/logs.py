@@ -41,6 +41,12 @@ MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words and digits
 _URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*:)[^\s@/]+(@)")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 _AUTH_HEADER = re.compile(r"(?i)\b((?:proxy-)?authorization\s*[:=]\s*)['\"]?[^'\"\n,}]+")
+# Provider keys by their shape: OpenAI's (and compatible) "sk-...", Anthropic's "sk-ant-...".
+_KEY_SHAPED = re.compile(r"\bsk-[A-Za-z0-9_-]{8,}")
+# A key in a URL's query: ?api_key=..., &key=..., &access_token=... (Gemini's ?key=).
+_URL_QUERY_KEY = re.compile(
+    r"(?i)([?&](?:api[_-]?key|key|access[_-]?token|token|secret|password|sig|signature)=)[^&\s#\"']+"
+)
 
 _task_context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
     "devskyy_task_context", default=None
@@ -59,12 +65,15 @@ def secret_values(environ: Mapping[str, str]) -> list[str]:
 
 
 def redact(text: str, secrets: list[str]) -> str:
-    """Mask secret values, bearer/basic credentials and Authorization header values."""
+    """Mask secret values, bearer/basic credentials, Authorization header values,
+    key-shaped tokens (`sk-...`) and keys in URL queries."""
     for value in secrets:
         if value in text:
             text = text.replace(value, MASK)
     text = _URL_PASSWORD.sub(lambda m: m.group(1) + MASK + m.group(2), text)
     text = _AUTH_HEADER.sub(lambda m: m.group(1) + MASK, text)
+    text = _KEY_SHAPED.sub(MASK, text)
+    text = _URL_QUERY_KEY.sub(lambda m: m.group(1) + MASK, text)
     return _BEARER.sub(lambda m: m.group(1) + " " + MASK, text)
 
 

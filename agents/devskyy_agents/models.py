@@ -91,6 +91,9 @@ REGION_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 SLUG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$"
 EMAIL_PATTERN = r"^[^@\s<>,;\"']{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$"
 
+# `echo_env` may print only variables named DIAGNOSTIC_*: a task cannot echo a
+# provider key (TRIPO_API_KEY, ...) into its pod log, only a value put there for it.
+DIAGNOSTIC_ENV_PATTERN = r"^DIAGNOSTIC_[A-Z0-9_]{1,52}$"
 UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 PublicHttpsUrl = Annotated[
@@ -247,6 +250,32 @@ class DiagnosticInput(TaskInput):
             "Write this many MiB to one file in the task's own artifacts directory before "
             "sleeping (an ephemeral-storage probe; the path is fixed, not chosen by the input)."
         ),
+    )
+    report_runtime: bool = Field(
+        default=False,
+        description=(
+            "Add `runtime` to the result: the cgroup memory and CPU limits the task sees, "
+            "its uid and gid, and its attempt number."
+        ),
+    )
+    write_outside_volumes: bool = Field(
+        default=False,
+        description=(
+            "Try to create a file at a fixed path of the root filesystem (outside every "
+            "volume); on a read-only root this fails the task permanently with the error."
+        ),
+    )
+    echo_env: list[Annotated[str, StringConstraints(pattern=DIAGNOSTIC_ENV_PATTERN)]] = Field(
+        default_factory=list,
+        max_length=8,
+        description=(
+            "Names of DIAGNOSTIC_* environment variables (e.g. from the task Secret) whose "
+            "values the task prints, unmasked, to stdout: a smoke test of the log masking "
+            "of the DLQ's log tail."
+        ),
+    )
+    print_lines: list[Annotated[str, StringConstraints(max_length=1024)]] = Field(
+        default_factory=list, max_length=32, description="Lines the task prints to stdout."
     )
 
 
@@ -508,3 +537,5 @@ class MLPredictionOutput(OutputBase):
 class DiagnosticOutput(OutputBase):
     task_id: str
     result: dict[str, Any]
+    # With `report_runtime`: limits, uid/gid, attempt (runtime_probe.RuntimeReport + attempt).
+    runtime: dict[str, Any] | None = None

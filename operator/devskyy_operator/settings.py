@@ -484,6 +484,18 @@ class Settings(BaseSettings):
         description="Server-side timeout of the operator's and the bridge's watches.",
     )
     dlq_ttl_seconds: int = Field(default=7 * 24 * 3600, description="DLQ record lifetime.")
+    dlq_log_tail_lines: int = Field(
+        default=50,
+        ge=0,
+        le=10_000,
+        description="Last lines of the failed attempt's log kept in its DLQ record (0: none).",
+    )
+    dlq_log_tail_bytes: int = Field(
+        default=8192,
+        ge=0,
+        le=1024 * 1024,
+        description="At most this many bytes of that log tail (the newest are kept).",
+    )
     task_record_ttl_seconds: int = Field(
         default=30 * 24 * 3600, description="Lifetime of a finished task's Redis hash."
     )

@@ -71,6 +71,7 @@ class TaskRun:
     code: int
     message: dict[str, Any]
     stderr: str
+    stdout: str = ""
 
 
 def run_task(
@@ -108,4 +109,4 @@ def run_task(
     )
     raw = termination.read_bytes() if termination.exists() else b""
     assert len(raw) <= 4096
-    return TaskRun(proc.returncode, json.loads(raw) if raw else {}, proc.stderr)
+    return TaskRun(proc.returncode, json.loads(raw) if raw else {}, proc.stderr, proc.stdout)

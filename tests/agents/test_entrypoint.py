@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -137,3 +138,24 @@ def test_diagnostic_probe_sizes_are_bounded_and_strict(
     run = run_task(tmp_path, diagnostic(**{field: value}))
     assert run.code == 42, run.stderr
     assert field in run.message["error"]
+
+
+def test_diagnostic_reports_its_runtime_and_prints_requested_lines_raw(tmp_path: Path) -> None:
+    spec = diagnostic(report_runtime=True, print_lines=["hello raw"], echo_env=["DIAGNOSTIC_TOKEN"])
+    run = run_task(tmp_path, spec, DIAGNOSTIC_TOKEN="tok-1234567")
+    assert run.code == 0, run.stderr
+    runtime = run.message["runtime"]
+    assert runtime["uid"] == os.getuid()
+    assert runtime["gid"] == os.getgid()
+    assert runtime["attempt"] == 1
+    assert runtime["cgroup_version"] in (1, 2)
+    # stdout is the task's own: what it prints is not the logger's (masked) lines.
+    assert run.stdout.splitlines() == ["hello raw", "DIAGNOSTIC_TOKEN=tok-1234567"]
+
+
+@pytest.mark.parametrize("name", ["TRIPO_API_KEY", "PATH; rm -rf /", "DIAGNOSTIC_"])
+def test_diagnostic_echo_env_prints_only_diagnostic_variables(tmp_path: Path, name: str) -> None:
+    run = run_task(tmp_path, diagnostic(echo_env=[name]), TRIPO_API_KEY="tsk-1234567")
+    assert run.code == 42
+    assert "echo_env" in run.message["error"]
+    assert "tsk-1234567" not in run.stdout

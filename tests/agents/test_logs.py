@@ -88,3 +88,12 @@ def test_redact_patterns() -> None:
     assert redact("got bearer abc.DEF_123 back", []) == "got bearer *** back"
     assert redact("SMTP says pw", ["pw12"]) == "SMTP says pw"
     assert redact("value pw12 here", ["pw12"]) == "value *** here"
+
+
+def test_redact_masks_key_shaped_tokens_and_keys_in_url_queries() -> None:
+    assert redact("bad key sk-ant-api03-AbC_dEf-123", []) == "bad key ***"
+    assert redact("GET /v1/models?key=AIza123&alt=json", []) == "GET /v1/models?key=***&alt=json"
+    assert redact("https://h/x?a=1&API_KEY=s3cr3t", []) == "https://h/x?a=1&API_KEY=***"
+    assert redact("asked for a disk-size and a task-sk-id", []) == (
+        "asked for a disk-size and a task-sk-id"
+    )

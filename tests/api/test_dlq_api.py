@@ -32,3 +32,22 @@ async def test_dlq_list_show_retry(api: httpx.AsyncClient, redis_client: redis.R
     view = (await api.get("/v1/tasks/task-a1-r1", headers=auth("alice"))).json()
     assert view["status"] == "pending"
     assert (await api.post("/v1/dlq/task-a1/retry", headers=auth("alice"))).status_code == 404
+
+
+async def test_dlq_show_and_the_cli_give_the_log_tail(
+    api: httpx.AsyncClient, redis_client: redis.Redis
+) -> None:
+    from devskyy_operator.cli.main import render
+
+    tail = "2026-01-05 12:00:00 - worker - INFO - Processing task-t1\nAuthorization: ***"
+    seed_dead_letter(redis_client, "task-t1", "alice", 1.0, log_tail=tail)
+    shown = (await api.get("/v1/dlq/task-t1", headers=auth("alice"))).json()
+    assert (shown["log_pod"], shown["log_tail"]) == ("task-t1-x7k2p", tail)
+    listed = (await api.get("/v1/dlq", headers=auth("alice"))).json()["dead_letters"]
+    assert listed[0]["log_tail"] == tail
+    text = render("dlq show", shown)
+    assert text.endswith(
+        "log tail:\n  2026-01-05 12:00:00 - worker - INFO - Processing task-t1\n"
+        "  Authorization: ***"
+    )
+    assert "log_pod" in text

@@ -40,7 +40,9 @@ def test_every_pod_is_restricted(render: RenderFn, scenario: str) -> None:
         assert "emptyDir" in tmp
 
 
-def test_rbac_has_no_wildcards_and_no_secrets(render: RenderFn, scenario: str) -> None:
+def test_rbac_has_no_wildcards_and_reads_only_the_task_secret(
+    render: RenderFn, scenario: str
+) -> None:
     r = render(scenario)
     roles = r.kind("Role") + r.kind("ClusterRole")
     assert roles
@@ -48,7 +50,12 @@ def test_rbac_has_no_wildcards_and_no_secrets(render: RenderFn, scenario: str) -
         for rule in role["rules"]:
             for field in ("apiGroups", "resources", "verbs"):
                 assert "*" not in rule[field], (role["metadata"]["name"], rule)
-            assert "secrets" not in rule["resources"], (role["metadata"]["name"], rule)
+            if "secrets" in rule["resources"]:
+                # Only the operator, only `get`, only the task Secret by name (log masking).
+                assert role["metadata"]["name"].endswith("-operator"), rule
+                assert rule["resources"] == ["secrets"], rule
+                assert rule["verbs"] == ["get"], rule
+                assert rule["resourceNames"] == ["devskyy-task-secrets"], rule
             assert not {"escalate", "bind", "impersonate"} & set(rule["verbs"])
 
 
@@ -77,11 +84,14 @@ def test_operator_and_bridge_rules_are_the_contract(render: RenderFn) -> None:
     assert operator[("devskyy.io", "devskyytasks/finalizers")] == {"update"}
     assert operator[("batch", "jobs")] == {"get", "list", "watch", "create", "delete", "patch"}
     assert operator[("", "pods")] == {"get", "list", "watch"}
+    assert operator[("", "pods/log")] == {"get"}
     assert operator[("", "events")] == operator[("events.k8s.io", "events")] == {"create", "patch"}
     assert operator[("coordination.k8s.io", "leases")] == {"create", "get", "update"}
-    (named,) = [rule for rule in r.one("Role", "-operator")["rules"] if rule.get("resourceNames")]
-    assert named["resourceNames"] == ["devskyy-operator"]
-    assert set(named["verbs"]) == {"get", "update"}
+    named = [rule for rule in r.one("Role", "-operator")["rules"] if rule.get("resourceNames")]
+    assert [(n["resources"], n["resourceNames"], set(n["verbs"])) for n in named] == [
+        (["secrets"], ["devskyy-task-secrets"], {"get"}),
+        (["leases"], ["devskyy-operator"], {"get", "update"}),
+    ]
     bridge = _rules(r.one("Role", "-bridge"))
     assert bridge == {
         ("devskyy.io", "devskyytasks"): {"create", "get", "list", "watch", "delete"},

@@ -10,9 +10,13 @@ from devskyy_operator import keys
 from tests.support.lifetimes import DEFAULTS
 
 
-def seed_dead_letter(client: redis.Redis, task_id: str, user: str, failed: float) -> None:
+def seed_dead_letter(
+    client: redis.Redis, task_id: str, user: str, failed: float, log_tail: str = ""
+) -> None:
     """A diagnostic task that failed for good after 3 attempts, in the DLQ and its index."""
     record = {
+        "log_pod": f"{task_id}-x7k2p" if log_tail else "",
+        "log_tail": log_tail,
         "task_id": task_id,
         "task_data": {"user_id": user},
         "error": "exit code 3",

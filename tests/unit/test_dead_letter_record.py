@@ -76,3 +76,15 @@ def test_a_lost_task_keeps_what_its_hash_knew() -> None:
     assert failure.task_data == {"user_id": "alice", "sleep_seconds": 1}
     broken = lost_task("task-4", "diagnostic", {"data": "{", "attempts": "x"}, "tasks", T0)
     assert (broken.task_data, broken.attempts, broken.user_id) == ({}, 0, "")
+
+
+def test_the_log_tail_and_its_pod_are_kept_and_read_back() -> None:
+    from dataclasses import replace
+
+    failure = replace(FAILURE, log_pod="task-1-abcde", log_tail="line 1\nBearer ***")
+    letter = failure.dead_letter()
+    stored = json.loads(letter.to_json())
+    assert (stored["log_pod"], stored["log_tail"]) == ("task-1-abcde", "line 1\nBearer ***")
+    assert DeadLetter.from_json("task-1", letter.to_json()) == letter
+    older = {k: v for k, v in stored.items() if k not in ("log_pod", "log_tail")}
+    assert DeadLetter.from_json("task-1", json.dumps(older)).log_tail == ""

@@ -262,7 +262,11 @@ def render(command: str, body: Any) -> str:
         columns = ["task_id", "task_type", "user_id", "failed_at", "reason", "error"]
         return table(body["dead_letters"], columns)
     if command == "dlq show":
-        return key_values(body)
+        tail = str(body.get("log_tail") or "")
+        shown = key_values({k: v for k, v in body.items() if k != "log_tail"})
+        if not tail:
+            return shown
+        return f"{shown}\nlog tail:\n" + "\n".join(f"  {line}" for line in tail.splitlines())
     if command == "cancel":
         return f"{body['id']}: {body['outcome']}"
     if command == "enqueue" and "tasks" in body:  # a batch

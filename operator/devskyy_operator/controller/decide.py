@@ -386,7 +386,7 @@ def failure_of(
         error_type=outcome.task_error_type or reason, failed_at=completed,
         attempts=outcome.attempts, exit_code=outcome.exit_code,
         termination_message=outcome.termination_message,
-        worker_host=outcome.worker_host or settings.worker_host or "",
+        worker_host=outcome.worker_host or settings.worker_host or "", log_pod=outcome.ended_pod,
     )  # fmt: skip
 
 

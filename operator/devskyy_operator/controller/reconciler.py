@@ -269,7 +269,7 @@ class TaskReconciler:
     async def write_record(self, task_id: str, action: p.RecordAction) -> None:
         settings = self.settings
         if isinstance(action, p.RecordFailure):
-            await record_final_failure(self.redis, action.failure, settings)
+            await record_final_failure(self.redis, action.failure, settings, self.kube)
         elif isinstance(action, p.MarkProcessing):
             await task_store.mark_processing(
                 self.redis, task_id, utc_iso(action.started_at), action.worker_host,

@@ -5,7 +5,9 @@ operator (a failed Job, a deleted Job, a spec the models refuse) and the bridge
 (a spec the CRD refuses, a resource lost). `DeadLetter` is the JSON string at
 `devskyy:dlq:<id>`: the seed's fields (task_id, task_data, error, error_type,
 failed_at, worker_host) plus attempts, reason, exit code, termination message,
-type, user and namespace. The same type is written and read back.
+type, user, namespace and the masked last lines of the failed attempt's log
+(`log_tail`, from pod `log_pod`; see log_tail.py). The same type is written and
+read back.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ class FinalFailure:
     exit_code: int | None = None
     termination_message: str | None = None
     worker_host: str = ""
+    log_pod: str | None = None  # the failed attempt's pod, whose log the record keeps
+    log_tail: str = ""  # its last lines, masked and bounded (final_failure.py reads them)
     cost: TaskCost | None = None  # what it cost until it failed (the task hash keeps it)
 
     def dead_letter(self) -> DeadLetter:
@@ -63,6 +67,8 @@ class FinalFailure:
             task_type=self.task_type,
             user_id=self.user_id,
             namespace=self.namespace,
+            log_pod=self.log_pod or "",
+            log_tail=self.log_tail,
         )
 
 
@@ -84,6 +90,8 @@ class DeadLetter:
     task_type: str = ""
     user_id: str = ""
     namespace: str = ""
+    log_pod: str = ""
+    log_tail: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
@@ -118,6 +126,8 @@ class DeadLetter:
             task_type=text_of("task_type"),
             user_id=str(user or ""),
             namespace=text_of("namespace"),
+            log_pod=text_of("log_pod"),
+            log_tail=text_of("log_tail"),
         )
 
     def history_entry(self) -> dict[str, Any]:

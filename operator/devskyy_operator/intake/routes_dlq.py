@@ -37,6 +37,8 @@ def view_of(letter: DeadLetter) -> DeadLetterView:
         exit_code=letter.exit_code,
         termination_message=letter.termination_message,
         task_data=letter.task_data,
+        log_pod=letter.log_pod,
+        log_tail=letter.log_tail,
     )
 
 

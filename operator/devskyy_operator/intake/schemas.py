@@ -149,6 +149,8 @@ class DeadLetterView(BaseModel):
     exit_code: int | None
     termination_message: str
     task_data: Any = None
+    log_pod: str = ""  # the failed attempt's pod
+    log_tail: str = ""  # its last log lines, secrets masked, bounded (settings.dlq_log_tail_*)
 
 
 class DeadLetterList(BaseModel):

@@ -74,6 +74,7 @@ class Outcome:
     task_error: str | None = None  # what the task said went wrong (its termination message)
     task_error_type: str | None = None  # the task's error class, e.g. MissingCredentials
     problem: PodProblem | None = None  # the newest pod's problem the Job cannot see
+    ended_pod: str | None = None  # the newest pod that ended: whose log a DLQ record keeps
     usage: tuple[UsageLine, ...] = ()  # provider usage the last finished pod reported
 
     @property
@@ -172,8 +173,10 @@ def job_outcome(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> Ou
     finished = [(pod, state) for pod in ordered if (state := _terminated_state(pod)) is not None]
     exit_code: int | None = None
     termination_message: str | None = None
+    ended_pod: str | None = None
     if finished:
         state = finished[-1][1]
+        ended_pod = (finished[-1][0].get("metadata") or {}).get("name") or None
         code = state.get("exitCode")
         exit_code = code if isinstance(code, int) else None
         termination_message = state.get("message") or None
@@ -221,6 +224,7 @@ def job_outcome(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> Ou
             task_error=report.error,
             task_error_type=report.error_type,
             problem=problem,
+            ended_pod=ended_pod,
             usage=report.usage,
         )
 

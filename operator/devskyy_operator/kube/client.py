@@ -101,6 +101,19 @@ class KubeClient:
     async def get(self, path: str, params: Mapping[str, str | int] | None = None) -> dict[str, Any]:
         return await self.request("GET", path, params=params)
 
+    async def get_text(self, path: str, params: Mapping[str, str | int] | None = None) -> bytes:
+        """The raw body of a GET whose answer is not JSON (pods/log); errors as usual."""
+        headers = {"Accept": "text/plain, */*"}
+        async with self._transport.open("GET", path, params=params, headers=headers) as r:
+            status, raw = r.status, await r.read()
+        if status >= 400:
+            try:
+                data = json.loads(raw)
+            except ValueError:
+                data = {"message": raw[:500].decode(errors="replace")}
+            raise api_error(status, data if isinstance(data, dict) else {}, "GET", path)
+        return raw
+
     async def list(self, path: str, **params: str | int) -> list[dict[str, Any]]:
         """All items of a collection, following `continue` tokens."""
         items: list[dict[str, Any]] = []
