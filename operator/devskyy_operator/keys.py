@@ -113,6 +113,7 @@ CATEGORY = "devskyy"
 LABEL_TASK_ID = "devskyy.io/task-id"
 LABEL_TASK_TYPE = "devskyy.io/task-type"
 LABEL_USER = "devskyy.io/user-id"
+LABEL_TIER = "devskyy.io/tier"  # set by the bridge from the task hash (admission.tiers)
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "devskyy-operator"
 ANNOTATION_SOURCE = "devskyy.io/source"  # "api" (bridge) or absent (kubectl)

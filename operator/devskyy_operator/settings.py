@@ -16,6 +16,7 @@ type is refused with its name.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -34,7 +35,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from devskyy_agents.models import (
     MAX_CACHE_TTL_SECONDS,
+    MAX_PRIORITY,
     MAX_TIMEOUT_SECONDS,
+    MIN_PRIORITY,
     REGION_PATTERN,
     SIDE_EFFECT_TYPES,
     TaskType,
@@ -223,6 +226,64 @@ def _default_sla() -> dict[str, SlaObjective]:
         TaskType.ML_TRAINING.value: objective(600, 300),
         TaskType.ML_PREDICTION.value: SlaObjective(completion_seconds=30, queue_wait_seconds=10),
         TaskType.DIAGNOSTIC.value: objective(300, 60),
+    }
+
+
+# A tier name is a label value (devskyy.io/tier on the CR) and a Redis hash field.
+TIER_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$"
+
+
+class TierPolicy(BaseModel):
+    """What a user tier gets: a priority band, its own limits, a share of each type.
+
+    The API places a requested priority (0..1000) into the band as an offset from
+    its bottom, capped at its top (`admission.tiers.banded_priority`), so a tier's
+    users order their own tasks and never leave their band. Limits left unset are
+    the global ones (rate_limit_per_minute, max_queued_per_user).
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    priority_min: int = Field(
+        ge=MIN_PRIORITY, le=MAX_PRIORITY, alias="priorityMin", description="Bottom of the band."
+    )
+    priority_max: int = Field(
+        ge=MIN_PRIORITY, le=MAX_PRIORITY, alias="priorityMax", description="Top of the band."
+    )
+    rate_limit_per_minute: int | None = Field(
+        default=None, ge=1, alias="rateLimitPerMinute", description="Requests per rate window."
+    )
+    max_queued: int | None = Field(
+        default=None, ge=1, alias="maxQueued", description="Queued tasks per user at most."
+    )
+    concurrency_share: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        alias="concurrencyShare",
+        description="Fraction of each type's concurrency this tier's tasks may hold at once "
+        "(rounded up); 1 = no cap of its own.",
+    )
+
+    @model_validator(mode="after")
+    def _band_not_empty(self) -> TierPolicy:
+        if self.priority_min > self.priority_max:
+            raise ValueError(
+                f"priority_min {self.priority_min} is above priority_max {self.priority_max}"
+            )
+        return self
+
+
+_TIER_ALIASES = {name: info.alias or name for name, info in TierPolicy.model_fields.items()}
+
+
+def _default_tiers() -> dict[str, TierPolicy]:
+    """Bands that do not overlap: a free user's best (299) is below an enterprise
+    user's default (600 + 100)."""
+    return {
+        "free": TierPolicy(priority_min=0, priority_max=299),
+        "pro": TierPolicy(priority_min=300, priority_max=599),
+        "enterprise": TierPolicy(priority_min=600, priority_max=MAX_PRIORITY),
     }
 
 
@@ -564,6 +625,19 @@ class Settings(BaseSettings):
         "the pod's termination grace period, 30 s in the chart).",
     )
 
+    # -- user tiers (priority bands, per-tier limits and concurrency shares)
+    tiers: dict[str, TierPolicy] = Field(
+        default_factory=_default_tiers,
+        description="User tiers by name, JSON (DEVSKYY_TIERS); entries given are laid over "
+        "the built-in free, pro and enterprise by name (a new name adds a tier).",
+    )
+    user_tiers: dict[str, str] = Field(
+        default_factory=dict,
+        description='Tier of each user id, JSON (DEVSKYY_USER_TIERS=\'{"alice": "pro"}\'); '
+        "users not listed are in default_tier.",
+    )
+    default_tier: str = Field(default="free", description="Tier of users not in user_tiers.")
+
     # -- history (devskyy-history: Redis stream -> PostgreSQL)
     history_batch_size: int = Field(
         default=500, ge=1, le=10_000, description="Transitions written per transaction."
@@ -631,6 +705,38 @@ class Settings(BaseSettings):
         if negative:
             raise ValueError(f"concurrency of {', '.join(negative)} must be 0 or more")
         return value
+
+    @field_validator("tiers", mode="before")
+    @classmethod
+    def _tiers_over_defaults(cls, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            return value  # pydantic reports the wrong type
+        merged: dict[str, Any] = dict(_default_tiers())
+        for name, given in value.items():
+            default = merged.get(str(name))
+            if isinstance(default, TierPolicy) and isinstance(given, Mapping):
+                # Field names and aliases both accepted: merged under the alias.
+                given = default.model_dump(by_alias=True) | {
+                    _TIER_ALIASES.get(str(k), str(k)): v for k, v in given.items()
+                }
+            merged[str(name)] = given
+        return merged
+
+    @model_validator(mode="after")
+    def _tiers_known(self) -> Settings:
+        bad = sorted(n for n in self.tiers if not re.fullmatch(TIER_NAME_PATTERN, n))
+        if bad:
+            raise ValueError(f"tiers: {', '.join(bad)}: a tier name is a DNS-1123 label")
+        if self.default_tier not in self.tiers:
+            raise ValueError(f"default_tier: unknown tier {self.default_tier!r}")
+        unknown = sorted(f"{u}={t}" for u, t in self.user_tiers.items() if t not in self.tiers)
+        if unknown:
+            raise ValueError(f"user_tiers: unknown tier for {', '.join(unknown)}")
+        return self
+
+    def tier_of(self, user_id: str) -> str:
+        """The tier a user's tasks are queued in."""
+        return self.user_tiers.get(user_id, self.default_tier)
 
     @field_validator("result_cache")
     @classmethod

@@ -46,6 +46,15 @@ def fuzzed_app(redis_server: RedisServer, postgres_server: PostgresServer) -> It
 
 @pytest.mark.integration
 @pytest.mark.timeout(120)
+# The app runs on the TestClient's portal thread while Hypothesis draws on this
+# one; anything there touching the global `random` state (client retry jitter)
+# between a draw's before/after check trips Hypothesis' "random inside
+# strategies" deprecation, a cross-thread race its own source describes. Only
+# that message is let through; every other warning stays an error.
+@pytest.mark.filterwarnings(
+    "ignore:Do not use the `random` module inside strategies"
+    ":hypothesis.errors.HypothesisDeprecationWarning"
+)
 def test_api_conforms_to_its_openapi(fuzzed_app: object) -> None:
     schema = schemathesis.openapi.from_asgi("/openapi.json", fuzzed_app)
     operations = [result.ok() for result in schema.get_all_operations()]

@@ -103,7 +103,7 @@ async def test_rate_limit_on_reads(redis_url: str) -> None:
         assert (await api.get("/v1/queues", headers=auth("alice"))).status_code == 200
         limited = await api.get("/v1/queues", headers=auth("alice"))
     assert limited.status_code == 429
-    assert limited.json() == {"detail": "rate limit exceeded"}
+    assert limited.json() == {"detail": "rate limit exceeded: 1 requests per window for tier free"}
     assert 1 <= int(limited.headers["retry-after"]) <= 60
 
 
@@ -113,7 +113,7 @@ async def test_queue_cap_says_when_to_come_back(redis_url: str) -> None:
         assert (await api.post("/v1/tasks", json=DIAGNOSTIC, headers=auth("alice"))).is_success
         capped = await api.post("/v1/tasks", json=DIAGNOSTIC, headers=auth("alice"))
     assert capped.status_code == 429
-    assert capped.json() == {"detail": "at most 1 queued tasks per user"}
+    assert capped.json() == {"detail": "at most 1 queued tasks per user of tier free"}
     assert capped.headers["retry-after"] == "42"
 
 

@@ -33,6 +33,12 @@ def test_resource_is_named_labelled_and_annotated_for_fifo_admission() -> None:
     }
 
 
+def test_the_tier_becomes_a_label_only_when_the_record_has_one() -> None:
+    tiered = build_task_resource(claimed()._replace(tier="enterprise"))
+    assert tiered["metadata"]["labels"][keys.LABEL_TIER] == "enterprise"
+    assert keys.LABEL_TIER not in build_task_resource(claimed())["metadata"]["labels"]
+
+
 def test_same_task_by_annotation_or_by_spec() -> None:
     ours = build_task_resource(claimed())
     assert same_task(ours, claimed())

@@ -30,6 +30,7 @@ SCENARIOS: dict[str, Path | None] = {
     },
     "small-cluster": ROOT / "examples" / "values-small.yaml",
     "ml-pool": ROOT / "examples" / "autoscaling" / "values-ml-pool.yaml",
+    "tiers": ROOT / "examples" / "tiers" / "values-tiers.yaml",
     "result-cache": ROOT / "examples" / "caching" / "values-result-cache.yaml",
 }
 

@@ -298,3 +298,26 @@ def test_a_regions_bridge_gets_its_region(render: RenderFn) -> None:
     assert "DEVSKYY_REGION" not in control_env(r, "-operator")
     assert _settings_from(control_env(r, "-bridge"))["region"] == "eu-west"
     assert "DEVSKYY_REGION" not in control_env(render("defaults"), "-bridge")
+
+
+def test_tier_values_reach_the_settings(render: RenderFn) -> None:
+    """tiers.* render as DEVSKYY_TIERS / USER_TIERS / DEFAULT_TIER; a given tier is
+    laid over the built-in one (the example), a new one is added."""
+    example = render("tiers")
+    added = render(set_values=["tiers.default=pro", "tiers.definitions.gold.priorityMin=900",
+                               "tiers.definitions.gold.priorityMax=1000"])  # fmt: skip
+    for suffix in ("-operator", "-api"):
+        settings = _settings_from(control_env(example, suffix))
+        assert settings["default_tier"] == "free"
+        assert settings["user_tiers"] == {"alice": "enterprise", "bob": "pro"}
+        free = settings["tiers"]["free"]
+        assert (free["priority_min"], free["priority_max"]) == (0, 299)
+        assert (free["rate_limit_per_minute"], free["max_queued"]) == (60, 100)
+        assert free["concurrency_share"] == 0.5
+        assert settings["tiers"]["enterprise"]["max_queued"] == 100000
+        assert set(settings["tiers"]) == {"free", "pro", "enterprise"}
+        settings = _settings_from(control_env(added, suffix))
+        assert settings["default_tier"] == "pro"
+        gold = settings["tiers"]["gold"]
+        assert (gold["priority_min"], gold["priority_max"]) == (900, 1000)
+        assert set(settings["tiers"]) == {"free", "pro", "enterprise", "gold"}

@@ -31,6 +31,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
         ("taskTypes.ml_training.concurrency=-1", "/taskTypes/ml_training/concurrency"),
         ("networkPolicy.tasks.blockedCidrs[0]=everything", "/networkPolicy/tasks/blockedCidrs/0"),
         ("api.service.type=Ingress", "/api/service/type"),
+        ("tiers.definitions.free.concurrencyShare=2", "/tiers/definitions/free/concurrencyShare"),
+        ("tiers.definitions.free.burst=1", "additional properties 'burst' not allowed"),
+        ("tiers.users.alice=Gold", "/tiers/users/alice"),
     ],
 )
 def test_invalid_values_fail_the_render(helm: Path, override: str, message: str) -> None:

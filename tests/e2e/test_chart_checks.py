@@ -41,6 +41,7 @@ SCENARIOS: dict[str, Path | None] = {
     },
     "small-cluster": REPO_ROOT / "examples" / "values-small.yaml",
     "ml-pool": REPO_ROOT / "examples" / "autoscaling" / "values-ml-pool.yaml",
+    "tiers": REPO_ROOT / "examples" / "tiers" / "values-tiers.yaml",
 }
 # Kinds whose CRDs (Prometheus Operator) the local control plane does not serve;
 # tests/chart checks their content, tests/observability their rules.

@@ -76,7 +76,7 @@ async def test_success_lands_in_status_redis_and_printer_columns(
     table = kubectl(cluster, "get", "dst", "-n", namespace, "-o", "wide").stdout
     header = table.splitlines()[0].split()
     assert header[:7] == ["NAME", "TYPE", "PHASE", "PRIORITY", "ATTEMPTS", "USER", "AGE"]
-    assert header[7:] == ["REASON", "JOB", "COST", "CACHED-FROM"]
+    assert header[7:] == ["TIER", "REASON", "JOB", "COST", "CACHED-FROM"]
     assert "Succeeded" in table
     assert "alice" in table
 

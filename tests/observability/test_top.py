@@ -35,6 +35,7 @@ SNAPSHOT = Snapshot(
         {
             "id": "task-run1",
             "type": "diagnostic",
+            "tier": "pro",
             "started_at": "2026-01-05T11:59:00Z",
             "attempts": 2,
             "worker_host": "node-a",
@@ -44,6 +45,7 @@ SNAPSHOT = Snapshot(
         {
             "id": "task-p1",
             "type": "diagnostic",
+            "tier": "free",
             "priority": 9,
             "queue": {"position": 2, "queued": 7, "estimated_wait_seconds": 120.4},
         },
@@ -53,7 +55,7 @@ SNAPSHOT = Snapshot(
             "priority": 1,
             "queue": {"position": 6, "queued": 7, "estimated_wait_seconds": None},
         },
-        {"id": "task-p3", "type": "diagnostic", "priority": 1},
+        {"id": "task-p3", "type": "diagnostic", "tier": "enterprise", "priority": 1},
     ],
     failures=[
         {
@@ -76,10 +78,10 @@ def test_render_a_known_snapshot() -> None:
     assert rows[1][:6] == ["queued", "7", "leased", "1", "running", "1"]
     assert ["diagnostic", "7", "1"] in rows
     assert ["ml_training", "0", "0"] in rows
-    assert ["task-run1", "diagnostic", "2026-01-05T11:59:00Z", "2", "node-a"] in rows
-    assert ["task-p1", "diagnostic", "9", "3/7", "120s"] in rows
-    assert ["task-p2", "diagnostic", "1", "7/7", "unknown"] in rows
-    assert ["task-p3", "diagnostic", "1", "-", "-"] in rows
+    assert ["task-run1", "diagnostic", "pro", "2026-01-05T11:59:00Z", "2", "node-a"] in rows
+    assert ["task-p1", "diagnostic", "free", "9", "3/7", "120s"] in rows
+    assert ["task-p2", "diagnostic", "-", "1", "7/7", "unknown"] in rows  # no tier: kubectl
+    assert ["task-p3", "diagnostic", "enterprise", "1", "-", "-"] in rows
     assert ["PENDING", "(3)"] in rows
     assert ["RECENT", "FAILURES", "(1)"] in rows
     failure = next(r for r in rows if r and r[0] == "task-f1")
@@ -119,7 +121,11 @@ def cli_env(api: LiveApi) -> dict[str, str]:
 @pytest.fixture
 async def seeded(aredis: Redis) -> list[str]:
     """Three queued tasks, one of them then running, and one dead letter."""
-    ids = [(await enqueue(aredis, diagnostic_spec(priority=p))).task_id for p in (5, 3, 1)]
+    tier = {"tier": "pro"}
+    ids = [
+        (await enqueue(aredis, diagnostic_spec(priority=p), extra_fields=tier)).task_id
+        for p in (5, 3, 1)
+    ]
     [running] = await claim(aredis, "diagnostic", 1, 300)
     await mark_processing(aredis, running.task_id, "2026-01-05T12:00:00Z", "node-z", 1)
     failure = FinalFailure(
@@ -146,9 +152,9 @@ def test_top_once_shows_queues_running_pending_and_failures(
     rows = [line.split() for line in run.stdout.splitlines()]
     assert ["diagnostic", "2", "1"] in rows  # queued, leased
     running = next(r for r in rows if r and r[0] == ids[0])
-    assert running[1:] == ["diagnostic", "2026-01-05T12:00:00Z", "1", "node-z"]
-    pending = {r[0]: r[3:] for r in rows if r and r[0] in ids[1:]}
-    assert pending == {ids[1]: ["1/2", "unknown"], ids[2]: ["2/2", "unknown"]}
+    assert running[1:] == ["diagnostic", "pro", "2026-01-05T12:00:00Z", "1", "node-z"]
+    pending = {r[0]: r[2:3] + r[4:] for r in rows if r and r[0] in ids[1:]}
+    assert pending == {ids[1]: ["pro", "1/2", "unknown"], ids[2]: ["pro", "2/2", "unknown"]}
     assert [
         "task-dead1",
         "diagnostic",

@@ -93,6 +93,14 @@ async def test_ensure_record_for_kubectl_tasks(aredis: Redis) -> None:
     assert record.raw["source"] == "kubectl"
     assert await aredis.zcard(keys.queue_key("diagnostic")) == 0  # never queued
     assert [r.task_id for r in await list_user_tasks(aredis, "carol")] == ["kubectl-task-1"]
+    assert record.tier == ""  # no devskyy.io/tier label: untiered
+    labelled = diagnostic_spec(user="carol", priority=650)
+    assert await ensure_record(
+        aredis, "kubectl-task-2", labelled, created_at="t", tier="enterprise"
+    )
+    second = await get_task(aredis, "kubectl-task-2")
+    assert second is not None
+    assert (second.tier, second.priority, second.requested_priority) == ("enterprise", 650, None)
 
 
 async def test_position_and_estimated_wait(aredis: Redis) -> None:

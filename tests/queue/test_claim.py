@@ -104,15 +104,19 @@ async def test_claim_as_a_limited_redis_user(
             await limited.sort(QUEUE, by="nosort", get=[f"{keys.TASK_PREFIX}*->spec"])
         users = ["ann", "bob", "ann", "bob", "ann"]
         ids = [
-            (await enqueue(admin, diagnostic_spec(user, priority=9 - i))).task_id
+            (
+                await enqueue(
+                    admin, diagnostic_spec(user, priority=9 - i), extra_fields={"tier": user[0]}
+                )
+            ).task_id
             for i, user in enumerate(users)
         ]
         await admin.hset(keys.task_key(ids[1]), "status", "completed")
         claimed = await claim(limited, "diagnostic", 4, 30, now=1000.0)
-        assert [(c.task_id, c.user_id) for c in claimed] == [
-            (ids[0], "ann"),
-            (ids[2], "ann"),
-            (ids[3], "bob"),
+        assert [(c.task_id, c.user_id, c.tier) for c in claimed] == [
+            (ids[0], "ann", "a"),
+            (ids[2], "ann", "a"),
+            (ids[3], "bob", "b"),
         ]
         record = await admin.hmget(keys.task_key(ids[3]), "spec", "created_at")
         assert [claimed[2].spec_json, claimed[2].created_at] == record
@@ -208,3 +212,15 @@ async def test_redis_restart_mid_claim_loses_nothing(own_redis: RedisServer) -> 
         assert {c.task_id for c in again} == ids
     finally:
         await disconnect(client)
+
+
+async def test_claim_carries_the_tier_the_api_recorded(aredis: Redis) -> None:
+    """The bridge labels the CR from it; a record without one (older, or not from
+    the API) is untiered."""
+    tiered = await enqueue(aredis, diagnostic_spec(priority=700), extra_fields={"tier": "pro"})
+    untiered = await enqueue(aredis, diagnostic_spec(priority=1))
+    claimed = await claim(aredis, "diagnostic", 5, 30, now=1000.0)
+    assert [(c.task_id, c.tier) for c in claimed] == [
+        (tiered.task_id, "pro"),
+        (untiered.task_id, ""),
+    ]

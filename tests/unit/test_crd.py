@@ -77,6 +77,10 @@ def test_names_and_printer_columns() -> None:
     ]
     assert columns["Job"]["jsonPath"] == ".status.jobName"
     assert columns["Job"]["priority"] == 1
+    assert columns["Tier"] == {  # -o wide: the label the bridge sets (dots escaped)
+        "name": "Tier", "type": "string", "priority": 1,
+        "jsonPath": ".metadata.labels.devskyy\\.io/tier",
+    }  # fmt: skip
     assert (columns["Cost"]["jsonPath"], columns["Cost"]["priority"]) == (".status.cost.total", 1)
 
 

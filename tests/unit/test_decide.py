@@ -455,6 +455,21 @@ def test_the_index_never_moves_a_phase_back(
     assert index.tasks[("tasks", "task-1")].phase == kept
 
 
+def test_the_index_keeps_bodies_without_managed_fields() -> None:
+    index = TaskIndex()
+    event = body(phase="Queued")
+    event["metadata"]["managedFields"] = [{"manager": "devskyy-bridge", "fieldsV1": {}}]
+    index.upsert(task_view_from_body(event), event)
+    kept = index.bodies[("tasks", "task-1")]
+    assert "managedFields" not in kept["metadata"]
+    assert kept["metadata"]["uid"] == "uid-task-1"
+    assert kept["status"] == {"phase": "Queued"}
+    assert "managedFields" in event["metadata"]  # the event's own body is not changed
+    written = {**event, "status": {"phase": "Running"}}
+    index.remember_body(written)
+    assert "managedFields" not in index.bodies[("tasks", "task-1")]["metadata"]
+
+
 def test_phase_rank() -> None:
     ranks = [phase_rank(p) for p in (None, "Queued", "Running", "Succeeded", "Failed")]
     assert ranks == [0, 1, 2, 3, 3]

@@ -133,5 +133,9 @@ def limit_problems(
 
 
 def describe(problems: list[LimitProblem]) -> str:
-    """One line for a task status and a DLQ record: `spec.<field>: <why>; ...`."""
-    return "; ".join(f"spec.{p.field}: {p.message}" for p in problems)
+    """One line for a task status and a DLQ record: `spec.<field>: <why>; ...`
+    (a field already rooted in `metadata.` is named as it is)."""
+    return "; ".join(
+        f"{p.field if p.field.startswith('metadata.') else 'spec.' + p.field}: {p.message}"
+        for p in problems
+    )

@@ -1,4 +1,5 @@
-"""Which queued tasks get a Job now: priority first, FIFO inside a priority, per-type limits.
+"""Which queued tasks get a Job now: priority first, FIFO inside a priority, per-type
+limits, and per-tier shares of them (`admission.tiers`).
 
 Pure decisions over TaskViews, so the handler that calls this is a thin loop and
 the ordering rules are property-tested without a cluster. Time is passed in.
@@ -45,6 +46,9 @@ def admit(
     running_by_type: Mapping[str, int],
     limits: Mapping[str, int],
     now: datetime | None = None,
+    *,
+    tier_caps: Mapping[tuple[str, str], int] | None = None,
+    running_by_tier: Mapping[tuple[str, str], int] | None = None,
 ) -> list[TaskView]:
     """The tasks to start now, in start order.
 
@@ -52,7 +56,13 @@ def admit(
     due tasks of that type fill them. A limit of 0 holds the type (its tasks
     stay Queued), as does a type absent from `limits`; `Settings.concurrency`
     always names every type. Duplicated names count once.
+
+    `tier_caps` bounds what one tier may hold of a type ((type, tier) -> running
+    at most, counted with `running_by_tier`): a task over its tier's share is
+    passed over and the slot goes to the next best task of another tier.
     """
+    caps = tier_caps or {}
+    held: dict[tuple[str, str], int] = dict(running_by_tier or {})
     free: dict[str, int] = {}
     chosen: list[TaskView] = []
     seen: set[tuple[str, str]] = set()
@@ -65,8 +75,12 @@ def admit(
         if kind not in free:
             limit = limits.get(kind, 0)
             free[kind] = max(0, limit - running_by_type.get(kind, 0))
+        share = (kind, task.tier)
+        if share in caps and held.get(share, 0) >= caps[share]:
+            continue
         if free[kind] > 0:
             free[kind] -= 1
+            held[share] = held.get(share, 0) + 1
             chosen.append(task)
     return chosen
 

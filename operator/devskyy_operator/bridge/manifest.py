@@ -26,16 +26,21 @@ def crd_spec(spec_json: str) -> dict[str, Any]:
 
 
 def build_task_resource(task: ClaimedTask) -> dict[str, Any]:
-    """The CR the bridge creates: name = task id, enqueue time for FIFO admission."""
+    """The CR the bridge creates: name = task id, enqueue time for FIFO admission,
+    the user tier as a label (only the bridge sets it from the API's record;
+    `admission.tiers` says who else is trusted to)."""
+    labels = {
+        keys.LABEL_TASK_TYPE: label_value(task.task_type),
+        keys.LABEL_USER: label_value(task.user_id),
+    }
+    if task.tier:
+        labels[keys.LABEL_TIER] = task.tier
     return {
         "apiVersion": keys.API_VERSION,
         "kind": keys.KIND,
         "metadata": {
             "name": task.task_id,
-            "labels": {
-                keys.LABEL_TASK_TYPE: label_value(task.task_type),
-                keys.LABEL_USER: label_value(task.user_id),
-            },
+            "labels": labels,
             "annotations": {
                 keys.ANNOTATION_SOURCE: SOURCE_API,
                 keys.ANNOTATION_ENQUEUED_AT: task.created_at,

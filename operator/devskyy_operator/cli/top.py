@@ -107,16 +107,26 @@ def render(snapshot: Snapshot, width: int) -> str:
         f"RUNNING ({len(snapshot.running)})",
         *_grid(
             [
-                (t["id"], t["type"], t["started_at"], t["attempts"], t["worker_host"])
+                (
+                    t["id"],
+                    t["type"],
+                    t.get("tier"),
+                    t["started_at"],
+                    t["attempts"],
+                    t["worker_host"],
+                )
                 for t in snapshot.running
             ],
-            ["ID", "TYPE", "STARTED", "ATTEMPTS", "HOST"],
+            ["ID", "TYPE", "TIER", "STARTED", "ATTEMPTS", "HOST"],
         ),
         "",
         f"PENDING ({len(snapshot.pending)})",
         *_grid(
-            [(t["id"], t["type"], t["priority"], *_position(t)) for t in snapshot.pending],
-            ["ID", "TYPE", "PRIORITY", "POSITION", "EST_WAIT"],
+            [
+                (t["id"], t["type"], t.get("tier"), t["priority"], *_position(t))
+                for t in snapshot.pending
+            ],
+            ["ID", "TYPE", "TIER", "PRIORITY", "POSITION", "EST_WAIT"],
         ),
         "",
         f"RECENT FAILURES ({len(snapshot.failures)})",

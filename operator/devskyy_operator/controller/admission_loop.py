@@ -20,6 +20,7 @@ from devskyy_agents.models import TaskType
 from devskyy_operator.admission import sla
 from devskyy_operator.admission.limits import describe, resource_problems
 from devskyy_operator.admission.policy import admit, is_due
+from devskyy_operator.admission.tiers import tier_limits
 from devskyy_operator.controller.decide import owned_by
 from devskyy_operator.controller.index import TaskIndex
 from devskyy_operator.controller.reconciler import TaskReconciler, count_sla
@@ -80,7 +81,11 @@ class Admitter:
         settings = self.reconciler.settings
         waiting = self.index.waiting()
         running = self.index.running_by_type()
-        chosen = admit(waiting, running, settings.concurrency, now)
+        chosen = admit(
+            waiting, running, settings.concurrency, now,
+            tier_caps=tier_limits(settings.concurrency, settings.tiers),
+            running_by_tier=self.index.running_by_type_and_tier(),
+        )  # fmt: skip
         self.publish_gauges(waiting, running, now)
         if self.stopping:  # on SIGTERM, admit nothing more
             return

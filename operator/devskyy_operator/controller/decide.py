@@ -15,6 +15,7 @@ from typing import Any
 from devskyy_operator import keys
 from devskyy_operator.admission import sla
 from devskyy_operator.admission.limits import describe, limit_problems
+from devskyy_operator.admission.tiers import tier_problems
 from devskyy_operator.cache.key import CacheEntry, result_key, written_model
 from devskyy_operator.cache.policy import CachePolicy, cache_policy
 from devskyy_operator.controller.plan import (
@@ -150,7 +151,7 @@ def decide(
 
 def _ensure_record(task: TaskView) -> EnsureRecord:
     source = task.annotations.get(keys.ANNOTATION_SOURCE, "kubectl")
-    return EnsureRecord(task.spec, task.queued_at, source)
+    return EnsureRecord(task.spec, task.queued_at, source, task.tier)
 
 
 def ends_task_now(task: TaskView, problem: PodProblem, now: datetime, settings: Settings) -> bool:
@@ -196,9 +197,13 @@ def fail_now(
 
 def enqueue(task: TaskView, now: datetime, settings: Settings) -> Plan:
     """A new task: a Redis record (also for kubectl-created tasks), then phase Queued,
-    or, over the limits of the current settings, InvalidSpec without a Job."""
+    or, over the limits of the current settings or outside its tier's band,
+    InvalidSpec without a Job."""
     ensure = _ensure_record(task)
-    problems = limit_problems(task.spec, settings, task.queued_at)
+    problems = [
+        *limit_problems(task.spec, settings, task.queued_at),
+        *tier_problems(task.tier, task.spec.priority, settings),
+    ]
     if not problems:
         status = queued_status(task, now)
         # Due now: the admission round may admit it first and write Running only.

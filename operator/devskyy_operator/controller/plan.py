@@ -33,6 +33,7 @@ class EnsureRecord:
     spec: TaskSpec
     created_at: datetime
     source: str
+    tier: str = ""  # the CR's devskyy.io/tier label, when it carries one
 
 
 @dataclass(frozen=True)

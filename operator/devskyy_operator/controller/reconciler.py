@@ -302,7 +302,7 @@ class TaskReconciler:
         else:
             await task_store.ensure_record(
                 self.redis, task_id, action.spec,
-                created_at=utc_iso(action.created_at), source=action.source,
+                created_at=utc_iso(action.created_at), source=action.source, tier=action.tier,
             )  # fmt: skip
 
     def count_ended(self, task_id: str, ended: p.TaskEnded) -> None:

@@ -139,6 +139,7 @@ def build_crd(resources: Mapping[str, ResourceDefaults] | None = None) -> dict[s
             _column("Attempts", ".status.attempts", "integer"),
             _column("User", ".spec.input.user_id"),
             _column("Age", ".metadata.creationTimestamp", "date"),
+            _column("Tier", ".metadata.labels." + keys.LABEL_TIER.replace(".", "\\."), priority=1),
             _column("Reason", ".status.reason", priority=1),
             _column("Job", ".status.jobName", priority=1),
             _column("Cost", ".status.cost.total", priority=1),

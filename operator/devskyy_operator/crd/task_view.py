@@ -103,6 +103,11 @@ class TaskView:
         return self.spec.user_id
 
     @property
+    def tier(self) -> str:
+        """The user tier the bridge labelled the task with; "" when untiered (kubectl)."""
+        return self.labels.get(keys.LABEL_TIER, "")
+
+    @property
     def queued_at(self) -> datetime:
         """When the task entered the system: the bridge's enqueue time, else creation.
 

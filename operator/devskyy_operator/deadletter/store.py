@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from devskyy_agents.clock import utc_iso
@@ -26,6 +27,7 @@ from devskyy_operator.redisq.errors import (
     TaskNotFound,
 )
 from devskyy_operator.redisq.ids import retry_task_id
+from devskyy_operator.redisq.records import REQUESTED_PRIORITY_FIELD
 from devskyy_operator.redisq.scripts import Redis
 
 
@@ -68,8 +70,18 @@ def _retry_spec(letter: DeadLetter, old_hash: dict[str, str]) -> TaskSpec:
     return parse_spec(raw)
 
 
-async def retry_dead_letter(client: Redis, task_id: str) -> Enqueued:
+# Places a retried spec in its user's tier: the spec to queue and the hash fields
+# that say so (`intake.tiered`; the API passes it in, this stage knows no tiers).
+Placement = Callable[[TaskSpec], tuple[TaskSpec, Mapping[str, str]]]
+
+
+async def retry_dead_letter(
+    client: Redis, task_id: str, *, place: Placement | None = None
+) -> Enqueued:
     """Re-enqueue a dead letter under '<id>-r<n>' and drop its record and index entry.
+
+    With `place`, the retry is placed as the first request was: its requested
+    priority (kept in the old hash) in the user's tier of now.
 
     Raises TaskNotFound, DeadLetterInvalid (the stored task no longer
     validates), DeadLetterChanged (concurrent retry) or TaskExists.
@@ -87,6 +99,12 @@ async def retry_dead_letter(client: Redis, task_id: str) -> Enqueued:
     history.append(letter.history_entry())
     new_id = retry_task_id(task_id, len(history))
     extra = {"attempt_history": json.dumps(history), "retry_of": task_id}
+    if place is not None:
+        asked = old_hash.get(REQUESTED_PRIORITY_FIELD)
+        if asked and asked.isdigit():
+            spec = spec.model_copy(update={"priority": int(asked)})
+        spec, placed = place(spec)
+        extra |= placed
     fields = task_fields(spec, utc_iso(), "dlq-retry", extra)
     outcome, _ = await scripts.RETRY_DEAD_LETTER(
         client,

@@ -55,6 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
         ),
         metrics=ApiMetrics(),
         limits=EnqueueLimits.from_settings(settings),
+        tier_limits={tier: EnqueueLimits.from_settings(settings, tier) for tier in settings.tiers},
         history=(
             HistoryReader(settings.database_url.get_secret_value())
             if settings.database_url is not None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -29,8 +30,13 @@ class Services:
     batcher: ScriptBatcher  # enqueues in flight together share one round trip
     tokens: TokenTable
     metrics: ApiMetrics
-    limits: EnqueueLimits
+    limits: EnqueueLimits  # the global ones (a tier that sets none of its own has these)
     history: HistoryReader | None = None  # None without DATABASE_URL
+    tier_limits: Mapping[str, EnqueueLimits] = field(default_factory=dict)
+
+    def limits_for(self, user_id: str) -> EnqueueLimits:
+        """The rate limit and queued-task cap of the user's tier."""
+        return self.tier_limits.get(self.settings.tier_of(user_id), self.limits)
 
     async def aclose(self) -> None:
         await self.batcher.aclose()
@@ -71,17 +77,18 @@ async def authenticated(request: Request) -> Principal:
 
 
 async def rate_limited(request: Request) -> Principal:
-    """The caller, counted against the per-user rate limit (POST /v1/tasks counts
+    """The caller, counted against the rate limit of its tier (POST /v1/tasks counts
     inside the enqueue script instead, after validation)."""
     principal = await authenticated(request)
     svc = services(request)
+    limits = svc.limits_for(principal.user_id)
     wait_ms = await scripts.RATE(
         svc.redis,
         [keys.rate_key(principal.user_id)],
-        [svc.limits.rate_limit, svc.limits.rate_window_seconds],
+        [limits.rate_limit, limits.rate_window_seconds],
     )
     if int(wait_ms) > 0:
-        raise RateLimited(int(wait_ms) / 1000)
+        raise RateLimited(int(wait_ms) / 1000, limits.rate_limit, limits.tier)
     return principal
 
 

@@ -7,6 +7,7 @@ rate limit and writes them all (`redisq.batch`). Refusals name the item.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
@@ -18,6 +19,7 @@ from devskyy_operator.intake.deps import Caller, ServicesDep
 from devskyy_operator.intake.errors import ApiError, responses
 from devskyy_operator.intake.routes_tasks import location_of
 from devskyy_operator.intake.schemas import BatchAccepted, BatchItemAccepted, FieldError
+from devskyy_operator.intake.tiered import place_in_tier
 from devskyy_operator.redisq.batch import enqueue_batch
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
@@ -63,7 +65,23 @@ async def create_tasks(request: Request, principal: Caller, svc: ServicesDep) ->
     ]
     if foreign:
         raise ApiError(403, "every input.user_id must be the authenticated user", errors=foreign)
-    done = await enqueue_batch(svc.redis, entries, limits=svc.limits)
+    placed = [place_in_tier(entry.spec, svc.settings) for entry in entries]
+    tiers = sorted({p.tier for p in placed})
+    if len(tiers) > 1:
+        # One script call checks one tier's limits: an admin batches per tier.
+        mixed = [
+            FieldError(field=f"tasks.{i}.spec.input.user_id", message=f"user of tier {p.tier}")
+            for i, p in enumerate(placed)
+        ]
+        raise ApiError(
+            422, f"a batch holds tasks of one tier (got {', '.join(tiers)})", errors=mixed
+        )
+    entries = [
+        replace(entry, spec=p.spec, extra_fields=p.hash_fields())
+        for entry, p in zip(entries, placed, strict=True)
+    ]
+    limits = svc.limits_for(entries[0].spec.user_id)
+    done = await enqueue_batch(svc.redis, entries, limits=limits)
     request.state.decision = f"accepted batch of {len(done)}"
     return BatchAccepted(
         tasks=[

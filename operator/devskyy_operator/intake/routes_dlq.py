@@ -16,6 +16,7 @@ from devskyy_operator.intake.deps import RateLimitedCaller, ServicesDep
 from devskyy_operator.intake.errors import ApiError, responses
 from devskyy_operator.intake.routes_tasks import location_of
 from devskyy_operator.intake.schemas import DeadLetterList, DeadLetterView, TaskAccepted
+from devskyy_operator.intake.tiered import placement
 from devskyy_operator.redisq.ids import is_task_id
 
 router = APIRouter(prefix="/v1/dlq", tags=["dead letters"])
@@ -96,7 +97,7 @@ async def retry_dlq(
     request.state.task_id = task_id
     letter = await _owned_letter(svc, principal, task_id)
     request.state.task_type = letter.task_type
-    done = await retry_dead_letter(svc.redis, task_id)
+    done = await retry_dead_letter(svc.redis, task_id, place=placement(svc.settings))
     request.state.decision = f"retried as {done.task_id}"
     response.headers["Location"] = location_of(done.task_id)
     return TaskAccepted(id=done.task_id, status="pending", location=location_of(done.task_id))

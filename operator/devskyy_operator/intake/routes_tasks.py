@@ -26,6 +26,7 @@ from devskyy_operator.intake.schemas import (
     TaskAccepted,
     TaskView,
 )
+from devskyy_operator.intake.tiered import place_in_tier
 from devskyy_operator.intake.views import history_task, view_of
 from devskyy_operator.redisq import (
     TaskRecord,
@@ -86,8 +87,14 @@ async def create_task(
     request.state.task_type = spec.type.value
     if not principal.may_act_for(spec.user_id):
         raise ApiError(403, "input.user_id must be the authenticated user")
+    placed = place_in_tier(spec, svc.settings)
     done = await enqueue(
-        svc.batcher, spec, task_id=task_id, idempotency_key=idempotency_key, limits=svc.limits
+        svc.batcher,
+        placed.spec,
+        task_id=task_id,
+        idempotency_key=idempotency_key,
+        limits=svc.limits_for(spec.user_id),
+        extra_fields=placed.hash_fields(),
     )
     request.state.task_id = done.task_id
     request.state.decision = "accepted" if done.created else "replayed"

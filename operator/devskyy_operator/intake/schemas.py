@@ -53,12 +53,16 @@ class TaskView(BaseModel):
     type: str
     status: str
     user_id: str
-    priority: int
+    priority: int = Field(description="The priority it is queued with (in its tier's band).")
     created_at: str
     started_at: str
     completed_at: str
     worker_host: str
     attempts: int
+    tier: str = Field(default="", description="The user tier; empty for kubectl tasks.")
+    requested_priority: int | None = Field(
+        default=None, description="The priority asked for, before its tier placed it."
+    )
     result: Any = None
     error: str = ""
     cancelled: bool = False

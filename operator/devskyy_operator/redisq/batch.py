@@ -9,7 +9,7 @@ Idempotency-Key: a replayed item returns its earlier id and is not written again
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -41,6 +41,7 @@ class BatchEntry:
     spec: TaskSpec
     task_id: str | None = None
     idempotency_key: str | None = None
+    extra_fields: Mapping[str, str] | None = None  # hash fields beside the seed's (tier)
 
 
 # Which field of an item each refusal is about (the error names it).
@@ -77,7 +78,10 @@ async def enqueue_batch(
     for entry in entries:
         chosen_id = entry.task_id or new_task_id()
         spec_json = entry.spec.model_dump_json(by_alias=True)
-        fields = [*SCORE_SLOT, *task_fields(entry.spec, created_at, source, None, spec_json)]
+        fields = [
+            *SCORE_SLOT,
+            *task_fields(entry.spec, created_at, source, entry.extra_fields, spec_json),
+        ]
         fingerprint = ""
         if entry.idempotency_key is not None:
             fingerprint = request_fingerprint(entry.task_id, spec_json)

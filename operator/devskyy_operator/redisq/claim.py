@@ -29,6 +29,7 @@ class ClaimedTask(NamedTuple):
     spec_json: str  # the TaskSpec by alias, exactly as enqueued
     user_id: str
     created_at: str
+    tier: str = ""  # the user tier the API queued it in; "" for records without one
 
     def spec(self) -> TaskSpec:
         """The spec re-validated (it was validated at enqueue; this guards old records)."""
@@ -76,8 +77,10 @@ async def claim(
     # tuple.__new__ skips the NamedTuple's Python-level __new__: a third of the
     # client-side cost of a large batch.
     return [
-        _new_tuple(ClaimedTask, (task_id, kind, spec or "", user or "", created or ""))
-        for task_id, status, spec, user, created in zip(rows, rows, rows, rows, rows, strict=True)
+        _new_tuple(ClaimedTask, (task_id, kind, spec or "", user or "", created or "", tier or ""))
+        for task_id, status, spec, user, created, tier in zip(
+            rows, rows, rows, rows, rows, rows, strict=True
+        )
         if status == "pending"
     ]
 

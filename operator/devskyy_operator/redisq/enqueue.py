@@ -30,20 +30,27 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class EnqueueLimits:
-    """Per-user admission limits checked inside the enqueue script (0 = unlimited)."""
+    """Per-user admission limits checked inside the enqueue script (0 = unlimited);
+    `tier` names the user tier they are of (in the refusal's message)."""
 
     max_queued_per_user: int
     rate_limit: int
     rate_window_seconds: int
     idempotency_ttl_seconds: int
+    tier: str = ""
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> EnqueueLimits:
+    def from_settings(cls, settings: Settings, tier: str | None = None) -> EnqueueLimits:
+        """The global limits, or those of `tier` where it sets its own."""
+        band = settings.tiers[tier] if tier is not None else None
+        rate = band.rate_limit_per_minute if band is not None else None
+        cap = band.max_queued if band is not None else None
         return cls(
-            max_queued_per_user=settings.max_queued_per_user,
-            rate_limit=settings.rate_limit_per_minute,
+            max_queued_per_user=cap or settings.max_queued_per_user,
+            rate_limit=rate or settings.rate_limit_per_minute,
             rate_window_seconds=settings.rate_window_seconds,
             idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
+            tier=tier or "",
         )
 
 
@@ -119,10 +126,12 @@ def refusal(outcome: str, value: str, limits: EnqueueLimits) -> QueueError:
         return IdempotencyConflict(value)
     if outcome == "exists":
         return TaskExists(f"task {value} already exists")
+    of_tier = f" of tier {limits.tier}" if limits.tier else ""
     if outcome == "quota":
-        return QueueFull(f"at most {value} queued tasks per user", limits.rate_window_seconds)
+        detail = f"at most {value} queued tasks per user{of_tier}"
+        return QueueFull(detail, limits.rate_window_seconds)
     if outcome == "rate":
-        return RateLimited(int(value) / 1000)
+        return RateLimited(int(value) / 1000, limits.rate_limit, limits.tier)
     raise RuntimeError(f"unexpected enqueue reply {outcome!r} {value!r}")
 
 

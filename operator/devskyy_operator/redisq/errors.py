@@ -48,8 +48,10 @@ class RateLimited(QueueError):
 
     http_status = 429
 
-    def __init__(self, retry_after: float) -> None:
-        super().__init__("rate limit exceeded")
+    def __init__(self, retry_after: float, limit: int | None = None, tier: str = "") -> None:
+        of = f": {limit} requests per window" if limit else ""
+        of += f" for tier {tier}" if tier else ""
+        super().__init__(f"rate limit exceeded{of}")
         self.retry_after = retry_after
 
 

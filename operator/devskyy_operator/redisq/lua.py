@@ -240,8 +240,8 @@ return reply
 
 # KEYS: queue, leases. ARGV: n, lease seconds, task prefix, user-queued prefix, now,
 # max leased ('' = no cap; else at most that many leases of the type afterwards).
-# Returns a flat list, 5 per id taken off the queue: id, status, spec, user id,
-# created_at. Only the ids whose status is 'pending' were leased; the caller drops
+# Returns a flat list, 6 per id taken off the queue: id, status, spec, user id,
+# created_at, tier. Only the ids whose status is 'pending' were leased; the caller drops
 # the rest (a record that vanished or changed state while queued: nothing to run).
 # One SORT ... BY nosort reads the best ids with their hash fields in queue order
 # (Redis does the per-id lookups in C: no script call per id); the ids leave the
@@ -264,22 +264,22 @@ local prefix = ARGV[3]
 local task = prefix .. '*->'
 local rows = redis.pcall('SORT', KEYS[1], 'BY', 'nosort', 'LIMIT', 0, n,
   'GET', '#', 'GET', task .. 'status', 'GET', task .. 'spec', 'GET', task .. 'user_id',
-  'GET', task .. 'created_at')
+  'GET', task .. 'created_at', 'GET', task .. 'tier')
 if rows.err then
   local ids = redis.call('ZRANGE', KEYS[1], 0, n - 1)
   rows = {}
   for i, id in ipairs(ids) do
-    local rec = redis.call('HMGET', prefix .. id, 'status', 'spec', 'user_id', 'created_at')
-    local at = 5 * (i - 1)
-    rows[at + 1], rows[at + 2], rows[at + 3], rows[at + 4], rows[at + 5] =
-      id, rec[1], rec[2], rec[3], rec[4]
+    local rec = redis.call('HMGET', prefix .. id, 'status', 'spec', 'user_id', 'created_at', 'tier')
+    local at = 6 * (i - 1)
+    rows[at + 1], rows[at + 2], rows[at + 3], rows[at + 4], rows[at + 5], rows[at + 6] =
+      id, rec[1], rec[2], rec[3], rec[4], rec[5]
   end
 end
 if #rows == 0 then return rows end
-redis.call('ZREMRANGEBYRANK', KEYS[1], 0, #rows / 5 - 1)
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, #rows / 6 - 1)
 local expiry = clock(ARGV[5]) + tonumber(ARGV[2])  -- a number: Redis formats it exactly
 local leases, by_user, width = {}, {}, 0
-for i = 1, #rows, 5 do
+for i = 1, #rows, 6 do
   local id, user = rows[i], rows[i + 3]
   if rows[i + 1] == 'pending' then
     leases[width + 1], leases[width + 2], width = expiry, id, width + 2

@@ -10,6 +10,10 @@ from devskyy_operator import keys
 from devskyy_operator.redisq.scripts import Redis
 
 TERMINAL_STATUSES = frozenset({"completed", "failed"})
+# Task hash fields beside the seed's, written by the API: the user's tier and the
+# priority the caller asked for (`priority` holds the one placed in the tier's band).
+TIER_FIELD = "tier"
+REQUESTED_PRIORITY_FIELD = "requested_priority"
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,8 @@ class TaskRecord:
     cancelled: bool
     cancel_requested: bool
     raw: dict[str, str] = field(repr=False)
+    tier: str = ""
+    requested_priority: int | None = None
     cache_hit: bool = False  # the result is a stored one (result cache), no Job ran
     cached_from: str = ""  # the task that ran and produced it
     cost: Any = None  # the finished task's cost (cost/model.py TaskCost JSON)
@@ -75,6 +81,10 @@ def record_from_hash(task_id: str, raw: dict[str, str]) -> TaskRecord:
         cancelled=raw.get("cancelled") == "1",
         cancel_requested=raw.get("cancel_requested") == "1",
         raw=raw,
+        tier=raw.get(TIER_FIELD, ""),
+        requested_priority=(
+            _int(raw[REQUESTED_PRIORITY_FIELD]) if raw.get(REQUESTED_PRIORITY_FIELD) else None
+        ),
         cache_hit=raw.get("cache_hit") == "1",
         cached_from=raw.get("cached_from", ""),
         cost=_json_or_none(raw.get("cost")),

@@ -24,6 +24,7 @@ from devskyy_operator.cost.model import TaskCost
 from devskyy_operator.redisq import scripts
 from devskyy_operator.redisq.cancel import CANCEL_ERROR
 from devskyy_operator.redisq.enqueue import task_fields
+from devskyy_operator.redisq.records import TIER_FIELD
 from devskyy_operator.redisq.scripts import Redis
 
 
@@ -40,12 +41,14 @@ async def ensure_record(
     *,
     created_at: str,
     source: str = "kubectl",
+    tier: str = "",
 ) -> bool:
     """Create the hash of a task that never passed the API (kubectl apply); True if created."""
+    extra = {TIER_FIELD: tier} if tier else None
     created = await scripts.ENSURE_RECORD(
         client,
         [keys.task_key(task_id), keys.user_tasks_key(spec.user_id), keys.HISTORY_STREAM],
-        [f"{time.time():.6f}", task_id, *task_fields(spec, created_at, source)],
+        [f"{time.time():.6f}", task_id, *task_fields(spec, created_at, source, extra)],
     )
     return bool(created)
 
