@@ -145,3 +145,17 @@ def devskyy_crd(cluster: LocalCluster) -> str:
         "crd/devskyytasks.devskyy.io", "crd/devskyyworkflows.devskyy.io", "--timeout=60s",
     )  # fmt: skip
     return "devskyytasks.devskyy.io"
+
+
+@pytest.fixture(scope="session")
+def schedule_crd(cluster: LocalCluster, devskyy_crd: str) -> str:
+    """The DevSkyySchedule CRD from deploy/crds, applied and Established."""
+    from tests.support.cluster import kubectl
+    from tests.support.schedules import SCHEDULE_CRD_FILE
+
+    kubectl(cluster, "apply", "--server-side", "-f", str(SCHEDULE_CRD_FILE))
+    kubectl(
+        cluster, "wait", "--for=condition=Established",
+        "crd/devskyyschedules.devskyy.io", "--timeout=60s",
+    )  # fmt: skip
+    return "devskyyschedules.devskyy.io"

@@ -128,6 +128,18 @@ SCHEDULE_SINGULAR = "devskyyschedule"
 SCHEDULE_SHORT_NAME = "dss"
 LABEL_SCHEDULE = "devskyy.io/schedule"  # on each run: the schedule's name
 ANNOTATION_SCHEDULED_AT = "devskyy.io/scheduled-at"  # on each run: its scheduled time
+# Schedules from the API (which has no Kubernetes credentials): the desired state in
+# Redis, applied as DevSkyySchedule CRs by the bridge, whose status it mirrors back.
+SCHEDULES = "devskyy:schedules"  # HASH name -> {"user_id", "spec", "created_at"} JSON
+SCHEDULE_CHANGES = "devskyy:schedule-changes"  # HASH name -> revision the bridge must apply
+SCHEDULE_REVISION = "devskyy:schedule-revision"  # INCR: revision of each change
+SCHEDULE_STATUS = "devskyy:schedule-status"  # HASH name -> the CR's status JSON (bridge)
+USER_SCHEDULES_PREFIX = "devskyy:user-schedules:"  # SET per user: names of their schedules
+
+
+def user_schedules_key(user_id: str) -> str:
+    return f"{USER_SCHEDULES_PREFIX}{user_id}"
+
 
 # --- Workflows (DevSkyyWorkflow): named steps, each run as one DevSkyyTask
 WORKFLOW_KIND = "DevSkyyWorkflow"

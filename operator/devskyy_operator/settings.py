@@ -580,6 +580,15 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(
         default=30.0, gt=0, description="Period of the bridge's sweeper passes."
     )
+    max_schedules_per_user: int = Field(
+        default=100, ge=1, description="Schedules one user may own (POST /v1/schedules: 403)."
+    )
+    schedule_status_interval_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often the bridge copies DevSkyySchedule statuses into Redis for "
+        "GET /v1/schedules (also right after it applied a change).",
+    )
     sweep_grace_seconds: float = Field(
         default=30.0,
         ge=0,

@@ -95,6 +95,7 @@ def test_operator_and_bridge_rules_are_the_contract(render: RenderFn) -> None:
     bridge = _rules(r.one("Role", "-bridge"))
     assert bridge == {
         ("devskyy.io", "devskyytasks"): {"create", "get", "list", "watch", "delete"},
+        ("devskyy.io", "devskyyschedules"): {"create", "get", "list", "patch", "delete"},
         ("devskyy.io", "devskyyworkflows"): {"create", "patch"},  # API submissions, cancels
     }
 

@@ -33,7 +33,6 @@ from devskyy_operator.settings import Settings
 from tests.support.cluster import kubectl
 from tests.support.operator_process import OperatorProcess, running_operator, start_operator
 from tests.support.schedules import (
-    SCHEDULE_CRD_FILE,
     get_schedule,
     patch_spec,
     runs_of,
@@ -51,16 +50,6 @@ pytestmark = [
     pytest.mark.timeout(240),
     pytest.mark.usefixtures("devskyy_crd", "schedule_crd"),
 ]
-
-
-@pytest.fixture(scope="session")
-def schedule_crd(cluster: LocalCluster, devskyy_crd: str) -> str:
-    kubectl(cluster, "apply", "--server-side", "-f", str(SCHEDULE_CRD_FILE))
-    kubectl(
-        cluster, "wait", "--for=condition=Established",
-        "crd/devskyyschedules.devskyy.io", "--timeout=60s",
-    )  # fmt: skip
-    return "devskyyschedules.devskyy.io"
 
 
 @pytest.fixture

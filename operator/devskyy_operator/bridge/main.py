@@ -1,4 +1,4 @@
-"""`devskyy-bridge`: the informer, the claim loop and the sweeper in one process.
+"""`devskyy-bridge`: the informer, the claim loop, the sweeper and the schedule sync.
 
 Startup: settings -> logging -> /metrics and /healthz -> clients -> loops.
 SIGTERM/SIGINT (every rollout, drain, scale-down) is a clean stop: no new
@@ -19,6 +19,7 @@ from prometheus_client import start_http_server
 from devskyy_agents.logs import configure_logging, log_environ
 from devskyy_operator.bridge.bridge import Bridge
 from devskyy_operator.bridge.informer import TaskInformer
+from devskyy_operator.bridge.schedules import ScheduleSync
 from devskyy_operator.bridge.sweeper import Sweeper
 from devskyy_operator.health import serve_health
 from devskyy_operator.kube.client import KubeClient
@@ -40,6 +41,7 @@ async def run(settings: Settings) -> int:
     sweeper = Sweeper(kube, redis, settings, informer, grace_seconds=settings.sweep_grace_seconds)
     watching = asyncio.ensure_future(informer.run(stop.event))
     sweeping = asyncio.ensure_future(sweeper.run(stop.event, settings.sweep_interval_seconds))
+    scheduling = asyncio.ensure_future(ScheduleSync(kube, redis, settings).run(stop.event))
     handed_back: int | None = None
     try:
         await bridge.run(stop.event)  # returns after the cycle in progress once stop is set
@@ -51,9 +53,9 @@ async def run(settings: Settings) -> int:
         await asyncio.wait([sweeping], timeout=settings.bridge_stop_grace_seconds)
     finally:
         stop.event.set()
-        for task in (watching, sweeping):
+        for task in (watching, sweeping, scheduling):
             task.cancel()
-        await asyncio.gather(watching, sweeping, return_exceptions=True)
+        await asyncio.gather(watching, sweeping, scheduling, return_exceptions=True)
         await kube.close()
         await disconnect(redis)
         with contextlib.suppress(Exception):

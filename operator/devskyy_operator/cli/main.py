@@ -35,7 +35,7 @@ class ApiClient:
             raise CliError(f"cannot reach the API at {self._http.base_url}: {exc}") from None
         if response.status_code >= 400:
             raise CliError(_describe_error(response))
-        return response.json()
+        return response.json() if response.content else None
 
     def close(self) -> None:
         self._http.close()
@@ -220,8 +220,18 @@ def cmd_costs(args: argparse.Namespace, api: ApiClient) -> Any:
     return costs.command(args, api)
 
 
+def cmd_schedules(args: argparse.Namespace, api: ApiClient) -> Any:
+    from devskyy_operator.cli import schedules
+
+    return schedules.command(args, api)
+
+
 def render(command: str, body: Any) -> str:
     """Human-readable output of each command."""
+    if command.startswith("schedules "):
+        from devskyy_operator.cli import schedules
+
+        return schedules.render_body(command.removeprefix("schedules "), body)
     if command == "costs":
         from devskyy_operator.cli import costs
 
@@ -360,6 +370,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_cost_arguments(costs_parser)
 
+    schedules_parser = commands.add_parser("schedules", help="scheduled (cron) tasks")
+    schedules_parser.set_defaults(handler=cmd_schedules, view="schedules")
+    from devskyy_operator.cli.schedules import add_arguments as add_schedule_arguments
+
+    add_schedule_arguments(schedules_parser)
+
     dlq = commands.add_parser("dlq", help="dead letters").add_subparsers(dest="dlq", required=True)
     dlq_list = dlq.add_parser("list", help="newest failures first")
     dlq_list.add_argument("-n", "--limit", type=int, default=50)
@@ -382,7 +398,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         api.close()
-    print(json.dumps(body, indent=2) if args.json else render(args.view, body))
+    view = f"schedules {args.schedules}" if args.view == "schedules" else args.view
+    print(json.dumps(body, indent=2) if args.json else render(view, body))
     return 0
 
 

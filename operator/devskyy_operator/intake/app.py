@@ -21,6 +21,7 @@ from devskyy_operator.intake import (
     routes_dlq,
     routes_history,
     routes_ops,
+    routes_schedules,
     routes_sla,
     routes_tasks,
     routes_workflows,
@@ -36,6 +37,7 @@ from devskyy_operator.intake.errors import (
     request_validation_handler,
 )
 from devskyy_operator.intake.observe import ObserveMiddleware
+from devskyy_operator.intake.schedule_body import NewSchedule
 from devskyy_operator.metrics import ApiMetrics
 from devskyy_operator.redisq import EnqueueLimits, QueueError, connect
 from devskyy_operator.redisq.batching import ScriptBatcher
@@ -86,6 +88,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(routes_sla.router)
     app.include_router(routes_workflows.router)
     app.include_router(routes_costs.router)
+    app.include_router(routes_schedules.router)
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(QueueError, queue_error_handler)
     app.add_exception_handler(RequestValidationError, request_validation_handler)
@@ -99,25 +102,21 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 def _register_task_spec_schema(app: FastAPI) -> None:
-    """Publish TaskSpec (read by hand from the body) and the bearer scheme."""
+    """Publish the bodies read by hand (TaskSpec, NewSchedule, WorkflowSpec), the bearer."""
     base_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
             return app.openapi_schema
         schema = base_openapi()
-        spec_schema = TaskSpec.model_json_schema(
-            by_alias=True, ref_template="#/components/schemas/{model}"
-        )
         components = schema.setdefault("components", {})
         schemas = components.setdefault("schemas", {})
-        schemas.update(spec_schema.pop("$defs", {}))
-        schemas["TaskSpec"] = spec_schema
-        workflow_schema = WorkflowSpec.model_json_schema(
-            by_alias=True, ref_template="#/components/schemas/{model}"
-        )
-        schemas.update(workflow_schema.pop("$defs", {}))
-        schemas["WorkflowSpec"] = workflow_schema
+        for model in (TaskSpec, NewSchedule, WorkflowSpec):
+            body_schema = model.model_json_schema(
+                by_alias=True, ref_template="#/components/schemas/{model}"
+            )
+            schemas.update(body_schema.pop("$defs", {}))
+            schemas[model.__name__] = body_schema
         components["securitySchemes"] = {"bearer": BEARER_SCHEME}
         for path, operations in schema["paths"].items():
             if path.startswith("/v1/"):

@@ -106,7 +106,7 @@ def parse_task_spec(body: bytes, settings: Settings, now: datetime) -> TaskSpec:
     try:
         spec = TaskSpec.model_validate_json(body)
     except ValidationError as exc:
-        raise ApiError(422, "invalid task", errors=_field_errors(exc, body)) from None
+        raise ApiError(422, "invalid task", errors=field_errors(exc, body)) from None
     problems = limit_problems(spec, settings, now)
     if problems:
         errors = [FieldError(field=p.field, message=p.message) for p in problems]
@@ -114,28 +114,35 @@ def parse_task_spec(body: bytes, settings: Settings, now: datetime) -> TaskSpec:
     return spec
 
 
-def _field_errors(exc: ValidationError, body: bytes) -> list[FieldError]:
+def field_errors(exc: ValidationError, body: bytes) -> list[FieldError]:
+    """The model's errors as dotted fields; a task input that does not match its type
+    (at the top, or nested as in a schedule's template) is named field by field."""
     errors: list[FieldError] = []
     for err in exc.errors():
-        if not err["loc"] and "input does not match type" in err["msg"]:
-            errors += _input_errors(body)
+        if "input does not match type" in err["msg"]:
+            errors += _input_errors(body, tuple(err["loc"]))
             continue
         field = ".".join(str(p) for p in err["loc"]) or "body"
         errors.append(FieldError(field=field, message=err["msg"]))
     return errors or [FieldError(field="body", message=str(exc))]
 
 
-def _input_errors(body: bytes) -> list[FieldError]:
-    """Re-validate just the input to get per-field locations."""
+def _input_errors(body: bytes, loc: tuple[int | str, ...] = ()) -> list[FieldError]:
+    """Re-validate just the input (of the task spec at `loc`) to get per-field locations."""
+    prefix = [str(p) for p in loc]
     raw: Any = json.loads(body)
     try:
+        for part in loc:
+            raw = raw[part]
         parse_input(TaskType(raw["type"]), raw["input"])
     except ValidationError as exc:
         return [
             FieldError(
-                field=".".join(["input", *(str(p) for p in err["loc"])]),
+                field=".".join([*prefix, "input", *(str(p) for p in err["loc"])]),
                 message=err["msg"],
             )
             for err in exc.errors()
         ]
-    return [FieldError(field="input", message="does not match its type")]
+    except (KeyError, IndexError, TypeError, ValueError):
+        pass
+    return [FieldError(field=".".join([*prefix, "input"]), message="does not match its type")]

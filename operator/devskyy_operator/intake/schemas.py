@@ -202,3 +202,24 @@ class SlaReport(BaseModel):
     until: str
     window_seconds: int
     types: dict[str, list[ObjectiveCompliance]]
+
+
+class ScheduleView(BaseModel):
+    """A schedule as the API stores it, with the status its DevSkyySchedule reports."""
+
+    name: str
+    user_id: str = Field(description="Owner: every run is this user's task.")
+    created_at: str
+    spec: Any = Field(description="The DevSkyySchedule spec (camelCase, as the CR carries it).")
+    applied: bool = Field(
+        description="False while the bridge has not yet applied the latest change to the CR."
+    )
+    status: Any = Field(
+        default=None,
+        description="The CR's status as the bridge last saw it (lastScheduleTime, "
+        "nextScheduleTime, active, ...); null until it has.",
+    )
+
+
+class ScheduleList(BaseModel):
+    schedules: list[ScheduleView] = Field(description="By name.")

@@ -93,3 +93,28 @@ class DeadLetterInvalid(QueueError):
     """The dead letter's stored task no longer validates, so it cannot be retried."""
 
     http_status = 422
+
+
+class ScheduleExists(QueueError):
+    """A schedule of that name exists already."""
+
+    http_status = 409
+
+
+class ScheduleNotFound(QueueError):
+    """No such schedule (or not the caller's)."""
+
+    http_status = 404
+
+
+class ScheduleChanged(QueueError):
+    """The schedule changed between reading and writing it; read it again."""
+
+    http_status = 409
+
+
+class ScheduleQuotaExceeded(QueueError):
+    """The owner already has max_schedules_per_user schedules (403, as a Kubernetes
+    ResourceQuota answers)."""
+
+    http_status = 403

@@ -450,3 +450,39 @@ redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
 history_queued(KEYS[3], KEYS[1], ARGV[2], tonumber(ARGV[1]))
 return 1
 """
+
+# KEYS: schedules, schedule changes, revision counter, the new owner's schedule set, the old
+# owner's. ARGV: name, mode (create | update | delete), the record the caller read (update,
+# delete), the new record (create, update), the new owner's cap. Desired state, the owners'
+# sets and the bridge's to-do entry change together, or not at all.
+SCHEDULE_WRITE = r"""
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if ARGV[2] == 'create' then
+  if current then return 'exists' end
+else
+  if not current then return 'missing' end
+  if current ~= ARGV[3] then return 'changed' end
+end
+if ARGV[2] ~= 'delete' and redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 0
+    and redis.call('SCARD', KEYS[4]) >= tonumber(ARGV[5]) then
+  return 'full'
+end
+if ARGV[2] ~= 'create' then redis.call('SREM', KEYS[5], ARGV[1]) end
+if ARGV[2] == 'delete' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+else
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
+  redis.call('SADD', KEYS[4], ARGV[1])
+end
+redis.call('HSET', KEYS[2], ARGV[1], redis.call('INCR', KEYS[3]))
+return 'ok'
+"""
+
+# KEYS: schedule changes. ARGV: name, the revision the bridge applied. A change made
+# meanwhile has a newer revision and stays for the next pass.
+SCHEDULE_SETTLED = r"""
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0
+"""

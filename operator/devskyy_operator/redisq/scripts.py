@@ -57,6 +57,8 @@ MARK_PROCESSING = LuaScript("mark_processing", lua.MARK_PROCESSING)
 MARK_ADMITTED = LuaScript("mark_admitted", lua.MARK_ADMITTED)
 MARK_FINISHED = LuaScript("mark_finished", lua.MARK_FINISHED)
 ENSURE_RECORD = LuaScript("ensure_record", lua.ENSURE_RECORD)
+SCHEDULE_WRITE = LuaScript("schedule_write", lua.SCHEDULE_WRITE)
+SCHEDULE_SETTLED = LuaScript("schedule_settled", lua.SCHEDULE_SETTLED)
 
 
 def connect(url: str, **options: Any) -> Redis:
