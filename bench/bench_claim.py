@@ -8,7 +8,9 @@
 - ids only: the same without the spec, the least work a claim can do; a bridge
   cannot create anything from it, so it is a floor, not a peer;
 - then read: the ids-only claim followed by one pipelined HMGET per id for the
-  fields a bridge needs (the two-step way to get what claim() returns).
+  fields a bridge needs (the two-step way to get what claim() returns);
+- claim(region): claim() of a region's bridge, from that region's own queue
+  (README "Multi-region"): the same script on other keys, so the same rate.
 
 Each side drains its own queue (one task type each, same depth, same records).
 The sides take turns call by call, in a new random order each turn, and each call
@@ -100,11 +102,14 @@ return 1
 Step = Callable[[Redis, str, int], Awaitable[int]]
 
 
-async def fill(client: Redis, task_type: str, tasks: int) -> None:
+REGION = "eu-west"
+
+
+async def fill(client: Redis, task_type: str, tasks: int, region: str | None = None) -> None:
     """`tasks` pending records of the same shape in the queue of `task_type`."""
     await BULK_FILL(
         client,
-        [keys.queue_key(task_type), keys.user_queued_key("bench-user")],
+        [keys.queue_key(task_type, region), keys.user_queued_key("bench-user")],
         [
             tasks,
             SPEC.model_dump_json(by_alias=True),
@@ -116,6 +121,10 @@ async def fill(client: Redis, task_type: str, tasks: int) -> None:
 
 async def step_library(client: Redis, task_type: str, batch: int) -> int:
     return len(await claim(client, task_type, batch, LEASE))
+
+
+async def step_region(client: Redis, task_type: str, batch: int) -> int:
+    return len(await claim(client, task_type, batch, LEASE, region=REGION))
 
 
 async def step_plain(client: Redis, task_type: str, batch: int) -> int:
@@ -153,6 +162,7 @@ SIDES: dict[str, tuple[str, Step]] = {
     "plain": ("ml_prediction", step_plain_with_spec),
     "ids only": ("ml_training", step_plain),
     "then read": ("generate_3d", step_plain_then_read),
+    "claim(region)": ("fashn_tryon", step_region),
 }
 
 
@@ -160,8 +170,8 @@ async def interleaved_rates(client: Redis, batch: int) -> dict[str, float]:
     """Fill every side's queue, then drain them all, one timed call per side in turn."""
     tasks = min(TASKS, 2500 * batch)
     await client.flushall()
-    for task_type, _ in SIDES.values():
-        await fill(client, task_type, tasks)
+    for task_type, step in SIDES.values():
+        await fill(client, task_type, tasks, REGION if step is step_region else None)
     spent = dict.fromkeys(SIDES, 0.0)
     taken = dict.fromkeys(SIDES, 0)
     active = list(SIDES)
@@ -185,14 +195,15 @@ async def run(url: str) -> None:
         print("tasks claimed per second (median of rounds); ratio = claim() / that loop")
         header = f"{'batch':<7}{'claim()':>9}"
         for name in list(SIDES)[1:]:
-            header += f"{name:>11}{'ratio':>7}"
+            header += f"{name:>{max(11, len(name) + 2)}}{'ratio':>7}"
         print(header)
         for batch in (1, 10, 50):
             rounds = [await interleaved_rates(client, batch) for _ in range(ROUNDS)]
             rate = {name: statistics.median(r[name] for r in rounds) for name in SIDES}
             row = f"{batch:<7}{rate['claim()']:>9.0f}"
             for name in list(SIDES)[1:]:
-                row += f"{rate[name]:>11.0f}{rate['claim()'] / rate[name]:>6.2f}x"
+                width = max(11, len(name) + 2)
+                row += f"{rate[name]:>{width}.0f}{rate['claim()'] / rate[name]:>6.2f}x"
             print(row)
     finally:
         await disconnect(client)

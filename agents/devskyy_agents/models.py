@@ -86,6 +86,8 @@ MAX_WRITE_MIB = 20 * 1024
 TASK_ID_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$"
 TASK_ID_RE = re.compile(TASK_ID_PATTERN)
 USER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$"
+# A region (README "Multi-region"): a DNS-1123 label, as cluster and zone names are.
+REGION_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 SLUG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$"
 EMAIL_PATTERN = r"^[^@\s<>,;\"']{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$"
 
@@ -366,6 +368,11 @@ class TaskSpec(BaseModel):
     )
     resources: TaskResources | None = Field(
         default=None, description="Container resources; the type defaults when absent."
+    )
+    region: Annotated[str, StringConstraints(pattern=REGION_PATTERN, max_length=63)] | None = Field(
+        default=None,
+        description="Region whose bridge alone may claim the task (a DNS label); "
+        "none: the bridges without a region.",
     )
     cache: TaskCache | None = Field(
         default=None, description="Result caching of this task; the type's setting when absent."

@@ -27,14 +27,24 @@ CANCEL_REQUESTS = "devskyy:cancel-requests"  # SET of claimed/running ids the br
 BRIDGED_PREFIX = "devskyy:bridged:"  # ZSET per type: ids the bridge claimed and not yet seen end
 RESULT_CACHE_PREFIX = "devskyy:result-cache:"  # STRING <sha256> -> cached result JSON (TTL)
 MODEL_LATEST_PREFIX = "devskyy:model-latest:"  # STRING <model_id> -> newest version seen
+# Tasks for one region (spec.region) have queue, lease and bridged sets of their
+# own, under devskyy:region:<region>:; a task without a region uses the seed's
+# queue:<type> and the keys above, so the default path is the seed's.
+REGION_PREFIX = "devskyy:region:"
 # STREAM: one entry per task transition, appended by the scripts that make them
 # (only while it exists); the history writer's consumer group drains it.
 HISTORY_STREAM = "devskyy:history"
 HISTORY_GROUP = "history-writer"
 
 
-def queue_key(task_type: TaskType | str) -> str:
-    return f"{QUEUE_PREFIX}{task_type}"
+def _regional(key: str, region: str | None) -> str:
+    """`key` itself, or the region's: devskyy:region:<region>:<key without devskyy:>."""
+    return f"{REGION_PREFIX}{region}:{key.removeprefix('devskyy:')}" if region else key
+
+
+def queue_key(task_type: TaskType | str, region: str | None = None) -> str:
+    """`queue:<type>`; a region's: `devskyy:region:<region>:queue:<type>`."""
+    return _regional(f"{QUEUE_PREFIX}{task_type}", region)
 
 
 def task_key(task_id: str) -> str:
@@ -45,8 +55,8 @@ def dlq_key(task_id: str) -> str:
     return f"{DLQ_PREFIX}{task_id}"
 
 
-def leases_key(task_type: TaskType | str) -> str:
-    return f"{LEASES_PREFIX}{task_type}"
+def leases_key(task_type: TaskType | str, region: str | None = None) -> str:
+    return _regional(f"{LEASES_PREFIX}{task_type}", region)
 
 
 def idempotency_key(user_id: str, key: str) -> str:
@@ -61,8 +71,8 @@ def user_queued_key(user_id: str) -> str:
     return f"{USER_QUEUED_PREFIX}{user_id}"
 
 
-def bridged_key(task_type: TaskType | str) -> str:
-    return f"{BRIDGED_PREFIX}{task_type}"
+def bridged_key(task_type: TaskType | str, region: str | None = None) -> str:
+    return _regional(f"{BRIDGED_PREFIX}{task_type}", region)
 
 
 def completions_key(task_type: TaskType | str) -> str:

@@ -58,6 +58,24 @@ RESOURCE_SECONDS = Counter(
     "byte-seconds), for cost attribution.",
     ["type", "user", "resource"],
 )
+# Operator: service-level objectives (Settings.sla). Each objective of a task is
+# judged once (admission / end, or when its bound passes): the total counts it,
+# the breaches counter its misses, so breaches/total is the error ratio of the
+# burn-rate rules; the objectives themselves are gauges the rules divide by.
+SLA_TASKS_TOTAL = Counter(
+    "devskyy_sla_tasks_total", "Tasks judged against an SLA objective.", ["type", "objective"]
+)
+SLA_BREACHES_TOTAL = Counter(
+    "devskyy_sla_breaches_total", "Tasks that missed an SLA objective.", ["type", "objective"]
+)
+SLA_OBJECTIVE_SECONDS = Gauge(
+    "devskyy_sla_objective_seconds", "The bound of each SLA objective.", ["type", "objective"]
+)
+SLA_OBJECTIVE_TARGET = Gauge(
+    "devskyy_sla_objective_target",
+    "Share of tasks that should meet each SLA objective (1 - error budget).",
+    ["type", "objective"],
+)
 # Operator (reconciler): one lookup per new cacheable task. Hit ratio:
 # hits / (hits + misses).
 RESULT_CACHE_HITS = Counter(

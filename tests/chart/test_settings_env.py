@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from devskyy_agents.models import TaskType
-from devskyy_operator.settings import CostSettings, ResourceDefaults, Settings
+from devskyy_operator.settings import CostSettings, ResourceDefaults, Settings, SlaObjective
 from tests.chart.conftest import CHART, ROOT, SCENARIOS, Render, RenderFn
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -57,6 +57,9 @@ def test_every_rendered_variable_is_a_settings_field(render: RenderFn, scenario:
         if field == "resources":
             _task_type, attr = nested
             assert attr in ResourceDefaults.model_fields, name
+        if field == "sla":
+            _task_type, attr = nested
+            assert attr in SlaObjective.model_fields, name
         if field == "cost":
             assert nested[0] in CostSettings.model_fields, name
         elif nested:
@@ -89,7 +92,8 @@ def test_rendered_environment_parses_to_the_values(render: RenderFn, scenario_na
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     override = SCENARIOS[scenario_name]
     if override is not None:
-        values["taskTypes"] |= yaml.safe_load(override.read_text())["taskTypes"]
+        for kind, spec in yaml.safe_load(override.read_text())["taskTypes"].items():
+            values["taskTypes"][kind] |= spec  # Helm merges maps: the rest keeps its defaults
     settings = _settings_from(control_env(render(scenario_name), "-operator"))
     for task_type in TaskType:
         spec = values["taskTypes"][task_type.value]
@@ -99,6 +103,10 @@ def test_rendered_environment_parses_to_the_values(render: RenderFn, scenario_na
             assert settings["resources"][task_type.value][attr.lower()] == str(
                 spec["resources"][kind][key]
             )
+        objective = settings["sla"][task_type.value]
+        assert objective["completion_seconds"] == spec["sla"]["completionSeconds"]
+        assert objective["queue_wait_seconds"] == spec["sla"]["queueWaitSeconds"]
+        assert objective["target"] == spec["sla"]["target"]
     assert settings["namespace"] == "devskyy"
     assert settings["task_secret_name"] == "devskyy-task-secrets"
     assert settings["task_config_map"] == "devskyy-devskyy-task-operator-task-config"
@@ -160,6 +168,17 @@ def test_chart_defaults_are_the_settings_defaults() -> None:
         spec = values["taskTypes"][task_type.value]["resources"]
         for attr, (kind, key) in RESOURCE_FIELDS.items():
             assert str(spec[kind][key]) == getattr(defaults, attr.lower()), (task_type, attr)
+    objectives = Settings.model_fields["sla"].get_default(call_default_factory=True)
+    for task_type in TaskType:
+        given = values["taskTypes"][task_type.value]["sla"]
+        assert (
+            SlaObjective(
+                completion_seconds=given["completionSeconds"],
+                queue_wait_seconds=given["queueWaitSeconds"],
+                target=given["target"],
+            )
+            == objectives[task_type.value]
+        ), task_type
     scheduling = Settings.model_fields["scheduling"].get_default(call_default_factory=True)
     for task_type in TaskType:
         pod = scheduling[task_type.value].pod_fields()
@@ -270,6 +289,15 @@ def test_seed_variables_reach_the_settings(render: RenderFn) -> None:
     assert (env["TASK_TIMEOUT"], env["WORKER_THREADS"]) == ("120", "2")
     parsed = _settings_from(env)
     assert (parsed["task_timeout_seconds"], parsed["task_threads"]) == (120, 2)
+
+
+def test_a_regions_bridge_gets_its_region(render: RenderFn) -> None:
+    """bridge.region reaches the bridge's Settings only (README "Multi-region")."""
+    r = render(set_values=["bridge.region=eu-west"])
+    assert control_env(r, "-bridge")["DEVSKYY_REGION"] == "eu-west"
+    assert "DEVSKYY_REGION" not in control_env(r, "-operator")
+    assert _settings_from(control_env(r, "-bridge"))["region"] == "eu-west"
+    assert "DEVSKYY_REGION" not in control_env(render("defaults"), "-bridge")
 
 
 def test_tier_values_reach_the_settings(render: RenderFn) -> None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from pathlib import Path
 
+import yaml
 from prometheus_client import Metric
 from prometheus_client.metrics import MetricWrapperBase
 
@@ -55,6 +57,15 @@ def exported_series() -> set[str]:
     for family in families(our_collectors()):
         names.update(family.name + suffix for suffix in SUFFIXES[family.type])
     return names
+
+
+RULES = Path(__file__).resolve().parents[2] / "deploy" / "monitoring" / "alerts.yaml"
+
+
+def recorded_series() -> set[str]:
+    """Series the recording rules of deploy/monitoring/alerts.yaml write."""
+    groups = yaml.safe_load(RULES.read_text())["groups"]
+    return {rule["record"] for group in groups for rule in group["rules"] if "record" in rule}
 
 
 def substitute_grafana(expr: str) -> str:

@@ -12,7 +12,12 @@ import pytest
 import yaml
 
 from tests.chart.conftest import CHART, helm_template, parse
-from tests.observability.promql import exported_series, metric_names, substitute_grafana
+from tests.observability.promql import (
+    exported_series,
+    metric_names,
+    recorded_series,
+    substitute_grafana,
+)
 from tests.observability.test_dashboard import dashboard_exprs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,18 +34,48 @@ EXPECTED_ALERTS = {
     "DevSkyyHighFailureRatio",
     "DevSkyyHistoryLagHigh",
     "DevSkyyHistoryEventsDropped",
+    "DevSkyySLABudgetBurnFast",
+    "DevSkyySLABudgetBurnSlow",
+}
+# The SLA error ratios per window and the error budget (burn-rate alerts, dashboard).
+EXPECTED_RECORDS = {
+    "devskyy:sla_error_budget:ratio",
+    *(f"devskyy:sla_error_ratio:rate{w}" for w in ("5m", "30m", "1h", "2h", "6h", "1d", "3d")),
 }
 
 
-def rules() -> list[dict[str, Any]]:
+def all_rules() -> list[dict[str, Any]]:
     document = yaml.safe_load(ALERTS.read_text())
     return [rule for group in document["groups"] for rule in group["rules"]]
+
+
+def rules() -> list[dict[str, Any]]:
+    """The alerting rules."""
+    return [rule for rule in all_rules() if "alert" in rule]
+
+
+def records() -> list[dict[str, Any]]:
+    """The recording rules."""
+    return [rule for rule in all_rules() if "record" in rule]
+
+
+@pytest.mark.unit
+@pytest.mark.timeout(10)
+def test_recording_rules_query_exported_series_only() -> None:
+    exported = exported_series()
+    assert {r["record"] for r in records()} == EXPECTED_RECORDS
+    assert recorded_series() == EXPECTED_RECORDS
+    for rule in records():
+        assert set(rule) == {"record", "expr"}, rule["record"]
+        names = metric_names(rule["expr"])
+        assert names, rule["record"]
+        assert names <= exported, f"{rule['record']}: {sorted(names - exported)}"
 
 
 @pytest.mark.unit
 @pytest.mark.timeout(10)
 def test_rules_are_complete_and_query_exported_series() -> None:
-    exported = exported_series()
+    exported = exported_series() | recorded_series()
     assert {r["alert"] for r in rules()} == EXPECTED_ALERTS
     for rule in rules():
         assert set(rule) == {"alert", "expr", "for", "labels", "annotations"}, rule["alert"]
@@ -87,7 +122,7 @@ def promtool_run(promtool: Path, *args: str) -> subprocess.CompletedProcess[str]
 def test_promtool_checks_the_rules(promtool: Path) -> None:
     result = promtool_run(promtool, "check", "rules", "--lint=all", "--lint-fatal", str(ALERTS))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"SUCCESS: {len(EXPECTED_ALERTS)} rules found" in result.stdout
+    assert f"SUCCESS: {len(EXPECTED_ALERTS) + len(EXPECTED_RECORDS)} rules found" in result.stdout
 
 
 @pytest.mark.integration

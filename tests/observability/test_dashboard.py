@@ -8,7 +8,12 @@ from typing import Any
 
 import pytest
 
-from tests.observability.promql import exported_series, metric_names, substitute_grafana
+from tests.observability.promql import (
+    exported_series,
+    metric_names,
+    recorded_series,
+    substitute_grafana,
+)
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(10)]
 
@@ -26,6 +31,10 @@ REQUIRED = {
     "devskyy_ready_backlog",
     "devskyy_task_resource_seconds_total",
     "devskyy_bridge_lag_seconds",
+    "devskyy_sla_breaches_total",
+    "devskyy_sla_objective_target",
+    "devskyy:sla_error_ratio:rate1h",
+    "devskyy:sla_error_budget:ratio",
 }
 
 
@@ -42,7 +51,7 @@ def dashboard_exprs() -> list[str]:
 
 
 def test_every_expression_uses_exported_series_only() -> None:
-    exported = exported_series()
+    exported = exported_series() | recorded_series()
     used: set[str] = set()
     for expr in dashboard_exprs():
         names = metric_names(substitute_grafana(expr))

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from devskyy_agents.clock import utc_iso
 from devskyy_agents.models import parse_spec
+from devskyy_operator.admission.sla import Verdict
 from devskyy_operator.bridge.invalid import refused_by_crd
 from devskyy_operator.controller import decide as d
 from devskyy_operator.controller import plan as p
@@ -104,7 +105,7 @@ def condition(patch: dict[str, Any], type: str) -> dict[str, Any]:
 
 
 NOTHING: tuple[tuple[str, ...], None, tuple[str, ...]] = ((), None, ())
-ENDED_AFTER = ("PostEvent", "TaskEnded")
+ENDED_AFTER = ("PostEvent", "TaskEnded", "SlaJudged")  # every end judges the completion SLA
 
 # (case, task, job, pods) -> (records, (phase, reason) of the status write, after)
 TRANSITIONS: list[tuple[str, TaskView, dict[str, Any] | None, list[dict[str, Any]], Any]] = [
@@ -140,7 +141,7 @@ TRANSITIONS: list[tuple[str, TaskView, dict[str, Any] | None, list[dict[str, Any
      job_body({"succeeded": 1, "startTime": STARTED, "conditions": [job_condition(
          "SuccessCriteriaMet", "CompletionsReached", "done", ENDED)]}), [], NOTHING),
     ("completed", task(**ADMITTED), complete_job(), [ended_pod(0, OUTPUT)],
-     (("MarkProcessing", "MarkCompleted"), ("Succeeded", "Succeeded"), ("TaskEnded",))),
+     (("MarkProcessing", "MarkCompleted"), ("Succeeded", "Succeeded"), ("TaskEnded", "SlaJudged"))),
     ("retries exhausted", task(**ADMITTED), failed_job("BackoffLimitExceeded", "backoff"),
      [ended_pod(75, None)],
      (("MarkProcessing", "RecordFailure"), ("Failed", "BackoffLimitExceeded"), ENDED_AFTER)),
@@ -236,7 +237,8 @@ def test_success_writes_the_result_and_counts_the_run() -> None:
     assert condition(patch, "Succeeded")["status"] == "True"
     assert condition(patch, "Running")["status"] == "False"
     assert get_condition(patch["conditions"], "DeadLettered") is None
-    (ended,) = plan.after  # no Event: the Succeeded condition says it
+    ended, judged = plan.after  # no Event: the Succeeded condition says it
+    assert judged == p.SlaJudged("diagnostic", Verdict(("completion",), ()))  # 41 s < 360 s
     assert ended == p.TaskEnded("diagnostic", "alice", True, 40.0,
                                 {"cpu": 0.1, "memory": 128 * 2**20}, cost)  # fmt: skip
 

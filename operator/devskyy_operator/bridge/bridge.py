@@ -69,6 +69,7 @@ class Bridge:
         self.in_flight: list[ClaimedTask] = []  # claims of the cycle in progress
         self.failures = 0
         self.host = socket.gethostname()
+        self.region = settings.region  # claims only this region's queues (None: the seed's)
         self._limit = asyncio.Semaphore(CREATE_CONCURRENCY)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -119,21 +120,22 @@ class Bridge:
             by_type.setdefault(task.task_type, []).append(task.task_id)
         ttl = self.settings.task_record_ttl_seconds
         for task_type, ids in by_type.items():
-            await hand_back(self.redis, task_type, ids, record_ttl_seconds=ttl)
+            await hand_back(self.redis, task_type, ids, record_ttl_seconds=ttl, region=self.region)
         return len(pending)
 
     async def cycle(self, stop: asyncio.Event) -> bool:
         """One pass over every type; True when something was created (go again at once)."""
         await self._release(self.unreleased)
-        await execute_cancels(self.redis, self.kube, self.tasks_path)
+        await execute_cancels(self.redis, self.kube, self.tasks_path, self.region)
         await execute_workflow_requests(self.redis, self.kube, self.settings.namespace)
         unavailable = created = 0
         for task_type in self.task_types:
             if stop.is_set():
                 break
             await reclaim_expired(
-                self.redis, task_type, record_ttl_seconds=self.settings.task_record_ttl_seconds
-            )
+                self.redis, task_type, record_ttl_seconds=self.settings.task_record_ttl_seconds,
+                region=self.region,
+            )  # fmt: skip
             batch = await self._still_held(task_type)
             # Window = CRs waiting for admission + ids leased by any bridge (ours in
             # `batch` included); the claim script enforces the lease part atomically.
@@ -141,9 +143,10 @@ class Bridge:
             room = free - len(batch)
             if room > 0:
                 fresh = await claim(
-                    self.redis, task_type, room, self.settings.lease_seconds, max_leased=free
-                )
-                await store.index_claimed(self.redis, task_type, fresh)
+                    self.redis, task_type, room, self.settings.lease_seconds, max_leased=free,
+                    region=self.region,
+                )  # fmt: skip
+                await store.index_claimed(self.redis, task_type, fresh, region=self.region)
                 batch += fresh
             if not batch:
                 continue
@@ -152,7 +155,7 @@ class Bridge:
             created += await self._settle(task_type, results)
             self.in_flight = []
             unavailable += sum(r.outcome is Outcome.UNAVAILABLE for r in results)
-        await publish_queue_metrics(self.redis, self.task_types)
+        await publish_queue_metrics(self.redis, self.task_types, self.region)
         self.failures = self.failures + 1 if unavailable else 0
         return created > 0
 
@@ -164,7 +167,7 @@ class Bridge:
         """Release now; if Redis is unreachable, keep them for the next cycle."""
         self.unreleased = [t for t in self.unreleased if t not in tasks]
         try:
-            await store.release_bridged(self.redis, tasks)
+            await store.release_bridged(self.redis, tasks, region=self.region)
         except Exception:
             self.unreleased += tasks
             raise
@@ -174,7 +177,8 @@ class Bridge:
         held, self.held[task_type] = self.held[task_type], []
         kept = []
         for task in held:
-            if await extend_lease(self.redis, task_type, task.task_id, self.settings.lease_seconds):
+            lease = self.settings.lease_seconds
+            if await extend_lease(self.redis, task_type, task.task_id, lease, region=self.region):
                 kept.append(task)
         return kept
 

@@ -21,16 +21,26 @@ log = logging.getLogger("devskyy.bridge")
 MAX_PER_CYCLE = 100
 
 
-async def execute_cancels(redis: Redis, kube: KubeClient, tasks_path: str) -> int:
-    """Delete the resources of requested cancels; return how many requests were settled."""
+async def execute_cancels(
+    redis: Redis, kube: KubeClient, tasks_path: str, region: str | None = None
+) -> int:
+    """Delete the resources of requested cancels of this bridge's region (another
+    region's requests are its bridge's); return how many requests were settled."""
     settled = 0
-    for task_id in sorted(await pending_cancel_requests(redis))[:MAX_PER_CYCLE]:
-        status, task_type = await redis.hmget(keys.task_key(task_id), ["status", "task_type"])
+    for task_id in sorted(await pending_cancel_requests(redis)):
+        if settled >= MAX_PER_CYCLE:
+            break
+        status, task_type, of_region = await redis.hmget(
+            keys.task_key(task_id), ["status", "task_type", "region"]
+        )
+        if status is not None and (of_region or None) != region:
+            continue  # another region's task: its bridge deletes its resource
         if status is None or status in TERMINAL_STATUSES:
             await forget_cancel_request(redis, task_id)  # nothing left to stop
             settled += 1
             continue
-        leased = await redis.zscore(keys.leases_key(task_type or ""), task_id) is not None
+        leases = keys.leases_key(task_type or "", region)
+        leased = await redis.zscore(leases, task_id) is not None
         deleted = await kube.delete(f"{tasks_path}/{task_id}", propagation="Background")
         if deleted is None and leased:
             continue  # a create may be in flight: look again next cycle

@@ -16,11 +16,14 @@ from devskyy_operator.metrics import BRIDGE_LAG, QUEUE_SIZE
 from devskyy_operator.redisq.scripts import Redis
 
 
-async def publish_queue_metrics(redis: Redis, task_types: Sequence[str]) -> None:
+async def publish_queue_metrics(
+    redis: Redis, task_types: Sequence[str], region: str | None = None
+) -> None:
+    """The queues this bridge claims from (its region's, or the seed's)."""
     async with redis.pipeline(transaction=False) as pipe:
         for task_type in task_types:
-            pipe.zcard(keys.queue_key(task_type))
-            pipe.zrange(keys.queue_key(task_type), 0, 0)
+            pipe.zcard(keys.queue_key(task_type, region))
+            pipe.zrange(keys.queue_key(task_type, region), 0, 0)
         replies = await pipe.execute()
     heads: dict[str, str] = {}
     for i, task_type in enumerate(task_types):

@@ -51,14 +51,19 @@ return 1
 )
 
 
-async def index_claimed(client: Redis, task_type: str, claimed: Sequence[ClaimedTask]) -> None:
+async def index_claimed(
+    client: Redis, task_type: str, claimed: Sequence[ClaimedTask], *, region: str | None = None
+) -> None:
     """Remember claimed ids for the sweeper (NX: keep the first claim time)."""
     if claimed:
         now = time.time()
-        await client.zadd(keys.bridged_key(task_type), {t.task_id: now for t in claimed}, nx=True)
+        index = keys.bridged_key(task_type, region)
+        await client.zadd(index, {t.task_id: now for t in claimed}, nx=True)
 
 
-async def release_bridged(client: Redis, tasks: Sequence[ClaimedTask]) -> None:
+async def release_bridged(
+    client: Redis, tasks: Sequence[ClaimedTask], *, region: str | None = None
+) -> None:
     """`queue.release` for resources that exist, plus the `bridged_at` marker, atomically
     per task; one script call per type (and per RELEASE_CHUNK ids), one round trip."""
     if not tasks:
@@ -68,7 +73,7 @@ async def release_bridged(client: Redis, tasks: Sequence[ClaimedTask]) -> None:
     for task in tasks:
         by_type.setdefault(task.task_type, []).append(task.task_id)
     calls = [
-        (keys.leases_key(task_type), ids[start : start + RELEASE_CHUNK])
+        (keys.leases_key(task_type, region), ids[start : start + RELEASE_CHUNK])
         for task_type, ids in by_type.items()
         for start in range(0, len(ids), RELEASE_CHUNK)
     ]
@@ -88,11 +93,14 @@ async def release_bridged(client: Redis, tasks: Sequence[ClaimedTask]) -> None:
             await client.script_load(_RELEASE_BRIDGED.source)  # type: ignore[no-untyped-call]
 
 
-async def requeue_orphan(client: Redis, task_type: str, task_id: str) -> bool:
+async def requeue_orphan(
+    client: Redis, task_type: str, task_id: str, *, region: str | None = None
+) -> bool:
     """A pending task that no queue, lease or resource holds goes back to its queue."""
+    queue, leases = keys.queue_key(task_type, region), keys.leases_key(task_type, region)
     moved = await _REQUEUE_ORPHAN(
         client,
-        [keys.task_key(task_id), keys.queue_key(task_type), keys.leases_key(task_type)],
+        [keys.task_key(task_id), queue, leases],
         [task_id, keys.USER_QUEUED_PREFIX],
     )
     return bool(moved)

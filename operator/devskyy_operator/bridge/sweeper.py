@@ -95,20 +95,22 @@ class Sweeper:
         report = SweepReport()
         for task_type in self.task_types:
             report.reclaimed += await reclaim_expired(
-                self.redis, task_type, record_ttl_seconds=self.settings.task_record_ttl_seconds
-            )
+                self.redis, task_type, record_ttl_seconds=self.settings.task_record_ttl_seconds,
+                region=self.settings.region,
+            )  # fmt: skip
             await self._sweep_type(task_type, report)
         return report
 
     async def _sweep_type(self, task_type: str, report: SweepReport) -> None:
-        index = keys.bridged_key(task_type)
+        region = self.settings.region
+        index = keys.bridged_key(task_type, region)
         start = self.cursor.get(task_type, 0)
         ids: list[str] = await self.redis.zrange(index, start, start + self.batch - 1)
         async with self.redis.pipeline(transaction=False) as pipe:
             for task_id in ids:
                 pipe.hmget(keys.task_key(task_id), list(FIELDS))
-                pipe.zscore(keys.queue_key(task_type), task_id)
-                pipe.zscore(keys.leases_key(task_type), task_id)
+                pipe.zscore(keys.queue_key(task_type, region), task_id)
+                pipe.zscore(keys.leases_key(task_type, region), task_id)
             replies = await pipe.execute()
         done: list[str] = []
         for n, task_id in enumerate(ids):
@@ -150,7 +152,8 @@ class Sweeper:
     ) -> None:
         self.suspects.pop(task_id, None)
         if record["status"] == "pending" and not record["bridged_at"]:
-            if await store.requeue_orphan(self.redis, task_type, task_id):
+            region = self.settings.region
+            if await store.requeue_orphan(self.redis, task_type, task_id, region=region):
                 log.warning("task %s was in no queue, lease or resource: requeued", task_id)
                 report.requeued += 1
             return

@@ -264,6 +264,10 @@ def render(command: str, body: Any) -> str:
         return top.render_body(body)
     if command == "queues":
         return table(body["queues"], ["type", "queued", "leased"])
+    if command == "sla":
+        from devskyy_operator.cli import sla
+
+        return sla.render(body)
     if command == "dlq list":
         columns = ["task_id", "task_type", "user_id", "failed_at", "reason", "error"]
         return table(body["dead_letters"], columns)
@@ -353,6 +357,12 @@ def build_parser() -> argparse.ArgumentParser:
     from devskyy_operator.cli.top import add_arguments
 
     add_arguments(top_parser)
+
+    from devskyy_operator.cli import sla
+
+    sla_parser = commands.add_parser("sla", help="SLA compliance per task type over a window")
+    sla.add_arguments(sla_parser)
+    sla_parser.set_defaults(handler=sla.command, view="sla")
 
     costs_parser = commands.add_parser("costs", help="costs of finished tasks per type or user")
     costs_parser.set_defaults(handler=cmd_costs, view="costs")

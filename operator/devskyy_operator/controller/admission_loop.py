@@ -21,13 +21,14 @@ from devskyy_agents.clock import utc_iso
 from devskyy_agents.logs import task_context
 from devskyy_agents.models import TaskType
 from devskyy_operator import keys
+from devskyy_operator.admission import sla
 from devskyy_operator.admission.limits import describe, resource_problems
 from devskyy_operator.admission.policy import admit, is_due
 from devskyy_operator.admission.shards import ShardView, admit_in_shards, in_shard
 from devskyy_operator.admission.tiers import tier_limits
 from devskyy_operator.controller.decide import owned_by
 from devskyy_operator.controller.index import TaskIndex
-from devskyy_operator.controller.reconciler import TaskReconciler
+from devskyy_operator.controller.reconciler import TaskReconciler, count_sla
 from devskyy_operator.controller.statuses import admitted_status
 from devskyy_operator.crd.task_view import TaskView
 from devskyy_operator.job.builder import build_job
@@ -206,8 +207,11 @@ class Admitter:
         if not owned_by(job, task.uid):
             log.info("job %s exists for an older task of that name; waiting", task.name)
             return False
-        admitted = await self.reconciler.patch_status(task, admitted_status(task, now))
+        objective = self.reconciler.settings.sla_for(task.task_type)
+        verdict = sla.admission_verdict(task, now, objective)
+        admitted = await self.reconciler.patch_status(task, admitted_status(task, now, verdict))
         if admitted:
+            count_sla(task.name, task.task_type.value, verdict)
             self.index.deferred.pop((task.namespace, task.name), None)
             container = manifest["spec"]["template"]["spec"]["containers"][0]
             await task_store.mark_admitted(

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from devskyy_operator import keys
+from devskyy_operator.admission import sla
 from devskyy_operator.admission.limits import describe, limit_problems
 from devskyy_operator.admission.tiers import tier_problems
 from devskyy_operator.cache.key import CacheEntry, result_key, written_model
@@ -30,6 +31,7 @@ from devskyy_operator.controller.plan import (
     RecordAction,
     RecordFailure,
     RecordModelVersion,
+    SlaJudged,
     StoreCachedResult,
     TaskEnded,
 )
@@ -38,6 +40,7 @@ from devskyy_operator.controller.statuses import (
     cached_status,
     failed_status,
     queued_status,
+    sla_conditions,
     succeeded_status,
 )
 from devskyy_operator.cost.compute import task_cost
@@ -337,6 +340,9 @@ def finish(task: TaskView, outcome: Outcome, now: datetime, settings: Settings) 
         reason=reason, message="job finished", now=completed,
         observed_generation=task.generation,
     )  # fmt: skip
+    verdict = sla.end_verdict(task, completed, settings.sla_for(task.task_type))
+    if verdict.missed:
+        conditions = sla_conditions(conditions, verdict, completed, task.generation)
     status: TaskStatus
     cost = cost_of(task, outcome, completed, settings)
     if succeeded:
@@ -351,8 +357,11 @@ def finish(task: TaskView, outcome: Outcome, now: datetime, settings: Settings) 
             conditions, failure, task.generation, condition_message=outcome.message or reason
         ).updated(started_at=outcome.started_at, worker_host=outcome.worker_host, cost=cost)
         after = (PostEvent(reason, _ended(f"failed ({reason})", outcome), warning=True),)
+    if verdict.missed:
+        status = status.updated(sla_breached=sla.breached_list(sla.recorded(task.status), verdict))
     ended = replace(task_ended(task, succeeded, outcome.started_at, completed, settings), cost=cost)
-    return Plan(records=tuple(records), status=status, after=(*after, ended))
+    judged = (SlaJudged(task.task_type.value, verdict),) if not verdict.empty else ()
+    return Plan(records=tuple(records), status=status, after=(*after, ended, *judged))
 
 
 def cost_of(task: TaskView, outcome: Outcome, completed: datetime, settings: Settings) -> TaskCost:

@@ -49,7 +49,9 @@ def register(registry: kopf.OperatorRegistry) -> None:
         key = (meta.get("namespace", ""), meta.get("name", ""))
         ours = _written_by_us(runtime.index.bodies.get(key), body)
         with contextlib.suppress(ValidationError):  # reconcile() reports it on the task
-            runtime.index.upsert(task_view_from_body(body), dict(body))
+            view = task_view_from_body(body)
+            runtime.index.upsert(view, dict(body))
+            runtime.sla.track(view)  # its next SLA deadline
         phase = (body.get("status") or {}).get("phase")
         if (not phase and key not in runtime.index.deferred) or (
             phase in cond.TERMINAL_PHASES and not ours

@@ -35,6 +35,7 @@ from devskyy_operator.controller.handlers import register
 from devskyy_operator.controller.runtime import Runtime
 from devskyy_operator.controller.schedules import ScheduleController, register_schedules
 from devskyy_operator.controller.shards import ShardKeeper
+from devskyy_operator.controller.sla_timer import publish_objectives
 from devskyy_operator.controller.workflows import WorkflowController, register_workflows
 from devskyy_operator.health import serve_health
 from devskyy_operator.kube.client import KubeClient
@@ -161,6 +162,7 @@ async def lead(
             asyncio.ensure_future(runtime.admitter.run(stop.event)),
             asyncio.ensure_future(runtime.resync_loop(stop.event)),
             asyncio.ensure_future(runtime.retention_loop(stop.event)),
+            asyncio.ensure_future(runtime.sla.run(stop.event)),
             asyncio.ensure_future(runtime.failed_pod_loop(stop.event)),
             asyncio.ensure_future(schedules.run(stop.event)),
         ]
@@ -180,6 +182,7 @@ def main() -> None:
     settings = Settings()
     configure_logging("operator", environ=log_environ(settings))
     start_http_server(settings.metrics_port)
+    publish_objectives(settings)
     log.info("devskyy operator starting in namespace %s", settings.namespace)
     raise SystemExit(asyncio.run(run(settings)))
 

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from devskyy_agents.models import TaskSpec
+from devskyy_operator.admission.sla import Verdict
 from devskyy_operator.cache.key import CacheEntry
 from devskyy_operator.cost.model import TaskCost
 from devskyy_operator.crd.status import TaskStatus
@@ -115,6 +116,14 @@ class TaskEnded:
 
 
 @dataclass(frozen=True)
+class SlaJudged:
+    """Count objectives decided now: each in the total, its misses as breaches."""
+
+    task_type: str
+    verdict: Verdict
+
+
+@dataclass(frozen=True)
 class DeleteJob:
     """Delete the task's Job (this uid only) and, through the garbage collector, its
     pods: the task failed while the Job would have run on (`decide.fail_now`)."""
@@ -131,7 +140,7 @@ RecordAction = (
     | StoreCachedResult
     | RecordModelVersion
 )
-AfterAction = PostEvent | TaskEnded | CountCacheHit | DeleteJob
+AfterAction = PostEvent | TaskEnded | CountCacheHit | DeleteJob | SlaJudged
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from devskyy_agents.clock import utc_iso
 from devskyy_agents.logs import task_context
 from devskyy_operator import keys
+from devskyy_operator.admission.sla import Verdict
 from devskyy_operator.cache import store as result_cache
 from devskyy_operator.cache.key import lookup_key, model_ref
 from devskyy_operator.controller import decide as d
@@ -45,6 +46,8 @@ from devskyy_operator.metrics import (
     RESOURCE_SECONDS,
     RESULT_CACHE_HITS,
     RESULT_CACHE_MISSES,
+    SLA_BREACHES_TOTAL,
+    SLA_TASKS_TOTAL,
     TASK_COST,
     TASK_DURATION,
     TASKS_TOTAL,
@@ -243,6 +246,8 @@ class TaskReconciler:
         for action in plan.after:
             if isinstance(action, p.PostEvent):
                 await post_event(self.kube, task, action.reason, action.message, action.warning)
+            elif isinstance(action, p.SlaJudged):
+                count_sla(task.name, action.task_type, action.verdict)
             elif isinstance(action, p.CountCacheHit):
                 RESULT_CACHE_HITS.labels(action.task_type).inc()
             elif isinstance(action, p.DeleteJob):
@@ -317,6 +322,17 @@ class TaskReconciler:
         with task_context(task_id, kind, ended.user_id):
             status_word = "success" if ended.succeeded else "failed"
             log.info("Task %s completed (status: %s)", task_id, status_word)
+
+
+def count_sla(task_id: str, task_type: str, verdict: Verdict) -> None:
+    """Objectives decided by a status write that went through: counted once each."""
+    for name in verdict.judged:
+        SLA_TASKS_TOTAL.labels(task_type, name).inc()
+    for miss in verdict.missed:
+        SLA_BREACHES_TOTAL.labels(task_type, miss.objective).inc()
+    if verdict.missed:
+        misses = "; ".join(m.describe() for m in verdict.missed)
+        log.info("task %s (%s) missed its SLA: %s", task_id, task_type, misses)
 
 
 def count_cost(task_type: str, cost: TaskCost) -> None:

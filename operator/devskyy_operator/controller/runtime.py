@@ -19,6 +19,7 @@ from devskyy_operator.controller.decide import job_finished, retention_expired
 from devskyy_operator.controller.failed_pods import failed_pod_loop
 from devskyy_operator.controller.index import TaskIndex
 from devskyy_operator.controller.reconciler import TaskReconciler
+from devskyy_operator.controller.sla_timer import SlaTimer
 from devskyy_operator.crd import conditions as cond
 from devskyy_operator.kube.client import KubeClient, resource_path
 from devskyy_operator.kube.errors import NotFound
@@ -57,6 +58,7 @@ class Runtime:
         self.reconciler.on_patched = self.index.remember_body
         self.reconciler.on_deferred = self.index.defer
         self.admitter = Admitter(self.reconciler, self.index, self.shards)
+        self.sla = SlaTimer(self.reconciler, self.index.bodies, self.shards.owns)
         self.catching_up: set[asyncio.Future[None]] = set()
         self._stop = asyncio.Event()  # the resync loop's stop, once it runs
 
@@ -81,6 +83,7 @@ class Runtime:
     def forget(self, namespace: str, name: str) -> None:
         """A task is gone: drop everything held about it (bounded memory)."""
         self.index.remove(namespace, name)
+        self.sla.forget(namespace, name)
         self.reconciled_at.pop((namespace, name), None)
         lock = self.locks.get((namespace, name))
         if lock is not None and not lock.locked():

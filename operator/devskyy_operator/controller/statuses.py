@@ -14,6 +14,7 @@ from typing import Any
 
 from devskyy_agents.clock import utc_iso
 from devskyy_operator import keys
+from devskyy_operator.admission import sla
 from devskyy_operator.crd import conditions as cond
 from devskyy_operator.crd.status import TaskStatus
 from devskyy_operator.crd.task_view import TaskView
@@ -42,19 +43,69 @@ def queued_status(task: TaskView, now: datetime) -> TaskStatus:
     return status.updated(not_before=start) if start else status
 
 
-def admitted_status(task: TaskView, now: datetime) -> TaskStatus:
-    """The admission loop created the task's Job: Running, first attempt."""
+def admitted_status(
+    task: TaskView, now: datetime, verdict: sla.Verdict | None = None
+) -> TaskStatus:
+    """The admission loop created the task's Job: Running, first attempt (with its
+    queue wait's SLA miss, if `verdict` has one)."""
     conditions = cond.set_condition(
         task.status.get("conditions"), type=cond.TYPE_ADMITTED, status=cond.STATUS_TRUE,
         reason=cond.REASON_ADMITTED, message=f"job {task.name} created",
         now=now, observed_generation=task.generation,
     )  # fmt: skip
-    return TaskStatus(
+    status = TaskStatus(
         phase=cond.PHASE_RUNNING, reason=cond.REASON_ADMITTED, job_name=task.name,
         attempts=1,  # the Job's first pod is the first attempt
         queued_at=task.queued_at,  # a task admitted at once was never written Queued
         admitted_at=now, conditions=conditions,
     )  # fmt: skip
+    return with_sla_misses(status, task, conditions, verdict, now)
+
+
+_MISS_REASONS = {
+    sla.QUEUE_WAIT: cond.REASON_QUEUE_WAIT_EXCEEDED,
+    sla.COMPLETION: cond.REASON_COMPLETION_EXCEEDED,
+}
+
+
+def sla_conditions(
+    conditions: Sequence[Mapping[str, Any]] | None,
+    verdict: sla.Verdict,
+    now: datetime,
+    generation: int,
+) -> list[dict[str, Any]]:
+    """`conditions` with SLABreached True: the reason is the first objective missed,
+    the message lists every miss (earlier ones kept)."""
+    previous = cond.get_condition(conditions, cond.TYPE_SLA_BREACHED)
+    said = [str(previous["message"])] if previous and previous.get("message") else []
+    reason = str(previous["reason"]) if previous else _MISS_REASONS[verdict.missed[0].objective]
+    message = "; ".join([*said, *(miss.describe() for miss in verdict.missed)])
+    return cond.set_condition(
+        conditions, type=cond.TYPE_SLA_BREACHED, status=cond.STATUS_TRUE, reason=reason,
+        message=message, now=now, observed_generation=generation,
+    )  # fmt: skip
+
+
+def with_sla_misses(
+    status: TaskStatus,
+    task: TaskView,
+    conditions: Sequence[Mapping[str, Any]] | None,
+    verdict: sla.Verdict | None,
+    now: datetime,
+) -> TaskStatus:
+    """`status` (whose conditions are `conditions`) with the misses of `verdict` added."""
+    if verdict is None or not verdict.missed:
+        return status
+    return status.updated(
+        conditions=sla_conditions(conditions, verdict, now, task.generation),
+        sla_breached=sla.breached_list(sla.recorded(task.status), verdict),
+    )
+
+
+def sla_missed_status(task: TaskView, verdict: sla.Verdict, now: datetime) -> TaskStatus:
+    """A bound passed while the task waits or runs: only the SLA fields change."""
+    conditions = task.status.get("conditions")
+    return with_sla_misses(TaskStatus(), task, conditions, verdict, now)
 
 
 def succeeded_status(

@@ -31,11 +31,14 @@ WAITING_PHASES = frozenset({None, "", PHASE_QUEUED})
 #   Succeeded     True when the Job completed; False when it failed or was cancelled.
 #   Failed        True when the task finally failed (no retry left, permanent, deadline).
 #   DeadLettered  True once the DLQ record devskyy:dlq:<id> was written.
+#   SLABreached   True once the task missed a service-level objective of its type
+#                 (queue wait or completion, Settings.sla), set when the bound passed.
 TYPE_ADMITTED = "Admitted"
 TYPE_RUNNING = "Running"
 TYPE_SUCCEEDED = "Succeeded"
 TYPE_FAILED = "Failed"
 TYPE_DEAD_LETTERED = "DeadLettered"
+TYPE_SLA_BREACHED = "SLABreached"
 
 STATUS_TRUE = "True"
 STATUS_FALSE = "False"
@@ -56,6 +59,14 @@ REASON_INVALID_SPEC = "InvalidSpec"  # the spec failed the pydantic models
 REASON_CANCELLED = "Cancelled"
 REASON_DEAD_LETTERED = "DeadLettered"
 REASON_STATUS_OVERRIDDEN = "StatusOverridden"  # a terminal status the operator did not write
+# SLABreached: the first objective missed names the reason; the message lists all.
+# The objectives, as `status.slaBreached` and the metrics' `objective` label name them.
+SlaObjectiveName = Literal["queue_wait", "completion"]
+SLA_QUEUE_WAIT: Final = "queue_wait"
+SLA_COMPLETION: Final = "completion"
+SLA_OBJECTIVES: tuple[SlaObjectiveName, ...] = get_args(SlaObjectiveName)
+REASON_QUEUE_WAIT_EXCEEDED = "QueueWaitExceeded"
+REASON_COMPLETION_EXCEEDED = "CompletionExceeded"
 # What a task pod ran into (job/pod_problems.py reads them off the pods):
 REASON_OOM_KILLED = "OOMKilled"  # the kernel killed the task container at its memory limit
 REASON_IMAGE_PULL_FAILED = "ImagePullFailed"  # the kubelet could not pull the image in time

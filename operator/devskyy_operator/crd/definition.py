@@ -20,6 +20,7 @@ from devskyy_operator import keys
 from devskyy_operator.crd.rules import (
     CACHE_RULES,
     NAME_RULE,
+    REGION_RULE,
     SPEC_IMMUTABLE,
     default_maxima,
     field_rules,
@@ -83,6 +84,7 @@ def spec_schema(resources: Mapping[str, ResourceDefaults]) -> dict[str, Any]:
     spec = model_schema(models.TaskSpec)
     spec["properties"]["input"], fields = input_schema()
     spec["properties"]["priority"]["default"] = models.DEFAULT_PRIORITY
+    spec["properties"]["region"][_VALIDATIONS] = [dict(REGION_RULE)]
     spec["properties"]["cache"][_VALIDATIONS] = [dict(r) for r in CACHE_RULES]
     spec[_VALIDATIONS] = [
         dict(SPEC_IMMUTABLE),

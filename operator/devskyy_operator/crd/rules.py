@@ -38,6 +38,14 @@ NAME_RULE: Rule = {
     ),
 }
 
+REGION_RULE: Rule = {
+    "rule": f"self.matches('{models.REGION_PATTERN}')",
+    "message": (
+        "spec.region must be a region name: lowercase letters, digits and '-', "
+        "at most 63 characters, starting and ending alphanumeric"
+    ),
+}
+
 # The apiserver estimates a rule's cost from the declared maxLength of what it reads;
 # url(self).getHostname() has no declared bound, so host checks are regexes over
 # `self` (bounded by maxLength) anchored at the https:// prefix the first rule demands.

@@ -31,6 +31,7 @@ from devskyy_operator.crd.conditions import (
     PHASE_RUNNING,
     TERMINAL_PHASES,
     Phase,
+    SlaObjectiveName,
 )
 
 MAX_MESSAGE_CHARS = 1024  # status, condition and event messages, the DLQ error text
@@ -128,6 +129,11 @@ class TaskStatus(BaseModel):
     result: dict[str, JsonValue] | None = Field(
         default=None, description="Result object from the task's termination message."
     )
+    sla_breached: list[SlaObjectiveName] | None = Field(
+        default=None,
+        max_length=2,
+        description="Service-level objectives the task missed (each counted once).",
+    )
     cache_hit: bool | None = Field(
         default=None, description="True: the result is a stored one, served without a Job."
     )
@@ -142,12 +148,15 @@ class TaskStatus(BaseModel):
         default=None, description="Generation of the spec this status describes."
     )
     conditions: Conditions | None = Field(
-        default=None, description="Admitted, Running, Succeeded, Failed, DeadLettered."
+        default=None,
+        description="Admitted, Running, Succeeded, Failed, DeadLettered, SLABreached.",
     )
 
     def updated(self, **fields: Any) -> TaskStatus:
-        """A copy with `fields` set too, validated (model_copy would not validate)."""
-        return TaskStatus(**{name: getattr(self, name) for name in self.model_fields_set}, **fields)
+        """A copy with `fields` set too (replacing those set already), validated
+        (model_copy would not validate)."""
+        kept = {name: getattr(self, name) for name in self.model_fields_set}
+        return TaskStatus(**(kept | fields))
 
     def patch(self) -> dict[str, Any]:
         """The JSON merge patch of `status`: set fields only, None as null (remove)."""

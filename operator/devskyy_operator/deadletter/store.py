@@ -112,7 +112,7 @@ async def retry_dead_letter(
             keys.dlq_key(task_id),
             keys.DLQ_INDEX,
             keys.task_key(new_id),
-            keys.queue_key(spec.type),
+            keys.queue_key(spec.type, spec.region),
             keys.SEQUENCE_KEY,
             keys.user_tasks_key(spec.user_id),
             keys.user_queued_key(spec.user_id),

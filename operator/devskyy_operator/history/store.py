@@ -207,6 +207,25 @@ async def list_tasks(conn: AsyncConnection[Any], query: TaskQuery) -> TaskPage:
     return TaskPage(rows, cursor)
 
 
+async def ended_between(
+    conn: AsyncConnection[Any], since: datetime, until: datetime, task_type: str | None = None
+) -> list[Row]:
+    """The times of the tasks that ended (completed or failed, not cancelled) in
+    [since, until), for the SLA report. A task that ended in the window changed in
+    it, so the updated_at index bounds the scan."""
+    statement = """
+        SELECT task_type, created_at, admitted_at, completed_at,
+               input ->> 'schedule_at' AS schedule_at
+        FROM tasks
+        WHERE updated_at >= %s AND completed_at >= %s AND completed_at < %s
+          AND status IN ('completed', 'failed') AND NOT cancelled
+          AND (%s::text IS NULL OR task_type = %s)
+    """
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(statement, [since, since, until, task_type, task_type])
+        return await cur.fetchall()
+
+
 async def get_task(conn: AsyncConnection[Any], task_id: str) -> Row | None:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute("SELECT * FROM tasks WHERE task_id = %s", [task_id])

@@ -22,6 +22,7 @@ from devskyy_operator.intake import (
     routes_history,
     routes_ops,
     routes_schedules,
+    routes_sla,
     routes_tasks,
     routes_workflows,
 )
@@ -84,6 +85,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(routes_batch.router)
     app.include_router(routes_dlq.router)
     app.include_router(routes_ops.router)
+    app.include_router(routes_sla.router)
     app.include_router(routes_workflows.router)
     app.include_router(routes_costs.router)
     app.include_router(routes_schedules.router)

@@ -155,6 +155,7 @@ async def read_task(
             record.task_type,
             task_id,
             window_seconds=svc.settings.throughput_window_seconds,
+            region=record.raw.get("region") or None,
         )
         if position is not None:
             queue = QueueInfo(

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from devskyy_operator.crd.conditions import SlaObjectiveName
+
 TaskStatus = Literal["pending", "processing", "completed", "failed"]
 
 
@@ -179,6 +181,27 @@ class CostSummary(BaseModel):
 
 class Health(BaseModel):
     status: str
+
+
+class ObjectiveCompliance(BaseModel):
+    """One objective of one task type over the window."""
+
+    objective: SlaObjectiveName
+    bound_seconds: float
+    target: float
+    judged: int = Field(description="Tasks that ended in the window and were judged.")
+    met: int
+    compliance: float | None = Field(description="met / judged; null when none was judged.")
+    compliant: bool | None = Field(description="compliance >= target; null when none judged.")
+
+
+class SlaReport(BaseModel):
+    """SLA compliance per task type of the tasks that ended in [since, until)."""
+
+    since: str
+    until: str
+    window_seconds: int
+    types: dict[str, list[ObjectiveCompliance]]
 
 
 class ScheduleView(BaseModel):

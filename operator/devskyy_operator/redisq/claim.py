@@ -49,19 +49,20 @@ async def claim(
     *,
     max_leased: int | None = None,
     now: float | None = None,
+    region: str | None = None,
 ) -> list[ClaimedTask]:
     """Move the `n` best queued ids of a type into its lease set, best first.
 
     `max_leased` caps the type's lease set after the claim, counting every
     bridge's leases (checked inside the script, so bridges cannot race past it):
     N bridges then share one window instead of opening N. `now` overrides the
-    server clock (tests only).
+    server clock (tests only). `region`: that region's queue instead of the seed's.
     """
     if n <= 0 or (max_leased is not None and max_leased <= 0):
         return []
     flat = await scripts.CLAIM(
         client,
-        [keys.queue_key(task_type), keys.leases_key(task_type)],
+        [keys.queue_key(task_type, region), keys.leases_key(task_type, region)],
         [
             n,
             lease_seconds,
@@ -84,9 +85,11 @@ async def claim(
     ]
 
 
-async def release(client: Redis, task_type: TaskType | str, task_id: str) -> bool:
+async def release(
+    client: Redis, task_type: TaskType | str, task_id: str, *, region: str | None = None
+) -> bool:
     """Drop the lease once the CR exists (201, or 409 for this same task)."""
-    return bool(await client.zrem(keys.leases_key(task_type), task_id))
+    return bool(await client.zrem(keys.leases_key(task_type, region), task_id))
 
 
 async def extend_lease(
@@ -96,12 +99,14 @@ async def extend_lease(
     lease_seconds: float,
     *,
     now: float | None = None,
+    region: str | None = None,
 ) -> bool:
     """Push a held lease's expiry to now + lease_seconds; False if it is no longer held."""
     changed = await scripts.EXTEND_LEASE(
-        client, [keys.leases_key(task_type)], [task_id, lease_seconds, _now_arg(now)]
+        client, [keys.leases_key(task_type, region)], [task_id, lease_seconds, _now_arg(now)]
     )
-    return bool(changed) or await client.zscore(keys.leases_key(task_type), task_id) is not None
+    held = await client.zscore(keys.leases_key(task_type, region), task_id)
+    return bool(changed) or held is not None
 
 
 async def reclaim_expired(
@@ -110,6 +115,7 @@ async def reclaim_expired(
     *,
     record_ttl_seconds: int,
     now: float | None = None,
+    region: str | None = None,
 ) -> int:
     """Return expired leases to the queue (original score); count the requeued ids.
 
@@ -120,8 +126,8 @@ async def reclaim_expired(
         requeued, seen = await scripts.RECLAIM(
             client,
             [
-                keys.leases_key(task_type),
-                keys.queue_key(task_type),
+                keys.leases_key(task_type, region),
+                keys.queue_key(task_type, region),
                 keys.CANCEL_REQUESTS,
                 keys.HISTORY_STREAM,
             ],
@@ -144,6 +150,7 @@ async def hand_back(
     task_ids: list[str],
     *,
     record_ttl_seconds: int,
+    region: str | None = None,
 ) -> int:
     """Return leases still held to the queue now, not when they expire (a clean stop).
 
@@ -152,10 +159,15 @@ async def hand_back(
     the same task when the id is claimed again: nothing is created twice."""
     if not task_ids:
         return 0
-    await client.zadd(keys.leases_key(task_type), dict.fromkeys(task_ids, 0), xx=True)
-    return await reclaim_expired(client, task_type, record_ttl_seconds=record_ttl_seconds)
+    await client.zadd(keys.leases_key(task_type, region), dict.fromkeys(task_ids, 0), xx=True)
+    return await reclaim_expired(
+        client, task_type, record_ttl_seconds=record_ttl_seconds, region=region
+    )
 
 
-async def leased_ids(client: Redis, task_type: TaskType | str) -> dict[str, float]:
+async def leased_ids(
+    client: Redis, task_type: TaskType | str, *, region: str | None = None
+) -> dict[str, float]:
     """Held leases and their expiry (for the sweeper and for tests)."""
-    return dict(await client.zrange(keys.leases_key(task_type), 0, -1, withscores=True))
+    leases = keys.leases_key(task_type, region)
+    return dict(await client.zrange(leases, 0, -1, withscores=True))

@@ -93,6 +93,9 @@ def task_fields(
         "attempts", "0",
         "source", source,
     ]  # fmt: skip
+    if spec.region:
+        # Only region tasks carry these: the cancel script finds the queue by `queue`.
+        fields += ["region", spec.region, "queue", keys.queue_key(spec.type, spec.region)]
     for name, value in (extra or {}).items():
         fields += [name, value]
     return fields
@@ -109,7 +112,7 @@ def task_keys(task_id: str, spec: TaskSpec, idempotency_key: str | None) -> list
     user_id = spec.user_id
     return [
         keys.task_key(task_id),
-        keys.queue_key(spec.type),
+        keys.queue_key(spec.type, spec.region),
         keys.user_tasks_key(user_id),
         keys.user_queued_key(user_id),
         keys.idempotency_key(user_id, idempotency_key or ""),

@@ -330,10 +330,11 @@ return redis.call('ZADD', KEYS[1], 'XX', 'CH', fmt(now + tonumber(ARGV[2])), ARG
 # KEYS: task, cancel requests, history stream. ARGV: id, queue prefix, user-queued prefix, now,
 # record ttl.
 CANCEL = r"""
-local rec = redis.call('HMGET', KEYS[1], 'status', 'task_type', 'user_id')
+local rec = redis.call('HMGET', KEYS[1], 'status', 'task_type', 'user_id', 'queue')
 if not rec[1] then return {'missing', ''} end
 if is_terminal(rec[1]) then return {'finished', rec[1]} end
-if rec[1] == 'pending' and redis.call('ZREM', ARGV[2] .. (rec[2] or ''), ARGV[1]) == 1 then
+local queue = rec[4] or (ARGV[2] .. (rec[2] or ''))  -- a region task names its queue
+if rec[1] == 'pending' and redis.call('ZREM', queue, ARGV[1]) == 1 then
   local now = clock(ARGV[4])
   redis.call('HSET', KEYS[1], 'status', 'failed', 'error', 'cancelled by user',
     'error_type', 'Cancelled', 'cancelled', '1', 'completed_at', iso_utc(now))

@@ -50,11 +50,14 @@ async def queue_position(
     *,
     window_seconds: float,
     now: float | None = None,
+    region: str | None = None,
 ) -> QueuePosition | None:
-    """Where a queued task stands; None when it is not in the queue."""
+    """Where a queued task stands in its queue (its region's, if it has one); None
+    when it is not in the queue."""
+    queue = keys.queue_key(task_type, region)
     async with client.pipeline(transaction=False) as pipe:
-        pipe.zrank(keys.queue_key(task_type), task_id)
-        pipe.zcard(keys.queue_key(task_type))
+        pipe.zrank(queue, task_id)
+        pipe.zcard(queue)
         rank, size = await pipe.execute()
     if rank is None:
         return None
