@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from pydantic import ValidationError
@@ -14,6 +15,8 @@ from devskyy_agents.models import TASK_DEFAULTS, TaskType
 from devskyy_operator.admission import sla
 from devskyy_operator.controller import decide as d
 from devskyy_operator.controller import plan as p
+from devskyy_operator.controller.reconciler import TaskReconciler
+from devskyy_operator.controller.sla_timer import SlaTimer
 from devskyy_operator.controller.statuses import admitted_status, sla_missed_status
 from devskyy_operator.crd.conditions import get_condition
 from devskyy_operator.crd.task_view import TaskView, task_view_from_body
@@ -205,3 +208,15 @@ def test_compliance_counts_each_objective_of_each_task() -> None:
     assert report.ratio("completion") == 0.75
     assert report.compliant("completion") is False  # 0.75 < 0.95
     assert sla.compliance("diagnostic", OBJECTIVE, []).ratio("queue_wait") is None
+
+
+@pytest.mark.timeout(10)
+async def test_the_sla_timer_stops_at_once_while_it_sleeps_until_a_far_deadline() -> None:
+    """Shutdown waits for the timer: a stop must not wait out its idle hour."""
+    timer = SlaTimer(cast(TaskReconciler, None), {}, lambda _: True)
+    stop = asyncio.Event()
+    running = asyncio.ensure_future(timer.run(stop))
+    await asyncio.sleep(0)  # it is asleep now (nothing to judge: the idle pause)
+    assert not running.done()
+    stop.set()
+    await asyncio.wait_for(running, timeout=2)

@@ -86,6 +86,18 @@ class SlaTimer:
             heapq.heapify(self.heap)
 
     async def run(self, stop: asyncio.Event) -> None:
+        # `stop` wakes the sleep below too: shutdown must not wait out a deadline.
+        stopper = asyncio.ensure_future(self._wake_on(stop))
+        try:
+            await self._run(stop)
+        finally:
+            stopper.cancel()
+
+    async def _wake_on(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self.wake.set()
+
+    async def _run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             now = datetime.now(UTC)
             pause = (self.heap[0][0] - now).total_seconds() if self.heap else IDLE_SECONDS
