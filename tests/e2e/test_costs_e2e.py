@@ -28,10 +28,10 @@ from devskyy_operator.crd.task_view import parse_time
 from devskyy_operator.kube.client import KubeClient, resource_path
 from devskyy_operator.quantity import parse_quantity
 from tests.api.conftest import app_client, auth, settings_for
-from tests.e2e.test_task_types import make_namespace
 from tests.observability.exposition import value
 from tests.providers.base import Provider, Reply, Request, serving
 from tests.providers.openai_server import OpenAIServer
+from tests.support.namespaces import restricted_namespace
 from tests.support.operator_process import OperatorProcess, running_operator
 from tests.support.providers_env import (
     openai_config,
@@ -101,7 +101,7 @@ async def cost_world(
     redis_server: RedisServer,
     tmp_path: Path,
 ) -> AsyncIterator[CostWorld]:
-    namespace = await make_namespace(kube)
+    namespace = await restricted_namespace(kube, "tt")
     client = redis_server.client()
     host = cluster.host_address
     try:

@@ -15,7 +15,6 @@ import asyncio
 import json
 import secrets
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from devskyy_operator.kube.client import KubeClient, resource_path
 from devskyy_operator.quantity import parse_quantity
 from devskyy_operator.settings import Settings
 from tests.support.cluster import job_pods, kubectl
+from tests.support.namespaces import restricted_namespace
 from tests.support.operator_process import CRD_FILE, OperatorProcess, running_operator
 from tests.support.providers_env import TASK_SECRET, operator_task_env, put_secret
 from tests.support.redis_server import RedisServer
@@ -56,17 +56,6 @@ class World:
     namespace: str
     redis: redis.Redis[str]
     operator: OperatorProcess
-
-
-async def restricted_namespace(kube: KubeClient, prefix: str) -> str:
-    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
-    body = {
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": {"name": name, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
-    }
-    await kube.create(resource_path("v1", "namespaces"), body)
-    return name
 
 
 @pytest.fixture(scope="module")

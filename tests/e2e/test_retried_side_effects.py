@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ from tests.providers.tripo_server import TripoServer
 from tests.providers.webhook_server import WebhookServer
 from tests.providers.wordpress_server import WordPressServer
 from tests.support.cluster import job_pods
+from tests.support.namespaces import restricted_namespace
 from tests.support.operator_process import OperatorProcess, running_operator
 from tests.support.providers_env import (
     FAST_POLLS,
@@ -123,17 +123,6 @@ class World:
         return self.claims["devskyy-artifacts"].directory
 
 
-async def make_namespace(kube: KubeClient) -> str:
-    name = f"rs-{uuid.uuid4().hex[:10]}"
-    body = {
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": {"name": name, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
-    }
-    await kube.create(resource_path("v1", "namespaces"), body)
-    return name
-
-
 @pytest.fixture(scope="module")
 def redis_module(redis_server: RedisServer) -> Iterator[redis.Redis[str]]:
     client = redis_server.client()
@@ -151,7 +140,7 @@ async def world(
     redis_module: redis.Redis[str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[World]:
-    namespace = await make_namespace(kube)
+    namespace = await restricted_namespace(kube, "rs")
     try:
         async with AsyncExitStack() as stack:
             host = cluster.host_address  # where the task pods reach this host

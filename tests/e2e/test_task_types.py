@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from tests.providers.openai_server import OpenAIServer
 from tests.providers.smtp_server import Mailbox, smtp_server
 from tests.providers.tripo_server import TripoServer
 from tests.support.cluster import job_pods, kubectl
+from tests.support.namespaces import restricted_namespace
 from tests.support.operator_process import OperatorProcess, running_operator
 from tests.support.providers_env import (
     FAST_POLLS,
@@ -110,20 +110,6 @@ class World:
     operator: OperatorProcess
 
 
-async def make_namespace(kube: KubeClient) -> str:
-    name = f"tt-{uuid.uuid4().hex[:10]}"
-    body = {
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": {
-            "name": name,
-            "labels": {"pod-security.kubernetes.io/enforce": "restricted"},
-        },
-    }
-    await kube.create(resource_path("v1", "namespaces"), body)
-    return name
-
-
 @pytest.fixture(scope="module")
 def redis_module(redis_server: RedisServer) -> Iterator[redis.Redis[str]]:
     """The session's Redis, flushed once for this module (the module's operator shares it)."""
@@ -142,7 +128,7 @@ async def world(
     redis_module: redis.Redis[str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[World]:
-    namespace = await make_namespace(kube)
+    namespace = await restricted_namespace(kube, "tt")
     try:
         async with AsyncExitStack() as stack:
             host = cluster.host_address
@@ -300,7 +286,7 @@ async def test_generate_3d_without_tripo_key_fails_permanently_with_a_clear_erro
     tmp_path: Path,
 ) -> None:
     """The Secret exists but lacks TRIPO_API_KEY: the task says so and is not retried."""
-    namespace = await make_namespace(kube)
+    namespace = await restricted_namespace(kube, "tt")
     client = redis_server.client()
     try:
         with serving(TripoServer(), cluster.host_address) as tripo:
