@@ -72,6 +72,7 @@ class LocalCluster:
     node: bool = True
     images: ImageSet | None = None
     node_name: str = NODE_NAME
+    profiling: bool = False  # the apiserver's /debug/pprof (benchmarks only)
     admin_token: str = field(default_factory=lambda: secrets.token_hex(16))
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     apiserver_host: str = "127.0.0.1"
@@ -208,7 +209,7 @@ class LocalCluster:
                 "--service-account-signing-key-file",
                 self.pki.sa_key,
                 "--allow-privileged=false",
-                "--profiling=false",
+                f"--profiling={str(self.profiling).lower()}",
                 "--enable-priority-and-fairness=false",
                 "--event-ttl",
                 "1h",
@@ -270,6 +271,12 @@ class LocalCluster:
                 "--use-service-account-credentials=false",
                 "--concurrent-job-syncs",
                 "10",
+                # The default client limit (20 QPS) makes the Job controller, not
+                # what runs on it, the bottleneck at a few tasks/s (5 writes per Job).
+                "--kube-api-qps",
+                "200",
+                "--kube-api-burst",
+                "400",
                 "--v",
                 "1",
             ],
