@@ -7,11 +7,16 @@ server, in interleaved rounds; the figures are requests/s and the client's own
 CPU per request (the API server shares the 2 cores, so client CPU is load it
 takes from the server). Sides:
 
-- ours: `KubeClient` (aiohttp, HTTP/1.1 pool, credentials from the official package)
+- ours: `KubeClient` (aiohttp, HTTP/1.1 pool, our own kubeconfig loader)
 - httpx-h2: the transport `KubeClient` had before (httpx over HTTP/2, one
   multiplexed connection, up to 16 connections), the same requests
 - aio: `kubernetes.aio` (the official package's asyncio client, aiohttp)
 - sync: the official synchronous client (urllib3) in a thread pool
+
+The project does not depend on the official package, so the bench installs it
+(OFFICIAL_PACKAGE) into a throwaway venv with uv and runs its two sides there
+(official_client_side.py), one process per round, timed inside that process
+as ours is timed inside this one. The workload itself is kube_client_workload.py.
 
 Usage: .venv/bin/python bench/bench_kube_client.py [--tasks 300] [--rounds 3]
 """
@@ -22,13 +27,11 @@ import argparse
 import asyncio
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
@@ -41,28 +44,21 @@ from devskyy_devcluster.launcher import LocalCluster
 from devskyy_operator.kube.client import KubeClient, resource_path
 from devskyy_operator.kube.config import load_kubeconfig
 from devskyy_operator.kube.transport import ssl_context
+from kube_client_workload import (
+    CONCURRENCY,
+    GROUP,
+    PHASES,
+    PLURAL,
+    STATUS,
+    VERSION,
+    Round,
+    Side,
+    one_round,
+)
 
-CONCURRENCY = 16  # the bridge's create limit and bench_operator's
-GROUP, VERSION, PLURAL = "devskyy.io", "v1alpha1", "devskyytasks"
-
-
-def task_manifest(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "DevSkyyTask",
-        "metadata": {"name": name},
-        "spec": {"type": "diagnostic", "input": {"user_id": "bench"}},
-    }
-
-
-STATUS = {"status": {"phase": "Queued", "message": "bench"}}
-
-
-class Side(Protocol):
-    async def create(self, namespace: str, body: dict[str, Any]) -> None: ...
-    async def get(self, namespace: str, name: str) -> None: ...
-    async def patch_status(self, namespace: str, name: str) -> None: ...
-    async def close(self) -> None: ...
+OFFICIAL_PACKAGE = "kubernetes==37.*"  # the version the project used before its own loader
+OFFICIAL_SIDES = ("aio", "sync")
+BENCH = Path(__file__).resolve().parent
 
 
 class Ours:
@@ -124,108 +120,45 @@ class HttpxH2:
         await self.http.aclose()
 
 
-class OfficialAio:
-    def __init__(self, api: Any, client: Any) -> None:
-        self.api, self.client = api, client
-
-    @classmethod
-    async def open(cls, kubeconfig: str) -> OfficialAio:
-        from kubernetes.aio import client, config
-
-        configuration = client.Configuration()
-        configuration.connection_pool_maxsize = CONCURRENCY
-        await config.load_kube_config(kubeconfig, client_configuration=configuration)
-        api_client = client.ApiClient(configuration)
-        return cls(client.CustomObjectsApi(api_client), api_client)
-
-    async def create(self, namespace: str, body: dict[str, Any]) -> None:
-        await self.api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
-
-    async def get(self, namespace: str, name: str) -> None:
-        await self.api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-
-    async def patch_status(self, namespace: str, name: str) -> None:
-        await self.api.patch_namespaced_custom_object_status(
-            GROUP, VERSION, namespace, PLURAL, name, STATUS
-        )
-
-    async def close(self) -> None:
-        await self.client.close()
+def official_venv(directory: Path) -> Path:
+    """A venv holding the official client only; its python."""
+    venv = directory / "official-venv"
+    subprocess.run(["uv", "venv", "-q", "--python", sys.executable, str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run(
+        ["uv", "pip", "install", "-q", "--python", str(python), OFFICIAL_PACKAGE], check=True
+    )
+    return python
 
 
-class OfficialSync:
-    def __init__(self, kubeconfig: str) -> None:
-        from kubernetes import client, config
-
-        configuration = client.Configuration()
-        configuration.connection_pool_maxsize = CONCURRENCY
-        config.load_kube_config(kubeconfig, client_configuration=configuration)
-        self.client = client.ApiClient(configuration)
-        self.api = client.CustomObjectsApi(self.client)
-        self.pool = ThreadPoolExecutor(CONCURRENCY)
-
-    async def _run(self, call: Callable[..., Any], *args: Any) -> None:
-        await asyncio.get_running_loop().run_in_executor(self.pool, call, *args)
-
-    async def create(self, namespace: str, body: dict[str, Any]) -> None:
-        create = self.api.create_namespaced_custom_object
-        await self._run(create, GROUP, VERSION, namespace, PLURAL, body)
-
-    async def get(self, namespace: str, name: str) -> None:
-        get = self.api.get_namespaced_custom_object
-        await self._run(get, GROUP, VERSION, namespace, PLURAL, name)
-
-    async def patch_status(self, namespace: str, name: str) -> None:
-        await self._run(
-            self.api.patch_namespaced_custom_object_status,
-            GROUP, VERSION, namespace, PLURAL, name, STATUS,
-        )  # fmt: skip
-
-    async def close(self) -> None:
-        self.pool.shutdown()
-        self.client.close()
+async def official_round(
+    python: Path, side: str, kubeconfig: str, namespace: str, tasks: int
+) -> Round:
+    """One round of an official side, in its own process (figures measured there)."""
+    child = await asyncio.create_subprocess_exec(
+        str(python), str(BENCH / "official_client_side.py"),
+        side, kubeconfig, namespace, str(tasks),
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await child.communicate()
+    if child.returncode != 0:
+        raise RuntimeError(f"official side {side} failed ({child.returncode})")
+    return {phase: (rate, cpu) for phase, (rate, cpu) in json.loads(out).items()}
 
 
-async def bounded(calls: list[Callable[[], Awaitable[None]]]) -> None:
-    limit = asyncio.Semaphore(CONCURRENCY)
-
-    async def one(call: Callable[[], Awaitable[None]]) -> None:
-        async with limit:
-            await call()
-
-    await asyncio.gather(*(one(c) for c in calls))
-
-
-async def one_round(side: Side, namespace: str, tasks: int) -> dict[str, tuple[float, float]]:
-    """Per phase: (requests/s, client CPU µs per request)."""
-    names = [f"t-{i}" for i in range(tasks)]
-    phases: dict[str, list[Callable[[], Awaitable[None]]]] = {
-        "create": [lambda n=n: side.create(namespace, task_manifest(n)) for n in names],  # type: ignore[misc]
-        "get": [lambda n=n: side.get(namespace, n) for n in names],  # type: ignore[misc]
-        "patch status": [lambda n=n: side.patch_status(namespace, n) for n in names],  # type: ignore[misc]
-    }
-    out: dict[str, tuple[float, float]] = {}
-    for phase, calls in phases.items():
-        wall, cpu = time.perf_counter(), time.process_time()
-        await bounded(calls)
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        out[phase] = (tasks / wall, cpu / tasks * 1e6)
-    return out
+async def measure(name: str, python: Path, kubeconfig: str, namespace: str, tasks: int) -> Round:
+    if name in OFFICIAL_SIDES:
+        return await official_round(python, name, kubeconfig, namespace, tasks)
+    side: Side = Ours(kubeconfig) if name == "ours" else HttpxH2(kubeconfig)
+    try:
+        return await one_round(side, namespace, tasks)
+    finally:
+        await side.close()
 
 
-async def open_side(name: str, kubeconfig: str) -> Side:
-    if name == "ours":
-        return Ours(kubeconfig)
-    if name == "httpx-h2":
-        return HttpxH2(kubeconfig)
-    if name == "aio":
-        return await OfficialAio.open(kubeconfig)
-    return OfficialSync(kubeconfig)
-
-
-async def run(kubeconfig: str, tasks: int, rounds: int) -> None:
-    sides = ["ours", "httpx-h2", "aio", "sync"]
-    results: dict[str, list[dict[str, tuple[float, float]]]] = {s: [] for s in sides}
+async def run(python: Path, kubeconfig: str, tasks: int, rounds: int) -> None:
+    sides = ["ours", "httpx-h2", *OFFICIAL_SIDES]
+    results: dict[str, list[Round]] = {s: [] for s in sides}
     async with KubeClient.from_env(kubeconfig) as admin:
         for r in range(rounds):
             order = sides if r % 2 == 0 else list(reversed(sides))
@@ -235,16 +168,12 @@ async def run(kubeconfig: str, tasks: int, rounds: int) -> None:
                     resource_path("v1", "namespaces"),
                     {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
                 )
-                side = await open_side(name, kubeconfig)
-                try:
-                    results[name].append(await one_round(side, namespace, tasks))
-                finally:
-                    await side.close()
+                results[name].append(await measure(name, python, kubeconfig, namespace, tasks))
                 await admin.delete(resource_path("v1", "namespaces", name=namespace))
                 print(f"round {r + 1} {name}: {results[name][-1]}", flush=True)
     print(f"\n{tasks} requests per phase, concurrency {CONCURRENCY}, medians of {rounds} rounds")
     print(f"{'side':<10}{'phase':<14}{'req/s':>8}{'CPU µs/req':>12}{'vs ours':>9}")
-    for phase in ("create", "get", "patch status"):
+    for phase in PHASES:
         base = statistics.median(r[phase][0] for r in results["ours"])
         for name in sides:
             rate = statistics.median(r[phase][0] for r in results[name])
@@ -261,12 +190,13 @@ def main() -> None:
         tempfile.TemporaryDirectory(prefix="bench-kube-") as tmp,
         LocalCluster(Path(tmp) / "cluster", node=False) as cluster,
     ):
+        python = official_venv(Path(tmp))
         kubectl(cluster, "apply", "--server-side", "-f", str(CRD_FILE))
         kubectl(
             cluster, "wait", "--for=condition=Established",
             "crd/devskyytasks.devskyy.io", "--timeout=60s",
         )  # fmt: skip
-        asyncio.run(run(str(cluster.kubeconfig), args.tasks, args.rounds))
+        asyncio.run(run(python, str(cluster.kubeconfig), args.tasks, args.rounds))
 
 
 if __name__ == "__main__":

@@ -21,13 +21,16 @@ from tests.support.ports import free_port
 EXEC_API_VERSION = "client.authentication.k8s.io/v1"
 
 # The plugin answers its n-th run with the n-th entry of answers.json (the last
-# one repeats) and counts its runs; it checks that it was called as a plugin.
+# one repeats) and counts its runs; it checks that it was called as a plugin and
+# keeps what it was given (KUBERNETES_EXEC_INFO, $PLUGIN_GREETING) in seen.json.
 PLUGIN_SOURCE = """\
 import json, os, sys
 from pathlib import Path
 state = Path(sys.argv[1])
 info = json.loads(os.environ["KUBERNETES_EXEC_INFO"])
 assert info["kind"] == "ExecCredential", info
+seen = {"info": info, "greeting": os.environ.get("PLUGIN_GREETING")}
+(state / "seen.json").write_text(json.dumps(seen))
 runs = state / "runs"
 n = int(runs.read_text()) if runs.exists() else 0
 runs.write_text(str(n + 1))
@@ -60,17 +63,23 @@ class ExecPlugin:
         (self.directory / "answers.json").write_text(json.dumps(answers))
 
     @property
+    def seen(self) -> dict[str, Any]:
+        """What the last run was given."""
+        return dict(json.loads((self.directory / "seen.json").read_text()))
+
+    @property
     def runs(self) -> int:
         path = self.directory / "runs"
         return int(path.read_text()) if path.exists() else 0
 
-    def user(self) -> dict[str, Any]:
+    def user(self, api_version: str = EXEC_API_VERSION, **extra: Any) -> dict[str, Any]:
         return {
             "exec": {
-                "apiVersion": EXEC_API_VERSION,
+                "apiVersion": api_version,
                 "command": sys.executable,
                 "args": [str(self.script), str(self.directory)],
                 "interactiveMode": "Never",
+                **extra,
             }
         }
 

@@ -1,16 +1,19 @@
-"""Where the Kubernetes API is and how to authenticate, resolved by the official client.
+"""Where the Kubernetes API is and how to authenticate, as kubectl resolves it.
 
-The `kubernetes` package reads kubeconfig (several files in KUBECONFIG, exec
-credential plugins, auth providers, tokens, client certificates, proxy-url) and
-the in-cluster ServiceAccount. This module turns its `Configuration` into what
-our transports need: an `Endpoint` (fixed for the process) and a `Credential`
-(the Authorization header and client certificate, which expire).
+Our own loader (kubeconfig.py, exec_plugin.py, credentials.py), not the
+official `kubernetes` package: importing that one costs 46 MiB of RSS (all its
+generated models), and kopf imports it too whenever it is installed. Sources:
+kubeconfig files (several in KUBECONFIG, merged like kubectl; tokens, token
+files, client certificates, username/password, exec credential plugins,
+proxy-url) or the pod's ServiceAccount. The result is an `Endpoint` (fixed for
+the process) and a `Credential` (the Authorization header and client
+certificate, which expire), the same for our client and kopf's login.
 
-Credentials are refreshed two ways, both through the package: every
-`RECHECK_SECONDS` its refresh hook runs (it re-runs an exec plugin whose token
-expires within five minutes and re-reads the projected token file once a
-minute), and after a 401 the configuration is loaded again from scratch (a
-token that died early). The hook can run a plugin, so it runs in a thread.
+Credentials are refreshed two ways: every `RECHECK_SECONDS` the source is
+asked again (an exec plugin whose token expires within five minutes runs
+again, a token file is read again), and after a 401 the configuration is
+loaded again from scratch (a token that died early). A source can run a
+plugin, so it is asked in a thread.
 """
 
 from __future__ import annotations
@@ -21,55 +24,36 @@ import ipaddress
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from kubernetes.client import Configuration
-from kubernetes.config.config_exception import ConfigException
-from kubernetes.config.incluster_config import InClusterConfigLoader
-from kubernetes.config.kube_config import KubeConfigLoader, KubeConfigMerger
+import yaml
+
+from devskyy_operator.kube.connection import Credential, Endpoint, KubeConfigError
+from devskyy_operator.kube.credentials import CredentialSource, TokenFile, user_source
+from devskyy_operator.kube.exec_plugin import exec_info
+from devskyy_operator.kube.kubeconfig import Selection, merge, select
+from devskyy_operator.kube.private_files import file_for
+
+__all__ = [
+    "RECHECK_SECONDS",
+    "Credential",
+    "Endpoint",
+    "KubeConfig",
+    "KubeConfigError",
+    "auto_config",
+    "environment_proxy",
+    "in_cluster",
+    "in_cluster_config",
+    "load_kubeconfig",
+]
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 DEFAULT_KUBECONFIG = ".kube/config"  # under $HOME
-RECHECK_SECONDS = 30.0  # well inside the package's 5-minute expiry skew for exec tokens
+RECHECK_SECONDS = 30.0  # well inside the five-minute expiry skew for exec tokens
 
-
-class KubeConfigError(Exception):
-    """The configuration cannot be used; the message says which file and field."""
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Where the API server is and how to trust it (does not change while we run)."""
-
-    server: str
-    ca_file: str | None = None
-    insecure: bool = False
-    proxy: str | None = None  # proxy-url, else HTTPS_PROXY/NO_PROXY as kubectl reads them
-    namespace: str = "default"
-    source: str = ""  # for messages: which files and context, or "in-cluster"
-
-
-@dataclass(frozen=True)
-class Credential:
-    """Who we are: the whole Authorization header value and/or a client certificate."""
-
-    authorization: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-
-    @property
-    def scheme_and_token(self) -> tuple[str | None, str | None]:
-        """RFC 7235 split of the header ("Bearer", "abc"), as kopf's ConnectionInfo wants it."""
-        if not self.authorization:
-            return None, None
-        scheme, _, token = self.authorization.partition(" ")
-        return (scheme, token) if token else (None, scheme)
-
-
-Load = Callable[[], tuple[Configuration, str]]  # the configuration and the namespace
+Load = Callable[[], tuple[Endpoint, CredentialSource]]
 
 
 def environment_proxy(server: str, environ: Mapping[str, str] | None = None) -> str | None:
@@ -108,37 +92,16 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _credential(configuration: Configuration) -> Credential:
-    # The hook (if any) runs here: it refreshes an expired token in place.
-    header = configuration.get_api_key_with_prefix("BearerToken")
-    return Credential(
-        authorization=header.strip() if header else None,
-        cert_file=configuration.cert_file or None,
-        key_file=configuration.key_file or None,
-    )
-
-
 class KubeConfig:
     """A resolved configuration: the endpoint plus a credential that refreshes itself."""
 
-    def __init__(self, load: Load, source: str, recheck_seconds: float = RECHECK_SECONDS) -> None:
+    def __init__(self, load: Load, recheck_seconds: float = RECHECK_SECONDS) -> None:
         self._load = load
-        self._configuration, namespace = load()
-        self._credential = _credential(self._configuration)
+        self.endpoint, self._source = load()
+        self._credential = self._source.current
         self.recheck_seconds = recheck_seconds
         self._next_check = time.monotonic() + recheck_seconds
         self._lock = asyncio.Lock()
-        c = self._configuration
-        self.endpoint = Endpoint(
-            server=str(c.host).rstrip("/"),
-            ca_file=c.ssl_ca_cert or None,
-            insecure=not c.verify_ssl,
-            proxy=c.proxy or environment_proxy(str(c.host)),
-            namespace=namespace,
-            source=source,
-        )
-        if getattr(c, "tls_server_name", None):
-            raise KubeConfigError(f"{source}: tls-server-name is not supported")
 
     @property
     def server(self) -> str:
@@ -154,12 +117,12 @@ class KubeConfig:
         return self._credential
 
     async def current(self) -> Credential:
-        """The credential to send; every `recheck_seconds` the package's hook refreshes it."""
+        """The credential to send; every `recheck_seconds` the source renews what is due."""
         if time.monotonic() < self._next_check:
             return self._credential
         async with self._lock:
             if time.monotonic() >= self._next_check:
-                self._credential = await asyncio.to_thread(_credential, self._configuration)
+                self._credential = await asyncio.to_thread(self._renewed)
                 self._next_check = time.monotonic() + self.recheck_seconds
         return self._credential
 
@@ -171,10 +134,16 @@ class KubeConfig:
         """
         async with self._lock:
             if self._credential == rejected:
-                self._configuration, _ = await asyncio.to_thread(self._load)
-                self._credential = await asyncio.to_thread(_credential, self._configuration)
+                _, self._source = await asyncio.to_thread(self._load)
+                self._credential = self._source.current
                 self._next_check = time.monotonic() + self.recheck_seconds
         return self._credential
+
+    def _renewed(self) -> Credential:
+        try:
+            return self._source.renewed()
+        except KubeConfigError as exc:
+            raise KubeConfigError(f"{self.endpoint.source}: {exc}") from exc
 
 
 # ---------------------------------------------------------------- kubeconfig
@@ -186,56 +155,57 @@ def _split_paths(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
     return [str(p) for p in paths]
 
 
-def _first_current_context(merger: KubeConfigMerger) -> str | None:
-    """kubectl: the first file that sets current-context wins (the package takes the last)."""
-    for path in merger.paths:
-        name = (merger.config_files[path] or {}).get("current-context")
-        if name:
-            return str(name)
-    return None
+def read_kubeconfig_files(files: Sequence[str]) -> list[tuple[Path, Any]]:
+    """Each existing file's path (absolute: relative paths inside resolve against it) and YAML."""
+    documents = []
+    for name in files:
+        path = Path(os.path.abspath(os.path.expanduser(name)))
+        if not path.is_file():
+            continue  # kubectl skips missing KUBECONFIG entries
+        try:
+            documents.append((path, yaml.safe_load(path.read_text())))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise KubeConfigError(f"{path}: cannot be read as YAML: {exc}") from exc
+    if not documents:
+        raise KubeConfigError("no kubeconfig file found")
+    return documents
+
+
+def _resolve(selection: Selection, source: str) -> tuple[Endpoint, CredentialSource]:
+    """The I/O half: files checked, inline data written to private files, plugin run."""
+    cluster, user = selection.cluster, selection.user
+    where = f"cluster {cluster.name!r}: certificate-authority"
+    ca_file = file_for(cluster.ca_file, cluster.ca_data, ".crt", where)
+    endpoint = Endpoint(
+        server=cluster.server,
+        ca_file=ca_file,
+        insecure=cluster.insecure,
+        proxy=cluster.proxy_url or environment_proxy(cluster.server),
+        namespace=selection.namespace,
+        source=source,
+    )
+    info = ""
+    if user.exec is not None:
+        ca_pem = Path(ca_file).read_bytes() if ca_file and user.exec.provide_cluster_info else None
+        info = exec_info(
+            user.exec,
+            cluster.server,
+            ca_pem,
+            cluster.insecure,
+            cluster.proxy_url,
+            cluster.exec_config,
+        )
+    return endpoint, user_source(user, info)
 
 
 def _kubeconfig_loader(files: list[str], context: str | None, source: str) -> Load:
-    def load() -> tuple[Configuration, str]:
+    def load() -> tuple[Endpoint, CredentialSource]:
         try:
-            merger = KubeConfigMerger(os.pathsep.join(files))
-            if merger.config is None:
-                raise KubeConfigError(f"{source}: no kubeconfig file found")
-            name = context or _first_current_context(merger)
-            if not name:
-                raise KubeConfigError(
-                    f"{source}: no current-context is set and no context was named "
-                    "(kubectl config use-context NAME)"
-                )
-            loader = KubeConfigLoader(
-                config_dict=merger.config, active_context=name, config_base_path=None
-            )
-            configuration = Configuration()
-            loader.load_and_set(configuration)
-        except ConfigException as exc:
+            return _resolve(select(merge(read_kubeconfig_files(files)), context), source)
+        except KubeConfigError as exc:
             raise KubeConfigError(f"{source}: {exc}") from exc
-        _require_credentials(configuration, loader.current_context, merger.config, source)
-        namespace = (loader.current_context.get("context") or {}).get("namespace")
-        return configuration, str(namespace or "default")
 
     return load
-
-
-def _require_credentials(
-    configuration: Configuration, context: Mapping[str, Any], merged: Any, source: str
-) -> None:
-    """The package logs and swallows a failing exec plugin; we refuse to go on anonymous."""
-    user_name = (context.get("context") or {}).get("user")
-    node = merged["users"].get_with_name(user_name, safe=True) if user_name else None
-    user: Mapping[str, Any] = (node.safe_get("user") if node is not None else None) or {}
-    if "exec" not in user:
-        return
-    if not configuration.api_key.get("BearerToken") and not configuration.cert_file:
-        command = (user["exec"] or {}).get("command", "?")
-        raise KubeConfigError(
-            f"{source}: user {user_name!r}: exec plugin {command!r} gave no credential "
-            "(its error is in the log above)"
-        )
 
 
 def load_kubeconfig(
@@ -255,10 +225,17 @@ def load_kubeconfig(
         source += f" (context {context})"
     if not any(Path(os.path.expanduser(f)).is_file() for f in files):
         raise KubeConfigError(f"{source}: no such file")
-    return KubeConfig(_kubeconfig_loader(files, context, source), source, recheck_seconds)
+    return KubeConfig(_kubeconfig_loader(files, context, source), recheck_seconds)
 
 
 # ---------------------------------------------------------------- in-cluster
+
+
+def service_host_url(host: str, port: str) -> str:
+    """https://HOST:PORT from the service variables; an IPv6 address in brackets."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"https://{host}:{port}"
 
 
 def in_cluster_config(
@@ -270,23 +247,26 @@ def in_cluster_config(
     env = dict(os.environ if environ is None else environ)
     source = f"in-cluster ({service_account_dir})"
 
-    namespace_file = service_account_dir / "namespace"
-
-    def load() -> tuple[Configuration, str]:
-        loader = InClusterConfigLoader(
-            token_filename=str(service_account_dir / "token"),
-            cert_filename=str(service_account_dir / "ca.crt"),
-            environ=env,
-        )
-        configuration = Configuration()
-        try:
-            loader.load_and_set(configuration)
-        except ConfigException as exc:
-            raise KubeConfigError(f"{source}: {exc}") from exc
+    def load() -> tuple[Endpoint, CredentialSource]:
+        host, port = env.get("KUBERNETES_SERVICE_HOST"), env.get("KUBERNETES_SERVICE_PORT")
+        if not host or not port:
+            raise KubeConfigError(
+                f"{source}: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be set"
+            )
+        ca_file = file_for(service_account_dir / "ca.crt", None, "", f"{source}: CA")
+        namespace_file = service_account_dir / "namespace"
         namespace = namespace_file.read_text().strip() if namespace_file.is_file() else ""
-        return configuration, namespace or "default"
+        server = service_host_url(host, port)
+        endpoint = Endpoint(
+            server=server,
+            ca_file=ca_file,
+            proxy=environment_proxy(server, env),
+            namespace=namespace or "default",
+            source=source,
+        )
+        return endpoint, TokenFile(service_account_dir / "token", source)
 
-    return KubeConfig(load, source, recheck_seconds)
+    return KubeConfig(load, recheck_seconds)
 
 
 def in_cluster(environ: Mapping[str, str], service_account_dir: Path = SERVICE_ACCOUNT_DIR) -> bool:

@@ -11,7 +11,7 @@ one (and more than the official async client, also aiohttp), and httpcore loses 
 answer of the API server over HTTP/2 (the server sends GOAWAY when an HTTP/2
 request fails authentication, httpcore then fails the stream instead of
 reading its response), so a refused token could never be refreshed. aiohttp is
-also what kopf and the official client use: one HTTP stack in the process.
+also what kopf uses: one HTTP stack in the process.
 """
 
 from __future__ import annotations
