@@ -436,7 +436,12 @@ def parse_spec(raw: dict[str, Any]) -> TaskSpec:
     JSON has no enum or datetime types, so strict mode is applied in JSON mode,
     which accepts strings for those while still refusing e.g. "3" for an int.
     """
-    return TaskSpec.model_validate_json(json.dumps(raw))
+    return parse_spec_json(json.dumps(raw))
+
+
+def parse_spec_json(text: str) -> TaskSpec:
+    """`parse_spec` of a spec already in JSON text (the operator keeps a task's spec so)."""
+    return TaskSpec.model_validate_json(text)
 
 
 def parse_input(task_type: TaskType, raw: dict[str, Any]) -> TaskInput:

@@ -8,8 +8,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from devskyy_operator.admission.policy import admission_key, admit, not_before, queue_position
-from devskyy_operator.crd.task_view import TaskView
+from devskyy_operator.admission.policy import (
+    admission_key,
+    admit,
+    is_due,
+    is_waiting,
+    not_before,
+    open_kinds,
+    queue_position,
+)
+from devskyy_operator.crd.task_view import TaskView, task_view
 from tests.unit.factories import INPUTS, T0, view
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(30)]
@@ -99,17 +107,8 @@ def _queues(draw: st.DrawFn) -> list[TaskView]:
         kind = draw(st.sampled_from(["diagnostic", "ml_training"]))
         base = _TEMPLATES[priority]
         spec = base.spec if kind == "diagnostic" else view("x", kind, priority=priority).spec
-        tasks.append(
-            TaskView(
-                name=f"t-{i:03d}",
-                namespace="tasks",
-                uid=str(i),
-                generation=1,
-                spec=spec,
-                created_at=created,
-                phase=None,
-            )
-        )
+        task = task_view(spec, name=f"t-{i:03d}", namespace="tasks", uid=str(i), created_at=created)
+        tasks.append(task)
     return tasks
 
 
@@ -137,3 +136,76 @@ def test_admission_properties(tasks: list[TaskView], limit: int, running: int) -
         # The k-th chosen task had queue position k.
         for position, task in enumerate(picked, start=1):
             assert queue_position(task, tasks) == position
+
+
+def _plain_admit(
+    candidates: list[TaskView],
+    running_by_type: dict[str, int],
+    limits: dict[str, int],
+    tier_caps: dict[tuple[str, str], int],
+    running_by_tier: dict[tuple[str, str], int],
+) -> list[TaskView]:
+    """`admit` as first written: every candidate looked at, no early stop."""
+    held = dict(running_by_tier)
+    free: dict[str, int] = {}
+    chosen: list[TaskView] = []
+    seen: set[tuple[str, str]] = set()
+    for task in sorted(candidates, key=admission_key):
+        identity = (task.namespace, task.name)
+        if identity in seen or not is_waiting(task) or not is_due(task, T0):
+            continue
+        seen.add(identity)
+        kind = task.task_type.value
+        if kind not in free:
+            free[kind] = max(0, limits.get(kind, 0) - running_by_type.get(kind, 0))
+        share = (kind, task.tier)
+        if share in tier_caps and held.get(share, 0) >= tier_caps[share]:
+            continue
+        if free[kind] > 0:
+            free[kind] -= 1
+            held[share] = held.get(share, 0) + 1
+            chosen.append(task)
+    return chosen
+
+
+_KINDS = ["diagnostic", "ml_training", "ml_prediction"]
+_SPECS = {(k, p): view("x", k, priority=p).spec for k in _KINDS for p in (0, 5, 9)}
+_pairs = st.tuples(st.sampled_from(_KINDS), st.sampled_from(["", "free", "pro"]))
+
+
+@st.composite
+def _tiered(draw: st.DrawFn) -> list[TaskView]:
+    tasks = []
+    for i in range(draw(st.integers(min_value=0, max_value=30))):
+        kind, tier = draw(_pairs)
+        spec = _SPECS[(kind, draw(st.sampled_from([0, 5, 9])))]
+        name = f"t-{draw(st.integers(min_value=0, max_value=40))}"
+        phase = draw(st.sampled_from([None, None, "Queued", "Running"]))
+        created = T0 + timedelta(seconds=i % 4)
+        tasks.append(task_view(spec, name=name, created_at=created, tier=tier, phase=phase))
+    return tasks
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    tasks=_tiered(),
+    limits=st.dictionaries(st.sampled_from(_KINDS), st.integers(min_value=0, max_value=5)),
+    running=st.dictionaries(st.sampled_from(_KINDS), st.integers(min_value=0, max_value=6)),
+    caps=st.dictionaries(_pairs, st.integers(min_value=0, max_value=3)),
+    by_tier=st.dictionaries(_pairs, st.integers(min_value=0, max_value=3)),
+)
+def test_admit_equals_its_plain_form_and_needs_only_the_open_kinds(
+    tasks: list[TaskView],
+    limits: dict[str, int],
+    running: dict[str, int],
+    caps: dict[tuple[str, str], int],
+    by_tier: dict[tuple[str, str], int],
+) -> None:
+    chosen = admit(tasks, running, limits, T0, tier_caps=caps, running_by_tier=by_tier)
+    assert chosen == _plain_admit(tasks, running, limits, caps, by_tier)
+    # The index hands admit one view per task; of those, the open kinds' decide alone.
+    unique = list({(t.namespace, t.name): t for t in tasks}.values())
+    chosen = admit(unique, running, limits, T0, tier_caps=caps, running_by_tier=by_tier)
+    open_ = open_kinds(limits, running)
+    only_open = [t for t in unique if t.task_type.value in open_]
+    assert admit(only_open, running, limits, T0, tier_caps=caps, running_by_tier=by_tier) == chosen

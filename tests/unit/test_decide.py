@@ -21,7 +21,6 @@ from devskyy_operator.bridge.invalid import refused_by_crd
 from devskyy_operator.controller import decide as d
 from devskyy_operator.controller import plan as p
 from devskyy_operator.controller.forged import forged
-from devskyy_operator.controller.index import TaskIndex
 from devskyy_operator.controller.refusals import invalid
 from devskyy_operator.controller.statuses import MAX_STATUS_RESULT_BYTES, admitted_status
 from devskyy_operator.cost.compute import task_cost
@@ -429,45 +428,6 @@ def test_finished_jobs_are_deleted_after_retention(
     view: TaskView | None, age_seconds: int, expired: bool
 ) -> None:
     assert d.retention_expired(view, T0 + timedelta(seconds=age_seconds), 3600) is expired
-
-
-@pytest.mark.parametrize(
-    ("known", "event", "kept"),
-    [
-        (None, "Queued", "Queued"),
-        ("Queued", "Running", "Running"),
-        ("Running", "Queued", "Running"),  # a late event does not undo our own patch
-        ("Running", None, "Running"),
-        ("Succeeded", "Running", "Succeeded"),
-        ("Failed", "Queued", "Failed"),
-        ("Running", "Failed", "Failed"),
-    ],
-)
-def test_the_index_never_moves_a_phase_back(
-    known: str | None, event: str | None, kept: str
-) -> None:
-    index = TaskIndex()
-    if known is not None:
-        earlier = body(phase=known)
-        index.upsert(task_view_from_body(earlier), earlier)
-    later = body(phase=event)
-    index.upsert(task_view_from_body(later), later)
-    assert index.tasks[("tasks", "task-1")].phase == kept
-
-
-def test_the_index_keeps_bodies_without_managed_fields() -> None:
-    index = TaskIndex()
-    event = body(phase="Queued")
-    event["metadata"]["managedFields"] = [{"manager": "devskyy-bridge", "fieldsV1": {}}]
-    index.upsert(task_view_from_body(event), event)
-    kept = index.bodies[("tasks", "task-1")]
-    assert "managedFields" not in kept["metadata"]
-    assert kept["metadata"]["uid"] == "uid-task-1"
-    assert kept["status"] == {"phase": "Queued"}
-    assert "managedFields" in event["metadata"]  # the event's own body is not changed
-    written = {**event, "status": {"phase": "Running"}}
-    index.remember_body(written)
-    assert "managedFields" not in index.bodies[("tasks", "task-1")]["metadata"]
 
 
 def test_phase_rank() -> None:

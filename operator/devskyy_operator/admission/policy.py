@@ -16,12 +16,12 @@ from devskyy_operator.crd.task_view import TaskView
 
 def admission_key(task: TaskView) -> tuple[int, datetime, datetime, str]:
     """Sort key: higher priority first, then earliest queued, then creation, then name."""
-    return (-task.spec.priority, task.queued_at, task.created_at, task.name)
+    return (-task.priority, task.queued_at, task.created_at, task.name)
 
 
 def not_before(task: TaskView) -> datetime | None:
     """The earliest time the task may start (marketing `schedule_at`), or None."""
-    return task.spec.scheduled_for()
+    return task.not_before  # `spec.scheduled_for()`, kept by the view: rounds read it often
 
 
 def is_due(task: TaskView, now: datetime | None) -> bool:
@@ -39,6 +39,12 @@ def is_due(task: TaskView, now: datetime | None) -> bool:
 def is_waiting(task: TaskView) -> bool:
     """Only tasks not yet admitted compete for slots."""
     return task.phase in WAITING_PHASES
+
+
+def open_kinds(limits: Mapping[str, int], running_by_type: Mapping[str, int]) -> set[str]:
+    """The task types with a free slot: `admit` chooses among their tasks only, so a
+    caller may hand it only theirs (a backlog of a full type costs nothing)."""
+    return {kind for kind, limit in limits.items() if limit > running_by_type.get(kind, 0)}
 
 
 def admit(
@@ -63,23 +69,27 @@ def admit(
     """
     caps = tier_caps or {}
     held: dict[tuple[str, str], int] = dict(running_by_tier or {})
-    free: dict[str, int] = {}
+    free = {
+        kind: max(0, limits.get(kind, 0) - running_by_type.get(kind, 0))
+        for kind in {t.task_type.value for t in candidates}
+    }
+    slots = sum(free.values())
     chosen: list[TaskView] = []
     seen: set[tuple[str, str]] = set()
     for task in sorted(candidates, key=admission_key):
+        if not slots:
+            break  # every slot is taken: no later task can be chosen
         identity = (task.namespace, task.name)
         if identity in seen or not is_waiting(task) or not is_due(task, now):
             continue
         seen.add(identity)
         kind = task.task_type.value
-        if kind not in free:
-            limit = limits.get(kind, 0)
-            free[kind] = max(0, limit - running_by_type.get(kind, 0))
         share = (kind, task.tier)
         if share in caps and held.get(share, 0) >= caps[share]:
             continue
         if free[kind] > 0:
             free[kind] -= 1
+            slots -= 1
             held[share] = held.get(share, 0) + 1
             chosen.append(task)
     return chosen

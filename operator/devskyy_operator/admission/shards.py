@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 
-from devskyy_operator.admission.policy import admit
+from devskyy_operator.admission.policy import admit, open_kinds
 from devskyy_operator.admission.tiers import tier_limits
 from devskyy_operator.crd.task_view import TaskView
 from devskyy_operator.settings import TierPolicy
@@ -50,6 +50,17 @@ def shard_limit(limit: int, shard: int, shards: int) -> int:
 def shard_limits(limits: Mapping[str, int], shard: int, shards: int) -> dict[str, int]:
     """Every type's limit for one shard."""
     return {kind: shard_limit(limit, shard, shards) for kind, limit in limits.items()}
+
+
+def open_kinds_in_shards(
+    limits: Mapping[str, int], running: Mapping[int, Mapping[str, int]], held: Set[int], shards: int
+) -> set[str]:
+    """The types with a free slot in any held shard (`policy.open_kinds` per shard)."""
+    return {
+        kind
+        for shard in held
+        for kind in open_kinds(shard_limits(limits, shard, shards), running.get(shard, {}))
+    }
 
 
 def admit_in_shards(

@@ -94,7 +94,7 @@ def merge(*verdicts: Verdict) -> Verdict:
 
 
 def task_start(task: TaskView) -> datetime:
-    return sla_start(task.queued_at, task.spec.scheduled_for())
+    return sla_start(task.queued_at, task.not_before)
 
 
 def recorded(status: Mapping[str, Any]) -> frozenset[str]:

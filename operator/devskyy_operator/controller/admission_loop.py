@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections import Counter
+from collections.abc import Coroutine, Iterable
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -23,8 +24,13 @@ from devskyy_agents.models import TaskType
 from devskyy_operator import keys
 from devskyy_operator.admission import sla
 from devskyy_operator.admission.limits import describe, resource_problems
-from devskyy_operator.admission.policy import admit, is_due
-from devskyy_operator.admission.shards import ShardView, admit_in_shards, in_shard
+from devskyy_operator.admission.policy import admit, is_due, open_kinds
+from devskyy_operator.admission.shards import (
+    ShardView,
+    admit_in_shards,
+    in_shard,
+    open_kinds_in_shards,
+)
 from devskyy_operator.admission.tiers import tier_limits
 from devskyy_operator.controller.decide import owned_by
 from devskyy_operator.controller.index import TaskIndex
@@ -90,34 +96,36 @@ class Admitter:
         the next event, never double-books it and never waits behind a slow one.
         """
         now = datetime.now(UTC)
-        everywhere = self.index.waiting()
         if self.shards.leads_singletons:  # cluster-wide gauges: one replica sets them
-            self.publish_gauges(everywhere, self.index.running_by_type(), now)
+            self.publish_gauges(now)
         if self.stopping:  # on SIGTERM, admit nothing more
             return
-        waiting = [t for t in everywhere if self.shards.owns(t.name)]
-        chosen = self.choose(waiting, now)
-        for task in chosen:
+        for task in self.choose(now):
             self.index.mark_admitted(task)
             self._spawn(self._start_bounded(task, now))
-        # New tasks that must wait: now they are written Queued (one write each).
-        picked = {(t.namespace, t.name) for t in chosen}
-        for task in waiting:
-            key = (task.namespace, task.name)
-            if key in picked or task.phase:
+        # New tasks that must wait (the chosen ones are in flight now, no longer
+        # waiting): now they are written Queued (one write each).
+        for task in self.index.held_back():
+            if not self.shards.owns(task.name):
                 continue
-            queued = self.index.deferred.pop(key, None)
+            queued = self.index.take_deferred(task)
             if queued is not None:
                 self._spawn(self.reconciler.patch_status(task, queued))
 
-    def choose(self, waiting: list[TaskView], now: datetime) -> list[TaskView]:
+    def choose(self, now: datetime) -> list[TaskView]:
         """The tasks to start now: per held shard, its waiting tasks within its part
-        of every limit (one shard: all tasks within the whole limits)."""
+        of every limit (one shard: all tasks within the whole limits).
+
+        Only the waiting tasks of types with a free slot are candidates (the rest
+        cannot be chosen): a round over a backlog whose slots are full is O(running),
+        and otherwise O(the waiting tasks of the types that can start one)."""
         settings, count = self.reconciler.settings, self.shards.shards
         limits = settings.concurrency
         if count == 1:
+            running_now = self.index.running_by_type()
             return admit(
-                waiting, self.index.running_by_type(), limits, now,
+                self._candidates(open_kinds(limits, running_now)),
+                running_now, limits, now,
                 tier_caps=tier_limits(limits, settings.tiers),
                 running_by_tier=self.index.running_by_type_and_tier(),
             )  # fmt: skip
@@ -131,7 +139,7 @@ class Admitter:
             for shard in held
         }
         return admit_in_shards(
-            waiting,
+            self._candidates(open_kinds_in_shards(limits, running, held, count)),
             running,
             limits,
             held,
@@ -140,6 +148,10 @@ class Admitter:
             tiers=settings.tiers,
             running_by_tier=by_tier,
         )
+
+    def _candidates(self, kinds: Iterable[str]) -> list[TaskView]:
+        """The waiting tasks of `kinds` in the shards held."""
+        return [t for t in self.index.waiting(kinds) if self.shards.owns(t.name)]
 
     def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
         future = asyncio.ensure_future(work)
@@ -164,14 +176,15 @@ class Admitter:
             self.index.release(task)
         return started
 
-    def publish_gauges(
-        self, waiting: list[TaskView], running: dict[str, int], now: datetime
-    ) -> None:
+    def publish_gauges(self, now: datetime) -> None:
+        """Per type: running, waiting, and waiting and due (only a task with an
+        earliest start can be waiting and not due: those are counted off)."""
+        running, waiting = self.index.running_by_type(), self.index.waiting_by_type()
+        later = Counter(t.task_type.value for t in self.index.scheduled() if not is_due(t, now))
         for kind in (t.value for t in TaskType):
             RUNNING_TASKS.labels(kind).set(running.get(kind, 0))
-            of_kind = [t for t in waiting if t.task_type.value == kind]
-            WAITING_TASKS.labels(kind).set(len(of_kind))
-            READY_BACKLOG.labels(kind).set(sum(1 for t in of_kind if is_due(t, now)))
+            WAITING_TASKS.labels(kind).set(waiting.get(kind, 0))
+            READY_BACKLOG.labels(kind).set(waiting.get(kind, 0) - later[kind])
 
     async def start(self, task: TaskView, now: datetime) -> bool:
         """Create the Job and mark the task Running; False if it did not start.
@@ -183,15 +196,12 @@ class Admitter:
         kube = self.reconciler.kube
         problems = resource_problems(task.spec, self.reconciler.settings)
         if problems:
-            body = self.index.bodies.get((task.namespace, task.name))
-            if body is None:
-                return False
-            await self.reconciler.refuse(body, describe(problems))
+            await self.reconciler.refuse(task, describe(problems))
             return True
         if await self.reconciler.serve_from_cache(task, now):
             # An identical task succeeded while this one waited: no Job. It keeps
             # its slot until its Succeeded status is seen, a moment later.
-            self.index.deferred.pop((task.namespace, task.name), None)
+            self.index.take_deferred(task)
             return True
         manifest = build_job(task, self.reconciler.settings, now)
         if self.shards.identity:  # which replica acted, on the Job it created
@@ -212,7 +222,7 @@ class Admitter:
         admitted = await self.reconciler.patch_status(task, admitted_status(task, now, verdict))
         if admitted:
             count_sla(task.name, task.task_type.value, verdict)
-            self.index.deferred.pop((task.namespace, task.name), None)
+            self.index.take_deferred(task)
             container = manifest["spec"]["template"]["spec"]["containers"][0]
             await task_store.mark_admitted(
                 self.reconciler.redis, task.name, utc_iso(now), container.get("resources") or {}

@@ -12,7 +12,6 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from devskyy_operator import keys
 from devskyy_operator.admission import sla
 from devskyy_operator.admission.limits import describe, limit_problems
 from devskyy_operator.admission.tiers import tier_problems
@@ -150,7 +149,7 @@ def decide(
 
 
 def _ensure_record(task: TaskView) -> EnsureRecord:
-    source = task.annotations.get(keys.ANNOTATION_SOURCE, "kubectl")
+    source = task.source or "kubectl"
     return EnsureRecord(task.spec, task.queued_at, source, task.tier)
 
 
@@ -414,9 +413,14 @@ def task_ended(
 def deleted(body: Mapping[str, Any]) -> Plan:
     """The task resource was deleted: its Job goes with it (owner reference); the
     Redis record says cancelled unless an outcome was already recorded."""
-    if (body.get("status") or {}).get("phase") in cond.TERMINAL_PHASES:
+    phase = (body.get("status") or {}).get("phase")
+    return deletion(phase, str((body.get("spec") or {}).get("type") or "unknown"))
+
+
+def deletion(phase: str | None, task_type: str) -> Plan:
+    """`deleted` of a task known by its phase and type (a view of it)."""
+    if phase in cond.TERMINAL_PHASES:
         return Plan()
-    task_type = str((body.get("spec") or {}).get("type") or "unknown")
     return Plan(records=(MarkCancelled(task_type),))
 
 

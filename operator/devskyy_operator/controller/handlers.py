@@ -22,7 +22,7 @@ from devskyy_operator import keys
 from devskyy_operator.controller.login import KopfLogin
 from devskyy_operator.controller.runtime import Runtime
 from devskyy_operator.crd import conditions as cond
-from devskyy_operator.crd.task_view import task_view_from_body
+from devskyy_operator.crd.task_view import TaskView, task_view_from_body
 
 log = logging.getLogger("devskyy.operator")
 
@@ -47,10 +47,10 @@ def register(registry: kopf.OperatorRegistry) -> None:
             runtime.admitter.wake.set()
             return
         key = (meta.get("namespace", ""), meta.get("name", ""))
-        ours = _written_by_us(runtime.index.bodies.get(key), body)
+        ours = _written_by_us(runtime.index.tasks.get(key), body)
         with contextlib.suppress(ValidationError):  # reconcile() reports it on the task
             view = task_view_from_body(body)
-            runtime.index.upsert(view, dict(body))
+            runtime.index.upsert(view)
             runtime.sla.track(view)  # its next SLA deadline
         phase = (body.get("status") or {}).get("phase")
         if (not phase and key not in runtime.index.deferred) or (
@@ -79,9 +79,9 @@ def register(registry: kopf.OperatorRegistry) -> None:
         await runtime.reconcile_with_job(meta.get("namespace", ""), str(name), job)
 
 
-def _written_by_us(known: Mapping[str, Any] | None, body: Mapping[str, Any]) -> bool:
+def _written_by_us(known: TaskView | None, body: Mapping[str, Any]) -> bool:
     """The event shows the very version our own status patch returned."""
     if known is None:
         return False
     version = (body.get("metadata") or {}).get("resourceVersion")
-    return bool(version) and version == (known.get("metadata") or {}).get("resourceVersion")
+    return bool(version) and version == known.resource_version

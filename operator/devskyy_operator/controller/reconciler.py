@@ -29,7 +29,7 @@ from devskyy_operator.controller import decide as d
 from devskyy_operator.controller import plan as p
 from devskyy_operator.controller.events import post_event
 from devskyy_operator.controller.forged import forged
-from devskyy_operator.controller.refusals import invalid, refused
+from devskyy_operator.controller.refusals import invalid, refused_view
 from devskyy_operator.cost.model import TaskCost
 from devskyy_operator.crd import conditions as cond
 from devskyy_operator.crd.status import TaskStatus
@@ -67,9 +67,9 @@ class TaskReconciler:
         self.kube = kube
         self.redis = redis
         self.settings = settings
-        # Told about every task body a status patch returns, so a Job event that
-        # follows at once need not read the task again.
-        self.on_patched: Callable[[dict[str, Any]], None] | None = None
+        # Told the view of every task a status patch returns (a valid spec's), so a
+        # Job event that follows at once need not read the task again.
+        self.on_patched: Callable[[TaskView], None] | None = None
         # Given a new task's Queued status that the next admission round writes
         # only if it does not admit the task (None: written at once).
         self.on_deferred: Callable[[TaskIdentity, TaskStatus], None] | None = None
@@ -107,7 +107,8 @@ class TaskReconciler:
             log.debug("status of %s not patched: %s", task.name, exc.reason)
             return None
         if self.on_patched is not None:
-            self.on_patched(updated)
+            with contextlib.suppress(ValidationError):  # an invalid spec is never indexed
+                self.on_patched(task_view_from_body(updated))
         return updated
 
     async def get_job(self, task: TaskView) -> dict[str, Any] | None:
@@ -130,6 +131,22 @@ class TaskReconciler:
         job: Mapping[str, Any] | None = None,
         look_at_pods: bool = False,
     ) -> None:
+        """`reconcile_view` of a task read as a body; a spec the models refuse
+        fails the task (InvalidSpec) instead."""
+        try:
+            task = task_view_from_body(body)
+        except ValidationError as exc:
+            now = datetime.now(UTC)
+            await self.run(invalid(body, exc, now, self.settings), task_ref_from_body(body))
+            return
+        await self.reconcile_view(task, job, look_at_pods)
+
+    async def reconcile_view(
+        self,
+        task: TaskView,
+        job: Mapping[str, Any] | None = None,
+        look_at_pods: bool = False,
+    ) -> None:
         """Read what the decision needs, decide, carry the plan out.
 
         `job` may be handed in from a Job watch event (saves a GET); otherwise it
@@ -140,11 +157,6 @@ class TaskReconciler:
         cancellation), anything else is JobDeleted.
         """
         now = datetime.now(UTC)
-        try:
-            task = task_view_from_body(body)
-        except ValidationError as exc:
-            await self.run(invalid(body, exc, now, self.settings), task_ref_from_body(body))
-            return
         if task.phase in cond.TERMINAL_PHASES:
             await self.verify_outcome(task, job, now)
             return
@@ -158,7 +170,7 @@ class TaskReconciler:
             if job is None:
                 fresh = await self.get_task(task)
                 if d.task_is_gone(fresh, task.uid):
-                    await self.cancelled(body)
+                    await self.run(d.deletion(task.phase, task.task_type.value), task)
                     return
                 assert fresh is not None  # task_is_gone(None) is True
                 task = task_view_from_body(fresh)
@@ -217,10 +229,9 @@ class TaskReconciler:
         if plan.reconcile_after and updated is not None:
             await self.reconcile(updated, job)
 
-    async def refuse(self, body: Mapping[str, Any], problems: str) -> None:
+    async def refuse(self, task: TaskView, problems: str) -> None:
         """Fail a task no door should have let in (the admission loop's re-check)."""
-        plan = refused(body, problems, datetime.now(UTC), self.settings)
-        await self.run(plan, task_ref_from_body(body))
+        await self.run(refused_view(task, problems, datetime.now(UTC), self.settings), task)
 
     async def cancelled(self, body: Mapping[str, Any]) -> None:
         """The task resource was deleted (watch event or a fresh read)."""

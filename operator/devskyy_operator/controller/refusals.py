@@ -20,6 +20,7 @@ from devskyy_operator.controller.plan import Plan, PostEvent, RecordFailure
 from devskyy_operator.controller.statuses import failed_status
 from devskyy_operator.crd import conditions as cond
 from devskyy_operator.crd.status import clip
+from devskyy_operator.crd.task_view import TaskView
 from devskyy_operator.deadletter.record import ERROR_TYPE_INVALID_INPUT, FinalFailure
 from devskyy_operator.settings import Settings
 
@@ -68,6 +69,17 @@ def refused(body: Mapping[str, Any], problems: str, now: datetime, settings: Set
         generation=int(meta.get("generation") or 0), task_type=str(spec.get("type") or "unknown"),
         task_input=given if isinstance(given, dict) else {}, conditions=status.get("conditions"),
         problems=problems, now=now, settings=settings,
+    )  # fmt: skip
+
+
+def refused_view(task: TaskView, problems: str, now: datetime, settings: Settings) -> Plan:
+    """The refusal of a task whose spec parses (it is over the limits of now)."""
+    if task.phase in cond.TERMINAL_PHASES:
+        return Plan()
+    return refusal(
+        task_id=task.name, namespace=task.namespace, generation=task.generation,
+        task_type=task.task_type.value, task_input=task.spec.input,
+        conditions=task.status.get("conditions"), problems=problems, now=now, settings=settings,
     )  # fmt: skip
 
 

@@ -55,10 +55,10 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.reconciler = TaskReconciler(self.kube, self.redis, self.settings)
-        self.reconciler.on_patched = self.index.remember_body
+        self.reconciler.on_patched = self.index.written
         self.reconciler.on_deferred = self.index.defer
         self.admitter = Admitter(self.reconciler, self.index, self.shards)
-        self.sla = SlaTimer(self.reconciler, self.index.bodies, self.shards.owns)
+        self.sla = SlaTimer(self.reconciler, self.index.tasks, self.shards.owns)
         self.catching_up: set[asyncio.Future[None]] = set()
         self._stop = asyncio.Event()  # the resync loop's stop, once it runs
 
@@ -110,17 +110,19 @@ class Runtime:
         async with self.locks[(namespace, name)]:
             if not self.shards.owns(name):
                 return  # another replica's shard
-            body = self.index.bodies.get((namespace, name))
-            phase = ((body or {}).get("status") or {}).get("phase")
+            task = self.index.tasks.get((namespace, name))
+            phase = task.phase if task is not None else None
             if phase in cond.WAITING_PHASES and (namespace, name) in self.index.inflight:
                 return  # being admitted: its Running write is under way; later events decide
             self.reconciled_at[(namespace, name)] = time.monotonic()
-            if body is None or phase in cond.WAITING_PHASES:
+            if task is None or phase in cond.WAITING_PHASES:
                 try:
                     body = await self.kube.get(TaskReconciler.task_path(namespace, name))
                 except NotFound:
                     return
-            await self.reconciler.reconcile(body, job=job, look_at_pods=look_at_pods)
+                await self.reconciler.reconcile(body, job=job, look_at_pods=look_at_pods)
+                return
+            await self.reconciler.reconcile_view(task, job=job, look_at_pods=look_at_pods)
 
     async def reconcile_pod_problem(self, namespace: str, name: str) -> None:
         """A pod of the task failed with a problem (OOM kill, own-storage eviction):

@@ -2,10 +2,10 @@
 
 No polling of tasks: every task the watch shows is given its next SLA deadline
 (`admission.sla.next_deadline`, O(log n) in one heap); the loop sleeps until the
-earliest one, then judges that task on its newest known body and writes the
+earliest one, then judges that task on its newest known view and writes the
 `SLABreached` condition through the reconciler's one status writer. A status
 write that loses to a newer version is tried again a second later on the newer
-body (which may have ended the task: then the end decides the objective).
+view (which may have ended the task: then the end decides the objective).
 """
 
 from __future__ import annotations
@@ -15,9 +15,6 @@ import heapq
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from pydantic import ValidationError
 
 from devskyy_agents.models import TaskType
 from devskyy_operator.admission import sla
@@ -52,11 +49,11 @@ class SlaTimer:
     def __init__(
         self,
         reconciler: TaskReconciler,
-        bodies: Mapping[Key, Mapping[str, Any]],
+        tasks: Mapping[Key, TaskView],
         owns: Callable[[str], bool],
     ):
         self.reconciler = reconciler
-        self.bodies = bodies  # the index's newest body of every task
+        self.tasks = tasks  # the index's newest view of every task
         self.owns = owns  # whether this replica holds the task's shard (it alone writes)
         self.heap: list[tuple[datetime, Key]] = []
         self.scheduled: dict[Key, datetime] = {}
@@ -116,16 +113,12 @@ class SlaTimer:
                 self._schedule(key, now + timedelta(seconds=RETRY_SECONDS))
 
     async def flag(self, key: Key, now: datetime) -> None:
-        body = self.bodies.get(key)
-        if body is None:
-            return  # deleted
+        task = self.tasks.get(key)
+        if task is None:
+            return  # deleted (or refused as InvalidSpec: never indexed, nothing to judge)
         if not self.owns(key[1]):
             self._schedule(key, now + timedelta(seconds=NOT_OWNED_RECHECK_SECONDS))
             return
-        try:
-            task = task_view_from_body(body)
-        except ValidationError:
-            return  # refused as InvalidSpec: never admitted, nothing to judge
         if not task.phase:
             # New: its Queued status (built from the conditions it had) is about to be
             # written; flag it on the status after that one, a moment later.
