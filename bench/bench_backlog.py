@@ -15,10 +15,12 @@ etcd bounded by the bridge window, operator RSS with many live CRs.
 (c) The bridge restarted with the window raised to `--live`: once `--live` CRs are
     Queued, the operator's RSS (/proc/<pid>/status VmRSS) against a bare Python
     process that imports the same packages (kopf and the operator's modules).
+    `--live 3000,10000`: the same for each count in turn, in one operator process
+    (the bridge restarted with each window).
 
 With concurrency 0 no pods are needed, so no kwok node pool either. Starts its
 own control plane (no node), redis-servers, operator and bridge. Usage:
-    .venv/bin/python bench/bench_backlog.py [--tasks 100000] [--live 10000] [--hold 30]
+    .venv/bin/python bench/bench_backlog.py [--tasks 100000] [--live 10000[,...]] [--hold 30]
 """
 
 from __future__ import annotations
@@ -341,13 +343,14 @@ async def measure_cluster(
             with running_bridge(cluster.kubeconfig, NS, redis.url, logs) as bridge:
                 await await_ready(bridge)
                 await hold_window(kube, redis.url, window, args.hold, figures)
-            raised = {"DEVSKYY_BRIDGE_WINDOW": str(args.live)}
-            with running_bridge(cluster.kubeconfig, NS, redis.url, logs, raised) as bridge:
-                await await_ready(bridge)
-                await live_crs(kube, operator.process.pid, args.live, idle_rss, figures)
-                if idle is not None:
-                    live = await snapshot(operator.process.pid, Path(args.root))
-                    print_growth(idle, live, args.live)
+            for count in args.live:
+                raised = {"DEVSKYY_BRIDGE_WINDOW": str(count)}
+                with running_bridge(cluster.kubeconfig, NS, redis.url, logs, raised) as bridge:
+                    await await_ready(bridge)
+                    await live_crs(kube, operator.process.pid, count, idle_rss, figures)
+                    if idle is not None:
+                        live = await snapshot(operator.process.pid, Path(args.root))
+                        print_growth(idle, live, count)
 
 
 def summary(figures: Figures, load: tuple[float, ...]) -> None:
@@ -357,10 +360,17 @@ def summary(figures: Figures, load: tuple[float, ...]) -> None:
         print(f"{measure:44} {value:>12} {baseline:>12}  {note}")
 
 
+def counts(text: str) -> list[int]:
+    """`3000,10000` -> [3000, 10000], ascending (the window only grows)."""
+    return sorted(int(part) for part in text.split(","))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", type=int, default=100_000, help="tasks queued in Redis")
-    parser.add_argument("--live", type=int, default=10_000, help="live CRs for the RSS figure")
+    parser.add_argument(
+        "--live", type=counts, default=[10_000], help="live CRs for the RSS figure (a,b,...)"
+    )
     parser.add_argument("--hold", type=float, default=30.0, help="seconds the window is watched")
     parser.add_argument("--pad", type=int, default=0, help="extra bytes in each task's input")
     parser.add_argument("--redis-only", action="store_true", help="only (a), no control plane")
