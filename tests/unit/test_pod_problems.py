@@ -15,7 +15,7 @@ import pytest
 
 from devskyy_operator.controller import decide as d
 from devskyy_operator.controller import plan as p
-from devskyy_operator.controller.failed_pods import problem_task
+from devskyy_operator.controller.pod_watch import problem_task
 from devskyy_operator.crd import conditions as cond
 from devskyy_operator.crd.task_view import TaskView, task_view_from_body
 from devskyy_operator.job.outcome import job_outcome

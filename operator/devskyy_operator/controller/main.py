@@ -163,7 +163,7 @@ async def lead(
             asyncio.ensure_future(runtime.resync_loop(stop.event)),
             asyncio.ensure_future(runtime.retention_loop(stop.event)),
             asyncio.ensure_future(runtime.sla.run(stop.event)),
-            asyncio.ensure_future(runtime.failed_pod_loop(stop.event)),
+            asyncio.ensure_future(runtime.pod_watch_loop(stop.event)),
             asyncio.ensure_future(schedules.run(stop.event)),
         ]
         stopped = asyncio.ensure_future(stop.event.wait())

@@ -16,8 +16,9 @@ from devskyy_operator import keys
 from devskyy_operator.admission.shards import ShardView, shard_of
 from devskyy_operator.controller.admission_loop import Admitter
 from devskyy_operator.controller.decide import job_finished, retention_expired
-from devskyy_operator.controller.failed_pods import failed_pod_loop
 from devskyy_operator.controller.index import TaskIndex
+from devskyy_operator.controller.pod_store import PodStore
+from devskyy_operator.controller.pod_watch import pod_watch_loop
 from devskyy_operator.controller.reconciler import TaskReconciler
 from devskyy_operator.controller.sla_timer import SlaTimer
 from devskyy_operator.crd import conditions as cond
@@ -52,9 +53,12 @@ class Runtime:
     # The decision-relevant part of every Job (metadata for ownership, status), as
     # the watch last delivered it: the resync decides on it without a LIST.
     jobs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # The task pods that left Pending, from the pod watch: a reconcile reads them there.
+    pods: PodStore = field(default_factory=PodStore)
 
     def __post_init__(self) -> None:
         self.reconciler = TaskReconciler(self.kube, self.redis, self.settings)
+        self.reconciler.pod_store = self.pods
         self.reconciler.on_patched = self.index.remember_body
         self.reconciler.on_deferred = self.index.defer
         self.admitter = Admitter(self.reconciler, self.index, self.shards)
@@ -85,6 +89,7 @@ class Runtime:
         self.index.remove(namespace, name)
         self.sla.forget(namespace, name)
         self.reconciled_at.pop((namespace, name), None)
+        self.pods.forget(namespace, name)
         lock = self.locks.get((namespace, name))
         if lock is not None and not lock.locked():
             del self.locks[(namespace, name)]
@@ -130,11 +135,11 @@ class Runtime:
             return
         await self.reconcile_with_job(namespace, name, self.jobs.get((namespace, name)), True)
 
-    async def failed_pod_loop(self, stop: asyncio.Event) -> None:
-        """Watch the task pods that fail; a problem reconciles its task at once."""
+    async def pod_watch_loop(self, stop: asyncio.Event) -> None:
+        """Watch the task pods into `pods`; a pod problem reconciles its task at once."""
         timeout = self.settings.watch_timeout_seconds
-        await failed_pod_loop(
-            self.kube, self.settings.namespace, timeout, self.reconcile_pod_problem, stop
+        await pod_watch_loop(
+            self.kube, self.settings.namespace, timeout, self.pods, self.reconcile_pod_problem, stop
         )
 
     async def resync_loop(self, stop: asyncio.Event) -> None:
