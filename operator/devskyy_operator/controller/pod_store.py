@@ -1,18 +1,19 @@
 """Per task, its pods as the pod watch last delivered them (slim copies; no I/O).
 
-Fed by `pod_watch.py`: replaced by each LIST the watch starts from, then one
-pod per event. `synced` says whether it holds every watched pod up to the
-watch's resourceVersion (after that LIST, until a 410 Gone): only then are the
-copies a view a reconcile may decide on instead of a LIST (`pods_of`).
+Fed by `pod_watch.py` one pod per event (the watch's LIST as ADDED events, a
+pod that vanished meanwhile as DELETED). `synced` is set once that first LIST
+is in: from then on it holds every watched pod as of some moment of the watch,
+a view a reconcile may decide on instead of a LIST (`pods_of`) when it shows
+what the decision reads (`pod_records.suffices`).
 
-Bounded: a pod leaves on its DELETED event (its Job's retention deletes the
+Bounded: a pod leaves on its DELETED event (the retention sweep deletes its
 Job, the garbage collector its pods) and with its task (`forget`); a late event
 of a forgotten task's pod brings back only that pod, until its DELETED.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ TaskKey = tuple[str, str]  # (namespace, task name)
 
 
 def task_key(pod: Mapping[str, Any]) -> TaskKey | None:
+    """The task of an operator pod (its task label), None for any other pod."""
     meta = pod.get("metadata") or {}
     name = (meta.get("labels") or {}).get(keys.LABEL_TASK_ID)
     return (str(meta.get("namespace") or ""), str(name)) if name else None
@@ -33,40 +35,39 @@ class PodStore:
     synced: bool = False
     # task -> pod uid -> slim copy
     tasks: dict[TaskKey, dict[str, dict[str, Any]]] = field(default_factory=dict)
-
-    def replace(self, pods: Iterable[Mapping[str, Any]]) -> None:
-        """The watch's LIST: every watched pod, now complete (synced)."""
-        self.tasks = {}
-        for pod in pods:
-            self.put(pod)
-        self.synced = True
+    # pod uid -> its task: a DELETED stand-in carries the uid, not the labels
+    owners: dict[str, TaskKey] = field(default_factory=dict)
 
     def put(self, pod: Mapping[str, Any]) -> None:
         """An ADDED or MODIFIED pod."""
-        key, uid = task_key(pod), (pod.get("metadata") or {}).get("uid")
+        key, uid = task_key(pod), str((pod.get("metadata") or {}).get("uid") or "")
         if key is not None and uid:
-            self.tasks.setdefault(key, {})[str(uid)] = slim_pod(pod)
+            self.tasks.setdefault(key, {})[uid] = slim_pod(pod)
+            self.owners[uid] = key
 
     def drop(self, pod: Mapping[str, Any]) -> None:
         """A DELETED pod."""
-        key, uid = task_key(pod), (pod.get("metadata") or {}).get("uid")
+        uid = str((pod.get("metadata") or {}).get("uid") or "")
+        key = self.owners.pop(uid, None)
         held = self.tasks.get(key) if key is not None else None
-        if held is None:
+        if key is None or held is None:
             return
-        held.pop(str(uid), None)
-        if not held and key is not None:
+        held.pop(uid, None)
+        if not held:
             del self.tasks[key]
 
     def forget(self, namespace: str, name: str) -> None:
-        self.tasks.pop((namespace, name), None)
+        """The task is gone: its pods with it."""
+        for uid in self.tasks.pop((namespace, name), {}):
+            self.owners.pop(uid, None)
 
     def pods_of(self, namespace: str, name: str, job_uid: str) -> list[dict[str, Any]] | None:
         """The copies of the pods of that Job (by uid: not those of an older Job of
-        the name), or None while the store is not synced."""
+        the name), or None before the first LIST is in."""
         if not self.synced:
             return None
         held = self.tasks.get((namespace, name)) or {}
         return [pod for pod in held.values() if job_uid_of(pod) == job_uid]
 
     def __len__(self) -> int:
-        return sum(len(pods) for pods in self.tasks.values())
+        return len(self.owners)

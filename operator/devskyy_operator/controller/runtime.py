@@ -19,7 +19,7 @@ from devskyy_operator.controller.index import TaskIndex
 from devskyy_operator.controller.job_record import job_record, task_of_job
 from devskyy_operator.controller.keyed_work import KeyedWork
 from devskyy_operator.controller.pod_store import PodStore
-from devskyy_operator.controller.pod_watch import pod_watch_loop
+from devskyy_operator.controller.pod_watch import PodWatch
 from devskyy_operator.controller.reconciler import TaskReconciler
 from devskyy_operator.controller.sla_timer import SlaTimer
 from devskyy_operator.crd import conditions as cond
@@ -142,9 +142,10 @@ class Runtime:
     async def pod_watch_loop(self, stop: asyncio.Event) -> None:
         """Watch the task pods into `pods`; a pod problem reconciles its task at once."""
         timeout = self.settings.watch_timeout_seconds
-        await pod_watch_loop(
-            self.kube, self.settings.namespace, timeout, self.pods, self.reconcile_pod_problem, stop
+        watch = PodWatch(
+            self.kube, self.settings.namespace, timeout, self.pods, self.reconcile_pod_problem
         )
+        await watch.run_until(stop)
 
     async def resync_loop(self, stop: asyncio.Event) -> None:
         """Level-based safety net: reconcile every unfinished task periodically."""

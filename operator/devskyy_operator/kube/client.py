@@ -116,26 +116,17 @@ class KubeClient:
             raise api_error(status, data if isinstance(data, dict) else {}, "GET", path)
         return raw
 
-    async def list_at(self, path: str, **params: str | int) -> tuple[list[dict[str, Any]], str]:
-        """All items of a collection and the resourceVersion they were read at (every
-        page is of one snapshot): a watch from it misses no change and repeats none."""
+    async def list(self, path: str, **params: str | int) -> list[dict[str, Any]]:
+        """All items of a collection, following `continue` tokens."""
         items: list[dict[str, Any]] = []
         query: dict[str, str | int] = {"limit": 500, **params}
-        version = ""
         while True:
             page = await self.get(path, query)
             items.extend(page.get("items") or [])
-            meta = page.get("metadata") or {}
-            version = version or str(meta.get("resourceVersion") or "")
-            token = meta.get("continue")
+            token = (page.get("metadata") or {}).get("continue")
             if not token:
-                return items, version
+                return items
             query["continue"] = token
-
-    async def list(self, path: str, **params: str | int) -> list[dict[str, Any]]:
-        """All items of a collection, following `continue` tokens."""
-        items, _ = await self.list_at(path, **params)
-        return items
 
     async def create(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         return await self.request("POST", path, body=body)
