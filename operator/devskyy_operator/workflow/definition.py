@@ -35,7 +35,7 @@ from devskyy_operator.crd.manifest import (
     render_yaml,
     write_or_check,
 )
-from devskyy_operator.crd.rules import type_rules
+from devskyy_operator.crd.rules import on_create, on_create_below, type_rules
 from devskyy_operator.crd.schema import model_schema
 from devskyy_operator.workflow.spec import WORKFLOW_NAME_PATTERN, StepTask, WorkflowSpec
 from devskyy_operator.workflow.status import WorkflowStatus
@@ -75,6 +75,9 @@ def spec_schema() -> dict[str, Any]:
     spec = model_schema(WorkflowSpec)
     steps = spec["properties"]["steps"]
     steps["items"]["properties"]["task"] = step_task_schema()
+    # Immutable, and a map by name (so each step's old self is found): its steps'
+    # rules run on create only, not on each status write of the workflow.
+    steps["items"] = on_create_below(steps["items"])
     steps[_VALIDATIONS] = [dict(STEPS_IMMUTABLE)]
     spec["properties"]["failurePolicy"]["default"] = "Stop"
     spec["properties"]["failurePolicy"][_VALIDATIONS] = [dict(POLICY_IMMUTABLE)]
@@ -96,7 +99,7 @@ def build_crd() -> dict[str, Any]:
             "spec": spec_schema(),
             "status": model_schema(WorkflowStatus),
         },
-        _VALIDATIONS: [dict(NAME_RULE)],
+        _VALIDATIONS: [on_create(NAME_RULE)],  # a name never changes
     }
     columns = [
         column("Phase", ".status.phase"),
