@@ -15,7 +15,7 @@ checks at submission).
 The DAG rules (dependsOn names only steps listed before it, so no cycle can be
 written; references name steps depended on) are not CEL: naming the step at
 fault takes two-variable comprehensions (Kubernetes >= 1.33; the chart supports
-1.29), and every single-variable form that names it (`filter(...)[0].name`,
+1.30), and every single-variable form that names it (`filter(...)[0].name`,
 `map(...).indexOf`) exceeds the apiserver's cost budget (measured on v1.34). So
 the API refuses such a workflow and the controller ends one created with
 kubectl `Failed` (reason InvalidWorkflow), the step named, before any step runs.
