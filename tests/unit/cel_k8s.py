@@ -5,8 +5,10 @@ ip.go, cidr.go, quantity.go, lists.go): url() parses like net/url (host kept as
 written), isIP() refuses IPv4-mapped IPv6, zones and leading zeros,
 isGlobalUnicast() follows net/netip, quantity() parses resource.Quantity's
 grammar (an invalid one is an error, as in Go) and compares exactly, sum() adds
-a list of ints. Good enough to check what our rules accept and refuse; the real
-apiserver stays the judge of syntax and cost.
+a list of ints. `check` runs a whole rule as the apiserver does: a transition
+rule (one reading oldSelf) only on update unless `optionalOldSelf`, which makes
+oldSelf an optional (`hasValue()`, `value()`). Good enough to check what our
+rules accept and refuse; the real apiserver stays the judge of syntax and cost.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -128,7 +130,27 @@ def _compare(a: _Quantity, b: _Quantity) -> int:
     return (a.value > b.value) - (a.value < b.value)
 
 
+class _Optional(celtypes.MapType):
+    """CEL's optional, as oldSelf is under optionalOldSelf: absent on create."""
+
+    held: Any
+
+
+def _optional(old: Any) -> _Optional:
+    value = _Optional()
+    value.held = None if old is None else json_to_cel(old)
+    return value
+
+
+def _value(optional: _Optional) -> Any:
+    if optional.held is None:
+        raise ValueError("optional.none() dereference")
+    return optional.held
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "hasValue": lambda o: celtypes.BoolType(o.held is not None),
+    "value": _value,
     "isURL": lambda s: celtypes.BoolType(_is_url(str(s))),
     "url": lambda s: _parse(str(s)),
     "getScheme": lambda u: celtypes.StringType(u.scheme),
@@ -155,19 +177,30 @@ def _program(rule: str) -> Any:
     return env.program(env.compile(rule), functions=FUNCTIONS)
 
 
-def _run(expression: str, value: Any, old: Any) -> Any:
+def _run(expression: str, value: Any, old: Any, optional_old: bool = False) -> Any:
     activation = {"self": json_to_cel(value)}
-    if old is not None:
+    if optional_old:
+        activation["oldSelf"] = _optional(old)
+    elif old is not None:
         activation["oldSelf"] = json_to_cel(old)
     return _program(expression).evaluate(activation)
 
 
-def evaluate(rule: str, value: Any, old: Any = None) -> bool:
+def evaluate(rule: str, value: Any, old: Any = None, optional_old: bool = False) -> bool:
     """Evaluate one x-kubernetes-validations rule with self (and oldSelf)."""
-    result = _run(rule, value, old)
+    result = _run(rule, value, old, optional_old)
     if not isinstance(result, celtypes.BoolType):
         raise AssertionError(f"rule did not evaluate to a bool: {result!r}")
     return bool(result)
+
+
+def check(rule: Mapping[str, Any], value: Any, old: Any = None) -> bool:
+    """One x-kubernetes-validations entry on create (`old` None) or update, as the
+    apiserver runs it: a transition rule without optionalOldSelf is skipped on create."""
+    optional_old = bool(rule.get("optionalOldSelf"))
+    if old is None and "oldSelf" in rule["rule"] and not optional_old:
+        return True
+    return evaluate(rule["rule"], value, old, optional_old)
 
 
 def message(expression: str, value: Any) -> str:

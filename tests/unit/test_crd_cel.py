@@ -19,7 +19,7 @@ from devskyy_agents.safety import check_public_https_url, check_relative_path
 from devskyy_operator.admission.limits import limit_problems
 from devskyy_operator.crd.rules import NAME_RULE, PATH_RULES, URL_RULES, default_maxima
 from devskyy_operator.settings import Settings
-from tests.unit.cel_k8s import evaluate, message
+from tests.unit.cel_k8s import check, evaluate, message
 from tests.unit.factories import INPUTS
 from tests.unit.test_crd import INPUT, SCHEMA, SPEC, _nodes, _rules
 
@@ -35,17 +35,19 @@ def test_every_rule_compiles_and_has_a_message() -> None:
     assert len(_rules()) > 20
 
 
-def _spec_ok(spec: dict[str, Any]) -> bool:
-    """Schema (jsonschema on the OpenAPI node) plus every CEL rule down to spec.input."""
+def _spec_ok(spec: dict[str, Any], old: dict[str, Any] | None = None) -> bool:
+    """Schema (jsonschema on the OpenAPI node) plus every CEL rule down to spec.input,
+    on create (`old` None) or on an update from `old`."""
     try:
         jsonschema.Draft4Validator(SPEC).validate(spec)
     except jsonschema.ValidationError:
         return False
-    if not all(evaluate(r["rule"], spec, spec) for r in SPEC["x-kubernetes-validations"]):
+    if not all(check(r, spec, old) for r in SPEC["x-kubernetes-validations"]):
         return False
+    old_input = (old or {}).get("input", {})
     for name, value in spec["input"].items():
         for rule in INPUT["properties"].get(name, {}).get("x-kubernetes-validations", []):
-            if not evaluate(rule["rule"], value):
+            if not check(rule, value, old_input.get(name)):
                 return False
     return True
 
@@ -120,6 +122,34 @@ def test_bad_specs_fail_both_doors(spec: dict[str, Any]) -> None:
     assert not _spec_ok(spec)
 
 
+@pytest.mark.parametrize("spec", BAD_SPECS, ids=range(len(BAD_SPECS)))
+def test_an_unchanged_spec_runs_only_the_immutability_rule_on_update(
+    spec: dict[str, Any],
+) -> None:
+    """What a status write sees: the rules of a spec that cannot change stop at
+    `oldSelf.hasValue()`, so even a spec a later CRD refuses stays writable;
+    a changed spec is refused as immutable whatever else it is."""
+    if jsonschema.Draft4Validator(SPEC).is_valid(spec):  # schema checks: the apiserver's ratcheting
+        assert _spec_ok(spec, spec)
+    changed = {**spec, "priority": 7 if spec.get("priority") != 7 else 8}
+    (immutable, *guarded) = SPEC["x-kubernetes-validations"]
+    assert not check(immutable, changed, spec)
+    assert all(check(r, changed, spec) for r in guarded)
+
+
+def test_every_rule_but_immutability_runs_on_create_only() -> None:
+    """The task CRD's rules: the immutability rule unconditional, every other one
+    (the name's included) guarded by `oldSelf.hasValue() ||` under optionalOldSelf."""
+    rules = [r for _, n in _nodes(SCHEMA) for r in n.get("x-kubernetes-validations", [])]
+    unguarded = [r for r in rules if not r.get("optionalOldSelf")]
+    assert unguarded == [SPEC["x-kubernetes-validations"][0]]
+    assert unguarded[0]["rule"] == "self == oldSelf"
+    for rule in rules:
+        if rule.get("optionalOldSelf"):
+            assert rule["rule"].startswith("oldSelf.hasValue() || ("), rule
+    assert len(rules) > 40
+
+
 @pytest.mark.parametrize("spec", MODEL_ONLY, ids=range(len(MODEL_ONLY)))
 def test_model_catches_what_cel_cannot(spec: dict[str, Any]) -> None:
     assert not _model_ok(spec)
@@ -146,7 +176,8 @@ def test_resources_at_the_maximum_pass_and_above_it_fail_naming_it(
             r for r in SPEC["x-kubernetes-validations"]
             if r.get("fieldPath") == f".resources.{part}.{field}"
         ]  # fmt: skip
-        assert not evaluate(rule["rule"], above)
+        assert not check(rule, above)
+        assert check(rule, above, above)  # an update of what exists: not re-checked
         assert message(rule["messageExpression"], above) == (
             f"must be at most {maximum} for type {task_type}"
         )
@@ -164,9 +195,11 @@ def test_cel_size_bound_never_refuses_what_the_model_accepts() -> None:
 def test_spec_is_immutable() -> None:
     rule = SPEC["x-kubernetes-validations"][0]
     assert rule["message"] == "spec is immutable; delete and re-create the task"
+    assert "optionalOldSelf" not in rule
     old = _with("diagnostic")
-    assert evaluate(rule["rule"], old, old)
-    assert not evaluate(rule["rule"], {**old, "priority": 999}, old)
+    assert check(rule, old)  # a transition rule: not run on create
+    assert check(rule, old, old)
+    assert not check(rule, {**old, "priority": 999}, old)
 
 
 URLS = [

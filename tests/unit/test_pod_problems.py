@@ -15,7 +15,7 @@ import pytest
 
 from devskyy_operator.controller import decide as d
 from devskyy_operator.controller import plan as p
-from devskyy_operator.controller.failed_pods import problem_task
+from devskyy_operator.controller.pod_watch import problem_task
 from devskyy_operator.crd import conditions as cond
 from devskyy_operator.crd.task_view import TaskView, task_view_from_body
 from devskyy_operator.job.outcome import job_outcome
@@ -162,7 +162,7 @@ def test_retry_oom_lets_the_job_retry() -> None:
 def test_own_storage_eviction_ends_the_task_instead_of_looping() -> None:
     replaced = job_body({"active": 1, "ready": 0, "startTime": CREATED})
     view = task(workerHost="node-a")
-    # The Job's counts do not move for an Ignored pod: the failed-pod watch sees it.
+    # The Job's counts do not move for an Ignored pod: the pod watch sees it.
     assert not d.wants_pods(view, replaced, T0, SETTINGS)
     assert problem_task(evicted_pod()) == ("tasks", "task-1")
     plan = d.decide(view, replaced, [evicted_pod(), pending_pod()], T0, SETTINGS)

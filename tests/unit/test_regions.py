@@ -8,6 +8,7 @@ from pydantic import ValidationError
 from devskyy_agents.models import parse_spec
 from devskyy_operator import keys
 from devskyy_operator.crd.definition import build_crd
+from devskyy_operator.crd.rules import REGION_RULE, on_create
 from devskyy_operator.redisq.enqueue import task_fields
 from devskyy_operator.settings import Settings
 
@@ -55,5 +56,6 @@ def test_the_crd_checks_the_region_with_cel() -> None:
     region = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["region"]
     assert region["maxLength"] == 63
     [rule] = region["x-kubernetes-validations"]
-    assert rule["rule"] == "self.matches('^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$')"
+    assert rule == on_create(REGION_RULE)  # the spec is immutable: checked on create
+    assert REGION_RULE["rule"] == "self.matches('^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$')"
     assert "spec.region" in rule["message"]

@@ -1,5 +1,6 @@
 """The generated DevSkyySchedule CRD: committed file current, names, columns, and a
-task template held to the task CRD's own schema and rules (minus immutability)."""
+task template held to the task CRD's own schema and rules (minus immutability, and
+so run on every write, not on create only)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import yaml
 from devskyy_agents.models import TASK_ID_RE
 from devskyy_operator.controller.schedule_plan import run_name
 from devskyy_operator.crd import definition, schedule_definition
-from devskyy_operator.crd.rules import SPEC_IMMUTABLE
+from devskyy_operator.crd.rules import NAME_RULE as TASK_NAME_RULE
+from devskyy_operator.crd.rules import SPEC_IMMUTABLE, on_create, on_create_below
 from devskyy_operator.crd.schedule import MAX_SCHEDULE_NAME, SCHEDULE_NAME_PATTERN
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
@@ -71,10 +73,18 @@ def test_the_template_is_the_task_spec_without_immutability() -> None:
     task_spec = task["properties"]["spec"]
     assert SPEC_IMMUTABLE in task_spec["x-kubernetes-validations"]
     assert SPEC_IMMUTABLE not in template["x-kubernetes-validations"]
-    assert template["x-kubernetes-validations"] == [
-        r for r in task_spec["x-kubernetes-validations"] if r != SPEC_IMMUTABLE
-    ]
-    assert template["properties"] == task_spec["properties"]
+    # The task's rules are the template's, run on create only (its spec is immutable).
+    guarded = on_create_below(template)
+    assert task_spec == {
+        **guarded,
+        "x-kubernetes-validations": [SPEC_IMMUTABLE, *guarded["x-kubernetes-validations"]],
+    }
+    assert task["x-kubernetes-validations"] == [on_create(TASK_NAME_RULE)]
+    # A template may change: each of its rules runs on every write.
+    rules = [r for _, n in _nodes(template) for r in n.get("x-kubernetes-validations", [])]
+    assert len(rules) > 30
+    assert not [r for r in rules if "oldSelf" in r["rule"] or "optionalOldSelf" in r]
+    assert SCHEMA["x-kubernetes-validations"] == [on_create(schedule_definition.NAME_RULE)]
 
 
 def test_schema_is_structural_and_defaults_are_cronjobs() -> None:

@@ -64,3 +64,18 @@ def test_step_task_keeps_the_type_rules_but_not_the_format_rules() -> None:
     for name, prop in task["properties"]["input"]["properties"].items():
         assert "x-kubernetes-validations" not in prop, name  # a reference may stand there
     assert task["properties"]["priority"]["default"] == 100
+
+
+def test_what_cannot_change_is_checked_on_create_only() -> None:
+    """The steps are immutable and a map by name (each step has its old self), so their
+    rules, like the name's, stop at `oldSelf.hasValue()` on every update."""
+    root = VERSION["schema"]["openAPIV3Schema"]
+    for rule in [*STEP["properties"]["task"]["x-kubernetes-validations"],
+                 *root["x-kubernetes-validations"]]:  # fmt: skip
+        assert rule["optionalOldSelf"] is True
+        assert rule["rule"].startswith("oldSelf.hasValue() || ("), rule
+    assert root["x-kubernetes-validations"][0]["message"] == definition.NAME_RULE["message"]
+    # The mutable cancel flag keeps its transition rule, the immutability rules theirs.
+    for field in ("cancel", "failurePolicy", "steps"):
+        (rule,) = SPEC["properties"][field]["x-kubernetes-validations"]
+        assert "optionalOldSelf" not in rule, field

@@ -48,7 +48,9 @@ from devskyy_operator.crd import conditions as cond
 from devskyy_operator.crd.status import TaskStatus, clip
 from devskyy_operator.crd.task_view import TaskView, parse_time
 from devskyy_operator.deadletter.record import FinalFailure
+from devskyy_operator.job import pod_records
 from devskyy_operator.job.outcome import Outcome, job_outcome
+from devskyy_operator.job.outcome import job_finished as job_finished  # the I/O side's too
 from devskyy_operator.job.pod_problems import PodProblem
 from devskyy_operator.job.resources import container_resources, parse_quantity
 from devskyy_operator.settings import Settings
@@ -72,31 +74,23 @@ def needs_job(task: TaskView) -> bool:
     return task.phase not in (None, cond.PHASE_QUEUED, *cond.TERMINAL_PHASES)
 
 
-def job_finished(job: Mapping[str, Any]) -> bool:
-    conditions = (job.get("status") or {}).get("conditions") or []
-    return any(
-        c.get("type") in ("Complete", "Failed") and c.get("status") == "True" for c in conditions
-    )
-
-
 def wants_pods(
     task: TaskView, job: Mapping[str, Any] | None, now: datetime, settings: Settings
 ) -> bool:
-    """Pods are listed only when their details matter: at the end (exit code,
+    """Pods are looked at only when their details matter: at the end (exit code,
     termination message), when the first pod starts (its node), and while no pod
     is ready and one may have a problem the Job cannot see (`pod_problems.py`):
     an attempt failed (OOM-killed?) or the Job is older than the pending deadline
-    (stuck Pending?). An eviction leaves the Job's counts as they were: the
-    failed-pod watch (`failed_pods.py`) asks for the pods then. A healthy task
-    costs no extra LIST; a stuck one one per resync period."""
+    (stuck Pending?). An eviction leaves the Job's counts as they were: the pod
+    watch (`pod_watch.py`) asks for the pods then. They come from that watch
+    when it holds what the decision reads (`watched_pods_suffice`), else from a
+    LIST: a healthy task costs none; a stuck one one per resync period."""
     if job is None or not owned_by(job, task.uid):
         return False
     if job_finished(job):
         return True
     status = job.get("status") or {}
-    ready, active, failed, succeeded = (
-        int(status.get(k) or 0) for k in ("ready", "active", "failed", "succeeded")
-    )
+    ready, failed, succeeded = (int(status.get(k) or 0) for k in ("ready", "failed", "succeeded"))
     if ready > 0:
         return not task.status.get("workerHost")
     uncounted = status.get("uncountedTerminatedPods") or {}
@@ -104,9 +98,33 @@ def wants_pods(
         return False  # a pod succeeded: Complete follows
     if failed > 0 or uncounted.get("failed"):
         return True
+    return pending_matters(job, now, settings)
+
+
+def pending_matters(job: Mapping[str, Any], now: datetime, settings: Settings) -> bool:
+    """No pod is ready and the Job is older than the pending deadline: a pod still
+    Pending is a problem (`pod_problems.py`) now."""
+    status = job.get("status") or {}
+    if int(status.get("ready") or 0) > 0 or job_finished(job):
+        return False
     started = parse_time(status.get("startTime"))
     age = (now - started).total_seconds() if started is not None else 0.0
-    return active > 0 and age >= settings.pending_deadline_seconds
+    return int(status.get("active") or 0) > 0 and age >= settings.pending_deadline_seconds
+
+
+def watched_pods_suffice(
+    task: TaskView,
+    job: Mapping[str, Any],
+    pods: Sequence[Mapping[str, Any]],
+    now: datetime,
+    settings: Settings,
+) -> bool:
+    """The pod watch's copies of the Job's pods hold what a decision on this task
+    reads (`pod_records.suffices`), so they stand in for a LIST."""
+    return pod_records.suffices(
+        job, pods, node_known=bool(task.status.get("workerHost")),
+        pending_matters=pending_matters(job, now, settings),
+    )  # fmt: skip
 
 
 def task_is_gone(fresh: Mapping[str, Any] | None, uid: str) -> bool:

@@ -1,10 +1,12 @@
 """Level-based reconciliation of one task: the Job is the truth, status follows it.
 
-This module does the I/O; `decide.py` decides. Every call reads the Job and its
-pods from the API server (not from a cache), so missed events, restarts and
-replays change nothing: the same inputs give the same plan, and its writes are
-idempotent (terminal Redis status is never overwritten; the DLQ record is SET
-NX). Admission lives in `admission_loop`.
+This module does the I/O; `decide.py` decides. Every call decides on the Job
+and its pods as the watches delivered them, read from the API server when a
+watch has not shown what the decision needs (no Job event yet; pods: see
+`pod_records.suffices`), so missed events, restarts and replays change
+nothing: the same inputs give the same plan, and its writes are idempotent
+(terminal Redis status is never overwritten; the DLQ record is SET NX).
+Admission lives in `admission_loop`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from devskyy_operator.controller import decide as d
 from devskyy_operator.controller import plan as p
 from devskyy_operator.controller.events import post_event
 from devskyy_operator.controller.forged import forged
+from devskyy_operator.controller.pod_store import PodStore
 from devskyy_operator.controller.refusals import invalid, refused_view
 from devskyy_operator.cost.model import TaskCost
 from devskyy_operator.crd import conditions as cond
@@ -73,6 +76,8 @@ class TaskReconciler:
         # Given a new task's Queued status that the next admission round writes
         # only if it does not admit the task (None: written at once).
         self.on_deferred: Callable[[TaskIdentity, TaskStatus], None] | None = None
+        # The pods the pod watch delivered (`pod_watch.py`); None: always list.
+        self.pod_store: PodStore | None = None
 
     # ----------------------------------------------------------------- API paths
 
@@ -151,7 +156,7 @@ class TaskReconciler:
 
         `job` may be handed in from a Job watch event (saves a GET); otherwise it
         is read from the apiserver. `look_at_pods`: a pod of the task failed with a
-        problem (`failed_pods.py`), so its pods are read whatever the Job says. A
+        problem (`pod_watch.py`), so its pods are read whatever the Job says. A
         Job that looks gone is confirmed on a fresh read of the task, never on a
         possibly stale event body: a task being deleted took its Job with it (a
         cancellation), anything else is JobDeleted.
@@ -176,12 +181,25 @@ class TaskReconciler:
                 task = task_view_from_body(fresh)
                 job = await self.get_job(task)
         pods: list[dict[str, Any]] = []
-        if look_at_pods or d.wants_pods(task, job, now, self.settings):
-            pods = await self.kube.list(
-                resource_path("v1", "pods", task.namespace),
-                labelSelector=f"batch.kubernetes.io/job-name={task.name}",
-            )
+        if job is not None and (look_at_pods or d.wants_pods(task, job, now, self.settings)):
+            pods = await self.pods_of(task, job, now)
         await self.run(d.decide(task, job, pods, now, self.settings), task)
+
+    async def pods_of(
+        self, task: TaskView, job: Mapping[str, Any], now: datetime
+    ) -> list[dict[str, Any]]:
+        """The Job's pods: the pod watch's copies when they hold what the decision
+        reads, else a LIST (the watch not synced yet, or behind the Job)."""
+        store, uid = self.pod_store, str((job.get("metadata") or {}).get("uid") or "")
+        held = None if store is None else store.pods_of(task.namespace, task.name, uid)
+        if held is not None and d.watched_pods_suffice(task, job, held, now, self.settings):
+            return held
+        why = "watch behind the Job" if held is not None else "watch not synced"
+        log.debug("task %s: pods listed (%s)", task.name, why)
+        return await self.kube.list(
+            resource_path("v1", "pods", task.namespace),
+            labelSelector=f"batch.kubernetes.io/job-name={task.name}",
+        )
 
     async def from_cache(
         self, task: TaskView, now: datetime, *, admitting: bool = False

@@ -7,7 +7,6 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -16,13 +15,17 @@ from devskyy_operator import keys
 from devskyy_operator.admission.shards import ShardView, shard_of
 from devskyy_operator.controller.admission_loop import Admitter
 from devskyy_operator.controller.decide import job_finished, retention_expired
-from devskyy_operator.controller.failed_pods import failed_pod_loop
 from devskyy_operator.controller.index import TaskIndex
+from devskyy_operator.controller.job_record import job_record, task_of_job
+from devskyy_operator.controller.keyed_work import KeyedWork
+from devskyy_operator.controller.pod_store import PodStore
+from devskyy_operator.controller.pod_watch import PodWatch
 from devskyy_operator.controller.reconciler import TaskReconciler
 from devskyy_operator.controller.sla_timer import SlaTimer
 from devskyy_operator.crd import conditions as cond
 from devskyy_operator.kube.client import KubeClient, resource_path
 from devskyy_operator.kube.errors import NotFound
+from devskyy_operator.kube.informer import Informer, object_key
 from devskyy_operator.metrics import DLQ_SIZE
 from devskyy_operator.redisq.scripts import Redis
 from devskyy_operator.settings import Settings
@@ -52,14 +55,19 @@ class Runtime:
     # The decision-relevant part of every Job (metadata for ownership, status), as
     # the watch last delivered it: the resync decides on it without a LIST.
     jobs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # The task pods that left Pending, from the pod watch: a reconcile reads them there.
+    pods: PodStore = field(default_factory=PodStore)
 
     def __post_init__(self) -> None:
         self.reconciler = TaskReconciler(self.kube, self.redis, self.settings)
+        self.reconciler.pod_store = self.pods
         self.reconciler.on_patched = self.index.written
         self.reconciler.on_deferred = self.index.defer
         self.admitter = Admitter(self.reconciler, self.index, self.shards)
         self.sla = SlaTimer(self.reconciler, self.index.tasks, self.shards.owns)
         self.catching_up: set[asyncio.Future[None]] = set()
+        # Job events, coalesced per task: a run reads the newest Job when it starts.
+        self.job_work: KeyedWork[tuple[str, str]] = KeyedWork(self._job_changed)
         self._stop = asyncio.Event()  # the resync loop's stop, once it runs
 
     async def quiesce(self, shard: int) -> None:
@@ -85,6 +93,7 @@ class Runtime:
         self.index.remove(namespace, name)
         self.sla.forget(namespace, name)
         self.reconciled_at.pop((namespace, name), None)
+        self.pods.forget(namespace, name)
         lock = self.locks.get((namespace, name))
         if lock is not None and not lock.locked():
             del self.locks[(namespace, name)]
@@ -132,12 +141,13 @@ class Runtime:
             return
         await self.reconcile_with_job(namespace, name, self.jobs.get((namespace, name)), True)
 
-    async def failed_pod_loop(self, stop: asyncio.Event) -> None:
-        """Watch the task pods that fail; a problem reconciles its task at once."""
+    async def pod_watch_loop(self, stop: asyncio.Event) -> None:
+        """Watch the task pods into `pods`; a pod problem reconciles its task at once."""
         timeout = self.settings.watch_timeout_seconds
-        await failed_pod_loop(
-            self.kube, self.settings.namespace, timeout, self.reconcile_pod_problem, stop
+        watch = PodWatch(
+            self.kube, self.settings.namespace, timeout, self.pods, self.reconcile_pod_problem
         )
+        await watch.run_until(stop)
 
     async def resync_loop(self, stop: asyncio.Event) -> None:
         """Level-based safety net: reconcile every unfinished task periodically."""
@@ -222,18 +232,36 @@ class Runtime:
             deleted += 1
         return deleted
 
-    def note_job(self, event_type: str, job: Mapping[str, Any]) -> None:
-        """Keep `finished_jobs` current from a Job watch event."""
-        meta = job.get("metadata") or {}
-        key = (str(meta.get("namespace")), str(meta.get("name")))
+    async def job_loop(self, stop: asyncio.Event) -> None:
+        """Watch the operator's Jobs (ours, by label) until `stop`, then finish the
+        reconciles under way."""
+        informer = Informer(
+            self.kube, resource_path("batch/v1", "jobs", self.settings.namespace), self.job_event,
+            timeout_seconds=self.settings.watch_timeout_seconds, name="job",
+            labelSelector=f"{keys.LABEL_MANAGED_BY}={keys.MANAGED_BY}",
+        )  # fmt: skip
+        await informer.run_until(stop)
+        await self.job_work.drain()
+
+    def job_event(self, event_type: str, job: dict[str, Any]) -> None:
+        """A Job watch event: keep what the decisions read; reconcile its task if that
+        changed (a Job event that changes only what no decision reads costs nothing)."""
+        key = object_key(job)
         if event_type == "DELETED":
             self.finished_jobs.pop(key, None)
             self.jobs.pop(key, None)
-            return
-        if job_finished(job):
-            self.finished_jobs[key] = str(meta.get("uid"))
-        kept = {k: meta.get(k) for k in ("name", "namespace", "uid", "ownerReferences", "labels")}
-        self.jobs[key] = {"metadata": kept, "status": dict(job.get("status") or {})}
+        else:
+            record = job_record(job)
+            if self.jobs.get(key) == record:
+                return
+            self.jobs[key] = record
+            if job_finished(record):
+                self.finished_jobs[key] = str(record["metadata"].get("uid"))
+        self.job_work.submit(task_of_job(job))
+
+    async def _job_changed(self, key: tuple[str, str]) -> None:
+        # A Job that is gone (None): let the reconcile look again.
+        await self.reconcile_with_job(key[0], key[1], self.jobs.get(key))
 
     async def sweep_finished_jobs(self, now: datetime) -> int:
         deleted = await self.sweep_stranded_jobs(now)

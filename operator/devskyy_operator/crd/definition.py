@@ -27,6 +27,8 @@ from devskyy_operator.crd.rules import (
     SPEC_IMMUTABLE,
     default_maxima,
     field_rules,
+    on_create,
+    on_create_below,
     resource_rules,
     size_rules,
     type_rules,
@@ -84,17 +86,22 @@ def input_schema() -> tuple[dict[str, Any], list[str]]:
     return schema, [name for name, prop in merged.items() if "type" in prop]
 
 
-def spec_schema(resources: Mapping[str, ResourceDefaults]) -> dict[str, Any]:
+def spec_schema(
+    resources: Mapping[str, ResourceDefaults], *, immutable: bool = True
+) -> dict[str, Any]:
+    """The task spec. Immutable (a task's own): every rule below the immutability
+    rule runs on create only (`on_create_below`); mutable (a schedule's template):
+    the rules as they are, on every write."""
     spec = model_schema(models.TaskSpec)
     spec["properties"]["input"], fields = input_schema()
     spec["properties"]["priority"]["default"] = models.DEFAULT_PRIORITY
     spec["properties"]["region"][_VALIDATIONS] = [dict(REGION_RULE)]
     spec["properties"]["cache"][_VALIDATIONS] = [dict(r) for r in CACHE_RULES]
-    spec[_VALIDATIONS] = [
-        dict(SPEC_IMMUTABLE),
-        *type_rules(fields),
-        *(dict(r) for r in resource_rules(resources)),
-    ]
+    spec[_VALIDATIONS] = [*type_rules(fields), *(dict(r) for r in resource_rules(resources))]
+    if not immutable:
+        return spec
+    spec = on_create_below(spec)
+    spec[_VALIDATIONS].insert(0, dict(SPEC_IMMUTABLE))
     return spec
 
 
@@ -121,7 +128,7 @@ def build_crd(resources: Mapping[str, ResourceDefaults] | None = None) -> dict[s
             "spec": spec_schema(resources),
             "status": status_schema(),
         },
-        _VALIDATIONS: [dict(NAME_RULE)],
+        _VALIDATIONS: [on_create(NAME_RULE)],  # a name never changes
     }
     columns = [
         column("Type", ".spec.type"),

@@ -23,7 +23,39 @@ from pydantic import BaseModel
 from devskyy_agents import models, safety
 from devskyy_operator.settings import RESOURCE_KINDS, ResourceDefaults, Settings
 
-Rule = dict[str, str]
+Rule = dict[str, str | bool]
+_VALIDATIONS = "x-kubernetes-validations"
+
+
+def on_create(rule: Mapping[str, str | bool]) -> Rule:
+    """`rule`, checked when its value is created and skipped on every later update.
+
+    Only for a value that never changes once created (the name, or anything under
+    an immutable parent, whose own `self == oldSelf` stays unwrapped): with
+    `optionalOldSelf` the apiserver evaluates the rule on create too, `oldSelf`
+    absent, so the rule runs; on an update `oldSelf` has a value and `||` stops
+    before the rule's own cost. It also keeps an object created under a looser
+    rule writable (its status) after the CRD tightens: a rule reading `oldSelf`
+    is not ratcheted by the apiserver, so the guard must hold on every update.
+    """
+    return {**rule, "rule": f"oldSelf.hasValue() || ({rule['rule']})", "optionalOldSelf": True}
+
+
+def on_create_below(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of an immutable schema subtree with each of its rules wrapped by `on_create`.
+
+    The apiserver refuses `oldSelf` below an atomic list's items (nothing to
+    correlate the old item with): such a subtree must keep its rules unwrapped.
+    """
+    out = dict(schema)
+    if _VALIDATIONS in out:
+        out[_VALIDATIONS] = [on_create(r) for r in out[_VALIDATIONS]]
+    if "properties" in out:
+        out["properties"] = {k: on_create_below(v) for k, v in out["properties"].items()}
+    if "items" in out:
+        out["items"] = on_create_below(out["items"])
+    return out
+
 
 SPEC_IMMUTABLE: Rule = {
     "rule": "self == oldSelf",

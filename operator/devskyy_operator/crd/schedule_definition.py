@@ -4,7 +4,9 @@
 deploy/crds/devskyyschedules.devskyy.io.yaml; `--check PATH` exits 1 when it is
 stale (hack/sync-crds.sh copies it into the chart). The template's task spec
 carries the task CRD's own schema and CEL rules (crd/definition.py), minus
-immutability: a schedule's template may change, its runs' specs may not.
+immutability: a schedule's template may change, its runs' specs may not. So its
+rules are not `on_create` ones: they run on every write of a schedule, status
+included (one per run, unlike a task's several per second); only the name rule is.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from devskyy_operator.crd.manifest import (
     render_yaml,
     write_or_check,
 )
-from devskyy_operator.crd.rules import SPEC_IMMUTABLE, default_maxima
+from devskyy_operator.crd.rules import default_maxima, on_create
 from devskyy_operator.crd.schedule import (
     ALLOW,
     SCHEDULE_NAME_PATTERN,
@@ -49,16 +51,10 @@ NAME_RULE = {
 }
 
 
-def template_spec_schema(resources: Mapping[str, ResourceDefaults]) -> dict[str, Any]:
-    spec = spec_schema(resources)
-    spec[_VALIDATIONS] = [r for r in spec[_VALIDATIONS] if r != dict(SPEC_IMMUTABLE)]
-    return spec
-
-
 def schedule_spec_schema(resources: Mapping[str, ResourceDefaults]) -> dict[str, Any]:
     spec = model_schema(ScheduleSpec)
     props = spec["properties"]
-    props["template"]["properties"]["spec"] = template_spec_schema(resources)
+    props["template"]["properties"]["spec"] = spec_schema(resources, immutable=False)
     props["schedule"]["pattern"] = CRON_SHAPE
     props["timeZone"]["pattern"] = ZONE_SHAPE
     props["suspend"]["default"] = False  # shown in `kubectl get` as CronJob does
@@ -79,7 +75,7 @@ def build_crd(resources: Mapping[str, ResourceDefaults] | None = None) -> dict[s
             "spec": schedule_spec_schema(resources),
             "status": model_schema(ScheduleStatus),
         },
-        _VALIDATIONS: [NAME_RULE],
+        _VALIDATIONS: [on_create(NAME_RULE)],  # a name never changes
     }
     columns = [
         column("Schedule", ".spec.schedule"),

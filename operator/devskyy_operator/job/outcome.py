@@ -42,6 +42,7 @@ __all__ = [
     "TASK_CONTAINER",
     "Outcome",
     "TerminationMessage",
+    "job_finished",
     "job_outcome",
     "parse_termination_message",
 ]
@@ -87,6 +88,11 @@ def _true_condition(job: Mapping[str, Any], type: str) -> Mapping[str, Any] | No
         if condition.get("type") == type and condition.get("status") == "True":
             return condition  # type: ignore[no-any-return]
     return None
+
+
+def job_finished(job: Mapping[str, Any]) -> bool:
+    """The Job controller's final verdict is in: Complete or Failed (all pods ended)."""
+    return any(_true_condition(job, kind) is not None for kind in ("Complete", "Failed"))
 
 
 def _pod_order(pod: Mapping[str, Any]) -> tuple[datetime, datetime, str]:

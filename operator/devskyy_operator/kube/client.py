@@ -3,14 +3,16 @@
 Manifests stay plain dicts built by pure builders; this module only moves them.
 A non-2xx answer raises the `errors.ApiError` subclass of its meaning
 (`NotFound`, `Conflict`, ...), so callers catch by type: 409 as "already there"
-(see `create_or_get`), 404 as "already gone" (see `delete`).
+(see `create_or_get`), 404 as "already gone" (see `delete`). JSON by orjson:
+decoding watch events and answers was a tenth of the operator's CPU with json.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
+
+import orjson
 
 from devskyy_operator.kube.config import KubeConfig, auto_config
 from devskyy_operator.kube.errors import ApiError, Conflict, NotFound, api_error
@@ -82,7 +84,7 @@ class KubeClient:
         params: Mapping[str, str | int] | None = None,
         content_type: str = "application/json",
     ) -> dict[str, Any]:
-        content = None if body is None else json.dumps(body).encode()
+        content = None if body is None else orjson.dumps(body)
         headers = self._headers(content_type if content is not None else None)
         async with self._transport.open(
             method, path, data=content, params=params, headers=headers
@@ -91,7 +93,7 @@ class KubeClient:
         data: dict[str, Any] = {}
         if raw:
             try:
-                data = json.loads(raw)
+                data = orjson.loads(raw)
             except ValueError:
                 data = {"message": raw[:500].decode(errors="replace")}
         if status >= 400:
@@ -108,7 +110,7 @@ class KubeClient:
             status, raw = r.status, await r.read()
         if status >= 400:
             try:
-                data = json.loads(raw)
+                data = orjson.loads(raw)
             except ValueError:
                 data = {"message": raw[:500].decode(errors="replace")}
             raise api_error(status, data if isinstance(data, dict) else {}, "GET", path)
@@ -192,13 +194,13 @@ class KubeClient:
         ) as response:
             if response.status >= 400:
                 raw = await response.read()
-                raise api_error(response.status, json.loads(raw or b"{}"), "WATCH", path)
+                raise api_error(response.status, orjson.loads(raw or b"{}"), "WATCH", path)
             # Split lines ourselves: aiohttp's readline refuses lines over 128 KiB.
             pending = b""
             async for chunk in response.content.iter_any():
                 *lines, pending = (pending + chunk).split(b"\n")
                 for line in lines:
                     if line.strip():
-                        yield json.loads(line)
+                        yield orjson.loads(line)
             if pending.strip():
-                yield json.loads(pending)
+                yield orjson.loads(pending)

@@ -15,7 +15,7 @@ checks at submission).
 The DAG rules (dependsOn names only steps listed before it, so no cycle can be
 written; references name steps depended on) are not CEL: naming the step at
 fault takes two-variable comprehensions (Kubernetes >= 1.33; the chart supports
-1.29), and every single-variable form that names it (`filter(...)[0].name`,
+1.30), and every single-variable form that names it (`filter(...)[0].name`,
 `map(...).indexOf`) exceeds the apiserver's cost budget (measured on v1.34). So
 the API refuses such a workflow and the controller ends one created with
 kubectl `Failed` (reason InvalidWorkflow), the step named, before any step runs.
@@ -35,7 +35,7 @@ from devskyy_operator.crd.manifest import (
     render_yaml,
     write_or_check,
 )
-from devskyy_operator.crd.rules import type_rules
+from devskyy_operator.crd.rules import on_create, on_create_below, type_rules
 from devskyy_operator.crd.schema import model_schema
 from devskyy_operator.workflow.spec import WORKFLOW_NAME_PATTERN, StepTask, WorkflowSpec
 from devskyy_operator.workflow.status import WorkflowStatus
@@ -75,6 +75,9 @@ def spec_schema() -> dict[str, Any]:
     spec = model_schema(WorkflowSpec)
     steps = spec["properties"]["steps"]
     steps["items"]["properties"]["task"] = step_task_schema()
+    # Immutable, and a map by name (so each step's old self is found): its steps'
+    # rules run on create only, not on each status write of the workflow.
+    steps["items"] = on_create_below(steps["items"])
     steps[_VALIDATIONS] = [dict(STEPS_IMMUTABLE)]
     spec["properties"]["failurePolicy"]["default"] = "Stop"
     spec["properties"]["failurePolicy"][_VALIDATIONS] = [dict(POLICY_IMMUTABLE)]
@@ -96,7 +99,7 @@ def build_crd() -> dict[str, Any]:
             "spec": spec_schema(),
             "status": model_schema(WorkflowStatus),
         },
-        _VALIDATIONS: [dict(NAME_RULE)],
+        _VALIDATIONS: [on_create(NAME_RULE)],  # a name never changes
     }
     columns = [
         column("Phase", ".status.phase"),
