@@ -44,7 +44,9 @@ from devskyy_operator.redisq import task_store
 from devskyy_operator.shutdown import wait_or_timeout
 
 log = logging.getLogger("devskyy.operator")
-START_CONCURRENCY = 32
+# Job starts in flight (a create and a status write each, ~2 round trips): with
+# 32 the admission of a backlog waited on the apiserver's latency, not its CPU.
+START_CONCURRENCY = 64
 
 
 class Admitter:
