@@ -25,7 +25,8 @@ import aiohttp
 from devskyy_operator.kube.config import Credential, KubeConfig
 
 CONNECT_TIMEOUT = 10.0
-MAX_CONNECTIONS = 128  # HTTP/1.1: one per request in flight (64 Job starts + 32 reconciles); watches hold one each
+# HTTP/1.1: one per request in flight (64 Job starts + 32 reconciles); watches hold one each.
+MAX_CONNECTIONS = 128
 
 # What a request can raise besides ApiError: no answer from the API server.
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientError, TimeoutError, OSError)
