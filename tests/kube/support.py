@@ -96,21 +96,23 @@ def write_kubeconfig(
     path: Path,
     clusters: dict[str, dict[str, Any]] | None = None,
     users: dict[str, dict[str, Any]] | None = None,
-    contexts: dict[str, tuple[str, str]] | None = None,
+    contexts: dict[str, tuple[str, str] | dict[str, Any]] | None = None,
     current: str | None = None,
 ) -> Path:
+    """A kubeconfig file; a context is (cluster, user) or a whole entry (with namespace)."""
     doc: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": n, "cluster": c} for n, c in (clusters or {}).items()],
         "users": [{"name": n, "user": u} for n, u in (users or {}).items()],
         "contexts": [
-            {"name": n, "context": {"cluster": c, "user": u}}
-            for n, (c, u) in (contexts or {}).items()
+            {"name": n, "context": c if isinstance(c, dict) else {"cluster": c[0], "user": c[1]}}
+            for n, c in (contexts or {}).items()
         ],
     }
     if current is not None:
         doc["current-context"] = current
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     path.chmod(0o600)
     return path

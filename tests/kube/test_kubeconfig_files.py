@@ -25,7 +25,7 @@ from devskyy_operator.kube.config import (
     load_kubeconfig,
 )
 from devskyy_operator.kube.transport import ssl_context
-from tests.kube.support import ExecPlugin, b64
+from tests.kube.support import ExecPlugin, b64, write_kubeconfig
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
@@ -37,26 +37,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> ClusterPki:
     return create_pki(tmp_path_factory.mktemp("pki"))
 
 
-def kubeconfig(
-    path: Path,
-    clusters: dict[str, dict[str, Any]] | None = None,
-    users: dict[str, dict[str, Any]] | None = None,
-    contexts: dict[str, dict[str, Any]] | None = None,
-    current: str | None = None,
-) -> Path:
-    """A kubeconfig file; contexts are whole entries (cluster, user, namespace)."""
-    doc: dict[str, Any] = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": n, "cluster": c} for n, c in (clusters or {}).items()],
-        "users": [{"name": n, "user": u} for n, u in (users or {}).items()],
-        "contexts": [{"name": n, "context": c} for n, c in (contexts or {}).items()],
-    }
-    if current is not None:
-        doc["current-context"] = current
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(doc))
-    return path
+kubeconfig = write_kubeconfig  # contexts here are whole entries (with namespace)
 
 
 def one_user(path: Path, user: dict[str, Any], **cluster: Any) -> Path:
