@@ -36,6 +36,7 @@ from tests.support.redis_server import running_redis
 from bench_operator import (
     TASK_PATH,
     add_fast_node,
+    component_cpu,
     cpu_seconds,
     create_all,
     install_crd,
@@ -83,7 +84,7 @@ class Burst:
 
 
 def control_plane_cpu(cluster: LocalCluster) -> float:
-    return sum(cpu_seconds(p.pid) for p in cluster.processes.values() if p.poll() is None)
+    return sum(component_cpu(cluster).values())
 
 
 async def burst(
