@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from devskyy_agents.clock import utc_iso
@@ -27,6 +29,7 @@ from devskyy_operator.cost.compute import task_cost
 from devskyy_operator.crd.conditions import get_condition
 from devskyy_operator.crd.status import phase_rank
 from devskyy_operator.crd.task_view import TaskView, parse_time, task_view_from_body
+from devskyy_operator.job.outcome import success_settling
 from devskyy_operator.redisq.claim import ClaimedTask
 from devskyy_operator.settings import Settings
 from tests.unit.factories import INPUTS, T0, body, job_body, job_condition, pod_body
@@ -526,3 +529,55 @@ def test_a_kept_forged_failure_takes_its_facts_from_the_status() -> None:
         "SetByHand", "stopped by hand", "Failed",
     )  # fmt: skip
     assert (failure.attempts, failure.failed_at) == (2, parse_time("2026-01-01T00:00:00Z"))
+
+
+_UNCOUNTED = st.fixed_dictionaries(
+    {}, optional={"succeeded": st.lists(st.just("pod-uid"), max_size=1),
+                  "failed": st.lists(st.just("pod-uid-2"), max_size=1)},
+)  # fmt: skip
+_JOB_STATUS = st.fixed_dictionaries(
+    {"startTime": st.just(STARTED)},
+    optional={
+        "active": st.integers(0, 1), "ready": st.integers(0, 1), "succeeded": st.integers(0, 1),
+        "failed": st.integers(0, 2), "uncountedTerminatedPods": _UNCOUNTED,
+        "conditions": st.lists(st.sampled_from([
+            job_condition("SuccessCriteriaMet", "CompletionsReached", "done", ENDED),
+            job_condition("FailureTarget", "BackoffLimitExceeded", "backoff", ENDED),
+        ]), max_size=1, unique_by=lambda c: c["type"]),
+    },
+)  # fmt: skip
+_RUNNING_STATUS = st.sampled_from([
+    ADMITTED, {**ADMITTED, "workerHost": "node-a"}, {**ADMITTED, "attempts": 0},
+    {**ADMITTED, "startedAt": STARTED, "reason": "Running"},
+])  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(status=_JOB_STATUS, current=_RUNNING_STATUS)
+def test_a_settling_success_is_never_decided_on(
+    status: dict[str, Any], current: dict[str, Any]
+) -> None:
+    """The Job watch starts no reconcile for a Job whose success the controller has
+    not settled (`success_settling`): for every such Job the reconcile would read
+    no pods and plan nothing, so skipping it loses no write."""
+    job = job_body(status)
+    if not success_settling(job):
+        return
+    running = task(**current)
+    assert not d.wants_pods(running, job, NOW, SETTINGS)
+    assert d.decide(running, job, [], NOW, SETTINGS) == p.Plan()
+
+
+def test_settling_successes_are_the_common_case_of_a_fast_task() -> None:
+    """The states the skip is for (an uncounted succeeded pod, the verdict before
+    Complete) are settling; a ready pod, a failure and the final verdict are not."""
+    uncounted = {"active": 0, "uncountedTerminatedPods": {"succeeded": ["pod-uid"]}}
+    verdict = {"succeeded": 1, "conditions": [
+        job_condition("SuccessCriteriaMet", "CompletionsReached", "done", ENDED)]}  # fmt: skip
+    assert success_settling(job_body(uncounted))
+    assert success_settling(job_body(verdict))
+    assert not success_settling(job_body({**uncounted, "ready": 1}))
+    assert not success_settling(job_body({**uncounted, "failed": 1}))
+    assert not success_settling(job_body({**verdict, "active": 1}))
+    assert not success_settling(complete_job())
+    assert not success_settling(pending_job())

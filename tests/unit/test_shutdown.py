@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 
@@ -40,3 +41,18 @@ async def test_wait_or_timeout_spawns_no_task() -> None:
     event.set()
     assert await waiting is True
     assert await wait_or_timeout(asyncio.Event(), 0.01) is False
+
+
+def test_the_operator_collects_garbage_rarely_and_never_over_its_startup() -> None:
+    """`tune_gc` freezes what exists (startup's modules and classes) and raises the
+    youngest generation's threshold; the test process gets its settings back."""
+    from devskyy_operator.controller.main import tune_gc
+
+    before = gc.get_threshold()
+    try:
+        tune_gc()
+        assert gc.get_freeze_count() > 10_000
+        assert gc.get_threshold()[0] > before[0]
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from devskyy_operator.controller.index import TaskIndex
 from devskyy_operator.crd.conditions import PHASE_QUEUED, PHASE_RUNNING, WAITING_PHASES
@@ -260,3 +261,30 @@ def test_a_view_keeps_what_its_readers_read() -> None:
     assert other.tier is task.tier
     plain = task_view_from_body(body())
     assert (plain.tier, plain.source, plain.status, plain.queued_at) == ("", "", {}, T0)
+
+
+def test_a_later_version_of_a_known_task_reuses_its_validated_spec() -> None:
+    """A status write's answer or watch event keeps the spec validated before (no
+    second validation); everything outside the spec is read from the new body,
+    and a different spec (or a new task of the same name) is validated afresh."""
+    raw = body("task-8", "marketing_campaign")
+    raw["metadata"].update(uid="u-1", resourceVersion="1", generation=1)
+    first = task_view_from_body(raw)
+    later = json.loads(json.dumps(raw))
+    later["metadata"].update(resourceVersion="2", labels={"devskyy.io/tier": "pro"})
+    later["status"] = {"phase": "Running", "jobName": "task-8"}
+    again = task_view_from_body(later, first)
+    assert again.spec is first.spec  # reused, not validated again
+    assert (again.phase, again.tier, again.resource_version) == ("Running", "pro", "2")
+    assert again.status == later["status"]
+    assert again == task_view_from_body(later)  # the same view as a full parse gives
+    reborn = json.loads(json.dumps(later))
+    reborn["metadata"]["uid"] = "u-2"
+    assert task_view_from_body(reborn, first).spec is not first.spec
+    changed = json.loads(json.dumps(later))
+    changed["spec"]["priority"] = 7
+    assert task_view_from_body(changed, first).priority == 7
+    invalid = json.loads(json.dumps(later))
+    invalid["spec"]["priority"] = "not a number"
+    with pytest.raises(ValidationError):
+        task_view_from_body(invalid, first)

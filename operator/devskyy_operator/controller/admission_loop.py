@@ -227,7 +227,7 @@ class Admitter:
             self.index.take_deferred(task)
             container = manifest["spec"]["template"]["spec"]["containers"][0]
             await task_store.mark_admitted(
-                self.reconciler.redis, task.name, utc_iso(now), container.get("resources") or {}
+                self.reconciler.scripts, task.name, utc_iso(now), container.get("resources") or {}
             )
         if created and admitted:
             # No Event: the Admitted condition says it (one API write per task less).

@@ -281,15 +281,16 @@ def running(task: TaskView, outcome: Outcome, now: datetime, settings: Settings)
     while nothing a reader needs changed, nor for a pod still Pending at the same
     attempt, nor while the Job controller has yet to count an ended pod or to
     complete after its success verdict."""
+    current = task.status  # decoded once: this runs for most Job events
     status = TaskStatus(
         phase=cond.PHASE_RUNNING, job_name=task.name, attempts=outcome.attempts,
         started_at=outcome.started_at,
-        worker_host=outcome.worker_host or task.status.get("workerHost"),
+        worker_host=outcome.worker_host or current.get("workerHost"),
         reason=outcome.reason or cond.REASON_RUNNING,
     )  # fmt: skip
-    if status.unchanged_in(task.status):
+    if status.unchanged_in(current):
         return Plan()
-    known = task.status.get("attempts")
+    known = current.get("attempts")
     if outcome.phase == "Pending" and known is not None and outcome.attempts <= int(known):
         # Nothing a reader needs until a pod runs: save the write. A Job the
         # controller has not synced yet says 0 attempts; attempts never go back.
@@ -300,7 +301,7 @@ def running(task: TaskView, outcome: Outcome, now: datetime, settings: Settings)
         return Plan()
     pod_runs = outcome.phase == "Running"
     conditions = cond.set_condition(
-        task.status.get("conditions"), type=cond.TYPE_RUNNING,
+        current.get("conditions"), type=cond.TYPE_RUNNING,
         status=cond.STATUS_TRUE if pod_runs else cond.STATUS_FALSE,
         reason=cond.REASON_RUNNING if pod_runs else "PodPending",
         message=f"attempt {outcome.attempts}", now=now, observed_generation=task.generation,

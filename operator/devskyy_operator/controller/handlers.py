@@ -49,11 +49,13 @@ def register(registry: kopf.OperatorRegistry) -> None:
             runtime.admitter.wake.set()
             return
         key = (meta.get("namespace", ""), meta.get("name", ""))
-        ours = _written_by_us(runtime.index.tasks.get(key), body)
-        with contextlib.suppress(ValidationError):  # reconcile() reports it on the task
-            view = task_view_from_body(body)
-            runtime.index.upsert(view)
-            runtime.sla.track(view)  # its next SLA deadline
+        known = runtime.index.tasks.get(key)
+        ours = _written_by_us(known, body)
+        if not ours:  # our own patch's echo: its answer was indexed and tracked already
+            with contextlib.suppress(ValidationError):  # reconcile() reports it on the task
+                view = task_view_from_body(body, known)
+                runtime.index.upsert(view)
+                runtime.sla.track(view)  # its next SLA deadline
         phase = (body.get("status") or {}).get("phase")
         if (not phase and key not in runtime.index.deferred) or (
             phase in cond.TERMINAL_PHASES and not ours

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import socket
@@ -180,6 +181,20 @@ async def lead(
     return [r for r in [*results, *results_keeper] if isinstance(r, BaseException)]
 
 
+def tune_gc() -> None:
+    """Collect less often, and never again over what startup built.
+
+    The modules, classes and settings (~80,000 objects) are frozen out of the
+    collector, and the youngest generation waits for 20,000 allocations instead
+    of 700: the operator's garbage is mostly acyclic (decoded watch events, freed
+    by reference counting), yet with the defaults a 1,000-task run made ~850
+    collections, 7 of them full, which took 10 % of its CPU (bench_operator.py
+    with a gc callback); after this, a handful."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 10)
+
+
 def main() -> None:
     settings = Settings()
     configure_logging("operator", environ=log_environ(settings))
@@ -188,6 +203,7 @@ def main() -> None:
     log.info("devskyy operator starting in namespace %s", settings.namespace)
     # uvloop, as kopf's own `kopf run` uses when installed: the asyncio loop's
     # Python (selector, callback dispatch) was ~12 % of the operator's samples.
+    tune_gc()
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         raise SystemExit(runner.run(run(settings)))
 

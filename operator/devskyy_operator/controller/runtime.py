@@ -23,6 +23,8 @@ from devskyy_operator.controller.pod_watch import PodWatch
 from devskyy_operator.controller.reconciler import TaskReconciler
 from devskyy_operator.controller.sla_timer import SlaTimer
 from devskyy_operator.crd import conditions as cond
+from devskyy_operator.crd.task_view import TaskView
+from devskyy_operator.job.outcome import success_settling
 from devskyy_operator.kube.client import KubeClient, resource_path
 from devskyy_operator.kube.errors import NotFound
 from devskyy_operator.kube.informer import Informer, object_key
@@ -61,7 +63,7 @@ class Runtime:
     def __post_init__(self) -> None:
         self.reconciler = TaskReconciler(self.kube, self.redis, self.settings)
         self.reconciler.pod_store = self.pods
-        self.reconciler.on_patched = self.index.written
+        self.reconciler.on_patched = self._patched
         self.reconciler.on_deferred = self.index.defer
         self.admitter = Admitter(self.reconciler, self.index, self.shards)
         self.sla = SlaTimer(self.reconciler, self.index.tasks, self.shards.owns)
@@ -69,6 +71,12 @@ class Runtime:
         # Job events, coalesced per task: a run reads the newest Job when it starts.
         self.job_work: KeyedWork[tuple[str, str]] = KeyedWork(self._job_changed)
         self._stop = asyncio.Event()  # the resync loop's stop, once it runs
+
+    def _patched(self, view: TaskView) -> None:
+        """A status patch of ours went through: its answer is the newest version of
+        the task, indexed and tracked now (its watch event is then skipped)."""
+        self.index.written(view)
+        self.sla.track(view)
 
     async def quiesce(self, shard: int) -> None:
         """Wait until nothing acts on `shard` any more (it was just dropped from
@@ -257,6 +265,8 @@ class Runtime:
             self.jobs[key] = record
             if job_finished(record):
                 self.finished_jobs[key] = str(record["metadata"].get("uid"))
+            elif success_settling(record):
+                return  # the Job controller's next write decides (2 of a task's Job events)
         self.job_work.submit(task_of_job(job))
 
     async def _job_changed(self, key: tuple[str, str]) -> None:

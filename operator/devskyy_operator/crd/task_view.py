@@ -180,19 +180,38 @@ _SHARED: dict[str, str] = {}
 _SHARED_MAX = 4096
 
 
-def task_view_from_body(body: Mapping[str, Any]) -> TaskView:
-    """Parse a CR body; raises pydantic.ValidationError when the spec breaks the models."""
+def task_view_from_body(body: Mapping[str, Any], known: TaskView | None = None) -> TaskView:
+    """Parse a CR body; raises pydantic.ValidationError when the spec breaks the models.
+
+    `known`: a view of the same task read earlier. When the spec text is the one
+    it validated (same uid), the spec is not validated again: a task's later
+    versions (status writes, label changes) differ only outside the spec, and
+    validation was most of the cost of each of them."""
     metadata: Mapping[str, Any] = body.get("metadata") or {}
     text = json.dumps(body.get("spec") or {}, separators=(",", ":"))
-    spec = parse_spec_json(text)
     status: Mapping[str, Any] = body.get("status") or {}
     labels: Mapping[str, Any] = metadata.get("labels") or {}
     annotations: Mapping[str, Any] = metadata.get("annotations") or {}
     created = parse_time(metadata.get("creationTimestamp")) or datetime.fromtimestamp(0, UTC)
     phase = status.get("phase")
+    uid = str(metadata.get("uid", ""))
+    if known is not None and known.uid == uid and known.spec_json == text:
+        view = replace(
+            known, name=str(metadata.get("name", "")),
+            namespace=shared(str(metadata.get("namespace", ""))),
+            generation=int(metadata.get("generation") or 0), created_at=created,
+            phase=shared(phase) if isinstance(phase, str) else None,
+            tier=shared(str(labels.get(keys.LABEL_TIER) or "")),
+            source=shared(str(annotations.get(keys.ANNOTATION_SOURCE) or "")),
+            enqueued_at=parse_time(annotations.get(keys.ANNOTATION_ENQUEUED_AT)),
+            status_json=json.dumps(status, separators=(",", ":")) if status else "",
+            resource_version=str(metadata.get("resourceVersion") or ""),
+        )  # fmt: skip
+        object.__setattr__(view, "_spec", known._spec)  # the model, if it was built
+        return view
     return task_view(
-        spec, spec_json=text, name=str(metadata.get("name", "")),
-        namespace=str(metadata.get("namespace", "")), uid=str(metadata.get("uid", "")),
+        parse_spec_json(text), spec_json=text, name=str(metadata.get("name", "")),
+        namespace=str(metadata.get("namespace", "")), uid=uid,
         generation=int(metadata.get("generation") or 0), created_at=created,
         phase=phase if isinstance(phase, str) else None,
         tier=str(labels.get(keys.LABEL_TIER) or ""),

@@ -95,6 +95,24 @@ def job_finished(job: Mapping[str, Any]) -> bool:
     return any(_true_condition(job, kind) is not None for kind in ("Complete", "Failed"))
 
 
+def success_settling(job: Mapping[str, Any]) -> bool:
+    """A pod succeeded and the Job controller has yet to say what that means: an
+    uncounted succeeded pod, or the SuccessCriteriaMet verdict before Complete.
+    No decision is taken on such a Job (`decide.running` waits: no pod to look
+    at, nothing to write), and the controller's next write follows, so its watch
+    event need not start a reconcile. No pod active or ready, none failed: those
+    are looked at (a node to record, a problem to find)."""
+    if job_finished(job):
+        return False
+    status = job.get("status") or {}
+    uncounted = status.get("uncountedTerminatedPods") or {}
+    if any(_int(status.get(k)) for k in ("active", "ready", "failed")) or uncounted.get("failed"):
+        return False
+    return (
+        bool(uncounted.get("succeeded")) or _true_condition(job, "SuccessCriteriaMet") is not None
+    )
+
+
 def _pod_order(pod: Mapping[str, Any]) -> tuple[datetime, datetime, str]:
     metadata = pod.get("metadata") or {}
     status = pod.get("status") or {}

@@ -1,6 +1,7 @@
 """The operator's writer of the Redis task hash: status transitions only go forward.
 
-Every function is idempotent and atomic (one script each): pending -> processing
+Every function is idempotent and atomic (one script each, so a `ScriptBatcher`
+can carry them): pending -> processing
 -> completed|failed, and a terminal status is never overwritten, so replayed or
 out-of-order events from the reconciler cannot move a task backwards.
 
@@ -16,7 +17,7 @@ import json
 import time
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devskyy_agents.models import TaskSpec
 from devskyy_operator import keys
@@ -27,6 +28,9 @@ from devskyy_operator.redisq.enqueue import task_fields
 from devskyy_operator.redisq.records import TIER_FIELD
 from devskyy_operator.redisq.scripts import Redis
 
+if TYPE_CHECKING:
+    from devskyy_operator.redisq.scripts import ScriptTarget
+
 
 class WriteOutcome(StrEnum):
     OK = "ok"
@@ -35,7 +39,7 @@ class WriteOutcome(StrEnum):
 
 
 async def ensure_record(
-    client: Redis,
+    client: ScriptTarget,
     task_id: str,
     spec: TaskSpec,
     *,
@@ -60,7 +64,7 @@ async def record_status(client: Redis, task_id: str) -> str | None:
 
 
 async def mark_admitted(
-    client: Redis,
+    client: ScriptTarget,
     task_id: str,
     admitted_at: str,
     resources: Mapping[str, Any],
@@ -77,7 +81,7 @@ async def mark_admitted(
 
 
 async def mark_processing(
-    client: Redis,
+    client: ScriptTarget,
     task_id: str,
     started_at: str,
     worker_host: str,
@@ -112,7 +116,7 @@ async def mark_processing(
 
 
 async def mark_completed(
-    client: Redis,
+    client: ScriptTarget,
     task_id: str,
     result_json: str,
     completed_at: str,
@@ -140,7 +144,7 @@ async def mark_completed(
 
 
 async def mark_failed(
-    client: Redis,
+    client: ScriptTarget,
     task_id: str,
     error: str,
     *,
@@ -172,7 +176,7 @@ async def mark_failed(
 
 
 async def _finish(
-    client: Redis,
+    client: ScriptTarget,
     task_id: str,
     status: str,
     fields: list[str],
