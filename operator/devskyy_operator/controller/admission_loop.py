@@ -65,6 +65,8 @@ class Admitter:
         self.stopping = False
         self.limit = asyncio.Semaphore(START_CONCURRENCY)
         self.starting: set[asyncio.Future[object]] = set()
+        # The counts the gauges show: (running, waiting, waiting and not due) by type.
+        self.published: tuple[dict[str, int], dict[str, int], Counter[str]] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Admit until `stop`; then finish the Job creations in flight and return.
@@ -183,6 +185,10 @@ class Admitter:
         earliest start can be waiting and not due: those are counted off)."""
         running, waiting = self.index.running_by_type(), self.index.waiting_by_type()
         later = Counter(t.task_type.value for t in self.index.scheduled() if not is_due(t, now))
+        counts = (running, waiting, later)
+        if counts == self.published:
+            return  # a round runs after nearly every event; most change none of these
+        self.published = counts
         for kind in (t.value for t in TaskType):
             RUNNING_TASKS.labels(kind).set(running.get(kind, 0))
             WAITING_TASKS.labels(kind).set(waiting.get(kind, 0))

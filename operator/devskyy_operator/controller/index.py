@@ -38,6 +38,7 @@ class TaskIndex:
         default_factory=lambda: defaultdict(dict)
     )
     _scheduled: dict[Key, TaskView] = field(default_factory=dict)  # waiting, with a not_before
+    _held_back: dict[Key, TaskView] = field(default_factory=dict)  # waiting, Queued write held
     _holding: dict[Key, TaskView] = field(default_factory=dict)  # Running or in flight
     _by_type: Counter[str] = field(default_factory=Counter)
     _by_type_and_tier: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -126,7 +127,7 @@ class TaskIndex:
 
     def held_back(self) -> list[TaskView]:
         """The waiting new tasks whose Queued write is deferred (see `defer`)."""
-        return [t for key in self._deferred if (t := self._waiting.get(key)) is not None]
+        return list(self._held_back.values())
 
     def running_by_type(self, include: Callable[[str], bool] | None = None) -> dict[str, int]:
         """Running and being-admitted tasks per type (of the task names `include` takes)."""
@@ -168,12 +169,15 @@ class TaskIndex:
         if waited is not None:
             del self._waiting_by_type[waited.task_type.value][key]
             self._scheduled.pop(key, None)
+            self._held_back.pop(key, None)
         if waits:
             assert task is not None
             self._waiting[key] = task
             self._waiting_by_type[task.task_type.value][key] = task
             if task.not_before is not None:
                 self._scheduled[key] = task
+            if key in self._deferred:
+                self._held_back[key] = task
         held = self._holding.pop(key, None)
         if held is not None:
             self._count(held, -1)
