@@ -266,7 +266,7 @@ class Runtime:
             if job_finished(record):
                 self.finished_jobs[key] = str(record["metadata"].get("uid"))
             elif success_settling(record):
-                return  # the Job controller's next write decides (2 of a task's Job events)
+                return  # the Job controller's next write decides (`success_settling`)
         self.job_work.submit(task_of_job(job))
 
     async def _job_changed(self, key: tuple[str, str]) -> None:

@@ -151,16 +151,32 @@ def task_view(
 ) -> TaskView:  # fmt: skip
     """A view of `spec` (its JSON text: `spec_json` when the caller validated that text)."""
     view = TaskView(
-        name=name, namespace=shared(namespace), uid=uid, generation=generation,
         spec_json=spec_json if spec_json is not None else spec_json_of(spec),
-        task_type=spec.type, priority=spec.priority, created_at=created_at,
-        phase=shared(phase) if phase is not None else None, tier=shared(tier),
-        source=shared(source), enqueued_at=enqueued_at, not_before=spec.scheduled_for(),
-        status_json=json.dumps(status, separators=(",", ":")) if status else "",
-        resource_version=resource_version,
+        task_type=spec.type, priority=spec.priority, not_before=spec.scheduled_for(),
+        **_resource_fields(
+            name=name, namespace=namespace, uid=uid, generation=generation,
+            created_at=created_at, phase=phase, tier=tier, source=source,
+            enqueued_at=enqueued_at, status=status, resource_version=resource_version,
+        ),
     )  # fmt: skip
     object.__setattr__(view, "_spec", spec)  # built already: kept until `without_model`
     return view
+
+
+def _resource_fields(
+    *, name: str, namespace: str, uid: str, generation: int, created_at: datetime,
+    phase: str | None, tier: str, source: str, enqueued_at: datetime | None,
+    status: Mapping[str, Any] | None, resource_version: str,
+) -> dict[str, Any]:  # fmt: skip
+    """A view's fields that come from the resource, not from its spec, as a view
+    keeps them: the values many tasks repeat shared, the status as compact JSON."""
+    return {
+        "name": name, "namespace": shared(namespace), "uid": uid, "generation": generation,
+        "created_at": created_at, "phase": shared(phase) if phase is not None else None,
+        "tier": shared(tier), "source": shared(source), "enqueued_at": enqueued_at,
+        "status_json": json.dumps(status, separators=(",", ":")) if status else "",
+        "resource_version": resource_version,
+    }  # fmt: skip
 
 
 def spec_json_of(spec: TaskSpec) -> str:
@@ -194,28 +210,17 @@ def task_view_from_body(body: Mapping[str, Any], known: TaskView | None = None) 
     annotations: Mapping[str, Any] = metadata.get("annotations") or {}
     created = parse_time(metadata.get("creationTimestamp")) or datetime.fromtimestamp(0, UTC)
     phase = status.get("phase")
-    uid = str(metadata.get("uid", ""))
-    if known is not None and known.uid == uid and known.spec_json == text:
-        view = replace(
-            known, name=str(metadata.get("name", "")),
-            namespace=shared(str(metadata.get("namespace", ""))),
-            generation=int(metadata.get("generation") or 0), created_at=created,
-            phase=shared(phase) if isinstance(phase, str) else None,
-            tier=shared(str(labels.get(keys.LABEL_TIER) or "")),
-            source=shared(str(annotations.get(keys.ANNOTATION_SOURCE) or "")),
-            enqueued_at=parse_time(annotations.get(keys.ANNOTATION_ENQUEUED_AT)),
-            status_json=json.dumps(status, separators=(",", ":")) if status else "",
-            resource_version=str(metadata.get("resourceVersion") or ""),
-        )  # fmt: skip
+    fields: dict[str, Any] = {
+        "name": str(metadata.get("name", "")), "namespace": str(metadata.get("namespace", "")),
+        "uid": str(metadata.get("uid", "")), "generation": int(metadata.get("generation") or 0),
+        "created_at": created, "phase": phase if isinstance(phase, str) else None,
+        "tier": str(labels.get(keys.LABEL_TIER) or ""),
+        "source": str(annotations.get(keys.ANNOTATION_SOURCE) or ""),
+        "enqueued_at": parse_time(annotations.get(keys.ANNOTATION_ENQUEUED_AT)),
+        "status": status, "resource_version": str(metadata.get("resourceVersion") or ""),
+    }  # fmt: skip
+    if known is not None and known.uid == fields["uid"] and known.spec_json == text:
+        view = replace(known, **_resource_fields(**fields))
         object.__setattr__(view, "_spec", known._spec)  # the model, if it was built
         return view
-    return task_view(
-        parse_spec_json(text), spec_json=text, name=str(metadata.get("name", "")),
-        namespace=str(metadata.get("namespace", "")), uid=uid,
-        generation=int(metadata.get("generation") or 0), created_at=created,
-        phase=phase if isinstance(phase, str) else None,
-        tier=str(labels.get(keys.LABEL_TIER) or ""),
-        source=str(annotations.get(keys.ANNOTATION_SOURCE) or ""),
-        enqueued_at=parse_time(annotations.get(keys.ANNOTATION_ENQUEUED_AT)), status=status,
-        resource_version=str(metadata.get("resourceVersion") or ""),
-    )  # fmt: skip
+    return task_view(parse_spec_json(text), spec_json=text, **fields)
