@@ -43,7 +43,7 @@ from bench_operator import (
     namespace,
     operator_extra,
     task_manifest,
-    watch_jobs,
+    watch_added,
 )
 from devskyy_devcluster.launcher import LocalCluster
 from devskyy_operator.controller.shards import shard_lease_name
@@ -99,7 +99,8 @@ async def burst(
     cpu_before = [cpu_seconds(o.process.pid) for o in operators]
     plane_before = control_plane_cpu(cluster)
     seen: dict[str, float] = {}
-    watcher = asyncio.create_task(watch_jobs(kube, ns, tasks, seen))
+    jobs = resource_path("batch/v1", "jobs", ns)
+    watcher = asyncio.create_task(watch_added(kube, jobs, tasks, seen))
     await asyncio.sleep(0.2)
     start = time.perf_counter()
     await create_all(
@@ -145,7 +146,8 @@ async def drain_rate(
         kube, resource_path(*TASK_PATH, ns), [task_manifest(f"{prefix}-{i}") for i in range(tasks)]
     )
     seen: dict[str, float] = {}
-    watcher = asyncio.create_task(watch_jobs(kube, ns, tasks, seen))
+    jobs = resource_path("batch/v1", "jobs", ns)
+    watcher = asyncio.create_task(watch_added(kube, jobs, tasks, seen))
     await asyncio.sleep(0.2)
     with contextlib.ExitStack() as stack:
         for env in envs:
