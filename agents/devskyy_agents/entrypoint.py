@@ -4,14 +4,16 @@ Environment contract (the operator's job builder sets these; names and default
 paths in `task_env`):
   DEVSKYY_TASK_ID          task id (required)
   DEVSKYY_TASK_SPEC        the CR spec as JSON, or
-  DEVSKYY_TASK_SPEC_FILE   a file holding it (what the operator's Jobs use: a
-                           downward-API file of a pod-template annotation)
+  DEVSKYY_TASK_SPEC_FILE   a file holding it (default /data/task/spec.json, where
+                           the operator's Jobs project a pod-template annotation)
   DEVSKYY_TASK_DEADLINE    unix epoch seconds the task must finish by (optional)
   DEVSKYY_TERMINATION_LOG  result file (default /dev/termination-log, max 4096 bytes)
   DEVSKYY_ARTIFACTS_DIR    where results too large for the message go (default /data/artifacts);
                            <dir>/<task id>/ holds this task's ledger (ledger.py)
   DEVSKYY_ARTIFACTS_PERSISTENT  "true" when that directory outlives the pod (a PVC)
   DEVSKYY_TASK_RETRIES     the Job's backoffLimit: whether a failure now gets another attempt
+  WORKER_THREADS           threads the task may use; the native thread pools
+                           (OMP/OpenBLAS/MKL, when not set) start at that size
 Exit codes: 0 success, 42 permanent failure, 75 retryable failure (errors.py).
 """
 
@@ -58,16 +60,15 @@ def load_spec(env: Mapping[str, str]) -> tuple[str, TaskSpec]:
     if not TASK_ID_RE.match(task_id):
         raise InvalidTaskInput(f"{task_env.TASK_ID} is missing or not a DNS-1123 label")
     raw = env.get(task_env.TASK_SPEC)
-    spec_file = env.get(task_env.TASK_SPEC_FILE)
-    if raw is None and spec_file:
+    if raw is None:
+        spec_file = env.get(task_env.TASK_SPEC_FILE) or task_env.SPEC_FILE_PATH
         try:
             raw = Path(spec_file).read_text(encoding="utf-8")
         except OSError as exc:
             raise InvalidTaskInput(
-                f"cannot read {task_env.TASK_SPEC_FILE}: {exc.strerror}"
+                f"no {task_env.TASK_SPEC}, and cannot read {task_env.TASK_SPEC_FILE} "
+                f"{spec_file}: {exc.strerror}"
             ) from None
-    if raw is None:
-        raise InvalidTaskInput(f"neither {task_env.TASK_SPEC} nor {task_env.TASK_SPEC_FILE} is set")
     try:
         data: Any = json.loads(raw)
     except ValueError as exc:
@@ -131,8 +132,22 @@ async def _run_guarded(task_id: str, spec: TaskSpec, ctx: RunContext) -> OutputB
         await ctx.aclose()
 
 
+def native_thread_pools(env: Mapping[str, str]) -> dict[str, str]:
+    """The native thread-pool sizes WORKER_THREADS implies, for those not set.
+
+    OpenMP and the BLAS libraries size their pools once, from the environment,
+    when they load; the Job carries WORKER_THREADS alone.
+    """
+    threads = env.get(task_env.WORKER_THREADS, "").strip()
+    if not (threads.isascii() and threads.isdigit()) or int(threads) < 1:
+        return {}
+    return {name: threads for name in task_env.NATIVE_THREAD_POOLS if name not in env}
+
+
 def main(environ: Mapping[str, str] | None = None) -> int:
     """Console script; returns (and exits with) the outcome's exit code."""
+    if environ is None:  # the pod's own process: before any native library loads
+        os.environ.update(native_thread_pools(os.environ))
     env = dict(os.environ if environ is None else environ)
     configure_logging("worker", environ=env)
     termination_log = Path(env.get(task_env.TERMINATION_LOG, task_env.TERMINATION_LOG_PATH))

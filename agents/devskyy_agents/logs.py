@@ -147,7 +147,7 @@ def configure_logging(component: str, *, environ: Mapping[str, str] | None = Non
     env = os.environ if environ is None else environ
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactionFilter(env))
-    if env.get(task_env.LOG_FORMAT, "text").lower() == "json":
+    if env.get(task_env.LOG_FORMAT, task_env.DEFAULT_LOG_FORMAT).lower() == "json":
         handler.setFormatter(JsonFormatter(component))
     else:
         handler.setFormatter(TextFormatter())

@@ -56,6 +56,15 @@ def test_spec_from_file_and_json_log_format(tmp_path: Path) -> None:
     assert all(line["component"] == "worker" for line in lines)
 
 
+def test_without_a_spec_the_default_file_is_named_in_the_failure(tmp_path: Path) -> None:
+    """No DEVSKYY_TASK_SPEC and no DEVSKYY_TASK_SPEC_FILE: the Jobs' default path
+    is read, and its absence is a permanent, explained failure."""
+    run = run_task(tmp_path, None)
+    assert run.code == 42
+    assert run.message["error_type"] == "InvalidTaskInput"
+    assert "/data/task/spec.json" in run.message["error"]
+
+
 @pytest.mark.parametrize(
     "spec",
     [

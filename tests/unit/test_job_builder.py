@@ -9,8 +9,11 @@ from typing import Any
 
 import pytest
 
+from devskyy_agents import task_env
 from devskyy_agents.errors import PERMANENT_EXIT_CODE
+from devskyy_agents.ledger import Ledger
 from devskyy_agents.models import MAX_INPUT_BYTES, parse_spec, serialized_input
+from devskyy_agents.registry import RunContext
 from devskyy_operator import keys
 from devskyy_operator.job.builder import build_job, label_value
 from devskyy_operator.job.resources import container_resources, parse_quantity
@@ -85,8 +88,9 @@ def test_every_type_is_restricted_and_hardened(task_type: str) -> None:
     assert pod["securityContext"]["runAsUser"] == SETTINGS.task_run_as_user
     container = _container(job)
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
-    assert container["terminationMessagePath"] == "/dev/termination-log"
-    assert container["terminationMessagePolicy"] == "File"
+    # Kubernetes' defaults (/dev/termination-log, File) are where the entrypoint writes.
+    assert "terminationMessagePath" not in container
+    assert task_env.TERMINATION_LOG_PATH == "/dev/termination-log"
     assert container["image"] == SETTINGS.image_for(task_type)
     assert container["command"] == SETTINGS.task_command
     assert "ttlSecondsAfterFinished" not in job["spec"]
@@ -149,7 +153,8 @@ def test_spec_reaches_the_pod_as_a_downward_api_file() -> None:
     assert spec.startswith('{"input":{"prompt":"a black hoodie","user_id"')
     assert ", " not in spec
     assert "null" not in spec
-    directory, name = env["DEVSKYY_TASK_SPEC_FILE"].rsplit("/", 1)
+    assert "DEVSKYY_TASK_SPEC_FILE" not in env  # the entrypoint's default path
+    directory, name = task_env.SPEC_FILE_PATH.rsplit("/", 1)
     mount = _mounts(job)[directory]
     assert mount["readOnly"] is True
     assert mount["volume"]["downwardAPI"]["items"] == [
@@ -186,11 +191,11 @@ def test_env_carries_the_deadline_and_secrets_by_reference() -> None:
     assert env["DEVSKYY_TASK_TYPE"] == "generate_3d"
     # Later than activeDeadlineSeconds: the Job controller's DeadlineExceeded wins.
     assert int(env["DEVSKYY_TASK_DEADLINE"]) == int(T0.timestamp()) + 600 + 15
-    assert env["DEVSKYY_TERMINATION_LOG"] == "/dev/termination-log"
-    assert env["DEVSKYY_ARTIFACTS_DIR"] == "/data/artifacts"
     assert env["DEVSKYY_TASK_RETRIES"] == "3"  # the seed's generate_3d default = backoffLimit
     assert env["DEVSKYY_TASK_RETRIES"] == str(job["spec"]["backoffLimit"])
-    assert env["LOG_FORMAT"] == SETTINGS.log_format
+    assert env["WORKER_THREADS"] == str(SETTINGS.task_threads)
+    assert "LOG_FORMAT" not in env  # "text", the entrypoint's default
+    assert _env(build_job(task, Settings(log_format="json"), T0))["LOG_FORMAT"] == "json"
     assert _container(job)["envFrom"] == [
         {"secretRef": {"name": "task-secrets", "optional": True}},
         {"configMapRef": {"name": "task-config", "optional": True}},
@@ -198,6 +203,21 @@ def test_env_carries_the_deadline_and_secrets_by_reference() -> None:
     bare = build_job(task, Settings(), T0)
     assert "envFrom" not in _container(bare)
     assert "serviceAccountName" not in bare["spec"]["template"]["spec"]
+
+
+@pytest.mark.parametrize("task_type", sorted(INPUTS))
+def test_the_entrypoint_defaults_point_at_the_jobs_mounts(task_type: str) -> None:
+    """The Job leaves the paths to the entrypoint's defaults: what the task
+    process resolves from the Job's env is what the Job mounts."""
+    job = build_job(view("t-1", task_type), SETTINGS, T0)
+    ctx = RunContext.from_env(_env(job), None, Ledger.in_memory())
+    mounts = _mounts(job)
+    assert f"{ctx.artifacts_dir}/t-1" in mounts
+    assert task_env.SPEC_FILE_PATH.rsplit("/", 1)[0] in mounts
+    if task_type in ("ml_training", "ml_prediction"):
+        assert str(ctx.datasets_dir) in mounts
+        assert str(ctx.models_dir) in mounts
+    assert ctx.threads == SETTINGS.task_threads
 
 
 def _mounts(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -226,14 +246,14 @@ def test_volumes_per_type() -> None:
 
 def test_a_pod_sees_only_its_own_task_directory_of_the_artifacts_volume() -> None:
     """subPath = task id: the ledger of one task is out of reach of every other task."""
-    for settings, persistent in ((Settings(artifacts_claim="art"), "true"), (Settings(), "false")):
+    for settings, persistent in ((Settings(artifacts_claim="art"), "true"), (Settings(), None)):
         job = build_job(view("t-6"), settings, T0)
         mount = _mounts(job)["/data/artifacts/t-6"]
         assert mount["subPath"] == "t-6"
         assert not mount.get("readOnly", False)
         others = [m for m in _container(job)["volumeMounts"] if m["name"] != "artifacts"]
         assert all("subPath" not in m for m in others)
-        assert _env(job)["DEVSKYY_ARTIFACTS_PERSISTENT"] == persistent
+        assert _env(job).get("DEVSKYY_ARTIFACTS_PERSISTENT") == persistent
 
 
 def test_resources_override_type_defaults() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from devskyy_agents.entrypoint import native_thread_pools
 from devskyy_operator.admission.limits import limit_problems
 from devskyy_operator.admission.policy import admit
 from devskyy_operator.job.builder import build_job
@@ -78,5 +79,12 @@ def test_worker_threads_size_the_task_pods_thread_pools(monkeypatch: pytest.Monk
     monkeypatch.setenv("WORKER_THREADS", "3")
     job = build_job(view("t-1", "ml_training"), Settings(), T0)
     env = {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
-    for name in ("WORKER_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        assert env[name] == "3", name
+    assert env["WORKER_THREADS"] == "3"
+    # ... and the entrypoint starts the native pools at that size.
+    pools = native_thread_pools(env)
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        assert pools[name] == "3", name
+    # A pool the image or the user sized stays as set; no usable WORKER_THREADS, no sizes.
+    assert "OMP_NUM_THREADS" not in native_thread_pools({**env, "OMP_NUM_THREADS": "1"})
+    assert native_thread_pools({"WORKER_THREADS": "0"}) == {}
+    assert native_thread_pools({"WORKER_THREADS": "x"}) == {}

@@ -88,23 +88,21 @@ def task_timeout(task: TaskView, settings: Settings) -> int:
 
 
 def _env(task: TaskView, settings: Settings, now: datetime) -> list[dict[str, str]]:
+    """What differs per task or from the entrypoint's defaults (`task_env`): the
+    paths are the defaults, so they stay out of every Job and pod."""
     timeout = task_timeout(task, settings)
     deadline = int(now.timestamp()) + timeout + POD_DEADLINE_SLACK_SECONDS
     pairs = [
         (task_env.TASK_ID, task.name),
         (task_env.TASK_TYPE, task.task_type.value),
-        (task_env.TASK_SPEC_FILE, task_env.SPEC_FILE_PATH),
         (task_env.TASK_DEADLINE, str(deadline)),
         (task_env.TASK_RETRIES, str(task.spec.effective_retries())),
-        (task_env.TERMINATION_LOG, task_env.TERMINATION_LOG_PATH),
-        (task_env.ARTIFACTS_DIR, task_env.ARTIFACTS_PATH),
-        # The task's ledger outlives the pod only on a claim (an emptyDir dies with it).
-        (task_env.ARTIFACTS_PERSISTENT, "true" if settings.artifacts_claim else "false"),
-        (task_env.DATASETS_DIR, task_env.DATASETS_PATH),
-        (task_env.MODELS_DIR, task_env.MODELS_PATH),
-        (task_env.LOG_FORMAT, settings.log_format),
-        *((name, str(settings.task_threads)) for name in task_env.THREAD_POOLS),
+        (task_env.WORKER_THREADS, str(settings.task_threads)),
     ]
+    if settings.artifacts_claim:  # the task's ledger outlives the pod (an emptyDir dies with it)
+        pairs.append((task_env.ARTIFACTS_PERSISTENT, "true"))
+    if settings.log_format != task_env.DEFAULT_LOG_FORMAT:
+        pairs.append((task_env.LOG_FORMAT, settings.log_format))
     return [{"name": name, "value": value} for name, value in pairs]
 
 
@@ -177,8 +175,8 @@ def build_job(task: TaskView, settings: Settings, now: datetime) -> dict[str, An
         "env": _env(task, settings, now),
         "resources": resources,
         "volumeMounts": mounts,
-        "terminationMessagePath": task_env.TERMINATION_LOG_PATH,
-        "terminationMessagePolicy": "File",
+        # terminationMessagePath and -Policy: Kubernetes' defaults, /dev/termination-log
+        # (task_env.TERMINATION_LOG_PATH, where the entrypoint writes) and File.
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
