@@ -44,7 +44,7 @@ from devskyy_agents.errors import (
 from devskyy_agents.ledger import Ledger
 from devskyy_agents.logs import configure_logging, secret_values, task_context
 from devskyy_agents.models import TASK_ID_RE, OutputBase, TaskSpec, parse_spec
-from devskyy_agents.registry import RunContext, agent_for
+from devskyy_agents.registry import RunContext, agent_for, worker_threads
 from devskyy_agents.termination import write_failure, write_result
 
 log = logging.getLogger("worker")
@@ -138,10 +138,10 @@ def native_thread_pools(env: Mapping[str, str]) -> dict[str, str]:
     OpenMP and the BLAS libraries size their pools once, from the environment,
     when they load; the Job carries WORKER_THREADS alone.
     """
-    threads = env.get(task_env.WORKER_THREADS, "").strip()
-    if not (threads.isascii() and threads.isdigit()) or int(threads) < 1:
+    threads = worker_threads(env)
+    if threads is None:
         return {}
-    return {name: threads for name in task_env.NATIVE_THREAD_POOLS if name not in env}
+    return {name: str(threads) for name in task_env.NATIVE_THREAD_POOLS if name not in env}
 
 
 def main(environ: Mapping[str, str] | None = None) -> int:

@@ -25,6 +25,14 @@ if TYPE_CHECKING:
     import httpx
 
 
+def worker_threads(env: Mapping[str, str]) -> int | None:
+    """WORKER_THREADS as a positive count, or None when unset or unusable."""
+    value = env.get(task_env.WORKER_THREADS, "").strip()
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:
+        return None
+    return int(value)
+
+
 @dataclass
 class RunContext:
     """What an agent may use: deadline (epoch s), config (env), volumes, clients, the ledger."""
@@ -81,10 +89,7 @@ class RunContext:
     @property
     def threads(self) -> int:
         """Threads this task may use: WORKER_THREADS, which the Job sets (1 outside a Job)."""
-        try:
-            return max(1, int(self.config.get(task_env.WORKER_THREADS, "1")))
-        except ValueError:
-            return 1
+        return worker_threads(self.config) or 1
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline, or None without one."""
