@@ -239,6 +239,7 @@ async def watch_added(
 
 
 def job_counted_a_pod(job: dict[str, Any]) -> bool:
+    """The Job controller has written the count of a pod it made for this Job."""
     status = job.get("status") or {}
     return any(status.get(count) for count in ("active", "succeeded", "failed"))
 
@@ -389,7 +390,7 @@ def settled(pods: list[dict[str, Any]], jobs: list[dict[str, Any]], expected: in
     """Every Job has its pod, bound to the node, and its status says so: nothing is
     left for the Job controller or the scheduler to do for these Jobs."""
     bound = sum(1 for pod in pods if pod["spec"].get("nodeName"))
-    counted = sum(1 for job in jobs if (job.get("status") or {}).get("active") == 1)
+    counted = sum(1 for job in jobs if job_counted_a_pod(job))
     return bound >= expected and counted >= expected
 
 
