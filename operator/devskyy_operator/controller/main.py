@@ -51,10 +51,13 @@ log = logging.getLogger("devskyy.operator")
 class NoDiffBase(kopf.DiffBaseStorage):
     """kopf deep-copies every event's body into a diff base for change handlers
     (on.create/update/field); we register only on.event handlers, which never
-    look at it. Measured: 6-7 % of the operator's CPU under a burst, for nothing."""
+    look at it. Measured: 6-7 % of the operator's CPU under a burst, for nothing.
+    No essence at all (None, not {}): kopf then skips clearing its progress
+    fields out of it and diffs None against None (its constant empty diff),
+    1.2 % of the operator's samples in a backlog's admission."""
 
     def build(self, *, body: Any, extra_fields: Any = None) -> Any:
-        return {}
+        return None
 
     def fetch(self, *, body: Any) -> None:
         return None
