@@ -322,7 +322,7 @@ def operator_writes(delta: Counter[tuple[str, str, str]], events: int) -> int:
 def operator_extra(concurrency: int) -> dict[str, str]:
     return {
         "DEVSKYY_CONCURRENCY__DIAGNOSTIC": str(concurrency),
-        "LOG_LEVEL": "WARNING",
+        # The deployed log level (INFO): its lines are part of the operator's cost.
         # The deployed resync period, not the tests' 2 s (which re-reads every
         # running task every 2 s: a test speed-up, not the operator's cost).
         "DEVSKYY_RESYNC_SECONDS": str(Settings.model_fields["resync_seconds"].default),

@@ -81,6 +81,24 @@ async def test_success_lands_in_status_redis_and_printer_columns(
     assert "alice" in table
 
 
+async def test_the_log_has_one_line_per_step_and_none_from_kopf_per_event(
+    kube: KubeClient, namespace: str, operator: OperatorProcess
+) -> None:
+    """At the deployed level (INFO) a task logs its admission and its outcome; kopf's
+    "Handler ... succeeded." for every event it delivered (three per task) does not."""
+    await create_task(kube, namespace, diagnostic("log-1", sleep_seconds=0.2))
+    task = await wait_phase(kube, namespace, "log-1", "Succeeded", "Failed")
+    assert task["status"]["phase"] == "Succeeded", task["status"]
+
+    async def completed_line() -> list[str] | None:
+        lines = operator.log().splitlines()
+        return lines if any("Task log-1 completed (status: success)" in x for x in lines) else None
+
+    lines = await eventually(completed_line, timeout=30, what="the task's completion line")
+    assert sum("Processing task log-1 (type: diagnostic)" in x for x in lines) == 1
+    assert [x for x in lines if "kopf.objects" in x] == []
+
+
 @pytest.mark.usefixtures("operator")
 async def test_retries_then_dead_letter(
     kube: KubeClient, namespace: str, redis_client: redis.Redis
