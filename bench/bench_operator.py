@@ -320,9 +320,10 @@ def operator_writes(delta: Counter[tuple[str, str, str]], events: int) -> int:
 
 
 def operator_extra(concurrency: int) -> dict[str, str]:
+    """The operator as deployed, but for its limits: no LOG_LEVEL, so the deployed
+    INFO (its lines are part of its cost)."""
     return {
         "DEVSKYY_CONCURRENCY__DIAGNOSTIC": str(concurrency),
-        # The deployed log level (INFO): its lines are part of the operator's cost.
         # The deployed resync period, not the tests' 2 s (which re-reads every
         # running task every 2 s: a test speed-up, not the operator's cost).
         "DEVSKYY_RESYNC_SECONDS": str(Settings.model_fields["resync_seconds"].default),
@@ -531,13 +532,14 @@ async def measure(
     wall = end - start
     cores = (cpu_admitted - cpu_start) / wall
     print(f"{'  operator CPU use during admission, cores':52} {cores:12.2f}")
+    plane_used = 0.0
     for name in sorted(plane_admitted):
         used = plane_admitted[name] - plane_start.get(name, 0.0)
+        plane_used += used
         print(f"{'  ' + name + ' CPU per admitted task, ms':52} {1000 * used / tasks:12.2f}")
         print(f"{'  ' + name + ' CPU use during admission, cores':52} {used / wall:12.2f}")
     steal = (steal_admitted - steal_start) / wall
     print(f"{'  host CPU steal during admission, cores':52} {steal:12.2f}")
-    plane_used = sum(plane_admitted[n] - plane_start.get(n, 0.0) for n in plane_admitted)
     busy = cores + plane_used / wall
     print(f"{'control plane CPU per admitted task, ms':52} {1000 * plane_used / tasks:12.2f}")
     print(f"{'  busy cores during admission (operator + plane)':52} {busy:12.2f}")
@@ -559,7 +561,7 @@ async def measure(
 def zero_cost_bound(busy_cores: float, plane_seconds_per_task: float, raw_rate: float) -> float:
     """Admitted / raw if the operator used no CPU: the cores the window kept busy,
     all spent on the control plane's work per task (Job and pod creates, status
-    writes, bindings, events, watch fan-out). Prints why 0.33x is or is not in reach."""
+    writes, bindings, events, watch fan-out): how far the goal is in the operator's reach."""
     return busy_cores / plane_seconds_per_task / raw_rate
 
 
